@@ -1,0 +1,45 @@
+//! The order-lifecycle domain, pure: no I/O, no clock, no randomness.
+//!
+//! Time and identifiers are passed in by the caller, so every function here is
+//! deterministic and tested natively. The shells (Spin components, the relay)
+//! decode input, call into this crate, and persist what it decides.
+
+mod catalog;
+mod closed_set;
+mod config;
+mod events;
+mod ids;
+mod lifecycle;
+mod money;
+mod order;
+mod pricing;
+mod quota;
+mod saga;
+mod state;
+mod violation;
+
+#[cfg(test)]
+mod lifecycle_tests;
+
+pub use catalog::{
+    BillingCycle, Catalog, ClusterSize, DbEngine, DbPlan, Framework, GpuModel, Limits, OsImage, ProductType, Quota,
+    Rates, Region, RegionOffer, Replication, StorageClass, StorageTier, VpsPlan, VpsPlanSpec,
+};
+pub use closed_set::{ClosedSet, UnknownName};
+pub use config::{
+    parse_item, parse_items, Autoscaling, DatabaseConfig, GpuConfig, ItemSpec, KubernetesConfig, ObjectStorageConfig,
+    PrivateCloudConfig, ProductConfig, VpsConfig,
+};
+pub use events::{routing_matrix, Consumer, Event, EventId, EventType};
+pub use ids::{ItemId, OrderId, ParseIdError, TenantId};
+pub use lifecycle::{created_event, decide, ALLOWED_TRANSITIONS, Actor, Audit, Command, Decision, Effect, Rejection};
+pub use money::{Currency, Money, MoneyError};
+pub use order::{Compensation, Order, OrderItem, Payment, ProductSnapshot};
+pub use pricing::{check_shown_total, order_total, price_item, PriceLine, PriceMismatch, PriceSnapshot, TOLERANCE_EUR};
+pub use quota::{check_quota, demand};
+pub use saga::{
+    after_compensation_failure, after_failure, plan, unwind, AfterCompensationFailure, AfterFailure, PlannedStep, Step,
+    COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS,
+};
+pub use state::{ItemState, OrderState};
+pub use violation::{pointer_join, Rule, Violation};

@@ -1,0 +1,96 @@
+//! Idempotency records: one row per `(tenant, key)`, claimed under the write
+//! lock so that concurrent duplicates see each other.
+//!
+//! The decision what to do with an existing record (replay, mismatch, still
+//! in flight) is the HTTP shell's; the store only claims, completes and
+//! releases rows, atomically.
+
+use chrono::{DateTime, Duration, Utc};
+use orderflow_core::TenantId;
+
+use crate::codec::{fmt_time, parse_time};
+use crate::db::{Db, Param};
+use crate::error::StoreError;
+use crate::orders::Store;
+
+/// A stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Fingerprint of the request that claimed the key.
+    pub fingerprint: String,
+    /// The saved response, once the first request finished.
+    pub response: Option<Vec<u8>>,
+    /// When the key was claimed.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The outcome of claiming a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is ours: proceed, then complete or release it.
+    Claimed,
+    /// Someone holds it (in flight, or done with a saved response).
+    Existing(IdempotencyRecord),
+}
+
+impl<D: Db> Store<D> {
+    /// Claims `key` for a request with `fingerprint`. A record older than
+    /// `ttl`, or an in-flight record older than `abandon_after` (its request
+    /// died without finishing), is taken over.
+    pub fn claim_key(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+        abandon_after: Duration,
+    ) -> Result<Claim, StoreError> {
+        self.write(|s| {
+            let rows = s.run(
+                "SELECT fingerprint, state, response, created_at FROM idempotency_keys WHERE tenant_id = $1 AND idem_key = $2",
+                &[tenant.as_str().into(), key.into()],
+            )?;
+            if let Some(r) = rows.first() {
+                let created_at = parse_time(r.text("created_at")?)?;
+                let done = r.text("state")? == "done";
+                let expired = now - created_at >= ttl;
+                let abandoned = !done && now - created_at >= abandon_after;
+                if !expired && !abandoned {
+                    return Ok(Claim::Existing(IdempotencyRecord {
+                        fingerprint: r.text("fingerprint")?.to_owned(),
+                        response: r.opt_blob("response")?.map(<[u8]>::to_vec),
+                        created_at,
+                    }));
+                }
+            }
+            s.run(
+                "INSERT INTO idempotency_keys (tenant_id, idem_key, fingerprint, state, response, created_at)
+                 VALUES ($1, $2, $3, 'in_flight', NULL, $4)
+                 ON CONFLICT (tenant_id, idem_key) DO UPDATE SET
+                    fingerprint = excluded.fingerprint, state = 'in_flight', response = NULL, created_at = excluded.created_at",
+                &[tenant.as_str().into(), key.into(), fingerprint.into(), fmt_time(now).into()],
+            )?;
+            Ok(Claim::Claimed)
+        })
+    }
+
+    /// Saves the response of the request that claimed `key`. Call inside the
+    /// transaction that commits the request's effects, so both or neither persist.
+    pub fn complete_key(&self, tenant: &TenantId, key: &str, response: &[u8]) -> Result<(), StoreError> {
+        self.run(
+            "UPDATE idempotency_keys SET state = 'done', response = $3 WHERE tenant_id = $1 AND idem_key = $2",
+            &[tenant.as_str().into(), key.into(), Param::Blob(response.into())],
+        )?;
+        Ok(())
+    }
+
+    /// Gives a claimed key back (the request failed in a way worth retrying).
+    pub fn release_key(&self, tenant: &TenantId, key: &str) -> Result<(), StoreError> {
+        self.run(
+            "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND idem_key = $2 AND state = 'in_flight'",
+            &[tenant.as_str().into(), key.into()],
+        )?;
+        Ok(())
+    }
+}
