@@ -6,7 +6,9 @@
 //! outbox events — so they commit or vanish together.
 
 use chrono::{DateTime, Utc};
-use orderflow_core::{Actor, Compensation, Decision, Event, Money, Order, OrderId, OrderItem, OrderState, Payment, TenantId};
+use orderflow_core::{
+    Actor, Compensation, Decision, Event, ItemSpec, Money, Order, OrderId, OrderItem, OrderState, Payment, Quota, TenantId,
+};
 use serde::Serialize;
 
 use crate::codec::{fmt_time, parse, parse_decimal, parse_time};
@@ -183,6 +185,29 @@ impl<D: Db> Store<D> {
                 order_from_row(&r, items)
             })
             .collect()
+    }
+
+    /// The tenant's own quota, when it has one (otherwise the catalog default applies).
+    pub fn tenant_quota(&self, tenant: &TenantId) -> Result<Option<Quota>, StoreError> {
+        let rows = self.run("SELECT quota FROM tenants WHERE id = $1", &[tenant.as_str().into()])?;
+        match rows.first().map(|r| r.opt_text("quota")).transpose()?.flatten() {
+            Some(json) => Ok(Some(serde_json::from_str(json)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The specs of every item the tenant has running or on its way: items
+    /// of submitted, paid or provisioning orders that have not failed or
+    /// been rolled back. What counts against its quota.
+    pub fn live_item_specs(&self, tenant: &TenantId) -> Result<Vec<ItemSpec>, StoreError> {
+        let rows = self.run(
+            "SELECT i.spec FROM order_items i JOIN orders o ON o.id = i.order_id
+              WHERE o.tenant_id = $1 AND i.tenant_id = $1
+                AND o.state NOT IN ('draft', 'cancelled', 'failed')
+                AND i.state NOT IN ('failed', 'rolled_back')",
+            &[tenant.as_str().into()],
+        )?;
+        rows.iter().map(|r| Ok(serde_json::from_str(r.text("spec")?)?)).collect()
     }
 
     /// The order's audit trail, oldest first.

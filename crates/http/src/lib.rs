@@ -1,0 +1,36 @@
+//! The HTTP shell every Orderflow component shares: problem+json errors,
+//! bearer authentication, JSON body decoding, idempotency decisions, ETags,
+//! pagination cursors, and a thin adapter to `spin_sdk::http`.
+//!
+//! Everything but [`spin`] is pure and tested natively; the Spin SDK also
+//! compiles natively, so the adapter is tested here too.
+
+mod auth;
+mod cursor;
+mod error;
+mod etag;
+mod idempotency;
+mod json;
+mod problem;
+mod request;
+mod response;
+mod spin;
+
+pub use auth::{
+    authenticate, bearer_token, AuthError, Claims, Keyring, KeyringError, Principal, Role, CLOCK_SKEW_SECS,
+    DEV_KEYRING, MIN_SECRET_BYTES, TOKEN_PREFIX,
+};
+pub use cursor::{parse_limit, parse_query, Cursor, Page, DEFAULT_LIMIT, MAX_LIMIT};
+pub use error::{ApiError, Conflict};
+pub use etag::{check_if_match, etag, EntityTag, IfMatch, IF_MATCH_HEADER};
+pub use idempotency::{
+    decide, fingerprint, Decision, Fingerprint, IdempotencyKey, SavedResponse, StoredRecord, IDEMPOTENCY_KEY_HEADER,
+    IN_FLIGHT_LEASE_SECS, IN_FLIGHT_RETRY_AFTER_SECS, RECORD_TTL_SECS,
+};
+pub use json::{check_content_type, decode_json, json_pointer, DEFAULT_BODY_LIMIT, JSON_CONTENT_TYPE};
+pub use problem::{
+    escape_pointer_segment, pointer, pointer_segments, FieldError, Problem, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE,
+};
+pub use request::RequestParts;
+pub use response::{HttpResponse, REPLAYED_HEADER};
+pub use spin::respond;

@@ -1,0 +1,25 @@
+//! The use cases behind the HTTP API, shared by the components.
+//!
+//! Each use case decodes a request, asks the core for a decision, writes it
+//! through the store in one transaction (with its idempotency record) and
+//! renders the response. Components only wire Spin to these functions.
+
+mod context;
+mod errors;
+mod idempotent;
+mod orders;
+mod products;
+mod openapi;
+mod router;
+#[cfg(feature = "spin")]
+pub mod spin;
+mod views;
+
+pub use context::Ctx;
+pub use errors::{from_rejection, from_store, from_violations};
+pub use idempotent::{write_idempotently, Prepared};
+pub use orders::{audit_trail, cancel_order, create_order, edit_order, get_order, list_orders, restore_order, submit_order};
+pub use products::{list_products, quote};
+pub use openapi::{route_drift, OPENAPI};
+pub use router::{dispatch, Params, Route};
+pub use views::{order_view, OrderView};

@@ -1,0 +1,240 @@
+//! The order use cases: create, read, list, edit, submit, cancel, restore,
+//! and the audit trail.
+
+use orderflow_core::{
+    check_quota, created_event, decide, parse_items, Command, ItemId, ItemSpec, Money, Order, OrderId, OrderState, Quota,
+};
+use orderflow_http::{
+    check_if_match, decode_json, parse_query, ApiError, Cursor, HttpResponse, Page, RequestParts, Role,
+    DEFAULT_BODY_LIMIT, IF_MATCH_HEADER,
+};
+use orderflow_store::{Db, ListFilter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::context::Ctx;
+use crate::errors::{from_rejection, from_store, from_violations};
+use crate::idempotent::{write_idempotently, Prepared};
+use crate::router::Params;
+use crate::views::order_view;
+
+/// `POST /v1/orders` and `PATCH /v1/orders/{id}` bodies.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemsBody {
+    /// Parsed by the core, which reports every problem at once.
+    items: Value,
+}
+
+/// `POST /v1/orders/{id}/submit` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    /// The total the client showed the customer.
+    shown_total: Money,
+}
+
+/// `POST /v1/orders/{id}/cancel` body (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+fn body<T: serde::de::DeserializeOwned>(request: &RequestParts) -> Result<T, ApiError> {
+    decode_json(request.header("content-type"), &request.body, DEFAULT_BODY_LIMIT)
+}
+
+/// An empty body means the defaults; anything else must be valid JSON.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(request: &RequestParts) -> Result<T, ApiError> {
+    if request.body.is_empty() {
+        Ok(T::default())
+    } else {
+        body(request)
+    }
+}
+
+fn order_id(params: &Params) -> Result<OrderId, ApiError> {
+    let raw = params.get("id").unwrap_or_default();
+    raw.parse().map_err(|_| ApiError::not_found("order", raw))
+}
+
+fn load<D: Db>(ctx: &Ctx<D>, id: OrderId) -> Result<Order, ApiError> {
+    let order = ctx.store.order(&ctx.principal.tenant, id).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    match order {
+        // Operators see hidden orders; customers do not.
+        Some(o) if o.deleted_at.is_none() || ctx.principal.role == Role::Operator => Ok(o),
+        _ => Err(ApiError::not_found("order", id.to_string())),
+    }
+}
+
+fn order_response(order: &Order, status: u16) -> HttpResponse {
+    HttpResponse::json(status, &order_view(order)).with_etag(order.version)
+}
+
+fn quota_problems<D: Db>(ctx: &Ctx<D>, specs: &[ItemSpec]) -> Result<(), ApiError> {
+    let tenant = &ctx.principal.tenant;
+    let limit = ctx.store.tenant_quota(tenant).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let limit = limit.unwrap_or(ctx.catalog.default_quota);
+    let live = ctx.store.live_item_specs(tenant).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let in_use = live.iter().fold(Quota::default(), |acc, s| add(acc, orderflow_core::demand(&s.config)));
+    let problems = check_quota(&limit, &in_use, specs);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(from_violations(problems))
+    }
+}
+
+fn add(a: Quota, b: Quota) -> Quota {
+    Quota {
+        vps_instances: a.vps_instances.saturating_add(b.vps_instances),
+        kubernetes_workers: a.kubernetes_workers.saturating_add(b.kubernetes_workers),
+        databases: a.databases.saturating_add(b.databases),
+        gpu_nodes: a.gpu_nodes.saturating_add(b.gpu_nodes),
+        private_cloud_nodes: a.private_cloud_nodes.saturating_add(b.private_cloud_nodes),
+        object_storage_tb: a.object_storage_tb.saturating_add(b.object_storage_tb),
+    }
+}
+
+fn require_people<D: Db>(ctx: &Ctx<D>) -> Result<(), ApiError> {
+    ctx.principal.require_role(&[Role::Customer, Role::Operator])
+}
+
+/// `POST /v1/orders`: a draft with priced, snapshotted items.
+pub fn create_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> HttpResponse {
+    if let Err(e) = require_people(ctx) {
+        return e.into();
+    }
+    write_idempotently(ctx, request, || {
+        let ItemsBody { items } = body(request)?;
+        let specs = parse_items(&ctx.catalog, &items).map_err(from_violations)?;
+        quota_problems(ctx, &specs)?;
+        let items = specs.into_iter().map(|s| (ItemId::from_uuid(ctx.id()), s)).collect();
+        let order = Order::draft(&ctx.catalog, OrderId::from_uuid(ctx.id()), ctx.principal.tenant.clone(), items, ctx.now)
+            .map_err(|e| ApiError::internal(&ctx.correlation_id, &e))?;
+        let created = created_event(&order);
+        let response = order_response(&order, 201).with_location(&format!("/v1/orders/{}", order.id));
+        let (actor, subject) = (ctx.actor(), ctx.principal.subject.clone());
+        Ok(Prepared { response, commit: Box::new(move |s| s.insert_order(&order, &created, actor, &subject)) })
+    })
+}
+
+/// `GET /v1/orders/{id}`.
+pub fn get_order<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse, ApiError> {
+    let order = load(ctx, order_id(params)?)?;
+    Ok(order_response(&order, 200))
+}
+
+/// `GET /v1/orders?status=&limit=&cursor=&include_deleted=`: newest first.
+pub fn list_orders<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> Result<HttpResponse, ApiError> {
+    let query = parse_query(&request.query, &["status", "limit", "cursor", "include_deleted"])?;
+    let page = Page::from_query(&query)?;
+    let state = match query.get("status") {
+        None => None,
+        Some(s) => Some(s.parse::<OrderState>().map_err(|_| ApiError::BadRequest {
+            problem: "invalid-query",
+            detail: format!("unknown status `{s}`"),
+            accepted: Some(json!(OrderState::names())),
+        })?),
+    };
+    let include_deleted = match query.get("include_deleted").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => {
+            ctx.principal.require_role(&[Role::Operator])?;
+            true
+        }
+        Some(other) => {
+            return Err(ApiError::BadRequest {
+                problem: "invalid-query",
+                detail: format!("include_deleted must be true or false, not `{other}`"),
+                accepted: Some(json!(["true", "false"])),
+            })
+        }
+    };
+    let filter = ListFilter {
+        state,
+        include_deleted,
+        after: page.after.map(|c| (c.created_at, OrderId::from_uuid(c.id))),
+        limit: page.limit,
+    };
+    let orders = ctx.store.list_orders(&ctx.principal.tenant, &filter).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let next_cursor = (orders.len() == page.limit as usize)
+        .then(|| orders.last().map(|o| Cursor { created_at: o.created_at, id: *o.id.as_uuid() }.encode()))
+        .flatten();
+    let items: Vec<_> = orders.iter().map(order_view).collect();
+    Ok(HttpResponse::json(200, &json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+/// Applies a command to a stored order under `If-Match`, idempotently.
+fn act<D: Db>(
+    ctx: &Ctx<D>,
+    request: &RequestParts,
+    params: &Params,
+    command: impl FnOnce(&Order) -> Result<Command, ApiError>,
+) -> HttpResponse {
+    write_idempotently(ctx, request, || {
+        let order = load(ctx, order_id(params)?)?;
+        check_if_match(request.header(IF_MATCH_HEADER), order.version)?;
+        let command = command(&order)?;
+        let decision = decide(&order, command, ctx.actor(), &ctx.catalog, ctx.now)
+            .map_err(|r| from_rejection(r, ctx.principal.role, &ctx.correlation_id))?;
+        let response = order_response(&decision.order, 200);
+        let (expected, subject) = (order.version, ctx.principal.subject.clone());
+        Ok(Prepared { response, commit: Box::new(move |s| s.apply(expected, &decision, &subject)) })
+    })
+}
+
+/// `PATCH /v1/orders/{id}`: replace a draft's items.
+pub fn edit_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
+    if let Err(e) = require_people(ctx) {
+        return e.into();
+    }
+    act(ctx, request, params, |_| {
+        let ItemsBody { items } = body(request)?;
+        let specs = parse_items(&ctx.catalog, &items).map_err(from_violations)?;
+        quota_problems(ctx, &specs)?;
+        Ok(Command::ReplaceItems { items: specs.into_iter().map(|s| (ItemId::from_uuid(ctx.id()), s)).collect() })
+    })
+}
+
+/// `POST /v1/orders/{id}/submit`: draft → pending payment at the server's price.
+pub fn submit_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
+    if let Err(e) = require_people(ctx) {
+        return e.into();
+    }
+    act(ctx, request, params, |_| {
+        let SubmitBody { shown_total } = body(request)?;
+        Ok(Command::Submit { shown_total })
+    })
+}
+
+/// `POST /v1/orders/{id}/cancel`.
+pub fn cancel_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
+    if let Err(e) = require_people(ctx) {
+        return e.into();
+    }
+    act(ctx, request, params, |_| {
+        let ReasonBody { reason } = optional_body(request)?;
+        Ok(Command::Cancel { reason: reason.unwrap_or_default() })
+    })
+}
+
+/// `POST /v1/orders/{id}/restore`: operators bring a cancelled order back into view.
+pub fn restore_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
+    if let Err(e) = ctx.principal.require_role(&[Role::Operator]) {
+        return e.into();
+    }
+    act(ctx, request, params, |_| {
+        let ReasonBody { .. } = optional_body(request)?;
+        Ok(Command::Restore)
+    })
+}
+
+/// `GET /v1/orders/{id}/audit`: every change, oldest first.
+pub fn audit_trail<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse, ApiError> {
+    let order = load(ctx, order_id(params)?)?;
+    let records = ctx.store.audit(&ctx.principal.tenant, order.id).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    Ok(HttpResponse::json(200, &json!({ "items": records })))
+}

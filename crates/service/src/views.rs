@@ -1,0 +1,82 @@
+//! What clients see of an order. Built from the domain, never from rows, and
+//! never carrying a credential.
+
+use orderflow_core::{BillingCycle, ItemState, Money, Order, OrderState, PriceSnapshot, ProductConfig};
+use serde::Serialize;
+
+/// An order as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderView<'a> {
+    /// Identity.
+    pub id: String,
+    /// Lifecycle state.
+    pub state: OrderState,
+    /// The version `ETag` and `If-Match` carry.
+    pub version: i64,
+    /// What is charged.
+    pub total: Money,
+    /// What was refunded.
+    pub refunded: Money,
+    /// The confirmed payment.
+    pub payment: Option<&'a orderflow_core::Payment>,
+    /// A compensation kept failing; an operator must look.
+    pub needs_operator: bool,
+    /// Items, in order.
+    pub items: Vec<ItemView<'a>>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// When it was cancelled and hidden, if it was.
+    pub deleted_at: Option<String>,
+}
+
+/// One item as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemView<'a> {
+    /// Identity.
+    pub id: String,
+    /// Its lifecycle state.
+    pub state: ItemState,
+    /// Product and configuration as ordered.
+    #[serde(flatten)]
+    pub config: &'a ProductConfig,
+    /// Billing cycle.
+    pub billing_cycle: BillingCycle,
+    /// The product as sold.
+    pub summary: &'a str,
+    /// The price as sold.
+    pub price: &'a PriceSnapshot,
+}
+
+fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The view of `order`.
+pub fn order_view(order: &Order) -> OrderView<'_> {
+    OrderView {
+        id: order.id.to_string(),
+        state: order.state,
+        version: order.version,
+        total: order.total,
+        refunded: order.refunded,
+        payment: order.payment.as_ref(),
+        needs_operator: order.needs_operator,
+        items: order
+            .items
+            .iter()
+            .map(|i| ItemView {
+                id: i.id.to_string(),
+                state: i.state,
+                config: &i.spec.config,
+                billing_cycle: i.spec.billing_cycle,
+                summary: &i.product.summary,
+                price: &i.price,
+            })
+            .collect(),
+        created_at: time(order.created_at),
+        updated_at: time(order.updated_at),
+        deleted_at: order.deleted_at.map(time),
+    }
+}
