@@ -87,12 +87,13 @@ impl Money {
         Ok(Money { amount, currency: self.currency })
     }
 
-    /// Rounded to cents, half away from zero: the one rounding rule we bill by.
+    /// Rounded to cents, half away from zero: the one rounding rule we bill
+    /// by. The result always has exactly two decimals, so it prints as
+    /// `"81600.00"`, never `"81600"` or `"81600.0"`.
     pub fn round_to_cents(self) -> Money {
-        Money {
-            amount: self.amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero),
-            currency: self.currency,
-        }
+        let mut amount = self.amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        amount.rescale(2);
+        Money { amount, currency: self.currency }
     }
 
     /// The absolute difference between two amounts of one currency.
@@ -138,6 +139,13 @@ mod tests {
         assert_eq!(Money::eur(dec!(0.125)).round_to_cents().amount, dec!(0.13));
         assert_eq!(Money::eur(dec!(0.124)).round_to_cents().amount, dec!(0.12));
         assert_eq!(Money::eur(dec!(-0.125)).round_to_cents().amount, dec!(-0.13));
+    }
+
+    #[test]
+    fn rounded_amounts_always_print_two_decimals() {
+        assert_eq!(Money::eur(dec!(81600)).round_to_cents().amount.to_string(), "81600.00");
+        assert_eq!(Money::eur(dec!(81600.000)).round_to_cents().amount.to_string(), "81600.00");
+        assert_eq!(Money::eur(dec!(0.5)).round_to_cents().amount.to_string(), "0.50");
     }
 
     #[test]

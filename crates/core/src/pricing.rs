@@ -41,7 +41,7 @@ pub struct PriceSnapshot {
 /// Prices one valid item against `catalog`.
 pub fn price_item(catalog: &Catalog, spec: &ItemSpec) -> Result<PriceSnapshot, MoneyError> {
     let lines = lines(catalog, &spec.config)?;
-    let monthly = Money::sum(Currency::Eur, lines.iter().map(|l| l.amount))?;
+    let monthly = Money::sum(Currency::Eur, lines.iter().map(|l| l.amount))?.round_to_cents();
     let period_total = match spec.billing_cycle {
         BillingCycle::Monthly => monthly,
         BillingCycle::Annual => monthly.checked_mul(Decimal::from(12))?.checked_mul(catalog.rates.annual_factor)?.round_to_cents(),
@@ -62,6 +62,10 @@ pub fn order_total<'a, I: IntoIterator<Item = &'a PriceSnapshot>>(prices: I) -> 
 
 fn line(description: &str, quantity: impl Into<Decimal>, unit_eur: Decimal) -> Result<PriceLine, MoneyError> {
     let quantity = quantity.into();
+    let mut unit_eur = unit_eur;
+    if unit_eur.scale() < 2 {
+        unit_eur.rescale(2);
+    }
     let unit_price = Money::eur(unit_eur);
     let amount = unit_price.checked_mul(quantity)?.round_to_cents();
     Ok(PriceLine { description: description.to_owned(), quantity, unit_price, amount })
@@ -222,6 +226,16 @@ mod tests {
         };
         assert_eq!(os("standard", 10), Money::eur(dec!(200.00)));
         assert_eq!(os("archive", 1000), Money::eur(dec!(10000.00)));
+    }
+
+    #[test]
+    fn every_amount_of_a_price_prints_with_cents() {
+        let p = price("private_cloud", "annual", json!({"region":"mb-1","cluster_size":"medium","nodes":10,"storage_tb":50}));
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["period_total"]["amount"], "81600.00");
+        assert_eq!(json["monthly"]["amount"], "8500.00");
+        assert_eq!(json["lines"][0]["unit_price"]["amount"], "450.00");
+        assert_eq!(json["lines"][0]["amount"]["amount"], "4500.00");
     }
 
     #[test]

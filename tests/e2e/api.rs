@@ -1,0 +1,147 @@
+//! The orderflow app under test, with credentials and typed helpers.
+
+use std::path::PathBuf;
+
+use e2e::App;
+use orderflow_core::TenantId;
+use orderflow_http::{Keyring, Role, DEV_KEYRING};
+use reqwest::blocking::{RequestBuilder, Response};
+use serde_json::{json, Value};
+
+/// The wasm packages the app's `spin.toml` serves.
+pub const PACKAGES: &[&str] = &["catalog", "orders"];
+
+/// The app's own manifest.
+pub fn manifest() -> PathBuf {
+    e2e::workspace_root().join("spin.toml")
+}
+
+/// Starts the whole app on a fresh state directory.
+pub fn spawn() -> App {
+    App::builder(manifest()).build_packages(PACKAGES).spawn()
+}
+
+/// A bearer token for `tenant` acting as `role`, signed with the development key.
+pub fn token(tenant: &str, role: Role) -> String {
+    let keyring: Keyring = DEV_KEYRING.parse().expect("dev keyring");
+    let tenant: TenantId = tenant.parse().expect("tenant id");
+    let now = chrono::Utc::now().timestamp();
+    keyring.mint(&format!("{tenant}-{}", role.as_str()), &tenant, role, now - 10, now + 3600)
+}
+
+/// A caller: one tenant, one role.
+pub struct Caller<'a> {
+    pub app: &'a App,
+    pub token: String,
+}
+
+impl<'a> Caller<'a> {
+    pub fn new(app: &'a App, tenant: &str, role: Role) -> Self {
+        Caller { app, token: token(tenant, role) }
+    }
+
+    pub fn customer(app: &'a App) -> Self {
+        Caller::new(app, "acme", Role::Customer)
+    }
+
+    pub fn operator(app: &'a App) -> Self {
+        Caller::new(app, "acme", Role::Operator)
+    }
+
+    fn with_auth(&self, rb: RequestBuilder) -> RequestBuilder {
+        rb.bearer_auth(&self.token)
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.with_auth(self.app.client().get(self.app.url(path))).send().expect("request")
+    }
+
+    /// A JSON write with a fresh idempotency key.
+    pub fn write(&self, method: &str, path: &str, body: &Value, if_match: Option<i64>) -> Response {
+        self.write_keyed(method, path, body, if_match, &uuid_key())
+    }
+
+    /// A JSON write with the given idempotency key.
+    pub fn write_keyed(&self, method: &str, path: &str, body: &Value, if_match: Option<i64>, key: &str) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = self
+            .with_auth(self.app.client().request(method, self.app.url(path)))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body.to_string());
+        if let Some(v) = if_match {
+            rb = rb.header("if-match", format!("\"{v}\""));
+        }
+        rb.send().expect("request")
+    }
+
+    /// Creates a draft and returns its JSON.
+    pub fn create(&self, items: Value) -> Value {
+        let r = self.write("POST", "/v1/orders", &json!({ "items": items }), None);
+        let status = r.status();
+        let body = json_of(r);
+        assert_eq!(status, 201, "create failed: {body}");
+        body
+    }
+
+    /// Runs a command on an order at `version` and returns the response.
+    pub fn command(&self, id: &str, action: &str, body: &Value, version: i64) -> Response {
+        self.write("POST", &format!("/v1/orders/{id}/{action}"), body, Some(version))
+    }
+}
+
+/// A fresh idempotency key.
+pub fn uuid_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A VPS item.
+pub fn vps(plan: &str, cycle: &str) -> Value {
+    json!({"product":"vps","billing_cycle":cycle,"config":{"region":"lj-1","plan":plan,"os_image":"ubuntu-24.04"}})
+}
+
+/// Row counts of the tables a rejected request must not touch.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct Counts {
+    pub orders: i64,
+    pub items: i64,
+    pub audit: i64,
+    pub outbox: i64,
+}
+
+/// Reads the app's SQLite database directly (read-only), as an auditor would.
+pub fn counts(app: &App) -> Counts {
+    let path = app.state_dir().join("sqlite_db.db");
+    if !path.exists() {
+        return Counts { orders: 0, items: 0, audit: 0, outbox: 0 };
+    }
+    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
+    let count = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap_or(0)
+    };
+    Counts { orders: count("orders"), items: count("order_items"), audit: count("audit_log"), outbox: count("outbox") }
+}
+
+/// The outbox event types written for `order_id`, in order.
+pub fn outbox_types(app: &App, order_id: &str) -> Vec<String> {
+    let path = app.state_dir().join("sqlite_db.db");
+    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
+    let mut stmt = conn.prepare("SELECT event_type FROM outbox WHERE message_key = ?1 ORDER BY seq").expect("prepare");
+    stmt.query_map([order_id], |r| r.get(0)).expect("query").map(|r| r.expect("row")).collect()
+}
+
+/// The order's version from its JSON.
+pub fn version(order: &Value) -> i64 {
+    order["version"].as_i64().expect("version")
+}
+
+/// The order's id from its JSON.
+pub fn id(order: &Value) -> String {
+    order["id"].as_str().expect("id").to_owned()
+}
+
+/// A response body as JSON.
+pub fn json_of(r: Response) -> Value {
+    let text = r.text().expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
