@@ -1,11 +1,12 @@
 //! The orders component: create, read, list, edit, submit, cancel and
-//! restore orders, and read their audit trail. Wiring only: Spin request →
+//! restore orders, revert payments, re-deliver credentials, and read the
+//! audit trail. Wiring only: Spin request →
 //! context → use case → Spin response.
 
-use orderflow_http::RequestParts;
+use orderflow_http::{HttpResponse, RequestParts};
 use orderflow_service::{
-    audit_trail, cancel_order, create_order, dispatch, edit_order, get_order, list_orders, restore_order, submit_order,
-    Ctx, Route,
+    audit_trail, cancel_order, create_order, dispatch, edit_order, get_order, list_orders, redeliver_item,
+    restore_order, revert_payment, spin as host, submit_order, Ctx, Params, Route,
 };
 use orderflow_store::SpinSqlite;
 use spin_sdk::http::{Request, Response};
@@ -13,15 +14,43 @@ use spin_sdk::http_component;
 
 type App = Ctx<SpinSqlite>;
 
+/// After a write that queued saga work, asks the worker to run it now.
+fn kicked(app: &App, params: &Params, response: HttpResponse) -> HttpResponse {
+    if response.status < 300 {
+        if let Some(order) = params.get("id").and_then(|id| id.parse().ok()) {
+            host::kick(&app.principal.tenant, order, &app.correlation_id);
+        }
+    }
+    response
+}
+
 /// Every route this component serves; `/v1/openapi.json` documents exactly these.
 pub const ROUTES: &[Route<App>] = &[
     Route { method: "POST", path: "/v1/orders", handler: |app, req, _| Ok(create_order(app, req)) },
     Route { method: "GET", path: "/v1/orders", handler: |app, req, _| list_orders(app, req) },
     Route { method: "GET", path: "/v1/orders/:id", handler: |app, _, params| get_order(app, params) },
     Route { method: "PATCH", path: "/v1/orders/:id", handler: |app, req, params| Ok(edit_order(app, req, params)) },
-    Route { method: "POST", path: "/v1/orders/:id/submit", handler: |app, req, params| Ok(submit_order(app, req, params)) },
-    Route { method: "POST", path: "/v1/orders/:id/cancel", handler: |app, req, params| Ok(cancel_order(app, req, params)) },
+    Route {
+        method: "POST",
+        path: "/v1/orders/:id/submit",
+        handler: |app, req, params| Ok(kicked(app, params, submit_order(app, req, params))),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/orders/:id/cancel",
+        handler: |app, req, params| Ok(kicked(app, params, cancel_order(app, req, params))),
+    },
     Route { method: "POST", path: "/v1/orders/:id/restore", handler: |app, req, params| Ok(restore_order(app, req, params)) },
+    Route {
+        method: "POST",
+        path: "/v1/orders/:id/payment/revert",
+        handler: |app, req, params| Ok(revert_payment(app, req, params)),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/orders/:id/items/:item/redeliver",
+        handler: |app, req, params| Ok(kicked(app, params, redeliver_item(app, req, params))),
+    },
     Route { method: "GET", path: "/v1/orders/:id/audit", handler: |app, _, params| audit_trail(app, params) },
 ];
 

@@ -9,6 +9,7 @@ mod closed_set;
 mod config;
 mod events;
 mod ids;
+mod jobs;
 mod lifecycle;
 mod money;
 mod order;
@@ -32,6 +33,7 @@ pub use config::{
 };
 pub use events::{routing_matrix, Consumer, Event, EventId, EventType};
 pub use ids::{ItemId, OrderId, ParseIdError, TenantId};
+pub use jobs::{jobs_for, JobKind, NewJob};
 pub use lifecycle::{created_event, decide, ALLOWED_TRANSITIONS, Actor, Audit, Command, Decision, Effect, Rejection};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Compensation, Order, OrderItem, Payment, ProductSnapshot};

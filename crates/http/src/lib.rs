@@ -15,6 +15,7 @@ mod problem;
 mod request;
 mod response;
 mod spin;
+mod webhook;
 
 pub use auth::{
     authenticate, bearer_token, AuthError, Claims, Keyring, KeyringError, Principal, Role, CLOCK_SKEW_SECS,
@@ -34,3 +35,4 @@ pub use problem::{
 pub use request::RequestParts;
 pub use response::{HttpResponse, REPLAYED_HEADER};
 pub use spin::respond;
+pub use webhook::{sign_webhook, verify_webhook, WebhookError, WEBHOOK_TOLERANCE_SECS};

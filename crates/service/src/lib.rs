@@ -11,6 +11,7 @@ mod orders;
 mod products;
 mod openapi;
 mod router;
+pub mod saga;
 #[cfg(feature = "spin")]
 pub mod spin;
 mod views;
@@ -18,8 +19,11 @@ mod views;
 pub use context::Ctx;
 pub use errors::{from_rejection, from_store, from_violations};
 pub use idempotent::{write_idempotently, Prepared};
-pub use orders::{audit_trail, cancel_order, create_order, edit_order, get_order, list_orders, restore_order, submit_order};
+pub use orders::{
+    audit_trail, cancel_order, create_order, edit_order, get_order, list_orders, redeliver_item, restore_order,
+    revert_payment, submit_order,
+};
 pub use products::{list_products, quote};
 pub use openapi::{route_drift, OPENAPI};
 pub use router::{dispatch, Params, Route};
-pub use views::{order_view, OrderView};
+pub use views::{order_view, OrderView, Progress};

@@ -2,7 +2,8 @@
 //! and the audit trail.
 
 use orderflow_core::{
-    check_quota, created_event, decide, parse_items, Command, ItemId, ItemSpec, Money, Order, OrderId, OrderState, Quota,
+    check_quota, created_event, decide, parse_items, Command, ItemId, ItemSpec, JobKind, Money, NewJob, Order, OrderId,
+    OrderState, Quota,
 };
 use orderflow_http::{
     check_if_match, decode_json, parse_query, ApiError, Cursor, HttpResponse, Page, RequestParts, Role,
@@ -121,10 +122,15 @@ pub fn create_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> HttpResponse
     })
 }
 
-/// `GET /v1/orders/{id}`.
+/// `GET /v1/orders/{id}`: the order with each item's progress (attempts,
+/// next retry, last error) and the payment intent to pay.
 pub fn get_order<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse, ApiError> {
     let order = load(ctx, order_id(params)?)?;
-    Ok(order_response(&order, 200))
+    let tenant = &ctx.principal.tenant;
+    let jobs = ctx.store.jobs_of(tenant, order.id).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let intent = ctx.store.payment_intent_of(tenant, order.id).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let view = order_view(&order).with_progress(&jobs).with_payment_intent(intent);
+    Ok(HttpResponse::json(200, &view).with_etag(order.version))
 }
 
 /// `GET /v1/orders?status=&limit=&cursor=&include_deleted=`: newest first.
@@ -237,4 +243,46 @@ pub fn audit_trail<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse,
     let order = load(ctx, order_id(params)?)?;
     let records = ctx.store.audit(&ctx.principal.tenant, order.id).map_err(|e| from_store(e, &ctx.correlation_id))?;
     Ok(HttpResponse::json(200, &json!({ "items": records })))
+}
+
+/// `POST /v1/orders/{id}/payment/revert`: operators undo a confirmed payment
+/// before provisioning starts.
+pub fn revert_payment<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
+    if let Err(e) = ctx.principal.require_role(&[Role::Operator]) {
+        return e.into();
+    }
+    act(ctx, request, params, |_| {
+        let ReasonBody { reason } = optional_body(request)?;
+        Ok(Command::RevertPayment { reason: reason.unwrap_or_default() })
+    })
+}
+
+/// `POST /v1/orders/{id}/items/{item}/redeliver`: e-mail an item's
+/// credentials again. Queues a delivery job; the response never carries them.
+pub fn redeliver_item<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
+    if let Err(e) = require_people(ctx) {
+        return e.into();
+    }
+    write_idempotently(ctx, request, || {
+        let order = load(ctx, order_id(params)?)?;
+        let raw = params.get("item").unwrap_or_default();
+        let item_id: ItemId = raw.parse().map_err(|_| ApiError::not_found("item", raw))?;
+        let item = order.item(item_id).ok_or_else(|| ApiError::not_found("item", raw))?;
+        if !item.state.is_live() {
+            return Err(ApiError::Conflict(orderflow_http::Conflict::Other {
+                detail: format!("item {item_id} is {}; only active or delivered items have credentials to send", item.state),
+            }));
+        }
+        let job = NewJob {
+            id: format!("{}:redeliver:{}", order.id, ctx.id()),
+            kind: JobKind::Deliver,
+            order: order.id,
+            item: Some(item_id),
+            after: None,
+            payload: json!({ "redelivery": true }),
+        };
+        let response = HttpResponse::json(202, &json!({ "order_id": order.id, "item_id": item_id, "delivery": "queued" }));
+        let (tenant, now) = (ctx.principal.tenant.clone(), ctx.now);
+        Ok(Prepared { response, commit: Box::new(move |s| s.insert_jobs(&tenant, std::slice::from_ref(&job), now)) })
+    })
 }

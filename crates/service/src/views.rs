@@ -1,7 +1,8 @@
 //! What clients see of an order. Built from the domain, never from rows, and
 //! never carrying a credential.
 
-use orderflow_core::{BillingCycle, ItemState, Money, Order, OrderState, PriceSnapshot, ProductConfig};
+use orderflow_core::{BillingCycle, ItemState, JobKind, Money, Order, OrderState, PriceSnapshot, ProductConfig};
+use orderflow_store::{Job, JobState};
 use serde::Serialize;
 
 /// An order as the API returns it.
@@ -29,6 +30,9 @@ pub struct OrderView<'a> {
     pub updated_at: String,
     /// When it was cancelled and hidden, if it was.
     pub deleted_at: Option<String>,
+    /// The payment intent to pay, once created (single-order reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_intent: Option<String>,
 }
 
 /// One item as the API returns it.
@@ -47,6 +51,46 @@ pub struct ItemView<'a> {
     pub summary: &'a str,
     /// The price as sold.
     pub price: &'a PriceSnapshot,
+    /// Where its provisioning is (single-order reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// An item's provisioning progress, from its saga job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Failed attempts of the current step so far.
+    pub attempts: u32,
+    /// When the next attempt is due, while one is pending.
+    pub next_attempt_at: Option<String>,
+    /// The last provider error, if any.
+    pub last_error: Option<String>,
+}
+
+impl<'a> OrderView<'a> {
+    /// Adds each item's progress from its latest provisioning job.
+    #[must_use]
+    pub fn with_progress(mut self, jobs: &[Job]) -> Self {
+        for item in &mut self.items {
+            let latest = jobs.iter().rev().find(|j| j.kind == JobKind::Provision && j.item.is_some_and(|i| i.to_string() == item.id));
+            item.progress = Some(match latest {
+                Some(j) => Progress {
+                    attempts: if j.state == JobState::Running { j.attempts.saturating_sub(1) } else { j.attempts },
+                    next_attempt_at: (j.state == JobState::Pending).then(|| time(j.next_attempt_at)),
+                    last_error: j.last_error.clone(),
+                },
+                None => Progress { attempts: 0, next_attempt_at: None, last_error: None },
+            });
+        }
+        self
+    }
+
+    /// Adds the payment intent.
+    #[must_use]
+    pub fn with_payment_intent(mut self, intent: Option<String>) -> Self {
+        self.payment_intent = intent;
+        self
+    }
 }
 
 fn time(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -73,10 +117,12 @@ pub fn order_view(order: &Order) -> OrderView<'_> {
                 billing_cycle: i.spec.billing_cycle,
                 summary: &i.product.summary,
                 price: &i.price,
+                progress: None,
             })
             .collect(),
         created_at: time(order.created_at),
         updated_at: time(order.updated_at),
         deleted_at: order.deleted_at.map(time),
+        payment_intent: None,
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod idempotency;
 mod migrate;
 mod orders;
+mod saga;
 #[cfg(feature = "native-sqlite")]
 mod native_sqlite;
 #[cfg(feature = "spin")]
@@ -21,6 +22,7 @@ pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use migrate::{latest as latest_migration, MIGRATIONS};
 pub use orders::{AuditRecord, ListFilter, OutboxRow, Store};
+pub use saga::{Job, JobState};
 #[cfg(feature = "native-sqlite")]
 pub use native_sqlite::NativeSqlite;
 #[cfg(feature = "spin")]

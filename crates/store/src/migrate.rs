@@ -10,8 +10,10 @@ use crate::orders::Store;
 
 /// `(version, name, SQLite statements)`, in order. The PostgreSQL set uses
 /// the same version numbers.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "orders", include_str!("../../../migrations/sqlite/0001_orders.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "orders", include_str!("../../../migrations/sqlite/0001_orders.sql")),
+    (2, "saga", include_str!("../../../migrations/sqlite/0002_saga.sql")),
+];
 
 /// The newest schema version this build knows.
 pub fn latest() -> i64 {

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use orderflow_core::{
-    Actor, Compensation, Decision, Event, ItemSpec, Money, Order, OrderId, OrderItem, OrderState, Payment, Quota, TenantId,
+    jobs_for, Actor, Compensation, Decision, Event, ItemSpec, Money, Order, OrderId, OrderItem, OrderState, Payment, Quota, TenantId,
 };
 use serde::Serialize;
 
@@ -281,8 +281,9 @@ impl<D: Db> Store<D> {
     }
 
     /// Writes a decision taken on the order at `expected_version`: the order
-    /// (only if nobody changed it meanwhile), its items, the audit record and
-    /// the outbox events. Call inside [`Store::write`].
+    /// (only if nobody changed it meanwhile), its items, the audit record,
+    /// the outbox events and the saga jobs for its effects. Call inside
+    /// [`Store::write`].
     pub fn apply(&self, expected_version: i64, decision: &Decision, subject: &str) -> Result<(), StoreError> {
         let order = &decision.order;
         let submitted_at = (order.state == OrderState::PendingPayment).then(|| fmt_time(order.updated_at));
@@ -314,7 +315,9 @@ impl<D: Db> Store<D> {
         self.upsert_items(order)?;
         let a = &decision.audit;
         self.insert_audit(order, a.actor, subject, a.command, Some(a.from), &a.reason, order.updated_at)?;
-        self.insert_events(&decision.events)
+        self.insert_events(&decision.events)?;
+        let jobs = jobs_for(order.id, order.version, &decision.effects);
+        self.insert_jobs(&order.tenant, &jobs, order.updated_at)
     }
 
     fn upsert_items(&self, order: &Order) -> Result<(), StoreError> {

@@ -1,0 +1,70 @@
+//! The retry component: the saga worker. `POST /v1/internal/tick` runs the
+//! due saga jobs — on a schedule (the runner's `--schedule`, a cron job, or
+//! Spin's cron trigger plugin calling the route) and when another component
+//! asks it to carry an order on at once.
+
+use orderflow_http::{parse_query, ApiError, HttpResponse, RequestParts, Role};
+use orderflow_service::saga::run_due_jobs;
+use orderflow_service::{dispatch, spin as host, Route};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+/// Per request: a correlation id for logs.
+#[derive(Debug)]
+pub struct App {
+    correlation_id: String,
+}
+
+/// Jobs one tick runs at most, so a tick stays short.
+const DEFAULT_LIMIT: u32 = 200;
+
+/// Every route this component serves; `/v1/openapi.json` documents exactly these.
+pub const ROUTES: &[Route<App>] = &[Route {
+    method: "POST",
+    path: "/v1/internal/tick",
+    handler: |app, req, _| {
+        let id = &app.correlation_id;
+        host::principal(req, id)?.require_role(&[Role::Service])?;
+        let query = parse_query(&req.query, &["order", "limit"])?;
+        let order = match query.get("order") {
+            Some(raw) => Some(raw.parse().map_err(|_| ApiError::not_found("order", raw.as_str()))?),
+            None => None,
+        };
+        let limit = match query.get("limit") {
+            Some(raw) => raw.parse().map_err(|_| ApiError::BadRequest {
+                problem: "invalid-query",
+                detail: format!("limit must be a positive whole number, not `{raw}`"),
+                accepted: None,
+            })?,
+            None => DEFAULT_LIMIT,
+        };
+        let env = host::saga_env(id)?;
+        let report = run_due_jobs(&env, limit, order).map_err(|e| ApiError::internal(id, &e))?;
+        Ok(HttpResponse::json(200, &report))
+    },
+}];
+
+/// The Spin entry point. Its export glue is generated `unsafe` code, so the
+/// workspace's `unsafe_code` lint is relaxed for this module alone.
+#[allow(unsafe_code)]
+mod entry {
+    use super::*;
+
+    #[http_component]
+    fn handle(request: Request) -> Response {
+        let request = RequestParts::from(request);
+        let app = App { correlation_id: host::correlation_id() };
+        dispatch(ROUTES, &app, &request).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_is_documented_and_every_documented_route_is_served() {
+        let routes: Vec<(&str, &str)> = super::ROUTES.iter().map(|r| (r.method, r.path)).collect();
+        let (undocumented, unserved) = orderflow_service::route_drift("retry", &routes);
+        assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
+        assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
+    }
+}

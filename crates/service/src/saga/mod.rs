@@ -1,0 +1,15 @@
+//! The fulfillment saga's shell: provider clients over an abstract outbound
+//! HTTP, the credential vault, the payment webhook, and the worker that runs
+//! due jobs and records each outcome as a decision.
+
+mod outbound;
+mod providers;
+mod vault;
+mod webhook;
+mod worker;
+
+pub use outbound::{OutRequest, OutResponse, Outbound};
+pub use providers::{minor_units, CallError, Endpoint, Providers, ResourceStatus};
+pub use vault::{Vault, VaultError, NONCE_LEN};
+pub use webhook::{handle_payment_webhook, WebhookOutcome};
+pub use worker::{run_due_jobs, SagaEnv, TickReport};

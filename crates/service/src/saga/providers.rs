@@ -1,0 +1,213 @@
+//! Clients for the payment, cloud and e-mail providers, speaking the HTTP
+//! contracts real ones use (Stripe-like payment intents, a resource API with
+//! idempotency keys, a transactional e-mail API). Every call that creates
+//! something carries an idempotency key, so retrying it is safe.
+
+use orderflow_core::{Money, OrderId, OrderItem, TenantId};
+use serde_json::{json, Value};
+
+use super::outbound::{OutRequest, OutResponse, Outbound};
+
+/// A provider's base URL and API key (from Spin variables).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Base URL, no trailing slash.
+    pub url: String,
+    /// Bearer key.
+    pub key: String,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+/// Why a provider call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// Worth retrying: transport failure, 429 or 5xx.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// Retrying will not help: the provider refused the request.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// What the cloud says of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResourceStatus {
+    /// Still being created.
+    Creating,
+    /// Running; here is how to reach it.
+    Ready(Value),
+    /// The provider gave up on it.
+    Failed(String),
+}
+
+/// The three providers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Providers {
+    /// The payment provider's name, as in the webhook route.
+    pub payment_provider: String,
+    /// Payments API.
+    pub payments: Endpoint,
+    /// Cloud API (one for every product and region here; the config could map each to its own).
+    pub cloud: Endpoint,
+    /// E-mail API.
+    pub email: Endpoint,
+}
+
+fn request(endpoint: &Endpoint, method: &'static str, path: &str, key: Option<&str>, body: Option<&Value>) -> OutRequest {
+    let mut headers = vec![("authorization".to_owned(), format!("Bearer {}", endpoint.key))];
+    if let Some(key) = key {
+        headers.push(("idempotency-key".to_owned(), key.to_owned()));
+    }
+    if body.is_some() {
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+    }
+    OutRequest {
+        method,
+        url: format!("{}{path}", endpoint.url),
+        headers,
+        body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+    }
+}
+
+fn call(out: &dyn Outbound, req: OutRequest) -> Result<OutResponse, CallError> {
+    let what = format!("{} {}", req.method, req.url);
+    let response = out.send(req).map_err(|e| CallError::Retryable(format!("{what}: {e}")))?;
+    Ok(response)
+}
+
+fn classify(what: &str, r: &OutResponse) -> CallError {
+    let body = String::from_utf8_lossy(&r.body);
+    let text = format!("{what} answered {}: {}", r.status, body.chars().take(200).collect::<String>());
+    if r.status == 429 || r.status >= 500 {
+        CallError::Retryable(text)
+    } else {
+        CallError::Permanent(text)
+    }
+}
+
+fn json_body(what: &str, r: &OutResponse) -> Result<Value, CallError> {
+    serde_json::from_slice(&r.body).map_err(|e| CallError::Retryable(format!("{what}: unreadable answer: {e}")))
+}
+
+/// Minor units (cents) of a rounded amount.
+pub fn minor_units(amount: &Money) -> i64 {
+    let mut a = amount.amount.round_dp(2);
+    a.rescale(2);
+    i64::try_from(a.mantissa()).unwrap_or(i64::MAX)
+}
+
+impl Providers {
+    /// Creates (or, under the same key, finds) the order's payment intent; returns its id.
+    pub fn create_intent(
+        &self,
+        out: &dyn Outbound,
+        tenant: &TenantId,
+        order: OrderId,
+        amount: &Money,
+    ) -> Result<String, CallError> {
+        let body = json!({
+            "amount": minor_units(amount),
+            "currency": amount.currency.code().to_ascii_lowercase(),
+            "metadata": { "order_id": order.to_string(), "tenant": tenant.as_str() },
+        });
+        let key = format!("intent-{order}");
+        let r = call(out, request(&self.payments, "POST", "/v1/payment_intents", Some(&key), Some(&body)))?;
+        if !(200..300).contains(&r.status) {
+            return Err(classify("create payment intent", &r));
+        }
+        let v = json_body("create payment intent", &r)?;
+        v["id"].as_str().map(str::to_owned).ok_or_else(|| CallError::Retryable("payment intent without id".into()))
+    }
+
+    /// Voids a payment intent (idempotent).
+    pub fn cancel_intent(&self, out: &dyn Outbound, intent_id: &str) -> Result<(), CallError> {
+        let path = format!("/v1/payment_intents/{intent_id}/cancel");
+        let r = call(out, request(&self.payments, "POST", &path, Some(&format!("cancel-{intent_id}")), Some(&json!({}))))?;
+        match r.status {
+            200..=299 | 404 => Ok(()),
+            _ => Err(classify("cancel payment intent", &r)),
+        }
+    }
+
+    /// Creates an item's resource; "already exists" counts as success. Returns the resource id.
+    pub fn create_resource(&self, out: &dyn Outbound, item: &OrderItem) -> Result<String, CallError> {
+        let config = serde_json::to_value(&item.spec.config).unwrap_or(Value::Null);
+        let body = json!({
+            "kind": config["product"],
+            "region": item.spec.config.region(),
+            "spec": config["config"],
+            "reference": item.id.to_string(),
+        });
+        let key = format!("item-{}", item.id);
+        let r = call(out, request(&self.cloud, "POST", "/v1/resources", Some(&key), Some(&body)))?;
+        let v = match r.status {
+            200..=299 => json_body("create resource", &r)?,
+            409 => {
+                let v = json_body("create resource", &r)?;
+                let id = v["error"]["resource_id"].as_str().or_else(|| v["id"].as_str());
+                return id.map(str::to_owned).ok_or_else(|| classify("create resource", &r));
+            }
+            _ => return Err(classify("create resource", &r)),
+        };
+        v["id"].as_str().map(str::to_owned).ok_or_else(|| CallError::Retryable("resource without id".into()))
+    }
+
+    /// Where a resource is.
+    pub fn resource_status(&self, out: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError> {
+        let r = call(out, request(&self.cloud, "GET", &format!("/v1/resources/{resource_id}"), None, None))?;
+        if !(200..300).contains(&r.status) {
+            return Err(classify("get resource", &r));
+        }
+        let v = json_body("get resource", &r)?;
+        Ok(match v["status"].as_str() {
+            Some("ready") => ResourceStatus::Ready(v["access"].clone()),
+            Some("failed") => ResourceStatus::Failed(v["error"].to_string()),
+            _ => ResourceStatus::Creating,
+        })
+    }
+
+    /// Deletes a resource; one that is already gone counts as deleted.
+    pub fn delete_resource(&self, out: &dyn Outbound, resource_id: &str) -> Result<(), CallError> {
+        let r = call(out, request(&self.cloud, "DELETE", &format!("/v1/resources/{resource_id}"), None, None))?;
+        match r.status {
+            200..=299 | 404 => Ok(()),
+            _ => Err(classify("delete resource", &r)),
+        }
+    }
+
+    /// Sends one e-mail, at most once per key.
+    pub fn send_email(&self, out: &dyn Outbound, to: &str, subject: &str, text: &str, key: &str) -> Result<(), CallError> {
+        let body = json!({ "to": to, "subject": subject, "text": text });
+        let r = call(out, request(&self.email, "POST", "/v1/messages", Some(key), Some(&body)))?;
+        if (200..300).contains(&r.status) {
+            Ok(())
+        } else {
+            Err(classify("send e-mail", &r))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn minor_units_are_cents() {
+        assert_eq!(minor_units(&Money::eur(dec!(192.96))), 19296);
+        assert_eq!(minor_units(&Money::eur(dec!(10))), 1000);
+    }
+
+    #[test]
+    fn server_errors_are_retryable_and_client_errors_are_not() {
+        let r = |status| OutResponse { status, body: b"{}".to_vec() };
+        assert!(matches!(classify("x", &r(503)), CallError::Retryable(_)));
+        assert!(matches!(classify("x", &r(429)), CallError::Retryable(_)));
+        assert!(matches!(classify("x", &r(400)), CallError::Permanent(_)));
+    }
+}

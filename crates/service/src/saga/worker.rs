@@ -1,0 +1,356 @@
+//! The saga worker: claims due jobs, makes each one's provider call, and
+//! records the outcome — as a decision on the order where the order changes
+//! — in one transaction with the job's new state. A crash anywhere leaves
+//! the job claimed until its lease runs out, then it runs again; every call
+//! it makes is idempotent, so running twice has one effect.
+
+use chrono::{DateTime, Duration, Utc};
+use orderflow_core::{
+    after_compensation_failure, after_failure, check_quota, decide, demand, parse_item, Actor, AfterCompensationFailure,
+    AfterFailure, Catalog, Command, ItemState, JobKind, Money, Order, OrderState, Quota, Rejection, TenantId,
+};
+use orderflow_store::{Db, Job, Store, StoreError};
+use serde_json::{json, Value};
+
+use super::outbound::Outbound;
+use super::providers::{CallError, Providers, ResourceStatus};
+use super::vault::{Vault, NONCE_LEN};
+
+/// Who the saga is in the audit trail.
+const SUBJECT: &str = "saga";
+
+/// Everything the worker needs.
+pub struct SagaEnv<D: Db> {
+    /// The database.
+    pub store: Store<D>,
+    /// Today's catalog (validation re-checks against it).
+    pub catalog: Catalog,
+    /// The providers.
+    pub providers: Providers,
+    /// The credential keys.
+    pub vault: Vault,
+    /// Outbound HTTP.
+    pub out: Box<dyn Outbound>,
+    /// The clock, read per job.
+    pub clock: fn() -> DateTime<Utc>,
+    /// Fresh random nonces.
+    pub nonce: fn() -> [u8; NONCE_LEN],
+    /// How long a claimed job is ours before another worker may take it.
+    pub lease: Duration,
+    /// How soon to ask again about a resource still being created.
+    pub poll_interval: Duration,
+    /// Where delivery e-mails go when the tenant has no contact address.
+    pub default_recipient: String,
+}
+
+impl<D: Db> std::fmt::Debug for SagaEnv<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SagaEnv").field("providers", &self.providers).finish_non_exhaustive()
+    }
+}
+
+/// What one run of the worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TickReport {
+    /// Jobs run.
+    pub ran: u32,
+    /// Of which ended in a failure recorded for retry, give-up or parking.
+    pub failed: u32,
+}
+
+/// Runs due jobs (of one order, or all) until none is due or `limit` ran.
+pub fn run_due_jobs<D: Db>(env: &SagaEnv<D>, limit: u32, only_order: Option<orderflow_core::OrderId>) -> Result<TickReport, StoreError> {
+    let mut report = TickReport::default();
+    while report.ran < limit {
+        let jobs = env.store.claim_due_jobs((env.clock)(), env.lease, 1, only_order)?;
+        let Some(job) = jobs.into_iter().next() else { break };
+        report.ran += 1;
+        if !run_job(env, &job)? {
+            report.failed += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Runs one claimed job; `Ok(false)` when its call failed (and that was recorded).
+fn run_job<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
+    let Some(order) = env.store.order(&job.tenant, job.order)? else {
+        env.store.write(|s| s.park_job(&job.id, "order not found", (env.clock)()))?;
+        return Ok(false);
+    };
+    let outcome = match job.kind {
+        JobKind::CreatePaymentIntent => create_payment_intent(env, job, &order),
+        JobKind::CancelPaymentIntent => cancel_payment_intent(env, job),
+        JobKind::Validate => return validate(env, job).map(|()| true),
+        JobKind::Provision => provision(env, job, &order),
+        JobKind::Deliver => deliver(env, job, &order),
+        JobKind::Deprovision => deprovision(env, job, &order),
+    }?;
+    match outcome {
+        Ok(()) => Ok(true),
+        Err(error) => {
+            record_failure(env, job, &error)?;
+            Ok(false)
+        }
+    }
+}
+
+type Outcome = Result<Result<(), CallError>, StoreError>;
+
+/// Loads the order under the write lock, decides `command` as the system,
+/// and writes the decision (with its jobs). A refusal is returned, not written.
+fn apply<D: Db>(s: &Store<D>, tenant: &TenantId, order: orderflow_core::OrderId, command: Command, catalog: &Catalog, now: DateTime<Utc>) -> Result<Result<Order, Rejection>, StoreError> {
+    let Some(current) = s.order(tenant, order)? else {
+        return Err(StoreError::Corrupt(format!("order {order} vanished")));
+    };
+    match decide(&current, command, Actor::System, catalog, now) {
+        Ok(d) => {
+            s.apply(current.version, &d, SUBJECT)?;
+            Ok(Ok(d.order))
+        }
+        Err(r) => Ok(Err(r)),
+    }
+}
+
+fn create_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
+    let amount: Money = serde_json::from_value(job.payload["amount"].clone()).unwrap_or(order.total);
+    let intent = match env.providers.create_intent(env.out.as_ref(), &job.tenant, job.order, &amount) {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(e)),
+    };
+    let now = (env.clock)();
+    env.store.write(|s| {
+        s.save_payment_intent(&job.tenant, job.order, &env.providers.payment_provider, &intent, &amount, now)?;
+        s.finish_job(&job.id, now)
+    })?;
+    Ok(Ok(()))
+}
+
+fn cancel_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job) -> Outcome {
+    if let Some(intent) = env.store.payment_intent_of(&job.tenant, job.order)? {
+        if let Err(e) = env.providers.cancel_intent(env.out.as_ref(), &intent) {
+            return Ok(Err(e));
+        }
+    }
+    env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
+    Ok(Ok(()))
+}
+
+/// Re-checks a paid order against today's catalog and the tenant's quota,
+/// then starts provisioning or fails the order (which requests its refund).
+fn validate<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<(), StoreError> {
+    let now = (env.clock)();
+    env.store.write(|s| {
+        let Some(order) = s.order(&job.tenant, job.order)? else { return s.finish_job(&job.id, now) };
+        if order.state == OrderState::PaymentConfirmed {
+            if let Err(r) = apply(s, &job.tenant, job.order, Command::StartValidation, &env.catalog, now)? {
+                eprintln!("saga: cannot start validating {}: {r}", job.order);
+            }
+        }
+        let Some(order) = s.order(&job.tenant, job.order)? else { return s.finish_job(&job.id, now) };
+        if order.state != OrderState::Validating {
+            // Cancelled or reverted meanwhile: nothing to validate.
+            return s.finish_job(&job.id, now);
+        }
+        let mut problems = Vec::new();
+        for (i, item) in order.items.iter().enumerate() {
+            let raw = serde_json::to_value(&item.spec).unwrap_or(Value::Null);
+            if let Err(found) = parse_item(&env.catalog, &raw, &format!("/items/{i}")) {
+                problems.extend(found);
+            }
+        }
+        let limit = s.tenant_quota(&job.tenant)?.unwrap_or(env.catalog.default_quota);
+        let own = order.items.iter().fold(Quota::default(), |q, i| add(q, demand(&i.spec.config), true));
+        let live = s.live_item_specs(&job.tenant)?.iter().fold(Quota::default(), |q, spec| add(q, demand(&spec.config), true));
+        let others = add(live, own, false);
+        let specs: Vec<_> = order.items.iter().map(|i| i.spec.clone()).collect();
+        problems.extend(check_quota(&limit, &others, &specs));
+        let command = if problems.is_empty() { Command::PassValidation } else { Command::FailValidation { problems } };
+        if let Err(r) = apply(s, &job.tenant, job.order, command, &env.catalog, now)? {
+            eprintln!("saga: cannot finish validating {}: {r}", job.order);
+        }
+        s.finish_job(&job.id, now)
+    })
+}
+
+/// `a + b`, or `a - b` (saturating) when `plus` is false.
+fn add(a: Quota, b: Quota, plus: bool) -> Quota {
+    let f = |x: u32, y: u32| if plus { x.saturating_add(y) } else { x.saturating_sub(y) };
+    Quota {
+        vps_instances: f(a.vps_instances, b.vps_instances),
+        kubernetes_workers: f(a.kubernetes_workers, b.kubernetes_workers),
+        databases: f(a.databases, b.databases),
+        gpu_nodes: f(a.gpu_nodes, b.gpu_nodes),
+        private_cloud_nodes: f(a.private_cloud_nodes, b.private_cloud_nodes),
+        object_storage_tb: f(a.object_storage_tb, b.object_storage_tb),
+    }
+}
+
+/// Provisioning is two phases in one job: create (idempotent by the item's
+/// id), then poll until the resource runs. Waiting is not failing: each poll
+/// that finds it still creating reschedules without counting an attempt.
+fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
+    let Some(item_id) = job.item else { return Ok(Err(CallError::Permanent("provision job without item".into()))) };
+    let Some(item) = order.item(item_id) else { return Ok(Err(CallError::Permanent("unknown item".into()))) };
+    if item.state != ItemState::Provisioning {
+        // Cancelled meanwhile (its deprovision job, which waits for this one,
+        // cleans up) or already active. If an earlier attempt may have
+        // created the resource without recording it, ask for it again under
+        // the same idempotency key, so the deprovisioning knows what to delete.
+        if job.payload["resource_id"].is_null() && job.attempts > 1 && item.state == ItemState::Failed {
+            match env.providers.create_resource(env.out.as_ref(), item) {
+                Ok(id) => {
+                    let now = (env.clock)();
+                    env.store.write(|s| {
+                        s.save_resource(&job.tenant, job.order, item_id, "cloud", &id, now)?;
+                        s.finish_job(&job.id, now)
+                    })?;
+                    return Ok(Ok(()));
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
+        return Ok(Ok(()));
+    }
+    let resource = match job.payload["resource_id"].as_str() {
+        Some(id) => id.to_owned(),
+        None => {
+            let id = match env.providers.create_resource(env.out.as_ref(), item) {
+                Ok(id) => id,
+                Err(e) => return Ok(Err(e)),
+            };
+            let now = (env.clock)();
+            env.store.write(|s| {
+                s.save_resource(&job.tenant, job.order, item_id, "cloud", &id, now)?;
+                s.advance_job(&job.id, &json!({ "resource_id": id }), now, now)
+            })?;
+            return Ok(Ok(()));
+        }
+    };
+    match env.providers.resource_status(env.out.as_ref(), &resource) {
+        Err(e) => Ok(Err(e)),
+        Ok(ResourceStatus::Failed(why)) => Ok(Err(CallError::Retryable(format!("resource {resource} failed: {why}")))),
+        Ok(ResourceStatus::Creating) => {
+            let now = (env.clock)();
+            env.store.write(|s| s.advance_job(&job.id, &job.payload, now + env.poll_interval, now))?;
+            Ok(Ok(()))
+        }
+        Ok(ResourceStatus::Ready(access)) => {
+            let now = (env.clock)();
+            let nonce = (env.nonce)();
+            let (kid, sealed) = env.vault.seal(access.to_string().as_bytes(), item_id.to_string().as_bytes(), &nonce);
+            env.store.write(|s| {
+                s.save_credentials(&job.tenant, job.order, item_id, &kid, &nonce, &sealed, now)?;
+                if let Err(r) = apply(s, &job.tenant, job.order, Command::ActivateItem { item: item_id }, &env.catalog, now)? {
+                    eprintln!("saga: item {item_id} ready but not activated: {r}");
+                }
+                s.finish_job(&job.id, now)
+            })?;
+            Ok(Ok(()))
+        }
+    }
+}
+
+/// Decrypts the item's credentials and e-mails them; the first delivery
+/// also marks the item delivered. Re-deliveries are jobs of their own.
+fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
+    let Some(item_id) = job.item else { return Ok(Err(CallError::Permanent("deliver job without item".into()))) };
+    let Some(item) = order.item(item_id) else { return Ok(Err(CallError::Permanent("unknown item".into()))) };
+    if !item.state.is_live() {
+        env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
+        return Ok(Ok(()));
+    }
+    let Some((kid, nonce, sealed)) = env.store.credentials_of(&job.tenant, item_id)? else {
+        return Ok(Err(CallError::Permanent("no stored credentials for the item".into())));
+    };
+    let access = match env.vault.open(&kid, &sealed, item_id.to_string().as_bytes(), &nonce) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => return Ok(Err(CallError::Permanent(e.to_string()))),
+    };
+    let to = env.store.tenant_contact(&job.tenant)?.unwrap_or_else(|| env.default_recipient.clone());
+    let subject = format!("Your {} is ready", item.product.product);
+    let text = format!(
+        "{}\n\nOrder {}, item {}.\n\nAccess details:\n{}\n\nKeep this message safe; you can ask for it again from your portal.",
+        item.product.summary, order.id, item.id, pretty(&access)
+    );
+    if let Err(e) = env.providers.send_email(env.out.as_ref(), &to, &subject, &text, &format!("deliver-{}", job.id)) {
+        return Ok(Err(e));
+    }
+    let now = (env.clock)();
+    env.store.write(|s| {
+        let current = s.order(&job.tenant, job.order)?;
+        if current.and_then(|o| o.item(item_id).map(|i| i.state)) == Some(ItemState::Active) {
+            if let Err(r) = apply(s, &job.tenant, job.order, Command::DeliverItem { item: item_id }, &env.catalog, now)? {
+                eprintln!("saga: item {item_id} delivered but not marked: {r}");
+            }
+        }
+        s.finish_job(&job.id, now)
+    })?;
+    Ok(Ok(()))
+}
+
+fn pretty(access_json: &str) -> String {
+    match serde_json::from_str::<Value>(access_json) {
+        Ok(Value::Object(map)) => map.iter().map(|(k, v)| format!("  {k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect::<Vec<_>>().join("\n"),
+        _ => access_json.to_owned(),
+    }
+}
+
+/// Removes the item's resource (if one was ever created), then rolls the
+/// item back, which requests its refund in the same transaction.
+fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
+    let Some(item_id) = job.item else { return Ok(Err(CallError::Permanent("deprovision job without item".into()))) };
+    if order.item(item_id).map(|i| i.state) != Some(ItemState::Failed) {
+        env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
+        return Ok(Ok(()));
+    }
+    if let Some(resource) = env.store.resource_of(&job.tenant, item_id)? {
+        if let Err(e) = env.providers.delete_resource(env.out.as_ref(), &resource) {
+            return Ok(Err(e));
+        }
+    }
+    let now = (env.clock)();
+    env.store.write(|s| {
+        if let Err(r) = apply(s, &job.tenant, job.order, Command::RollBackItem { item: item_id }, &env.catalog, now)? {
+            eprintln!("saga: item {item_id} deprovisioned but not rolled back: {r}");
+        }
+        s.finish_job(&job.id, now)
+    })?;
+    Ok(Ok(()))
+}
+
+/// Records a failed call: retry on schedule, or give up (forward steps:
+/// the item fails and is compensated) or park (compensations).
+fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Result<(), StoreError> {
+    let now = (env.clock)();
+    let message = error.to_string();
+    let permanent = matches!(error, CallError::Permanent(_));
+    if job.kind.is_compensation() {
+        return match after_compensation_failure(job.attempts, now) {
+            AfterCompensationFailure::RetryAt { at } if !permanent => env.store.write(|s| s.retry_job(&job.id, at, &message, now)),
+            _ => env.store.write(|s| {
+                s.park_job(&job.id, &message, now)?;
+                let reason = format!("{} of item {} keeps failing: {message}", job.kind, job.item.map(|i| i.to_string()).unwrap_or_default());
+                let _ = apply(s, &job.tenant, job.order, Command::ParkForOperator { reason }, &env.catalog, now)?;
+                Ok(())
+            }),
+        };
+    }
+    match (job.kind, after_failure(job.attempts, now)) {
+        (_, AfterFailure::RetryAt { at }) if !permanent => env.store.write(|s| s.retry_job(&job.id, at, &message, now)),
+        (JobKind::Provision, _) => env.store.write(|s| {
+            let item = job.item.ok_or_else(|| StoreError::Corrupt("provision job without item".into()))?;
+            if let Err(r) = apply(s, &job.tenant, job.order, Command::FailItem { item, reason: message.clone() }, &env.catalog, now)? {
+                eprintln!("saga: item {item} gave up but not failed: {r}");
+            }
+            s.give_up_job(&job.id, &message, now)
+        }),
+        _ => env.store.write(|s| {
+            s.park_job(&job.id, &message, now)?;
+            let reason = format!("{} keeps failing: {message}", job.kind);
+            let _ = apply(s, &job.tenant, job.order, Command::ParkForOperator { reason }, &env.catalog, now)?;
+            Ok(())
+        }),
+    }
+}

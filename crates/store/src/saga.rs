@@ -1,0 +1,368 @@
+//! The saga's durable state: jobs, payment intents, provider resources,
+//! processed webhook events and encrypted credentials.
+//!
+//! Jobs are claimed under the write lock with a lease: a worker that dies
+//! mid-job loses its lease and the job is claimed again, which is safe
+//! because every job's external call is idempotent.
+
+use chrono::{DateTime, Duration, Utc};
+use orderflow_core::{ItemId, JobKind, NewJob, OrderId, TenantId};
+use serde_json::Value;
+
+use crate::codec::{fmt_time, parse, parse_time};
+use crate::db::{Db, Param, Row};
+use crate::error::StoreError;
+use crate::orders::Store;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for its time (and for the job it runs after).
+    Pending,
+    /// Claimed by a worker until its lease ends.
+    Running,
+    /// Finished, successfully or by giving up (the decision says which).
+    Done,
+    /// A compensation that kept failing; an operator must look.
+    Parked,
+}
+
+impl JobState {
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "pending" => Ok(JobState::Pending),
+            "running" => Ok(JobState::Running),
+            "done" => Ok(JobState::Done),
+            "parked" => Ok(JobState::Parked),
+            other => Err(StoreError::Corrupt(format!("job state `{other}`"))),
+        }
+    }
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Stable id.
+    pub id: String,
+    /// Whose.
+    pub tenant: TenantId,
+    /// The order.
+    pub order: OrderId,
+    /// The item, for item jobs.
+    pub item: Option<ItemId>,
+    /// What to do.
+    pub kind: JobKind,
+    /// Where it is.
+    pub state: JobState,
+    /// Kind-specific state (e.g. the provisioning phase).
+    pub payload: Value,
+    /// Attempts so far, counting the current one once claimed.
+    pub attempts: u32,
+    /// When it is due.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
+    Ok(Job {
+        id: r.text("id")?.to_owned(),
+        tenant: parse("tenant id", r.text("tenant_id")?)?,
+        order: parse("order id", r.text("order_id")?)?,
+        item: r.opt_text("item_id")?.map(|s| parse("item id", s)).transpose()?,
+        kind: parse("job kind", r.text("kind")?)?,
+        state: JobState::parse(r.text("state")?)?,
+        payload: serde_json::from_str(r.text("payload")?)?,
+        attempts: u32::try_from(r.int("attempts")?).unwrap_or(u32::MAX),
+        next_attempt_at: parse_time(r.text("next_attempt_at")?)?,
+        last_error: r.opt_text("last_error")?.map(str::to_owned),
+    })
+}
+
+impl<D: Db> Store<D> {
+    /// Inserts jobs (a decision's effects). A job that already exists is
+    /// left alone, so writing the same decision twice adds nothing. Call
+    /// inside [`Store::write`].
+    pub fn insert_jobs(&self, tenant: &TenantId, jobs: &[NewJob], now: DateTime<Utc>) -> Result<(), StoreError> {
+        for job in jobs {
+            self.run(
+                "INSERT INTO saga_jobs (id, tenant_id, order_id, item_id, kind, state, after_job, payload, attempts,
+                                        next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, 0, $8, $8, $8)
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    job.id.as_str().into(),
+                    tenant.as_str().into(),
+                    job.order.to_string().into(),
+                    job.item.map(|i| i.to_string()).into(),
+                    job.kind.as_str().into(),
+                    job.after.as_deref().into(),
+                    serde_json::to_string(&job.payload)?.into(),
+                    fmt_time(now).into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` jobs that are due (or whose worker's lease ran
+    /// out), optionally of one order only, marking them running until
+    /// `now + lease` and counting the attempt. Jobs chained after another
+    /// wait until that one is done, and an item's deprovisioning waits until
+    /// no provisioning of it is under way, so it sees every resource created.
+    pub fn claim_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+        only_order: Option<OrderId>,
+    ) -> Result<Vec<Job>, StoreError> {
+        let now_text = fmt_time(now);
+        self.write(|s| {
+            let rows = s.run(
+                "SELECT j.* FROM saga_jobs j
+                  WHERE ((j.state = 'pending' AND j.next_attempt_at <= $1) OR (j.state = 'running' AND j.lease_until <= $1))
+                    AND ($2 IS NULL OR j.order_id = $2)
+                    AND (j.after_job IS NULL OR EXISTS (SELECT 1 FROM saga_jobs a WHERE a.id = j.after_job AND a.state = 'done'))
+                    AND (j.kind <> 'deprovision' OR NOT EXISTS (
+                          SELECT 1 FROM saga_jobs p
+                           WHERE p.item_id = j.item_id AND p.kind = 'provision' AND p.state IN ('pending', 'running')))
+                  ORDER BY j.next_attempt_at, j.created_at, j.id
+                  LIMIT $3",
+                &[now_text.as_str().into(), only_order.map(|o| o.to_string()).into(), Param::Int(i64::from(limit))],
+            )?;
+            let mut jobs = rows.iter().map(|r| job_from_row(&r)).collect::<Result<Vec<_>, _>>()?;
+            for job in &mut jobs {
+                s.run(
+                    "UPDATE saga_jobs SET state = 'running', lease_until = $2, attempts = attempts + 1, updated_at = $3
+                      WHERE id = $1",
+                    &[job.id.as_str().into(), fmt_time(now + lease).into(), now_text.as_str().into()],
+                )?;
+                job.state = JobState::Running;
+                job.attempts += 1;
+            }
+            Ok(jobs)
+        })
+    }
+
+    /// Marks a job done. Call inside the [`Store::write`] that records its outcome.
+    pub fn finish_job(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(
+            "UPDATE saga_jobs SET state = 'done', lease_until = NULL, updated_at = $2 WHERE id = $1",
+            &[id.into(), fmt_time(now).into()],
+        )?;
+        Ok(())
+    }
+
+    /// Ends a job that gave up (its failure is recorded as a decision elsewhere).
+    pub fn give_up_job(&self, id: &str, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(
+            "UPDATE saga_jobs SET state = 'done', lease_until = NULL, last_error = $2, updated_at = $3 WHERE id = $1",
+            &[id.into(), error.into(), fmt_time(now).into()],
+        )?;
+        Ok(())
+    }
+
+    /// The tenant's contact address for deliveries, if it registered one.
+    pub fn tenant_contact(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
+        let rows = self.run("SELECT contact_email FROM tenants WHERE id = $1", &[tenant.as_str().into()])?;
+        Ok(rows.first().map(|r| r.opt_text("contact_email").map(|o| o.map(str::to_owned))).transpose()?.flatten())
+    }
+
+    /// Puts a failed job back for another attempt at `at`.
+    pub fn retry_job(&self, id: &str, at: DateTime<Utc>, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(
+            "UPDATE saga_jobs SET state = 'pending', lease_until = NULL, next_attempt_at = $2, last_error = $3, updated_at = $4
+              WHERE id = $1",
+            &[id.into(), fmt_time(at).into(), error.into(), fmt_time(now).into()],
+        )?;
+        Ok(())
+    }
+
+    /// Moves a job to its next phase: new payload, due at `at`, attempts
+    /// counted afresh (waiting for a provider is not failing).
+    pub fn advance_job(&self, id: &str, payload: &Value, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(
+            "UPDATE saga_jobs SET state = 'pending', lease_until = NULL, next_attempt_at = $2, payload = $3, attempts = 0,
+                                  last_error = NULL, updated_at = $4
+              WHERE id = $1",
+            &[id.into(), fmt_time(at).into(), serde_json::to_string(payload)?.into(), fmt_time(now).into()],
+        )?;
+        Ok(())
+    }
+
+    /// Stops retrying a job; an operator must look.
+    pub fn park_job(&self, id: &str, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(
+            "UPDATE saga_jobs SET state = 'parked', lease_until = NULL, last_error = $2, updated_at = $3 WHERE id = $1",
+            &[id.into(), error.into(), fmt_time(now).into()],
+        )?;
+        Ok(())
+    }
+
+    /// The order's jobs, oldest first (for progress views and tests).
+    pub fn jobs_of(&self, tenant: &TenantId, order: OrderId) -> Result<Vec<Job>, StoreError> {
+        let rows = self.run(
+            "SELECT * FROM saga_jobs WHERE tenant_id = $1 AND order_id = $2 ORDER BY created_at, id",
+            &[tenant.as_str().into(), order.to_string().into()],
+        )?;
+        rows.iter().map(|r| job_from_row(&r)).collect()
+    }
+
+    /// Records the payment intent created for an order (once).
+    pub fn save_payment_intent(
+        &self,
+        tenant: &TenantId,
+        order: OrderId,
+        provider: &str,
+        intent_id: &str,
+        amount: &orderflow_core::Money,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.run(
+            "INSERT INTO payment_intents (order_id, tenant_id, provider, intent_id, amount, currency, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (order_id) DO NOTHING",
+            &[
+                order.to_string().into(),
+                tenant.as_str().into(),
+                provider.into(),
+                intent_id.into(),
+                amount.amount.to_string().into(),
+                amount.currency.code().into(),
+                fmt_time(now).into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The order's payment intent id, if one was created.
+    pub fn payment_intent_of(&self, tenant: &TenantId, order: OrderId) -> Result<Option<String>, StoreError> {
+        let rows = self.run(
+            "SELECT intent_id FROM payment_intents WHERE tenant_id = $1 AND order_id = $2",
+            &[tenant.as_str().into(), order.to_string().into()],
+        )?;
+        Ok(rows.first().map(|r| r.text("intent_id").map(str::to_owned)).transpose()?)
+    }
+
+    /// The order and tenant a payment intent belongs to. Webhooks arrive
+    /// without a tenant credential; the intent id is what identifies them.
+    pub fn order_of_intent(&self, intent_id: &str) -> Result<Option<(TenantId, OrderId)>, StoreError> {
+        let rows =
+            self.run("SELECT tenant_id, order_id FROM payment_intents WHERE intent_id = $1", &[intent_id.into()])?;
+        rows.first()
+            .map(|r| Ok((parse("tenant id", r.text("tenant_id")?)?, parse("order id", r.text("order_id")?)?)))
+            .transpose()
+    }
+
+    /// Records that `event_id` from `provider` was processed. `false` when it
+    /// already was: the caller acknowledges and does nothing. Call inside the
+    /// [`Store::write`] that applies the event, so both or neither persist.
+    pub fn record_webhook(
+        &self,
+        provider: &str,
+        event_id: &str,
+        event_type: &str,
+        order: Option<OrderId>,
+        outcome: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let rows = self.run(
+            "INSERT INTO webhook_events (provider, event_id, event_type, order_id, outcome, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (provider, event_id) DO NOTHING
+             RETURNING event_id",
+            &[
+                provider.into(),
+                event_id.into(),
+                event_type.into(),
+                order.map(|o| o.to_string()).into(),
+                outcome.into(),
+                fmt_time(now).into(),
+            ],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Records the provider resource created for an item (once).
+    pub fn save_resource(
+        &self,
+        tenant: &TenantId,
+        order: OrderId,
+        item: ItemId,
+        provider: &str,
+        resource_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.run(
+            "INSERT INTO item_resources (item_id, order_id, tenant_id, provider, resource_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (item_id) DO NOTHING",
+            &[
+                item.to_string().into(),
+                order.to_string().into(),
+                tenant.as_str().into(),
+                provider.into(),
+                resource_id.into(),
+                fmt_time(now).into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The provider resource of an item, if one was created.
+    pub fn resource_of(&self, tenant: &TenantId, item: ItemId) -> Result<Option<String>, StoreError> {
+        let rows = self.run(
+            "SELECT resource_id FROM item_resources WHERE tenant_id = $1 AND item_id = $2",
+            &[tenant.as_str().into(), item.to_string().into()],
+        )?;
+        Ok(rows.first().map(|r| r.text("resource_id").map(str::to_owned)).transpose()?)
+    }
+
+    /// Stores an item's encrypted credentials (replacing older ones).
+    #[allow(clippy::too_many_arguments)]
+    pub fn save_credentials(
+        &self,
+        tenant: &TenantId,
+        order: OrderId,
+        item: ItemId,
+        key_id: &str,
+        nonce: &[u8],
+        ciphertext: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.run(
+            "INSERT INTO credentials (item_id, order_id, tenant_id, key_id, nonce, ciphertext, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (item_id) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce,
+                 ciphertext = excluded.ciphertext, created_at = excluded.created_at",
+            &[
+                item.to_string().into(),
+                order.to_string().into(),
+                tenant.as_str().into(),
+                key_id.into(),
+                Param::Blob(nonce.into()),
+                Param::Blob(ciphertext.into()),
+                fmt_time(now).into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// An item's encrypted credentials: `(key id, nonce, ciphertext)`.
+    pub fn credentials_of(&self, tenant: &TenantId, item: ItemId) -> Result<Option<(String, Vec<u8>, Vec<u8>)>, StoreError> {
+        let rows = self.run(
+            "SELECT key_id, nonce, ciphertext FROM credentials WHERE tenant_id = $1 AND item_id = $2",
+            &[tenant.as_str().into(), item.to_string().into()],
+        )?;
+        rows.first()
+            .map(|r| {
+                Ok((
+                    r.text("key_id")?.to_owned(),
+                    r.opt_blob("nonce")?.unwrap_or_default().to_vec(),
+                    r.opt_blob("ciphertext")?.unwrap_or_default().to_vec(),
+                ))
+            })
+            .transpose()
+    }
+}
