@@ -11,13 +11,16 @@ use orderflow_store::{Claim, Db, Store, StoreError};
 use crate::context::Ctx;
 use crate::errors::from_store;
 
+/// The store writes that make a use case's response true.
+pub type Commit<'a, D> = Box<dyn Fn(&Store<D>) -> Result<(), StoreError> + 'a>;
+
 /// A use case's result before it is committed: the response to send and the
 /// writes that make it true.
 pub struct Prepared<'a, D: Db> {
     /// What the client gets.
     pub response: HttpResponse,
     /// The store writes, run inside the transaction that also saves the response.
-    pub commit: Box<dyn Fn(&Store<D>) -> Result<(), StoreError> + 'a>,
+    pub commit: Commit<'a, D>,
 }
 
 impl<D: Db> std::fmt::Debug for Prepared<'_, D> {
@@ -115,5 +118,5 @@ fn answer_existing<D: Db>(
 }
 
 fn decide_in_flight() -> HttpResponse {
-    Decision::InFlight.error().map(HttpResponse::from).unwrap_or_else(|| HttpResponse::no_content())
+    Decision::InFlight.error().map(HttpResponse::from).unwrap_or_else(HttpResponse::no_content)
 }

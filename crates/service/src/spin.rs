@@ -92,6 +92,7 @@ pub fn saga_env(correlation_id: &str) -> Result<crate::saga::SagaEnv<SpinSqlite>
     let vault: Vault = var("credentials_key")?.parse().map_err(|e| internal(&e))?;
     let lease_secs: i64 = var("job_lease_secs")?.parse().map_err(|e| internal(&e))?;
     let poll_ms: i64 = var("provider_poll_ms")?.parse().map_err(|e| internal(&e))?;
+    let retry_delay_scale: f64 = var("retry_delay_scale")?.parse().map_err(|e| internal(&e))?;
     let now = Utc::now();
     let db = SpinSqlite::open("default").map_err(|e| internal(&e))?;
     let store = Store::new(db);
@@ -107,6 +108,7 @@ pub fn saga_env(correlation_id: &str) -> Result<crate::saga::SagaEnv<SpinSqlite>
         lease: chrono::Duration::seconds(lease_secs),
         poll_interval: chrono::Duration::milliseconds(poll_ms),
         default_recipient: var("delivery_default_email")?,
+        retry_delay_scale,
     })
 }
 

@@ -22,7 +22,7 @@ pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use migrate::{latest as latest_migration, MIGRATIONS};
 pub use orders::{AuditRecord, ListFilter, OutboxRow, Store};
-pub use saga::{Job, JobState};
+pub use saga::{Job, JobState, SealedCredentials};
 #[cfg(feature = "native-sqlite")]
 pub use native_sqlite::NativeSqlite;
 #[cfg(feature = "spin")]

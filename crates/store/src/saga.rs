@@ -64,6 +64,17 @@ pub struct Job {
     pub last_error: Option<String>,
 }
 
+/// An item's credentials as stored: encrypted, with the id of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCredentials {
+    /// Which key sealed them.
+    pub key_id: String,
+    /// The nonce used.
+    pub nonce: Vec<u8>,
+    /// The sealed bytes.
+    pub ciphertext: Vec<u8>,
+}
+
 fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
     Ok(Job {
         id: r.text("id")?.to_owned(),
@@ -118,6 +129,17 @@ impl<D: Db> Store<D> {
         only_order: Option<OrderId>,
     ) -> Result<Vec<Job>, StoreError> {
         let now_text = fmt_time(now);
+        // Most ticks find nothing due; look before taking the write lock.
+        let due = self.run(
+            "SELECT 1 AS due FROM saga_jobs
+              WHERE ((state = 'pending' AND next_attempt_at <= $1) OR (state = 'running' AND lease_until <= $1))
+                AND ($2 IS NULL OR order_id = $2)
+              LIMIT 1",
+            &[now_text.as_str().into(), only_order.map(|o| o.to_string()).into()],
+        )?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
         self.write(|s| {
             let rows = s.run(
                 "SELECT j.* FROM saga_jobs j
@@ -349,19 +371,19 @@ impl<D: Db> Store<D> {
         Ok(())
     }
 
-    /// An item's encrypted credentials: `(key id, nonce, ciphertext)`.
-    pub fn credentials_of(&self, tenant: &TenantId, item: ItemId) -> Result<Option<(String, Vec<u8>, Vec<u8>)>, StoreError> {
+    /// An item's encrypted credentials.
+    pub fn credentials_of(&self, tenant: &TenantId, item: ItemId) -> Result<Option<SealedCredentials>, StoreError> {
         let rows = self.run(
             "SELECT key_id, nonce, ciphertext FROM credentials WHERE tenant_id = $1 AND item_id = $2",
             &[tenant.as_str().into(), item.to_string().into()],
         )?;
         rows.first()
             .map(|r| {
-                Ok((
-                    r.text("key_id")?.to_owned(),
-                    r.opt_blob("nonce")?.unwrap_or_default().to_vec(),
-                    r.opt_blob("ciphertext")?.unwrap_or_default().to_vec(),
-                ))
+                Ok(SealedCredentials {
+                    key_id: r.text("key_id")?.to_owned(),
+                    nonce: r.opt_blob("nonce")?.unwrap_or_default().to_vec(),
+                    ciphertext: r.opt_blob("ciphertext")?.unwrap_or_default().to_vec(),
+                })
             })
             .transpose()
     }

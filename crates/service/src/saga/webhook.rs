@@ -77,6 +77,13 @@ pub fn handle_payment_webhook<D: Db>(
                 let fresh = s.record_webhook(provider, &event_id, &event_type, Some(*order_id), "order missing", now)?;
                 return Ok(if fresh { WebhookOutcome::Ignored("order missing".into()) } else { WebhookOutcome::Duplicate });
             };
+            let already_paid = order.payment.as_ref().is_some_and(|p| p.reference == intent_id);
+            if already_paid && event_type == "payment_intent.succeeded" {
+                // Another event for the payment we already recorded: nothing new.
+                let why = "ignored: payment already recorded".to_owned();
+                let fresh = s.record_webhook(provider, &event_id, &event_type, Some(*order_id), &why, now)?;
+                return Ok(if fresh { WebhookOutcome::Ignored(why) } else { WebhookOutcome::Duplicate });
+            }
             let decided = command.map(|c| decide(&order, c, Actor::System, catalog, now));
             let (label, outcome, decision) = match decided {
                 None => ("ignored: not a state change".to_owned(), WebhookOutcome::Ignored(event_type.clone()), None),

@@ -41,6 +41,9 @@ pub struct SagaEnv<D: Db> {
     pub poll_interval: Duration,
     /// Where delivery e-mails go when the tenant has no contact address.
     pub default_recipient: String,
+    /// Multiplies every retry delay: 1 in production; tests shrink the
+    /// 2-4-8-16-30 s schedule to run it in seconds.
+    pub retry_delay_scale: f64,
 }
 
 impl<D: Db> std::fmt::Debug for SagaEnv<D> {
@@ -261,10 +264,10 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
         return Ok(Ok(()));
     }
-    let Some((kid, nonce, sealed)) = env.store.credentials_of(&job.tenant, item_id)? else {
+    let Some(sealed) = env.store.credentials_of(&job.tenant, item_id)? else {
         return Ok(Err(CallError::Permanent("no stored credentials for the item".into())));
     };
-    let access = match env.vault.open(&kid, &sealed, item_id.to_string().as_bytes(), &nonce) {
+    let access = match env.vault.open(&sealed.key_id, &sealed.ciphertext, item_id.to_string().as_bytes(), &sealed.nonce) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return Ok(Err(CallError::Permanent(e.to_string()))),
     };
@@ -320,6 +323,14 @@ fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     Ok(Ok(()))
 }
 
+/// `at`, with its distance from `now` scaled by the environment's factor.
+fn scaled<D: Db>(env: &SagaEnv<D>, now: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
+    let millis = (at - now).num_milliseconds();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::float_arithmetic)]
+    let scaled = (millis as f64 * env.retry_delay_scale).round() as i64;
+    now + Duration::milliseconds(scaled)
+}
+
 /// Records a failed call: retry on schedule, or give up (forward steps:
 /// the item fails and is compensated) or park (compensations).
 fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Result<(), StoreError> {
@@ -328,7 +339,9 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
     let permanent = matches!(error, CallError::Permanent(_));
     if job.kind.is_compensation() {
         return match after_compensation_failure(job.attempts, now) {
-            AfterCompensationFailure::RetryAt { at } if !permanent => env.store.write(|s| s.retry_job(&job.id, at, &message, now)),
+            AfterCompensationFailure::RetryAt { at } if !permanent => {
+                env.store.write(|s| s.retry_job(&job.id, scaled(env, now, at), &message, now))
+            }
             _ => env.store.write(|s| {
                 s.park_job(&job.id, &message, now)?;
                 let reason = format!("{} of item {} keeps failing: {message}", job.kind, job.item.map(|i| i.to_string()).unwrap_or_default());
@@ -338,7 +351,9 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
         };
     }
     match (job.kind, after_failure(job.attempts, now)) {
-        (_, AfterFailure::RetryAt { at }) if !permanent => env.store.write(|s| s.retry_job(&job.id, at, &message, now)),
+        (_, AfterFailure::RetryAt { at }) if !permanent => {
+            env.store.write(|s| s.retry_job(&job.id, scaled(env, now, at), &message, now))
+        }
         (JobKind::Provision, _) => env.store.write(|s| {
             let item = job.item.ok_or_else(|| StoreError::Corrupt("provision job without item".into()))?;
             if let Err(r) = apply(s, &job.tenant, job.order, Command::FailItem { item, reason: message.clone() }, &env.catalog, now)? {
