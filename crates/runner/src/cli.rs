@@ -1,0 +1,151 @@
+//! Command-line interface: `spin-local up` and `spin-local bench`.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, LoadOptions};
+use crate::scheduler::{self, Schedule};
+
+/// A local runner for Spin applications.
+#[derive(Debug, Parser)]
+#[command(name = "spin-local", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the application (like `spin up`).
+    Up(UpArgs),
+    /// Measure request overhead against a native baseline.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Options of `spin-local up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// The application manifest.
+    #[arg(long = "from", short = 'f', default_value = "spin.toml")]
+    pub manifest: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Spin runtime config file (sqlite_database / key_value_store tables).
+    #[arg(long)]
+    pub runtime_config_file: Option<PathBuf>,
+    /// Directory for default databases [default: `.spin` next to the manifest].
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Directory for compiled components [default: `spin-local-cache` next
+    /// to this executable, or env SPIN_LOCAL_CACHE_DIR].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// `POST <route>` every `<interval>` in process, e.g. `1s=/v1/internal/tick`.
+    #[arg(long = "schedule", value_name = "INTERVAL=ROUTE")]
+    pub schedules: Vec<Schedule>,
+    /// A header (`name: value`) added to every scheduled request.
+    #[arg(long = "schedule-header", value_name = "HEADER")]
+    pub schedule_headers: Vec<String>,
+}
+
+impl UpArgs {
+    /// The load options these arguments describe.
+    pub fn load_options(&self) -> LoadOptions {
+        let manifest_dir = self
+            .manifest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        LoadOptions {
+            manifest: self.manifest.clone(),
+            state_dir: self
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| manifest_dir.join(".spin")),
+            runtime_config: self.runtime_config_file.clone(),
+            cache_dir: self.cache_dir.clone().or_else(default_cache_dir),
+        }
+    }
+}
+
+/// `SPIN_LOCAL_CACHE_DIR`, else `spin-local-cache` beside the executable
+/// (`target/release/spin-local-cache` in this repository).
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SPIN_LOCAL_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join("spin-local-cache"))
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    match cli.command {
+        Command::Up(args) => runtime.block_on(up(args)),
+        Command::Bench(args) => runtime.block_on(crate::bench::run(args)),
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let headers = args
+        .schedule_headers
+        .iter()
+        .map(|h| scheduler::parse_header(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let opts = args.load_options();
+    let app = tokio::task::spawn_blocking(move || App::load(&opts)).await??;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    app.set_listen_addr(addr);
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "Serving http://{addr}")?;
+        writeln!(out, "Available Routes:")?;
+        for (route, component) in app.router().routes() {
+            writeln!(out, "  {component}: http://{addr}{route}")?;
+        }
+        out.flush()?;
+    }
+    scheduler::spawn(&app, &args.schedules, &headers);
+    crate::server::serve(app, listener, shutdown_signal()).await;
+    eprintln!("spin-local: shutting down");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

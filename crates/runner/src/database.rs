@@ -1,0 +1,111 @@
+//! One SQLite database file and its pool of idle connections.
+//!
+//! Every guest `Connection::open` checks out its *own* rusqlite connection, so
+//! a guest that runs `BEGIN IMMEDIATE`, several `execute` calls and `COMMIT`
+//! holds SQLite's write lock across those calls and no other request can
+//! interleave. Connections are pooled to avoid reopening the file per request;
+//! a connection is rolled back before it goes back to the pool if the guest
+//! left a transaction open (for example because it trapped).
+//!
+//! Each connection uses WAL journaling, `synchronous = FULL` (a committed
+//! transaction survives power loss) and a 5 s busy timeout, so a writer waits
+//! for the lock instead of failing with `SQLITE_BUSY`.
+//!
+//! All methods here block; callers run them on `spawn_blocking` threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How many idle connections a database keeps open.
+const MAX_IDLE: usize = 16;
+
+/// How long a statement waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A SQLite database file shared by all requests.
+#[derive(Debug)]
+pub struct Database {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl Database {
+    /// A database at `path`; the file is created on first use.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes an idle connection or opens a new one.
+    pub fn checkout(&self) -> rusqlite::Result<rusqlite::Connection> {
+        if let Some(conn) = self.lock_idle().pop() {
+            return Ok(conn);
+        }
+        self.open()
+    }
+
+    /// Returns a connection to the pool, rolling back any open transaction.
+    pub fn checkin(&self, conn: rusqlite::Connection) {
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            // A connection we cannot bring back to a clean state is dropped.
+            return;
+        }
+        let mut idle = self.lock_idle();
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<rusqlite::Connection>> {
+        // The pool holds no invariant a panic could break: recover from poison.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+        if let Some(parent) = self.path.parent() {
+            // An error here resurfaces as the open error below.
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let conn = rusqlite::Connection::open(&self.path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_returned_inside_a_transaction_is_rolled_back() {
+        let dir = std::env::temp_dir().join(format!("db-test-{}", std::process::id()));
+        let db = Database::new(&dir.join("t.db"));
+        let conn = db.checkout().expect("open");
+        conn.execute_batch("CREATE TABLE t(x); BEGIN; INSERT INTO t VALUES (1);")
+            .expect("statements");
+        db.checkin(conn);
+        let conn = db.checkout().expect("reuse");
+        assert!(conn.is_autocommit());
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 0);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

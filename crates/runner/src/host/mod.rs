@@ -1,0 +1,6 @@
+//! Host implementations of the Spin interfaces (beyond WASI), one file each.
+
+pub mod key_value;
+pub mod postgres;
+pub mod sqlite;
+pub mod variables;

@@ -1,0 +1,265 @@
+//! The runner itself, against the fixture app in `tests/fixtures/spin.toml`.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt as _;
+use std::time::Duration;
+
+use e2e::{eventually, fixtures, App};
+
+fn fixture_app() -> e2e::AppBuilder {
+    App::builder(fixtures::manifest()).build_packages(fixtures::PACKAGES)
+}
+
+/// Parses the headers fixture's `name=value` lines.
+fn echoed(app: &App, path: &str) -> BTreeMap<String, String> {
+    let response = app.get(path);
+    assert_eq!(response.status(), 200, "GET {path}");
+    response
+        .text()
+        .expect("body")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_most_specific_route_wins_and_spin_headers_describe_the_match() {
+    let app = fixture_app().spawn();
+
+    let exact = echoed(&app, "/headers/exact");
+    assert_eq!(exact["spin-matched-route"], "/headers/exact");
+    assert_eq!(exact["spin-path-info"], "");
+
+    let deep = echoed(&app, "/headers/deep/a/b?x=1");
+    assert_eq!(deep["spin-matched-route"], "/headers/deep/...");
+    assert_eq!(deep["spin-raw-component-route"], "/headers/deep/...");
+    assert_eq!(deep["spin-component-route"], "/headers/deep");
+    assert_eq!(deep["spin-path-info"], "/a/b");
+    assert_eq!(deep["spin-base-path"], "/");
+    assert_eq!(deep["spin-full-url"], format!("http://{}/headers/deep/a/b?x=1", app.addr()));
+    assert!(deep["spin-client-addr"].starts_with("127.0.0.1:"), "{deep:?}");
+
+    let shallow = echoed(&app, "/headers/other");
+    assert_eq!(shallow["spin-matched-route"], "/headers/...");
+    assert_eq!(shallow["spin-path-info"], "/other");
+}
+
+#[test]
+fn named_route_parameters_become_path_match_headers() {
+    let app = fixture_app().spawn();
+    let h = echoed(&app, "/users/42/posts/hello");
+    assert_eq!(h["spin-matched-route"], "/users/:id/posts/:post");
+    assert_eq!(h["spin-path-match-id"], "42");
+    assert_eq!(h["spin-path-match-post"], "hello");
+}
+
+#[test]
+fn a_path_without_a_route_is_404_and_private_components_are_not_routable() {
+    let app = fixture_app().spawn();
+    assert_eq!(app.get("/nope").status(), 404);
+    // `private-echo` has `route = { private = true }`: nothing outside reaches it.
+    assert_eq!(app.get("/private-echo").status(), 404);
+    assert!(app.logs().contains("GET /nope route=- component=- status=404"));
+}
+
+#[test]
+fn sqlite_values_map_to_the_matching_wit_variants() {
+    let app = fixture_app().spawn();
+    let body = app.get("/sqlite/types").text().expect("body");
+    assert_eq!(body, "integer:42,real:1.5,text:text,blob:[1, 2],null,integer:-7");
+}
+
+#[test]
+fn sqlite_data_persists_across_requests_and_runner_restarts() {
+    let mut app = fixture_app().spawn();
+    assert_eq!(app.post("/sqlite/notes", "first").status(), 201);
+    assert_eq!(app.post("/sqlite/notes", "second").status(), 201);
+    assert_eq!(app.get("/sqlite/notes").text().expect("body"), "first\nsecond");
+
+    app.kill();
+    app.restart();
+
+    assert_eq!(app.get("/sqlite/notes").text().expect("body"), "first\nsecond");
+    assert!(app.state_dir().join("sqlite_db.db").exists());
+}
+
+#[test]
+fn concurrent_read_modify_write_transactions_never_lose_an_update() {
+    let app = fixture_app().spawn();
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            let client = app.client().clone();
+            let url = app.url("/sqlite/counter/increment");
+            std::thread::spawn(move || client.post(url).send().expect("request").status())
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().expect("thread"), 200);
+    }
+    assert_eq!(app.get("/sqlite/counter").text().expect("body"), "20");
+}
+
+#[test]
+fn databases_and_stores_not_granted_in_the_manifest_are_access_denied() {
+    let app = fixture_app().spawn();
+    let sqlite = app.get("/sqlite/denied");
+    assert_eq!(sqlite.status(), 403);
+    assert_eq!(sqlite.text().expect("body"), "Error::AccessDenied");
+    let kv = app.get("/kv-denied");
+    assert_eq!(kv.status(), 403);
+    assert_eq!(kv.text().expect("body"), "Error::AccessDenied");
+}
+
+#[test]
+fn key_value_set_get_exists_delete_and_list_keys() {
+    let app = fixture_app().spawn();
+    let client = app.client();
+    assert_eq!(app.get("/kv/a").status(), 404);
+    assert_eq!(client.put(app.url("/kv/a")).body("1").send().expect("put").status(), 204);
+    assert_eq!(client.put(app.url("/kv/b")).body("2").send().expect("put").status(), 204);
+    assert_eq!(app.get("/kv/a").text().expect("body"), "1");
+    assert_eq!(client.head(app.url("/kv/b")).send().expect("head").status(), 200);
+    assert_eq!(app.get("/kv-keys").text().expect("body"), "a\nb");
+    assert_eq!(client.delete(app.url("/kv/a")).send().expect("delete").status(), 204);
+    assert_eq!(client.head(app.url("/kv/a")).send().expect("head").status(), 404);
+    assert_eq!(app.get("/kv-keys").text().expect("body"), "b");
+}
+
+#[test]
+fn variables_use_manifest_defaults_unless_overridden_by_spin_variable_env() {
+    let defaults = fixture_app().spawn();
+    assert_eq!(defaults.get("/vars/greeting").text().expect("body"), "hello, world");
+    assert_eq!(defaults.get("/vars/token").text().expect("body"), "default-token");
+    let undefined = defaults.get("/vars/nope");
+    assert_eq!(undefined.status(), 404);
+    assert!(undefined.text().expect("body").contains("Undefined"));
+
+    let overridden = fixture_app()
+        .env("SPIN_VARIABLE_GREETING", "hi")
+        .env("SPIN_VARIABLE_SECRET_TOKEN", "t0ps3cret")
+        .spawn();
+    assert_eq!(overridden.get("/vars/greeting").text().expect("body"), "hi, world");
+    assert_eq!(overridden.get("/vars/token").text().expect("body"), "t0ps3cret");
+    assert!(!overridden.logs().contains("t0ps3cret"), "secrets are never logged");
+}
+
+#[test]
+fn outbound_requests_to_hosts_not_allowed_are_refused() {
+    let app = fixture_app().spawn();
+    let external = app.get("/outbound?url=http://example.com/");
+    assert_eq!(external.status(), 502);
+    assert!(external.text().expect("body").contains("HttpRequestDenied"));
+    // Only private-echo is granted for chaining, not sqlite.
+    let other = app.get("/outbound?url=http://sqlite.spin.internal/sqlite/counter");
+    assert_eq!(other.status(), 502);
+    assert!(app.logs().contains("not in allowed_outbound_hosts"));
+}
+
+#[test]
+fn service_chaining_reaches_a_private_component_in_process() {
+    let app = fixture_app().spawn();
+    let body = app
+        .get("/outbound?url=http://private-echo.spin.internal/some/path?q=1")
+        .text()
+        .expect("body");
+    assert!(body.starts_with("status=200\n"), "{body}");
+    assert!(body.contains("spin-matched-route=/...\n"), "{body}");
+    assert!(body.contains("spin-path-info=/some/path\n"), "{body}");
+    assert!(body.contains("spin-client-addr=0.0.0.0:0\n"), "{body}");
+    assert!(app.logs().contains("GET /some/path route=/... component=private-echo status=200"));
+}
+
+#[test]
+fn self_requests_go_through_the_public_router() {
+    let app = fixture_app().spawn();
+    for host in ["self", "self.alt"] {
+        let body = app
+            .get(&format!("/outbound?url=http://{host}/noop"))
+            .text()
+            .expect("body");
+        assert_eq!(body, "status=200\nok");
+    }
+    let missing = app.get("/outbound?url=http://self/nope").text().expect("body");
+    assert!(missing.starts_with("status=404"), "{missing}");
+}
+
+#[test]
+fn a_trapping_component_returns_500_and_the_runner_keeps_serving() {
+    let app = fixture_app().spawn();
+    assert_eq!(app.get("/trap").status(), 500);
+    assert_eq!(app.get("/noop").text().expect("body"), "ok");
+    assert_eq!(app.get("/trap").status(), 500);
+    assert_eq!(app.get("/noop").status(), 200);
+}
+
+#[test]
+fn the_scheduler_posts_the_tick_route_on_its_interval() {
+    let app = fixture_app()
+        .arg("--schedule", "100ms=/sqlite/tick")
+        .arg("--schedule-header", "x-tick: yes")
+        .spawn();
+    let ticks: i64 = eventually("three scheduled ticks", Duration::from_secs(20), || {
+        let n: i64 = app.get("/sqlite/ticks").text().ok()?.parse().ok()?;
+        (n >= 3).then_some(n)
+    });
+    assert!(ticks >= 3);
+    assert!(app.logs().contains("POST /sqlite/tick route=/sqlite/... component=sqlite status=200"));
+}
+
+#[test]
+fn crash_injection_aborts_right_after_the_nth_commit_and_keeps_it() {
+    let mut app = fixture_app()
+        .env("SPIN_LOCAL_CRASH_AFTER_COMMITS", "3")
+        .spawn();
+    assert_eq!(app.post("/sqlite/counter/increment", "").text().expect("body"), "1");
+    assert_eq!(app.post("/sqlite/counter/increment", "").text().expect("body"), "2");
+    // The third commit happens, then the process aborts before responding.
+    assert!(app
+        .client()
+        .post(app.url("/sqlite/counter/increment"))
+        .send()
+        .is_err());
+    let status = app.wait_for_exit(Duration::from_secs(10));
+    assert_eq!(status.signal(), Some(6), "SIGABRT, got {status:?}");
+    assert!(app.logs().contains("aborting after commit #3"));
+
+    app.restart_with(|b| b.env_remove("SPIN_LOCAL_CRASH_AFTER_COMMITS"));
+    assert_eq!(app.get("/sqlite/counter").text().expect("body"), "3");
+}
+
+#[test]
+fn sigterm_shuts_the_runner_down_cleanly() {
+    let mut app = fixture_app().spawn();
+    assert_eq!(app.get("/noop").status(), 200);
+    let status = app.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(app.logs().contains("spin-local: shutting down"));
+}
+
+/// Opt-in: runs only when `SPIN_LOCAL_TEST_POSTGRES_URL` names a reachable
+/// server on 127.0.0.1 (e.g. `postgres://postgres@127.0.0.1:55432/postgres`).
+#[test]
+fn postgres_parameters_and_values_round_trip_when_a_server_is_configured() {
+    let Ok(url) = std::env::var("SPIN_LOCAL_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: SPIN_LOCAL_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let app = fixture_app().env("SPIN_VARIABLE_PG_URL", url).spawn();
+    let body = app.get("/pg").text().expect("body");
+    assert_eq!(
+        body,
+        "int32:7,str:widget,decimal:12.50,uuid:123e4567-e89b-12d3-a456-426614174000,\
+         jsonb:{\"a\": 1},datetime:(2024, 2, 29, 13, 45, 6, 0),bool:true,date:(2024, 3, 1),null"
+    );
+}
+
+#[test]
+fn a_postgres_address_not_in_allowed_outbound_hosts_is_refused() {
+    let app = fixture_app()
+        .env("SPIN_VARIABLE_PG_URL", "postgres://postgres@10.255.255.1:5432/postgres")
+        .spawn();
+    let response = app.get("/pg");
+    assert_eq!(response.status(), 502);
+    assert!(response.text().expect("body").contains("not permitted"));
+}
