@@ -145,3 +145,31 @@ pub fn json_of(r: Response) -> Value {
     let text = r.text().expect("body");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
+
+impl Caller<'_> {
+    /// A GET that tolerates a dead app: `None` if there was no answer.
+    pub fn get_checked(&self, path: &str) -> Option<Value> {
+        let r = self.app.client().get(self.app.url(path)).bearer_auth(&self.token).send().ok()?;
+        serde_json::from_str(&r.text().ok()?).ok()
+    }
+
+    /// A keyed JSON write that tolerates a dead app: `(status, body)`, or `None` if there was no answer.
+    pub fn try_write(&self, method: &str, path: &str, body: &Value, if_match: Option<i64>, key: &str) -> Option<(u16, Value)> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).ok()?;
+        let mut rb = self
+            .app
+            .client()
+            .request(method, self.app.url(path))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body.to_string());
+        if let Some(v) = if_match {
+            rb = rb.header("if-match", format!("\"{v}\""));
+        }
+        let r = rb.send().ok()?;
+        let status = r.status().as_u16();
+        let text = r.text().ok()?;
+        Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+}

@@ -1,0 +1,195 @@
+//! Crash recovery: the runner aborts right after its Nth database commit
+//! (`SPIN_LOCAL_CRASH_AFTER_COMMITS`), for every N through a whole order
+//! lifecycle; restarted on the same database, the order still ends
+//! fulfilled with exactly one resource, one payment and one e-mail per
+//! item, and no refund. Ticks are driven by the test, not a timer, so each
+//! N crashes at the same point of the same sequence.
+
+use std::time::{Duration, Instant};
+
+use e2e::sims::Sims;
+use e2e::App;
+use orderflow_http::Role;
+use serde_json::{json, Value};
+
+use crate::api::{manifest, token, uuid_key, vps, Caller, PACKAGES};
+
+const SECRET: &str = "whsec_crash";
+
+/// Pause between a client's polls of a deadline-bounded wait.
+const PACE: Duration = Duration::from_millis(25);
+
+fn builder(sims: &Sims) -> e2e::AppBuilder {
+    App::builder(manifest())
+        .build_packages(PACKAGES)
+        .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
+        .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
+        .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
+        .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
+        .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "0")
+        .env("SPIN_VARIABLE_RETRY_DELAY_SCALE", "0.01")
+        .env("SPIN_VARIABLE_JOB_LEASE_SECS", "1")
+}
+
+fn sim(url: &str, body: &Value) -> Option<Value> {
+    let r = reqwest::blocking::Client::new().post(url).json(body).send().ok()?;
+    serde_json::from_str(&r.text().ok()?).ok()
+}
+
+fn sim_get(url: &str) -> Value {
+    let r = reqwest::blocking::get(url).expect("simulator reachable");
+    serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+fn list(v: &Value) -> Vec<Value> {
+    v.as_array().cloned().or_else(|| v.as_object().and_then(|o| o.values().find_map(|x| x.as_array().cloned()))).unwrap_or_default()
+}
+
+/// Drives one order from creation to fulfilment as a careful client would:
+/// every write carries an idempotency key and is repeated until answered.
+/// Returns `false` if the app died on the way.
+struct Driver<'a> {
+    app: &'a App,
+    sims: &'a Sims,
+    create_key: String,
+    order: Option<Value>,
+    webhook_sent: bool,
+}
+
+impl<'a> Driver<'a> {
+    fn tick(&self) -> bool {
+        let r = self
+            .app
+            .client()
+            .post(self.app.url("/v1/internal/tick"))
+            .bearer_auth(token("platform", Role::Service))
+            .send();
+        r.is_ok_and(|r| r.status().is_success())
+    }
+
+    fn order_now(&self, c: &Caller<'_>, id: &str) -> Option<Value> {
+        let r = c.get_checked(&format!("/v1/orders/{id}"))?;
+        Some(r)
+    }
+
+    /// Advances as far as it can; `Ok(true)` when fulfilled, `Err(())` if the app died.
+    fn run(&mut self) -> Result<bool, ()> {
+        let c = Caller::customer(self.app);
+        if self.order.is_none() {
+            let body = json!({ "items": [vps("core", "monthly"), vps("business", "monthly")] });
+            let r = c.try_write("POST", "/v1/orders", &body, None, &self.create_key).ok_or(())?;
+            match r.0 {
+                201 => self.order = Some(r.1),
+                // Claimed but not committed before a crash: the write did not
+                // happen, so a new key is safe.
+                409 => {
+                    self.create_key = uuid_key();
+                    return Ok(false);
+                }
+                other => panic!("create answered {other}: {}", r.1),
+            }
+        }
+        let id = self.order.as_ref().and_then(|o| o["id"].as_str()).unwrap_or_default().to_owned();
+        let order = self.order_now(&c, &id).ok_or(())?;
+        match order["state"].as_str().unwrap_or_default() {
+            "draft" => {
+                let body = json!({ "shown_total": order["total"] });
+                let v = order["version"].as_i64().unwrap_or(1);
+                c.try_write("POST", &format!("/v1/orders/{id}/submit"), &body, Some(v), &uuid_key()).ok_or(())?;
+            }
+            "pending_payment" => match order["payment_intent"].as_str() {
+                None => {
+                    if !self.tick() {
+                        return Err(());
+                    }
+                }
+                Some(intent) => {
+                    let url = format!("{}/_sim/payment_intents/{intent}/succeed", self.sims.payments);
+                    sim(&url, &json!({})).ok_or(())?;
+                    self.webhook_sent = true;
+                    if !self.tick() {
+                        return Err(());
+                    }
+                }
+            },
+            "fulfilled" if order["items"].as_array().is_some_and(|i| i.iter().all(|i| i["state"] == "delivered")) => {
+                return Ok(true)
+            }
+            _ => {
+                if !self.tick() {
+                    return Err(());
+                }
+            }
+        }
+        Ok(false)
+    }
+}
+
+#[test]
+fn a_crash_after_any_commit_loses_nothing_and_charges_or_provisions_nothing_twice() {
+    let mut n = 1;
+    loop {
+        let sims = Sims::spawn(None, SECRET);
+        let mut app = builder(&sims).env("SPIN_LOCAL_CRASH_AFTER_COMMITS", n.to_string()).spawn();
+        sim(&format!("{}/_sim/config", sims.payments), &json!({"webhook_url": app.url("/v1/webhooks/payments/simpay"), "webhook_secret": SECRET}))
+            .expect("configure the payment simulator");
+        let mut driver = Driver { app: &app, sims: &sims, create_key: uuid_key(), order: None, webhook_sent: false };
+        let mut crashed = false;
+        let mut finished = false;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            match driver.run() {
+                Ok(true) => {
+                    finished = true;
+                    break;
+                }
+                Ok(false) => std::thread::sleep(PACE),
+                Err(()) => {
+                    crashed = true;
+                    break;
+                }
+            }
+        }
+        let (create_key, order) = (driver.create_key.clone(), driver.order.clone());
+        if !crashed {
+            assert!(finished, "commit #{n}: the lifecycle neither finished nor crashed");
+            // A two-item lifecycle commits far more often than this; fewer
+            // would mean the injection stopped counting.
+            assert!(n > 15, "the lifecycle finished after only {n} commits");
+            eprintln!("crash recovery held after each of the lifecycle's {} commits", n - 1);
+            break;
+        }
+        assert!(app.logs().contains("crash injection"), "commit #{n}: the app died without the injected crash");
+        app.wait_for_exit(Duration::from_secs(10));
+        app.restart_with(|b| b.env_remove("SPIN_LOCAL_CRASH_AFTER_COMMITS"));
+        sim(&format!("{}/_sim/config", sims.payments), &json!({"webhook_url": app.url("/v1/webhooks/payments/simpay"), "webhook_secret": SECRET}))
+            .expect("configure the payment simulator");
+        let mut driver = Driver { app: &app, sims: &sims, create_key, order, webhook_sent: false };
+        // Jobs claimed before the crash are taken over once their one-second lease ends.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut done = false;
+        while !done && Instant::now() < deadline {
+            done = driver.run() == Ok(true);
+            if !done {
+                std::thread::sleep(PACE);
+            }
+        }
+        assert!(done, "commit #{n}: after a restart the order did not reach fulfilled");
+
+        let resources = list(&sim_get(&format!("{}/_sim/resources", sims.cloud)));
+        assert_eq!(resources.len(), 2, "commit #{n}: one resource per item: {resources:?}");
+        let intents = list(&sim_get(&format!("{}/_sim/payment_intents", sims.payments)));
+        assert_eq!(intents.len(), 1, "commit #{n}: one payment intent: {intents:?}");
+        let messages = list(&sim_get(&format!("{}/_sim/messages", sims.email)));
+        assert_eq!(messages.len(), 2, "commit #{n}: one e-mail per item: {messages:?}");
+        let c = Caller::customer(&app);
+        let orders = c.get_checked("/v1/orders").expect("list");
+        assert_eq!(orders["items"].as_array().map(Vec::len), Some(1), "commit #{n}: exactly one order");
+        let refunds = crate::api::outbox_types(&app, orders["items"][0]["id"].as_str().unwrap())
+            .into_iter()
+            .filter(|t| t == "billing.refund-requested")
+            .count();
+        assert_eq!(refunds, 0, "commit #{n}: nothing to refund");
+        n += 1;
+    }
+}

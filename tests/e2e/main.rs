@@ -1,0 +1,8 @@
+//! End-to-end tests: one test binary, one module per feature.
+//! Each test starts its own `spin-local` on 127.0.0.1:0 with a fresh state dir.
+
+mod api;
+mod crash;
+mod orders;
+mod runner;
+mod saga;
