@@ -1,0 +1,29 @@
+//! Simulated external providers for tests and local development: a
+//! Stripe-like payment provider, a cloud provider that provisions
+//! asynchronously, and an email API that records what it is asked to send.
+//!
+//! They are deliberately **outside the product**: the platform talks to them
+//! over HTTP exactly as it would to the real providers, configured by base
+//! URL and credentials. Each one has a `/_sim/...` control surface for tests
+//! (driving the "customer", injecting faults, inspecting what was received).
+//!
+//! The `sims` binary starts all three; [`start`] does the same in-process.
+//! [`sign`] produces a `Stripe-Signature` header so tests can craft webhooks.
+
+mod app;
+mod clock;
+mod cloud;
+mod email;
+mod faults;
+mod idempotency;
+mod ids;
+mod payments;
+mod signature;
+mod webhooks;
+
+pub mod client;
+pub mod server;
+
+pub use app::{start, Config, Running, DEFAULT_WEBHOOK_SECRET};
+pub use signature::{sign, verify};
+pub use webhooks::{Delivery, DeliveryOptions};

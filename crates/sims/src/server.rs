@@ -1,0 +1,208 @@
+//! The HTTP/1.1 shell shared by the three providers: accept loop, request
+//! collection, JSON responses, and shutdown on a watch signal.
+//!
+//! Handlers are plain `async` functions of a fully read [`Request`]; every
+//! response body is JSON.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{HeaderMap, Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// One provider: turns a request into a response.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one request. Must not panic; errors are JSON responses.
+    fn handle(self: Arc<Self>, req: Request) -> impl Future<Output = Response> + Send;
+
+    /// A name to log each request under (`<name> <method> <path> <status>`
+    /// on stderr), or `None` to stay quiet.
+    fn log_name(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// A request with its body fully read.
+#[derive(Debug)]
+pub struct Request {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path, without the query.
+    pub path: String,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The raw body.
+    pub body: Bytes,
+}
+
+impl Request {
+    /// The path split on `/`, without empty segments.
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// A header as text, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `Idempotency-Key` header, if present and non-empty.
+    pub fn idempotency_key(&self) -> Option<String> {
+        self.header("idempotency-key")
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// Whether `Authorization: Bearer <token>` carries a token with `prefix`
+    /// and something after it.
+    pub fn bearer_has_prefix(&self, prefix: &str) -> bool {
+        self.headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|token| token.len() > prefix.len() && token.starts_with(prefix))
+    }
+
+    /// The body as JSON (an empty body reads as `{}`) and as `T`, or a 400
+    /// `invalid_request_error` naming what is wrong.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<(Value, T), Response> {
+        let value: Value = if self.body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            serde_json::from_slice(&self.body)
+                .map_err(|e| Response::error(400, "invalid_request_error", format!("invalid JSON body: {e}")))?
+        };
+        let parsed = serde_json::from_value(value.clone())
+            .map_err(|e| Response::error(400, "invalid_request_error", format!("invalid request: {e}")))?;
+        Ok((value, parsed))
+    }
+}
+
+/// A JSON response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The status code.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: Value,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Response {
+    /// `status` with `body`. An invalid status becomes 500.
+    pub fn json(status: u16, body: Value) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    /// `{"error":{"type":…,"message":…}}` with `status`.
+    pub fn error(status: u16, kind: &str, message: impl Into<String>) -> Self {
+        Self::json(status, json!({ "error": { "type": kind, "message": message.into() } }))
+    }
+
+    /// The 404 for a path no route matches.
+    pub fn no_route(req: &Request) -> Self {
+        Self::error(404, "not_found", format!("no route for {} {}", req.method, req.path))
+    }
+
+    /// Adds a field to the `error` object (e.g. `code`, `resource_id`).
+    pub fn with_error_field(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if let Some(error) = self.body.get_mut("error").and_then(Value::as_object_mut) {
+            error.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The status as a number.
+    pub fn status_code(&self) -> u16 {
+        self.status.as_u16()
+    }
+}
+
+/// Serves `handler` on `listener` until `shutdown` changes or its sender is
+/// dropped; open connections are then closed gracefully.
+pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, shutdown: watch::Receiver<bool>) {
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                // A failed accept (e.g. the peer reset) only loses that connection.
+                let Ok((stream, _)) = accepted else { continue };
+                tokio::spawn(connection(stream, handler.clone(), shutdown.clone()));
+            }
+        }
+    }
+}
+
+async fn connection<H: Handler>(stream: tokio::net::TcpStream, handler: Arc<H>, mut shutdown: watch::Receiver<bool>) {
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(dispatch(handler, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        // Connection errors (client went away) are the client's business.
+        _ = conn.as_mut() => {}
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn dispatch<H: Handler>(handler: Arc<H>, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let response = match body.collect().await {
+        Ok(collected) => {
+            let request = Request {
+                method: parts.method,
+                path: parts.uri.path().to_owned(),
+                headers: parts.headers,
+                body: collected.to_bytes(),
+            };
+            let (name, method, path) = (handler.log_name(), request.method.clone(), request.path.clone());
+            let response = handler.handle(request).await;
+            if let Some(name) = name {
+                eprintln!("{name} {method} {path} {}", response.status_code());
+            }
+            response
+        }
+        Err(e) => Response::error(400, "invalid_request_error", format!("cannot read the body: {e}")),
+    };
+    encode(response)
+}
+
+fn encode(response: Response) -> hyper::Response<Full<Bytes>> {
+    let body = serde_json::to_vec(&response.body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut out = hyper::Response::new(Full::new(Bytes::from(body)));
+    *out.status_mut() = response.status;
+    out.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in response.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            out.headers_mut().insert(name, value);
+        }
+    }
+    out
+}
