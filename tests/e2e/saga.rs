@@ -357,3 +357,28 @@ fn an_operator_cancelling_mid_provisioning_deprovisions_newest_first_and_refunds
     assert_eq!(refunds.len(), 3);
     assert_eq!(done["refunded"], done["total"]);
 }
+
+#[test]
+fn a_payment_of_the_wrong_amount_is_refused_and_flagged_for_an_operator() {
+    let w = World::start();
+    let order = w.submitted(json!([vps("core", "monthly")]));
+    let reply = w.pay(&order, json!({ "amount": 999 }));
+    assert!(reply.to_string().contains("flagged"), "{reply}");
+    let flagged = w.order(&id(&order));
+    assert_eq!(flagged["state"], "pending_payment");
+    assert_eq!(flagged["needs_operator"], true);
+    assert!(flagged["payment"].is_null());
+    let audit = json_of(w.customer().get(&format!("/v1/orders/{}/audit", id(&order))));
+    assert!(audit.to_string().contains("does not match the order total"), "{audit}");
+}
+
+#[test]
+fn a_payment_cannot_be_reverted_once_provisioning_has_started() {
+    let w = World::start();
+    let order = w.submitted(json!([vps("core", "monthly")]));
+    w.pay(&order, json!({}));
+    let done = w.settled(&id(&order), "fulfilled");
+    let r = Caller::operator(&w.app).command(&id(&order), "payment/revert", &json!({"reason":"chargeback"}), version(&done));
+    assert_eq!(r.status(), 409);
+    assert_eq!(w.order(&id(&order))["state"], "fulfilled");
+}
