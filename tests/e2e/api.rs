@@ -9,7 +9,7 @@ use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{json, Value};
 
 /// The wasm packages the app's `spin.toml` serves.
-pub const PACKAGES: &[&str] = &["catalog", "orders", "pay", "retry"];
+pub const PACKAGES: &[&str] = &["catalog", "orders", "pay", "retry", "validate", "provision-step", "deliver"];
 
 /// The app's own manifest.
 pub fn manifest() -> PathBuf {

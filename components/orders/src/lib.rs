@@ -8,11 +8,11 @@ use orderflow_service::{
     audit_trail, cancel_order, create_order, dispatch, edit_order, get_order, list_orders, redeliver_item,
     restore_order, revert_payment, spin as host, submit_order, Ctx, Params, Route,
 };
-use orderflow_store::SpinSqlite;
+use orderflow_store::SpinDb;
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
-type App = Ctx<SpinSqlite>;
+type App = Ctx<SpinDb>;
 
 /// After a write that queued saga work, asks the worker to run it now.
 fn kicked(app: &App, params: &Params, response: HttpResponse) -> HttpResponse {

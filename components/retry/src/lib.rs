@@ -1,10 +1,11 @@
-//! The retry component: the saga worker. `POST /v1/internal/tick` runs the
-//! due saga jobs — on a schedule (the runner's `--schedule`, a cron job, or
-//! Spin's cron trigger plugin calling the route) and when another component
-//! asks it to carry an order on at once.
+//! The retry component: the saga's scheduler. `POST /v1/internal/tick`
+//! claims the due saga jobs and hands each to the component that owns its
+//! kind (validate, provision-step, deliver, pay) through service chaining.
+//! It is driven on a schedule (the runner's `--schedule`, a cron job, or
+//! Spin's cron trigger plugin calling the route) and by other components
+//! when they have just queued work for an order. It talks to no provider.
 
-use orderflow_http::{parse_query, ApiError, HttpResponse, RequestParts, Role};
-use orderflow_service::saga::run_due_jobs;
+use orderflow_http::{parse_query, ApiError, RequestParts};
 use orderflow_service::{dispatch, spin as host, Route};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
@@ -15,7 +16,7 @@ pub struct App {
     correlation_id: String,
 }
 
-/// Jobs one tick runs at most, so a tick stays short.
+/// Jobs one tick hands over at most, so a tick stays short.
 const DEFAULT_LIMIT: u32 = 200;
 
 /// Every route this component serves; `/v1/openapi.json` documents exactly these.
@@ -23,8 +24,6 @@ pub const ROUTES: &[Route<App>] = &[Route {
     method: "POST",
     path: "/v1/internal/tick",
     handler: |app, req, _| {
-        let id = &app.correlation_id;
-        host::principal(req, id)?.require_role(&[Role::Service])?;
         let query = parse_query(&req.query, &["order", "limit"])?;
         let order = match query.get("order") {
             Some(raw) => Some(raw.parse().map_err(|_| ApiError::not_found("order", raw.as_str()))?),
@@ -38,9 +37,7 @@ pub const ROUTES: &[Route<App>] = &[Route {
             })?,
             None => DEFAULT_LIMIT,
         };
-        let env = host::saga_env(id)?;
-        let report = run_due_jobs(&env, limit, order).map_err(|e| ApiError::internal(id, &e))?;
-        Ok(HttpResponse::json(200, &report))
+        host::tick(req, order, limit, &app.correlation_id)
     },
 }];
 
@@ -53,7 +50,9 @@ mod entry {
     #[http_component]
     fn handle(request: Request) -> Response {
         let request = RequestParts::from(request);
-        let app = App { correlation_id: host::correlation_id() };
+        let app = App {
+            correlation_id: host::correlation_id(),
+        };
         dispatch(ROUTES, &app, &request).into()
     }
 }
@@ -64,7 +63,10 @@ mod tests {
     fn every_route_is_documented_and_every_documented_route_is_served() {
         let routes: Vec<(&str, &str)> = super::ROUTES.iter().map(|r| (r.method, r.path)).collect();
         let (undocumented, unserved) = orderflow_service::route_drift("retry", &routes);
-        assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from openapi.json: {undocumented:?}"
+        );
         assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
     }
 }

@@ -1,10 +1,12 @@
 //! Opening a request's context inside a Spin component: the clock, fresh
-//! ids, the keyring from the `auth_keys` variable, and the SQLite store.
+//! ids, the keyring from the `auth_keys` variable, and the store on the
+//! database the `database_url` variable names (empty: Spin's SQLite
+//! `default`; `postgres://…`: PostgreSQL as the application role).
 
 use chrono::Utc;
 use orderflow_core::Catalog;
 use orderflow_http::{authenticate, ApiError, Keyring, Principal, RequestParts};
-use orderflow_store::{SpinSqlite, Store};
+use orderflow_store::{SpinDb, Store};
 use uuid::Uuid;
 
 use crate::context::Ctx;
@@ -25,12 +27,25 @@ pub fn principal(request: &RequestParts, correlation_id: &str) -> Result<Princip
     authenticate(request.header("authorization"), &keyring(correlation_id)?, Utc::now().timestamp())
 }
 
-/// The full context of an authenticated request against the `default` SQLite database.
-pub fn context(request: &RequestParts) -> Result<Ctx<SpinSqlite>, ApiError> {
+/// The `database_url` variable: empty when the component does not declare it
+/// (SQLite), the PostgreSQL URL otherwise.
+pub fn database_url(correlation_id: &str) -> Result<String, ApiError> {
+    match spin_sdk::variables::get("database_url") {
+        Ok(url) => Ok(url),
+        Err(spin_sdk::variables::Error::Undefined(_)) => Ok(String::new()),
+        Err(e) => Err(ApiError::internal(correlation_id, &format!("variable `database_url`: {e:?}"))),
+    }
+}
+
+/// The full context of an authenticated request, against the database
+/// `database_url` names. On PostgreSQL the schema must already be migrated by
+/// its owner (`relay migrate`); `migrate` then only checks the version.
+pub fn context(request: &RequestParts) -> Result<Ctx<SpinDb>, ApiError> {
     let correlation_id = correlation_id();
     let principal = principal(request, &correlation_id)?;
     let now = Utc::now();
-    let db = SpinSqlite::open("default").map_err(|e| ApiError::internal(&correlation_id, &e))?;
+    let db = SpinDb::open(&database_url(&correlation_id)?, "default")
+        .map_err(|e| ApiError::internal(&correlation_id, &e))?;
     let store = Store::new(db);
     store.migrate(now).map_err(|e| ApiError::internal(&correlation_id, &e))?;
     Ok(Ctx { store, catalog: Catalog::standard(), principal, now, new_id: Uuid::now_v7, correlation_id })
@@ -78,25 +93,45 @@ fn random_nonce() -> [u8; crate::saga::NONCE_LEN] {
     nonce
 }
 
-/// The saga worker's environment, from the component's variables.
-pub fn saga_env(correlation_id: &str) -> Result<crate::saga::SagaEnv<SpinSqlite>, ApiError> {
+/// Which providers and keys a saga component uses: each reads only the
+/// variables of what it talks to, so its manifest grants nothing more.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The payments API.
+    pub payments: bool,
+    /// The cloud API.
+    pub cloud: bool,
+    /// The e-mail API.
+    pub email: bool,
+    /// The credentials key.
+    pub vault: bool,
+}
+
+/// The saga's environment for a component with `needs`, from its variables.
+pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaEnv<SpinDb>, ApiError> {
     use crate::saga::{Endpoint, Providers, SagaEnv, Vault};
     let var = |name: &str| variable(name, correlation_id);
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
-    let providers = Providers {
-        payment_provider: var("payment_provider")?,
-        payments: Endpoint { url: var("payment_api_url")?, key: var("payment_api_key")? },
-        cloud: Endpoint { url: var("cloud_api_url")?, key: var("cloud_api_key")? },
-        email: Endpoint { url: var("email_api_url")?, key: var("email_api_key")? },
+    let endpoint = |on: bool, url: &str, key: &str| -> Result<Option<Endpoint>, ApiError> {
+        Ok(if on { Some(Endpoint { url: var(url)?, key: var(key)? }) } else { None })
     };
-    let vault: Vault = var("credentials_key")?.parse().map_err(|e| internal(&e))?;
-    let lease_secs: i64 = var("job_lease_secs")?.parse().map_err(|e| internal(&e))?;
-    let poll_ms: i64 = var("provider_poll_ms")?.parse().map_err(|e| internal(&e))?;
-    let retry_delay_scale: f64 = var("retry_delay_scale")?.parse().map_err(|e| internal(&e))?;
+    let providers = Providers {
+        payment_provider: if needs.payments { var("payment_provider")? } else { String::new() },
+        payments: endpoint(needs.payments, "payment_api_url", "payment_api_key")?,
+        cloud: endpoint(needs.cloud, "cloud_api_url", "cloud_api_key")?,
+        email: endpoint(needs.email, "email_api_url", "email_api_key")?,
+    };
+    let vault: Option<Vault> =
+        if needs.vault { Some(var("credentials_key")?.parse().map_err(|e| internal(&e))?) } else { None };
+    let default_recipient = if needs.email { var("delivery_default_email")? } else { String::new() };
+    let number = |name: &str| -> Result<f64, ApiError> { var(name)?.parse().map_err(|e| internal(&e)) };
+    let (lease_secs, poll_ms, retry_delay_scale) =
+        (number("job_lease_secs")?, number("provider_poll_ms")?, number("retry_delay_scale")?);
     let now = Utc::now();
-    let db = SpinSqlite::open("default").map_err(|e| internal(&e))?;
+    let db = SpinDb::open(&database_url(correlation_id)?, "default").map_err(|e| internal(&e))?;
     let store = Store::new(db);
     store.migrate(now).map_err(|e| internal(&e))?;
+    #[allow(clippy::cast_possible_truncation)]
     Ok(SagaEnv {
         store,
         catalog: Catalog::standard(),
@@ -105,34 +140,100 @@ pub fn saga_env(correlation_id: &str) -> Result<crate::saga::SagaEnv<SpinSqlite>
         out: Box::new(SpinOutbound),
         clock: Utc::now,
         nonce: random_nonce,
-        lease: chrono::Duration::seconds(lease_secs),
-        poll_interval: chrono::Duration::milliseconds(poll_ms),
-        default_recipient: var("delivery_default_email")?,
+        lease: chrono::Duration::seconds(lease_secs as i64),
+        poll_interval: chrono::Duration::milliseconds(poll_ms as i64),
+        default_recipient,
         retry_delay_scale,
     })
+}
+
+/// A short-lived service token for calls between the app's components.
+pub fn service_token(tenant: &orderflow_core::TenantId, subject: &str, correlation_id: &str) -> Result<String, String> {
+    let keyring = keyring(correlation_id).map_err(|e| e.to_string())?;
+    let now = Utc::now().timestamp();
+    Ok(keyring.mint(subject, tenant, orderflow_http::Role::Service, now, now + 60))
+}
+
+/// POSTs to another component of the app through service chaining.
+pub fn chain(url: &str, token: &str) -> Result<(u16, Vec<u8>), String> {
+    let request = spin_sdk::http::Request::builder()
+        .method(spin_sdk::http::Method::Post)
+        .uri(url)
+        .header("authorization", format!("Bearer {token}"))
+        .build();
+    let response: spin_sdk::http::Response = spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| e.to_string())?;
+    Ok((*response.status(), response.into_body()))
 }
 
 /// Asks the saga worker (service chaining to the `retry` component) to run
 /// the order's due jobs now, instead of at its next scheduled tick. Best
 /// effort: if it fails, the scheduled tick runs them.
 pub fn kick(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, correlation_id: &str) {
-    let result = (|| -> Result<(), String> {
-        let keyring = keyring(correlation_id).map_err(|e| e.to_string())?;
-        let now = Utc::now().timestamp();
-        let token = keyring.mint("saga-kick", tenant, orderflow_http::Role::Service, now, now + 60);
-        let request = spin_sdk::http::Request::builder()
-            .method(spin_sdk::http::Method::Post)
-            .uri(format!("http://retry.spin.internal/v1/internal/tick?order={order}"))
-            .header("authorization", format!("Bearer {token}"))
-            .build();
-        let response: spin_sdk::http::Response =
-            spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| e.to_string())?;
-        if *response.status() >= 300 {
-            return Err(format!("worker answered {}", response.status()));
+    let result = service_token(tenant, "saga-kick", correlation_id).and_then(|token| {
+        let (status, _) = chain(&format!("http://retry.spin.internal/v1/internal/tick?order={order}"), &token)?;
+        if status >= 300 {
+            return Err(format!("worker answered {status}"));
         }
         Ok(())
-    })();
+    });
     if let Err(e) = result {
         eprintln!("saga kick for {order} failed [correlation_id={correlation_id}]: {e}; the scheduled tick will run it");
     }
+}
+
+/// Handles `POST /v1/internal/jobs/<segment>/{id}` in a saga step component:
+/// a service caller hands over a claimed job, which runs here with only the
+/// providers and keys in `needs`.
+pub fn run_handed_job(
+    request: &RequestParts,
+    job_id: &str,
+    needs: Needs,
+    correlation_id: &str,
+) -> Result<orderflow_http::HttpResponse, ApiError> {
+    principal(request, correlation_id)?.require_role(&[orderflow_http::Role::Service])?;
+    let env = saga_env(needs, correlation_id)?;
+    let ran = crate::saga::run_claimed_job(&env, job_id).map_err(|e| ApiError::internal(correlation_id, &e))?;
+    Ok(orderflow_http::HttpResponse::json(
+        200,
+        &serde_json::json!({ "job": job_id, "ran": ran.is_some(), "succeeded": ran == Some(true) }),
+    ))
+}
+
+/// The retry component's tick: claims due jobs and hands each to the
+/// component that owns its kind, through service chaining. A job whose
+/// hand-over fails stays claimed until its lease ends, then runs again.
+pub fn tick(
+    request: &RequestParts,
+    order: Option<orderflow_core::OrderId>,
+    limit: u32,
+    correlation_id: &str,
+) -> Result<orderflow_http::HttpResponse, ApiError> {
+    let caller = principal(request, correlation_id)?;
+    caller.require_role(&[orderflow_http::Role::Service])?;
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
+    let number = |name: &str| -> Result<i64, ApiError> { variable(name, correlation_id)?.parse().map_err(|e| internal(&e)) };
+    let lease = chrono::Duration::seconds(number("job_lease_secs")?);
+    let db = SpinDb::open(&database_url(correlation_id)?, "default").map_err(|e| internal(&e))?;
+    let store = Store::new(db);
+    store.migrate(Utc::now()).map_err(|e| internal(&e))?;
+    let token = service_token(&caller.tenant, "saga-worker", correlation_id).map_err(|e| internal(&e))?;
+    let report = crate::saga::drive(&store, Utc::now, lease, limit, order, |job| {
+        let (component, segment) = crate::saga::job_owner(job.kind);
+        let url = format!("http://{component}.spin.internal/v1/internal/jobs/{segment}/{}", job.id);
+        match chain(&url, &token) {
+            Ok((200, body)) => Ok(serde_json::from_slice::<serde_json::Value>(&body)
+                .map(|v| v["succeeded"] == true)
+                .unwrap_or(false)),
+            Ok((status, body)) => {
+                eprintln!("saga: {url} answered {status}: {} [correlation_id={correlation_id}]", String::from_utf8_lossy(&body));
+                Ok(false)
+            }
+            Err(e) => {
+                eprintln!("saga: {url} unreachable: {e} [correlation_id={correlation_id}]");
+                Ok(false)
+            }
+        }
+    })
+    .map_err(|e| internal(&e))?;
+    Ok(orderflow_http::HttpResponse::json(200, &report))
 }

@@ -3,14 +3,14 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::error::StoreError;
 
 /// A time as stored: RFC 3339 UTC with microseconds, so text order is time order.
 pub fn fmt_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    crate::db::fmt_time(t)
 }
 
 /// Parses a stored time.

@@ -1,29 +1,56 @@
 //! The narrow database interface the store needs: run one statement with
-//! bound parameters and get rows back. Implemented for Spin's SQLite and a
-//! native SQLite.
+//! bound parameters and get rows back. Implemented for Spin's SQLite, a
+//! native SQLite, Spin's PostgreSQL and a native PostgreSQL.
 
 use std::borrow::Cow;
 
-/// Which SQL dialect a backend speaks. Statements are written once with
-/// `$1`-style placeholders and adapted here.
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+/// Which SQL dialect a backend speaks. Statements are written once, in the
+/// common subset with `$1`-style placeholders, and adapted here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
-    /// SQLite: placeholders become `?1`; writes take the database lock with `BEGIN IMMEDIATE`.
+    /// SQLite: placeholders become `?1`; writes take the database lock with
+    /// `BEGIN IMMEDIATE`, which also makes row locks (`FOR UPDATE`) moot, so
+    /// that clause is dropped.
     Sqlite,
+    /// PostgreSQL: statements run as written; a transaction is a plain
+    /// `BEGIN` (read committed) whose first statement sets the tenant for
+    /// row-level security, and writers of one row serialize on its row lock.
+    Postgres,
 }
 
 impl Dialect {
-    /// Rewrites `$n` placeholders for this dialect.
+    /// Rewrites a statement for this dialect: `$n` placeholders, and the
+    /// PostgreSQL-only row-lock clauses `FOR UPDATE` / `SKIP LOCKED`, which
+    /// SQLite does not parse and does not need under its database lock.
     pub fn sql<'a>(self, sql: &'a str) -> Cow<'a, str> {
         match self {
-            Dialect::Sqlite => Cow::Owned(sql.replace('$', "?")),
+            Dialect::Sqlite => {
+                Cow::Owned(sql.replace('$', "?").replace(" FOR UPDATE SKIP LOCKED", "").replace(" FOR UPDATE", ""))
+            }
+            Dialect::Postgres => Cow::Borrowed(sql),
         }
     }
 
-    /// The statement that opens a write transaction holding the write lock.
+    /// The statement that opens a write transaction: on SQLite it takes the
+    /// database write lock at once, so concurrent writers queue instead of
+    /// failing at their first write.
     pub fn begin_write(self) -> &'static str {
         match self {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+
+    /// A subquery yielding the text elements of the JSON array bound at
+    /// placeholder `$n` (for `x IN (…)` with a list of ids in one parameter,
+    /// since Spin's SQLite has no array parameters).
+    pub fn json_array_elements(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each(${n})"),
+            Dialect::Postgres => format!("SELECT jsonb_array_elements_text(CAST(${n} AS jsonb))"),
         }
     }
 }
@@ -39,6 +66,48 @@ pub enum Param<'a> {
     Text(Cow<'a, str>),
     /// Bytes.
     Blob(Cow<'a, [u8]>),
+    /// A flag: `INTEGER` 0/1 on SQLite, `boolean` on PostgreSQL.
+    Bool(bool),
+    /// An exact decimal: text on SQLite, `numeric` on PostgreSQL.
+    Decimal(Decimal),
+    /// An instant: RFC 3339 text with microseconds on SQLite (so text order
+    /// is time order), `timestamptz` on PostgreSQL.
+    Time(DateTime<Utc>),
+    /// A JSON document (serialized): text on SQLite, `jsonb` on PostgreSQL.
+    Json(Cow<'a, str>),
+}
+
+/// A parameter as SQLite stores it: the four storage classes the schema uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqliteValue<'a> {
+    /// NULL.
+    Null,
+    /// INTEGER (also flags, as 0/1).
+    Int(i64),
+    /// TEXT (also decimals, RFC 3339 times and JSON).
+    Text(Cow<'a, str>),
+    /// BLOB.
+    Blob(Cow<'a, [u8]>),
+}
+
+impl Param<'_> {
+    /// The value as SQLite stores it.
+    pub fn to_sqlite(&self) -> SqliteValue<'_> {
+        match self {
+            Param::Null => SqliteValue::Null,
+            Param::Int(n) => SqliteValue::Int(*n),
+            Param::Bool(b) => SqliteValue::Int(i64::from(*b)),
+            Param::Text(s) | Param::Json(s) => SqliteValue::Text(Cow::Borrowed(s)),
+            Param::Decimal(d) => SqliteValue::Text(Cow::Owned(d.to_string())),
+            Param::Time(t) => SqliteValue::Text(Cow::Owned(fmt_time(*t))),
+            Param::Blob(b) => SqliteValue::Blob(Cow::Borrowed(b)),
+        }
+    }
+}
+
+/// A time as both dialects return it: RFC 3339 UTC with microseconds.
+pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl<'a> From<&'a str> for Param<'a> {
@@ -50,6 +119,24 @@ impl<'a> From<&'a str> for Param<'a> {
 impl From<String> for Param<'_> {
     fn from(s: String) -> Self {
         Param::Text(Cow::Owned(s))
+    }
+}
+
+impl From<Decimal> for Param<'_> {
+    fn from(d: Decimal) -> Self {
+        Param::Decimal(d)
+    }
+}
+
+impl From<DateTime<Utc>> for Param<'_> {
+    fn from(t: DateTime<Utc>) -> Self {
+        Param::Time(t)
+    }
+}
+
+impl From<bool> for Param<'_> {
+    fn from(b: bool) -> Self {
+        Param::Bool(b)
     }
 }
 
@@ -65,7 +152,9 @@ impl<'a, T: Into<Param<'a>>> From<Option<T>> for Param<'a> {
     }
 }
 
-/// A value read back.
+/// A value read back. Backends normalize: flags come back as `Int` 0/1,
+/// decimals as their text, instants as RFC 3339 text with microseconds in UTC,
+/// JSON as its text — so rows decode the same way from either dialect.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     /// SQL NULL.
@@ -183,10 +272,27 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Classifies a PostgreSQL error by its SQLSTATE: serialization failures
+    /// and deadlocks may be retried, integrity violations name their
+    /// constraint (unique violations say "unique", which the store maps to
+    /// a duplicate).
+    pub fn from_sqlstate(code: &str, msg: String) -> DbError {
+        match code {
+            "40001" | "40P01" | "55P03" => DbError::Busy,
+            "23505" if !msg.to_ascii_lowercase().contains("unique") => DbError::Constraint(format!("unique: {msg}")),
+            c if c.starts_with("23") => DbError::Constraint(msg),
+            _ => DbError::Other(msg),
+        }
+    }
+
     /// Classifies a backend's message text.
     pub fn from_message(msg: String) -> DbError {
         let lower = msg.to_ascii_lowercase();
-        if lower.contains("database is locked") || lower.contains("busy") {
+        if lower.contains("database is locked")
+            || lower.contains("busy")
+            || lower.contains("could not serialize access")
+            || lower.contains("deadlock detected")
+        {
             DbError::Busy
         } else if lower.contains("constraint") {
             DbError::Constraint(msg)

@@ -1,5 +1,6 @@
-//! Idempotency records: one row per `(tenant, key)`, claimed under the write
-//! lock so that concurrent duplicates see each other.
+//! Idempotency records: one row per `(tenant, key)`, claimed by inserting it
+//! (the unique key makes concurrent duplicates wait for and see each other)
+//! or, for an expired or abandoned record, by updating it under its row lock.
 //!
 //! The decision what to do with an existing record (replay, mismatch, still
 //! in flight) is the HTTP shell's; the store only claims, completes and
@@ -8,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use orderflow_core::TenantId;
 
-use crate::codec::{fmt_time, parse_time};
+use crate::codec::parse_time;
 use crate::db::{Db, Param};
 use crate::error::StoreError;
 use crate::orders::Store;
@@ -47,11 +48,25 @@ impl<D: Db> Store<D> {
         abandon_after: Duration,
     ) -> Result<Claim, StoreError> {
         self.write(|s| {
-            let rows = s.run(
-                "SELECT fingerprint, state, response, created_at FROM idempotency_keys WHERE tenant_id = $1 AND idem_key = $2",
-                &[tenant.as_str().into(), key.into()],
-            )?;
-            if let Some(r) = rows.first() {
+            s.in_tenant(tenant, |s| {
+                // Insert first: of concurrent claims of a new key exactly one
+                // inserts (the others wait for it on the unique key, then see it).
+                let inserted = s.run(
+                    "INSERT INTO idempotency_keys (tenant_id, idem_key, fingerprint, state, response, created_at)
+                     VALUES ($1, $2, $3, 'in_flight', NULL, $4)
+                     ON CONFLICT (tenant_id, idem_key) DO NOTHING
+                     RETURNING idem_key",
+                    &[tenant.as_str().into(), key.into(), fingerprint.into(), now.into()],
+                )?;
+                if !inserted.is_empty() {
+                    return Ok(Claim::Claimed);
+                }
+                let rows = s.run(
+                    "SELECT fingerprint, state, response, created_at FROM idempotency_keys
+                      WHERE tenant_id = $1 AND idem_key = $2 FOR UPDATE",
+                    &[tenant.as_str().into(), key.into()],
+                )?;
+                let r = rows.first().ok_or_else(|| StoreError::Corrupt("idempotency key vanished".into()))?;
                 let created_at = parse_time(r.text("created_at")?)?;
                 let done = r.text("state")? == "done";
                 let expired = now - created_at >= ttl;
@@ -63,34 +78,36 @@ impl<D: Db> Store<D> {
                         created_at,
                     }));
                 }
-            }
-            s.run(
-                "INSERT INTO idempotency_keys (tenant_id, idem_key, fingerprint, state, response, created_at)
-                 VALUES ($1, $2, $3, 'in_flight', NULL, $4)
-                 ON CONFLICT (tenant_id, idem_key) DO UPDATE SET
-                    fingerprint = excluded.fingerprint, state = 'in_flight', response = NULL, created_at = excluded.created_at",
-                &[tenant.as_str().into(), key.into(), fingerprint.into(), fmt_time(now).into()],
-            )?;
-            Ok(Claim::Claimed)
+                s.run(
+                    "UPDATE idempotency_keys SET fingerprint = $3, state = 'in_flight', response = NULL, created_at = $4
+                      WHERE tenant_id = $1 AND idem_key = $2",
+                    &[tenant.as_str().into(), key.into(), fingerprint.into(), now.into()],
+                )?;
+                Ok(Claim::Claimed)
+            })
         })
     }
 
     /// Saves the response of the request that claimed `key`. Call inside the
     /// transaction that commits the request's effects, so both or neither persist.
     pub fn complete_key(&self, tenant: &TenantId, key: &str, response: &[u8]) -> Result<(), StoreError> {
-        self.run(
-            "UPDATE idempotency_keys SET state = 'done', response = $3 WHERE tenant_id = $1 AND idem_key = $2",
-            &[tenant.as_str().into(), key.into(), Param::Blob(response.into())],
-        )?;
+        self.in_tenant(tenant, |s| {
+            s.run(
+                "UPDATE idempotency_keys SET state = 'done', response = $3 WHERE tenant_id = $1 AND idem_key = $2",
+                &[tenant.as_str().into(), key.into(), Param::Blob(response.into())],
+            )
+        })?;
         Ok(())
     }
 
     /// Gives a claimed key back (the request failed in a way worth retrying).
     pub fn release_key(&self, tenant: &TenantId, key: &str) -> Result<(), StoreError> {
-        self.run(
-            "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND idem_key = $2 AND state = 'in_flight'",
-            &[tenant.as_str().into(), key.into()],
-        )?;
+        self.in_tenant(tenant, |s| {
+            s.run(
+                "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND idem_key = $2 AND state = 'in_flight'",
+                &[tenant.as_str().into(), key.into()],
+            )
+        })?;
         Ok(())
     }
 }

@@ -1,9 +1,10 @@
 //! All SQL of the platform, in one place.
 //!
 //! The store speaks to a database through the small [`Db`] trait, so the same
-//! statements run on Spin's SQLite inside a component and on a native SQLite
-//! in tests. Every write of an order change goes through one transaction that
-//! also writes its audit record and its outbox events.
+//! statements run on Spin's SQLite or PostgreSQL inside a component and on a
+//! native SQLite or PostgreSQL in tests and tools. Every write of an order
+//! change goes through one transaction that also writes its audit record and
+//! its outbox events; the relay reads the outbox through [`Store::relay_round`].
 
 mod codec;
 mod db;
@@ -16,14 +17,28 @@ mod saga;
 mod native_sqlite;
 #[cfg(feature = "spin")]
 mod spin_sqlite;
+#[cfg(feature = "spin")]
+mod spin_pg;
+#[cfg(feature = "spin")]
+mod spin_db;
+#[cfg(feature = "native-pg")]
+mod native_pg;
+mod outbox;
 
-pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows};
+pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows, SqliteValue};
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
-pub use migrate::{latest as latest_migration, MIGRATIONS};
+pub use migrate::{latest as latest_migration, migrations, MIGRATIONS, POSTGRES_MIGRATIONS};
 pub use orders::{AuditRecord, ListFilter, OutboxRow, Store};
 pub use saga::{Job, JobState, SealedCredentials};
 #[cfg(feature = "native-sqlite")]
 pub use native_sqlite::NativeSqlite;
 #[cfg(feature = "spin")]
 pub use spin_sqlite::SpinSqlite;
+#[cfg(feature = "spin")]
+pub use spin_pg::SpinPg;
+#[cfg(feature = "spin")]
+pub use spin_db::SpinDb;
+#[cfg(feature = "native-pg")]
+pub use native_pg::NativePg;
+pub use outbox::{Backlog, Relay, RelayRow};

@@ -4,16 +4,36 @@
 use chrono::{DateTime, Utc};
 
 use crate::codec::fmt_time;
-use crate::db::{Db, Param};
+use crate::db::{Db, Dialect, Param};
 use crate::error::StoreError;
 use crate::orders::Store;
 
-/// `(version, name, SQLite statements)`, in order. The PostgreSQL set uses
-/// the same version numbers.
+/// `(version, name, SQLite statements)`, in order. [`POSTGRES_MIGRATIONS`]
+/// has the same version numbers and names.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "orders", include_str!("../../../migrations/sqlite/0001_orders.sql")),
     (2, "saga", include_str!("../../../migrations/sqlite/0002_saga.sql")),
 ];
+
+/// `(version, name, PostgreSQL statements)`, in order: the same versions as
+/// [`MIGRATIONS`], applied by the schema owner (they create the roles, the
+/// row-level-security policies and the grants the application runs under).
+pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "orders", include_str!("../../../migrations/postgres/0001_orders.sql")),
+    (2, "saga", include_str!("../../../migrations/postgres/0002_saga.sql")),
+];
+
+/// The migrations of a dialect.
+pub fn migrations(dialect: Dialect) -> &'static [(i64, &'static str, &'static str)] {
+    match dialect {
+        Dialect::Sqlite => MIGRATIONS,
+        Dialect::Postgres => POSTGRES_MIGRATIONS,
+    }
+}
+
+/// An arbitrary constant naming the PostgreSQL advisory lock that serializes
+/// concurrent migrators (SQLite's write lock does that by itself).
+const MIGRATION_LOCK: i64 = 0x6f72_6465_7266_6c6f;
 
 /// The newest schema version this build knows.
 pub fn latest() -> i64 {
@@ -21,20 +41,25 @@ pub fn latest() -> i64 {
 }
 
 impl<D: Db> Store<D> {
-    /// Brings the schema up to date, under the write lock so concurrent
-    /// first requests apply each migration once. Cheap when it already is:
-    /// one query.
+    /// Brings the schema up to date, under the write lock (PostgreSQL: an
+    /// advisory lock) so concurrent first requests apply each migration once.
+    /// Cheap when it already is: one query. On PostgreSQL this needs the
+    /// schema owner's connection; the application role only passes the check.
     pub fn migrate(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         if current(self.db()).ok() == Some(latest()) {
             return Ok(());
         }
+        let dialect = self.db().dialect();
         self.write(|s| {
+            if dialect == Dialect::Postgres {
+                s.run("SELECT pg_advisory_xact_lock($1) AS locked", &[Param::Int(MIGRATION_LOCK)])?;
+            }
             s.run(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
                 &[],
             )?;
             let have = current(s.db())?;
-            for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > have) {
+            for (version, name, sql) in migrations(dialect).iter().filter(|m| m.0 > have) {
                 for statement in statements(sql) {
                     s.run(&statement, &[])?;
                 }
@@ -54,18 +79,23 @@ fn current(db: &impl Db) -> Result<i64, StoreError> {
 }
 
 /// Splits a migration file into statements: each ends with `;` at the end of
-/// a line; `--` comment lines are dropped.
+/// a line, outside a `$$`-quoted body (PostgreSQL's `DO $$ … $$`); `--`
+/// comment lines are dropped.
 pub(crate) fn statements(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
+    let mut in_dollar_quote = false;
     for line in sql.lines() {
         let trimmed = line.trim();
-        if trimmed.starts_with("--") || trimmed.is_empty() {
+        if (trimmed.starts_with("--") && !in_dollar_quote) || trimmed.is_empty() {
             continue;
         }
         current.push_str(line);
         current.push('\n');
-        if trimmed.ends_with(';') {
+        if line.matches("$$").count() % 2 == 1 {
+            in_dollar_quote = !in_dollar_quote;
+        }
+        if trimmed.ends_with(';') && !in_dollar_quote {
             out.push(std::mem::take(&mut current).trim().trim_end_matches(';').to_owned());
         }
     }
@@ -83,6 +113,21 @@ mod tests {
     fn statements_split_at_line_ending_semicolons_and_skip_comments() {
         let sql = "-- a comment\nCREATE TABLE a (\n  x TEXT CHECK (x IN ('a;b'))\n);\n\nCREATE INDEX i ON a (x);\n";
         assert_eq!(statements(sql), vec!["CREATE TABLE a (\n  x TEXT CHECK (x IN ('a;b'))\n)", "CREATE INDEX i ON a (x)"]);
+    }
+
+    #[test]
+    fn a_dollar_quoted_body_is_one_statement() {
+        let sql = "DO $$\nBEGIN\n    CREATE ROLE r;\nEXCEPTION WHEN duplicate_object THEN NULL;\nEND\n$$;\nCREATE TABLE t (x INT);\n";
+        let got = statements(sql);
+        assert_eq!(got.len(), 2);
+        assert!(got[0].starts_with("DO $$") && got[0].ends_with("$$"));
+        assert_eq!(got[1], "CREATE TABLE t (x INT)");
+    }
+
+    #[test]
+    fn both_dialects_have_the_same_migration_versions_and_names() {
+        let key = |m: &[(i64, &str, &str)]| m.iter().map(|(v, n, _)| (*v, n.to_string())).collect::<Vec<_>>();
+        assert_eq!(key(MIGRATIONS), key(POSTGRES_MIGRATIONS));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::Connection;
 
-use crate::db::{Cell, Db, DbError, Dialect, Param, Rows};
+use crate::db::{Cell, Db, DbError, Dialect, Param, Rows, SqliteValue};
 
 /// A native SQLite connection.
 #[derive(Debug)]
@@ -38,11 +38,11 @@ impl Db for NativeSqlite {
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let values: Vec<Value> = params
             .iter()
-            .map(|p| match p {
-                Param::Null => Value::Null,
-                Param::Int(n) => Value::Integer(*n),
-                Param::Text(s) => Value::Text(s.to_string()),
-                Param::Blob(b) => Value::Blob(b.to_vec()),
+            .map(|p| match p.to_sqlite() {
+                SqliteValue::Null => Value::Null,
+                SqliteValue::Int(n) => Value::Integer(n),
+                SqliteValue::Text(s) => Value::Text(s.to_string()),
+                SqliteValue::Blob(b) => Value::Blob(b.to_vec()),
             })
             .collect();
         let mut rows = stmt.query(rusqlite::params_from_iter(values)).map_err(err)?;

@@ -1,9 +1,12 @@
 //! Orders, their items, the audit trail and the outbox.
 //!
-//! Reads are tenant-scoped by a `tenant_id = $n` in every statement. Writes
-//! happen inside [`Store::write`], and [`Store::apply`] writes one decision —
-//! the order row guarded by its version, its items, the audit record and the
-//! outbox events — so they commit or vanish together.
+//! Reads are tenant-scoped twice: by a `tenant_id = $n` in every statement
+//! (all that SQLite has), and on PostgreSQL by row-level security, for which
+//! every tenant's statements run in a transaction that first sets
+//! `app.tenant_id` ([`Store::in_tenant`]). Writes happen inside
+//! [`Store::write`], and [`Store::apply`] writes one decision — the order row
+//! guarded by its version, its items, the audit record and the outbox events —
+//! so they commit or vanish together.
 
 use chrono::{DateTime, Utc};
 use orderflow_core::{
@@ -11,8 +14,8 @@ use orderflow_core::{
 };
 use serde::Serialize;
 
-use crate::codec::{fmt_time, parse, parse_decimal, parse_time};
-use crate::db::{Db, DbError, Param, Row, Rows};
+use crate::codec::{parse, parse_decimal, parse_time};
+use crate::db::{Db, DbError, Dialect, Param, Row, Rows};
 use crate::error::StoreError;
 
 /// How many times a write transaction is retried when another writer holds the lock.
@@ -71,16 +74,19 @@ pub struct OutboxRow {
     pub published_at: Option<String>,
 }
 
-/// The store over one database connection.
+/// The store over one database connection. Not `Sync`: it tracks whether
+/// its connection is inside a transaction.
 #[derive(Debug)]
 pub struct Store<D: Db> {
     db: D,
+    /// Whether a [`Store::write`] (or [`Store::in_tenant`]) transaction is open.
+    in_tx: std::cell::Cell<bool>,
 }
 
 impl<D: Db> Store<D> {
     /// Wraps a connection.
     pub fn new(db: D) -> Self {
-        Store { db }
+        Store { db, in_tx: std::cell::Cell::new(false) }
     }
 
     /// The connection.
@@ -92,13 +98,56 @@ impl<D: Db> Store<D> {
         Ok(self.db.run(&self.db.dialect().sql(sql), params)?)
     }
 
-    /// Runs `f` in a write transaction holding the database write lock, so
-    /// concurrent writers to one order are serialized. Commits on `Ok`,
-    /// rolls back on `Err`. A busy database is waited for and retried.
-    pub fn write<T>(&self, mut f: impl FnMut(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    /// Runs `f` in a write transaction, so concurrent writers to one order
+    /// are serialized (SQLite: the database write lock; PostgreSQL: the
+    /// order's row lock, taken by the version-guarded update). Commits on
+    /// `Ok`, rolls back on `Err`. A busy database is waited for and retried.
+    /// Called inside an open transaction, `f` joins it.
+    ///
+    /// On PostgreSQL, row-level security sees no tenant until one is set:
+    /// every tenant-scoped method of the store sets its tenant itself (see
+    /// [`Store::in_tenant`]), so `f` only has to call them.
+    pub fn write<T>(&self, f: impl FnMut(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.transaction(self.db.dialect().begin_write(), f)
+    }
+
+    /// Runs `f` with `tenant` set for row-level security: inside the open
+    /// transaction if there is one (setting `app.tenant_id` for the rest of
+    /// it), else in a transaction of its own on PostgreSQL. SQLite has no
+    /// row-level security: there `f` simply runs, and its statements must be
+    /// tenant-scoped themselves, as every statement of the store is.
+    ///
+    /// Every tenant-scoped query of the store runs through this, so reads
+    /// and writes work unchanged on both backends.
+    pub fn in_tenant<T>(&self, tenant: &TenantId, mut f: impl FnMut(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match self.db.dialect() {
+            Dialect::Sqlite => f(self),
+            Dialect::Postgres if self.in_tx.get() => {
+                self.set_tenant(tenant)?;
+                f(self)
+            }
+            Dialect::Postgres => self.transaction("BEGIN", |s| {
+                s.set_tenant(tenant)?;
+                f(s)
+            }),
+        }
+    }
+
+    /// Sets the row-level-security tenant until the end of the current transaction.
+    fn set_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        self.run("SELECT set_config('app.tenant_id', $1, true) AS tenant", &[tenant.as_str().into()])?;
+        Ok(())
+    }
+
+    /// Runs `f` between `begin` and `COMMIT` (or `ROLLBACK` on `Err`),
+    /// retrying a busy database; joins an already open transaction.
+    fn transaction<T>(&self, begin: &str, mut f: impl FnMut(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if self.in_tx.get() {
+            return f(self);
+        }
         let mut attempt = 0;
         loop {
-            match self.db.run(self.db.dialect().begin_write(), &[]) {
+            match self.db.run(begin, &[]) {
                 Ok(_) => {}
                 Err(DbError::Busy) if attempt < BUSY_RETRIES => {
                     attempt += 1;
@@ -107,7 +156,9 @@ impl<D: Db> Store<D> {
                 }
                 Err(e) => return Err(e.into()),
             }
+            self.in_tx.set(true);
             let result = f(self);
+            self.in_tx.set(false);
             match result {
                 Ok(v) => match self.db.run("COMMIT", &[]) {
                     Ok(_) => return Ok(v),
@@ -130,6 +181,10 @@ impl<D: Db> Store<D> {
 
     /// The tenant's order, or `None` (also when it belongs to another tenant).
     pub fn order(&self, tenant: &TenantId, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.in_tenant(tenant, |s| s.order_in_tenant(tenant, id))
+    }
+
+    fn order_in_tenant(&self, tenant: &TenantId, id: OrderId) -> Result<Option<Order>, StoreError> {
         let rows = self.run(
             "SELECT * FROM orders WHERE tenant_id = $1 AND id = $2",
             &[tenant.as_str().into(), id.to_string().into()],
@@ -145,22 +200,30 @@ impl<D: Db> Store<D> {
 
     /// The tenant's orders, newest first.
     pub fn list_orders(&self, tenant: &TenantId, filter: &ListFilter) -> Result<Vec<Order>, StoreError> {
+        self.in_tenant(tenant, |s| s.list_orders_in_tenant(tenant, filter))
+    }
+
+    fn list_orders_in_tenant(&self, tenant: &TenantId, filter: &ListFilter) -> Result<Vec<Order>, StoreError> {
         let (after_time, after_id) = match &filter.after {
-            Some((t, id)) => (Param::from(fmt_time(*t)), Param::from(id.to_string())),
+            Some((t, id)) => (Param::Time(*t), Param::from(id.to_string())),
             None => (Param::Null, Param::Null),
         };
         let rows = self.run(
             "SELECT * FROM orders
              WHERE tenant_id = $1
-               AND ($2 IS NULL OR state = $2)
-               AND ($3 = 1 OR deleted_at IS NULL)
-               AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5))
+               AND ($2 = 0 OR state = $3)
+               AND ($4 = 1 OR deleted_at IS NULL)
+               AND ($5 = 0 OR created_at < $6 OR (created_at = $6 AND id < $7))
              ORDER BY created_at DESC, id DESC
-             LIMIT $6",
+             LIMIT $8",
+            // Each optional filter has a 0/1 switch: PostgreSQL cannot infer
+            // the type of a placeholder that is only tested for NULL.
             &[
                 tenant.as_str().into(),
+                Param::Int(i64::from(filter.state.is_some())),
                 filter.state.map(|s| s.as_str()).into(),
                 Param::Int(i64::from(filter.include_deleted)),
+                Param::Int(i64::from(filter.after.is_some())),
                 after_time,
                 after_id,
                 Param::Int(i64::from(filter.limit)),
@@ -171,9 +234,12 @@ impl<D: Db> Store<D> {
         }
         let ids: Vec<String> = rows.iter().map(|r| r.text("id").map(str::to_owned)).collect::<Result<_, _>>()?;
         let items = self.run(
-            "SELECT * FROM order_items WHERE tenant_id = $1 AND order_id IN (SELECT value FROM json_each($2))
-             ORDER BY order_id, position",
-            &[tenant.as_str().into(), serde_json::to_string(&ids)?.into()],
+            &format!(
+                "SELECT * FROM order_items WHERE tenant_id = $1 AND order_id IN ({})
+                 ORDER BY order_id, position",
+                self.db.dialect().json_array_elements(2)
+            ),
+            &[tenant.as_str().into(), Param::Json(serde_json::to_string(&ids)?.into())],
         )?;
         let mut by_order: std::collections::HashMap<String, Vec<OrderItem>> = std::collections::HashMap::new();
         for r in items.iter() {
@@ -189,7 +255,7 @@ impl<D: Db> Store<D> {
 
     /// The tenant's own quota, when it has one (otherwise the catalog default applies).
     pub fn tenant_quota(&self, tenant: &TenantId) -> Result<Option<Quota>, StoreError> {
-        let rows = self.run("SELECT quota FROM tenants WHERE id = $1", &[tenant.as_str().into()])?;
+        let rows = self.in_tenant(tenant, |s| s.run("SELECT quota FROM tenants WHERE id = $1", &[tenant.as_str().into()]))?;
         match rows.first().map(|r| r.opt_text("quota")).transpose()?.flatten() {
             Some(json) => Ok(Some(serde_json::from_str(json)?)),
             None => Ok(None),
@@ -200,22 +266,24 @@ impl<D: Db> Store<D> {
     /// of submitted, paid or provisioning orders that have not failed or
     /// been rolled back. What counts against its quota.
     pub fn live_item_specs(&self, tenant: &TenantId) -> Result<Vec<ItemSpec>, StoreError> {
-        let rows = self.run(
+        let rows = self.in_tenant(tenant, |s| s.run(
             "SELECT i.spec FROM order_items i JOIN orders o ON o.id = i.order_id
               WHERE o.tenant_id = $1 AND i.tenant_id = $1
                 AND o.state NOT IN ('draft', 'cancelled', 'failed')
                 AND i.state NOT IN ('failed', 'rolled_back')",
             &[tenant.as_str().into()],
-        )?;
+        ))?;
         rows.iter().map(|r| Ok(serde_json::from_str(r.text("spec")?)?)).collect()
     }
 
     /// The order's audit trail, oldest first.
     pub fn audit(&self, tenant: &TenantId, id: OrderId) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = self.run(
-            "SELECT * FROM audit_log WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
-            &[tenant.as_str().into(), id.to_string().into()],
-        )?;
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "SELECT * FROM audit_log WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
+                &[tenant.as_str().into(), id.to_string().into()],
+            )
+        })?;
         rows.iter()
             .map(|r| {
                 Ok(AuditRecord {
@@ -234,27 +302,21 @@ impl<D: Db> Store<D> {
 
     /// The order's outbox rows, in write order.
     pub fn outbox_of(&self, tenant: &TenantId, id: OrderId) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = self.run(
-            "SELECT * FROM outbox WHERE tenant_id = $1 AND message_key = $2 ORDER BY seq",
-            &[tenant.as_str().into(), id.to_string().into()],
-        )?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxRow {
-                    seq: r.int("seq")?,
-                    event_id: r.text("event_id")?.to_owned(),
-                    event_type: r.text("event_type")?.to_owned(),
-                    topic: r.text("topic")?.to_owned(),
-                    key: r.text("message_key")?.to_owned(),
-                    data: r.text("data")?.to_owned(),
-                    published_at: r.opt_text("published_at")?.map(str::to_owned),
-                })
-            })
-            .collect()
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "SELECT * FROM outbox WHERE tenant_id = $1 AND message_key = $2 ORDER BY seq",
+                &[tenant.as_str().into(), id.to_string().into()],
+            )
+        })?;
+        rows.iter().map(|r| outbox_row_from_row(&r)).collect()
     }
 
     /// Inserts a new order with its creation audit record and event. Call inside [`Store::write`].
     pub fn insert_order(&self, order: &Order, created: &Event, actor: Actor, subject: &str) -> Result<(), StoreError> {
+        self.in_tenant(&order.tenant, |s| s.insert_order_in_tenant(order, created, actor, subject))
+    }
+
+    fn insert_order_in_tenant(&self, order: &Order, created: &Event, actor: Actor, subject: &str) -> Result<(), StoreError> {
         self.run(
             "INSERT INTO orders (id, tenant_id, state, version, currency, total, refunded, payment, compensations,
                                  needs_operator, created_at, updated_at, submitted_at, deleted_at)
@@ -265,14 +327,14 @@ impl<D: Db> Store<D> {
                 order.state.as_str().into(),
                 Param::Int(order.version),
                 order.total.currency.code().into(),
-                order.total.amount.to_string().into(),
-                order.refunded.amount.to_string().into(),
+                order.total.amount.into(),
+                order.refunded.amount.into(),
                 json_opt(&order.payment)?,
-                serde_json::to_string(&order.compensations)?.into(),
-                Param::Int(i64::from(order.needs_operator)),
-                fmt_time(order.created_at).into(),
-                fmt_time(order.updated_at).into(),
-                order.deleted_at.map(fmt_time).into(),
+                json(&order.compensations)?,
+                order.needs_operator.into(),
+                order.created_at.into(),
+                order.updated_at.into(),
+                order.deleted_at.into(),
             ],
         )?;
         self.upsert_items(order)?;
@@ -285,8 +347,12 @@ impl<D: Db> Store<D> {
     /// the outbox events and the saga jobs for its effects. Call inside
     /// [`Store::write`].
     pub fn apply(&self, expected_version: i64, decision: &Decision, subject: &str) -> Result<(), StoreError> {
+        self.in_tenant(&decision.order.tenant, |s| s.apply_in_tenant(expected_version, decision, subject))
+    }
+
+    fn apply_in_tenant(&self, expected_version: i64, decision: &Decision, subject: &str) -> Result<(), StoreError> {
         let order = &decision.order;
-        let submitted_at = (order.state == OrderState::PendingPayment).then(|| fmt_time(order.updated_at));
+        let submitted_at = (order.state == OrderState::PendingPayment).then_some(order.updated_at);
         let updated = self.run(
             "UPDATE orders
                 SET state = $1, version = $2, total = $3, refunded = $4, payment = $5, compensations = $6,
@@ -296,13 +362,13 @@ impl<D: Db> Store<D> {
             &[
                 order.state.as_str().into(),
                 Param::Int(order.version),
-                order.total.amount.to_string().into(),
-                order.refunded.amount.to_string().into(),
+                order.total.amount.into(),
+                order.refunded.amount.into(),
                 json_opt(&order.payment)?,
-                serde_json::to_string(&order.compensations)?.into(),
-                Param::Int(i64::from(order.needs_operator)),
-                fmt_time(order.updated_at).into(),
-                order.deleted_at.map(fmt_time).into(),
+                json(&order.compensations)?,
+                order.needs_operator.into(),
+                order.updated_at.into(),
+                order.deleted_at.into(),
                 submitted_at.into(),
                 order.id.to_string().into(),
                 order.tenant.as_str().into(),
@@ -323,8 +389,11 @@ impl<D: Db> Store<D> {
     fn upsert_items(&self, order: &Order) -> Result<(), StoreError> {
         let ids: Vec<String> = order.items.iter().map(|i| i.id.to_string()).collect();
         self.run(
-            "DELETE FROM order_items WHERE order_id = $1 AND id NOT IN (SELECT value FROM json_each($2))",
-            &[order.id.to_string().into(), serde_json::to_string(&ids)?.into()],
+            &format!(
+                "DELETE FROM order_items WHERE order_id = $1 AND id NOT IN ({})",
+                self.db.dialect().json_array_elements(2)
+            ),
+            &[order.id.to_string().into(), Param::Json(serde_json::to_string(&ids)?.into())],
         )?;
         for (position, item) in order.items.iter().enumerate() {
             self.run(
@@ -343,10 +412,10 @@ impl<D: Db> Store<D> {
                     item.product.product.as_str().into(),
                     item.spec.billing_cycle.as_str().into(),
                     item.state.as_str().into(),
-                    serde_json::to_string(&item.spec)?.into(),
-                    serde_json::to_string(&item.product)?.into(),
-                    serde_json::to_string(&item.price)?.into(),
-                    item.price.period_total.amount.to_string().into(),
+                    json(&item.spec)?,
+                    json(&item.product)?,
+                    json(&item.price)?,
+                    item.price.period_total.amount.into(),
                 ],
             )?;
         }
@@ -383,7 +452,7 @@ impl<D: Db> Store<D> {
                 from.map(|s| s.as_str()).into(),
                 order.state.as_str().into(),
                 reason.into(),
-                fmt_time(at).into(),
+                at.into(),
             ],
         )?;
         Ok(())
@@ -401,7 +470,7 @@ impl<D: Db> Store<D> {
                     e.order_id.to_string().into(),
                     e.tenant.as_str().into(),
                     Param::Int(e.order_version),
-                    fmt_time(e.occurred_at).into(),
+                    e.occurred_at.into(),
                     serde_json::to_string(&e.data)?.into(),
                 ],
             )?;
@@ -410,10 +479,27 @@ impl<D: Db> Store<D> {
     }
 }
 
+fn json<T: Serialize>(v: &T) -> Result<Param<'static>, StoreError> {
+    Ok(Param::Json(serde_json::to_string(v)?.into()))
+}
+
 fn json_opt<T: Serialize>(v: &Option<T>) -> Result<Param<'static>, StoreError> {
-    Ok(match v {
-        Some(v) => Param::from(serde_json::to_string(v)?),
-        None => Param::Null,
+    match v {
+        Some(v) => json(v),
+        None => Ok(Param::Null),
+    }
+}
+
+/// An outbox row as read back (by an order's readers and by the relay).
+pub(crate) fn outbox_row_from_row(r: &Row<'_>) -> Result<OutboxRow, StoreError> {
+    Ok(OutboxRow {
+        seq: r.int("seq")?,
+        event_id: r.text("event_id")?.to_owned(),
+        event_type: r.text("event_type")?.to_owned(),
+        topic: r.text("topic")?.to_owned(),
+        key: r.text("message_key")?.to_owned(),
+        data: r.text("data")?.to_owned(),
+        published_at: r.opt_text("published_at")?.map(str::to_owned),
     })
 }
 

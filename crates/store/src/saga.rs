@@ -222,6 +222,12 @@ impl<D: Db> Store<D> {
         Ok(())
     }
 
+    /// One job.
+    pub fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let rows = self.run("SELECT * FROM saga_jobs WHERE id = $1", &[id.into()])?;
+        rows.first().map(|r| job_from_row(&r)).transpose()
+    }
+
     /// The order's jobs, oldest first (for progress views and tests).
     pub fn jobs_of(&self, tenant: &TenantId, order: OrderId) -> Result<Vec<Job>, StoreError> {
         let rows = self.run(

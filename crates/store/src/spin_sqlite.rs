@@ -3,7 +3,7 @@
 
 use spin_sdk::sqlite::{Connection, Error, Value};
 
-use crate::db::{Cell, Db, DbError, Dialect, Param, Rows};
+use crate::db::{Cell, Db, DbError, Dialect, Param, Rows, SqliteValue};
 
 /// A Spin SQLite connection.
 pub struct SpinSqlite(Connection);
@@ -29,11 +29,11 @@ impl Db for SpinSqlite {
     fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, DbError> {
         let values: Vec<Value> = params
             .iter()
-            .map(|p| match p {
-                Param::Null => Value::Null,
-                Param::Int(n) => Value::Integer(*n),
-                Param::Text(s) => Value::Text(s.to_string()),
-                Param::Blob(b) => Value::Blob(b.to_vec()),
+            .map(|p| match p.to_sqlite() {
+                SqliteValue::Null => Value::Null,
+                SqliteValue::Int(n) => Value::Integer(n),
+                SqliteValue::Text(s) => Value::Text(s.to_string()),
+                SqliteValue::Blob(b) => Value::Blob(b.to_vec()),
             })
             .collect();
         let result = self.0.execute(sql, &values).map_err(to_db_error)?;

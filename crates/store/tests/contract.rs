@@ -1,10 +1,15 @@
-//! The store's contract, on a real SQLite file: migrations, the version
-//! guard, one-transaction writes of order + audit + outbox, listing, and
-//! idempotency claims. The PostgreSQL backend must pass the same suite.
+//! The store's contract, on a real SQLite file and on a real PostgreSQL
+//! (as the application role, under row-level security): migrations, the
+//! version guard, one-transaction writes of order + audit + outbox, listing,
+//! and idempotency claims. Every test runs once per backend
+//! (`sqlite::…` and `postgres::…`).
+
+#[path = "../../../tests/src/pg_cluster.rs"]
+mod pg_cluster;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::*;
-use orderflow_store::{Claim, Db, ListFilter, NativeSqlite, Store, StoreError};
+use orderflow_store::{Claim, Db, DbError, Dialect, ListFilter, NativePg, NativeSqlite, Param, Rows, Store, StoreError};
 use rust_decimal_macros::dec;
 use serde_json::json;
 use uuid::Uuid;
@@ -13,30 +18,167 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
 }
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
+/// Either native backend (a test helper: the size difference does not matter).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum AnyDb {
+    Sqlite(NativeSqlite),
+    Postgres(NativePg),
+}
+
+impl Db for AnyDb {
+    fn dialect(&self) -> Dialect {
+        match self {
+            AnyDb::Sqlite(d) => d.dialect(),
+            AnyDb::Postgres(d) => d.dialect(),
+        }
+    }
+
+    fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, DbError> {
+        match self {
+            AnyDb::Sqlite(d) => d.run(sql, params),
+            AnyDb::Postgres(d) => d.run(sql, params),
+        }
+    }
+}
+
+/// A fresh, migrated database of one backend.
+enum Fixture {
+    Sqlite { _dir: std::sync::Arc<tempfile::TempDir>, path: std::path::PathBuf },
+    Postgres(pg_cluster::TestDatabase),
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    fn sqlite() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        let f = Fixture { _dir: dir, path };
-        f.store().migrate(now()).unwrap();
+        let f = Fixture::Sqlite { _dir: std::sync::Arc::new(dir), path };
+        f.owner().migrate(now()).unwrap();
         f
     }
 
-    fn store(&self) -> Store<NativeSqlite> {
-        Store::new(NativeSqlite::open(&self.path).unwrap())
+    fn postgres(hint: &str) -> Fixture {
+        Fixture::Postgres(pg_cluster::fresh_database(hint, |owner| {
+            Store::new(NativePg::connect(owner).unwrap()).migrate(now()).unwrap();
+        }))
     }
+
+    /// An unmigrated database of the same backend, for migration tests.
+    fn empty_like(&self, hint: &str) -> Fixture {
+        match self {
+            Fixture::Sqlite { .. } => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("db.sqlite");
+                Fixture::Sqlite { _dir: std::sync::Arc::new(dir), path }
+            }
+            Fixture::Postgres(_) => Fixture::Postgres(pg_cluster::fresh_database(hint, |_| {})),
+        }
+    }
+
+    fn clone_handle(&self) -> Fixture {
+        match self {
+            Fixture::Sqlite { _dir, path } => Fixture::Sqlite { _dir: _dir.clone(), path: path.clone() },
+            Fixture::Postgres(db) => Fixture::Postgres(db.clone()),
+        }
+    }
+
+    /// The store as the application uses it (PostgreSQL: the app role).
+    fn store(&self) -> Store<AnyDb> {
+        match self {
+            Fixture::Sqlite { path, .. } => Store::new(AnyDb::Sqlite(NativeSqlite::open(path).unwrap())),
+            Fixture::Postgres(db) => Store::new(AnyDb::Postgres(NativePg::connect(&db.app_url).unwrap())),
+        }
+    }
+
+    /// The store as the schema owner (migrations).
+    fn owner(&self) -> Store<AnyDb> {
+        match self {
+            Fixture::Sqlite { .. } => self.store(),
+            Fixture::Postgres(db) => Store::new(AnyDb::Postgres(NativePg::connect(&db.owner_url).unwrap())),
+        }
+    }
+
+    /// A connection that sees every row (PostgreSQL: the superuser), for assertions.
+    fn inspector(&self) -> AnyDb {
+        match self {
+            Fixture::Sqlite { path, .. } => AnyDb::Sqlite(NativeSqlite::open(path).unwrap()),
+            Fixture::Postgres(db) => AnyDb::Postgres(NativePg::connect(&db.superuser_url).unwrap()),
+        }
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        let rows = self.inspector().run(&format!("SELECT count(*) AS n FROM {table}"), &[]).unwrap();
+        rows.first().unwrap().int("n").unwrap()
+    }
+
+    /// Every table, index, constraint and policy, as text.
+    fn schema(&self) -> Vec<String> {
+        let sql = match self {
+            Fixture::Sqlite { .. } => {
+                "SELECT type || ' ' || name || ' ' || coalesce(sql, '') AS s FROM sqlite_master ORDER BY name"
+            }
+            Fixture::Postgres(_) => {
+                "SELECT s FROM (
+                   SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type AS s FROM information_schema.columns WHERE table_schema = 'public'
+                   UNION ALL SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+                   UNION ALL SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+                   UNION ALL SELECT 'policy ' || tablename || ' ' || policyname || ' ' || coalesce(qual, '') FROM pg_policies WHERE schemaname = 'public'
+                 ) x ORDER BY s"
+            }
+        };
+        let rows = self.inspector().run(sql, &[]).unwrap();
+        rows.iter().map(|r| r.text("s").unwrap().to_owned()).collect()
+    }
+
+    /// The list inside `CHECK (column IN (…))` of `table`.
+    fn check_of(&self, table: &str, column: &str) -> Vec<String> {
+        let ddl = match self {
+            Fixture::Sqlite { .. } => {
+                let rows = self
+                    .inspector()
+                    .run("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1", &[table.into()])
+                    .unwrap();
+                rows.first().unwrap().text("sql").unwrap().to_owned()
+            }
+            Fixture::Postgres(_) => {
+                let rows = self
+                    .inspector()
+                    .run(
+                        "SELECT string_agg(pg_get_constraintdef(oid), ' ') AS sql FROM pg_constraint
+                          WHERE conrelid = to_regclass($1) AND contype = 'c'",
+                        &[table.into()],
+                    )
+                    .unwrap();
+                rows.first().unwrap().text("sql").unwrap().to_owned()
+            }
+        };
+        names_in_check(&ddl, column).unwrap_or_else(|| panic!("no CHECK on {table}.{column} in {ddl}"))
+    }
+}
+
+/// Parses the names of `column IN ('a', 'b')` (SQLite) or
+/// `column = ANY (ARRAY['a'::text, 'b'::text])` (PostgreSQL's rendering).
+fn names_in_check(ddl: &str, column: &str) -> Option<Vec<String>> {
+    let clean = |s: &str| -> String {
+        let s = s.split("::").next().unwrap_or(s);
+        s.split_whitespace().collect::<String>().trim_matches('\'').to_owned()
+    };
+    if let Some(start) = ddl.find(&format!("{column} IN (")) {
+        let rest = &ddl[start + column.len() + 5..];
+        let end = rest.find(')')?;
+        return Some(rest[..end].split(',').map(clean).collect());
+    }
+    let start = ddl.find(&format!("({column} = ANY (ARRAY["))?;
+    let rest = &ddl[start + column.len() + 15..];
+    let end = rest.find(']')?;
+    Some(rest[..end].split(',').map(clean).collect())
 }
 
 fn tenant(s: &str) -> TenantId {
     s.parse().unwrap()
 }
 
-fn new_order(store: &Store<NativeSqlite>, t: &str, n: u128, at: DateTime<Utc>) -> Order {
+fn new_order(store: &Store<AnyDb>, t: &str, n: u128, at: DateTime<Utc>) -> Order {
     let spec = parse_item(
         &Catalog::standard(),
         &json!({"product":"vps","billing_cycle":"annual","config":{"region":"lj-1","plan":"business","os_image":"debian-12"}}),
@@ -55,69 +197,62 @@ fn new_order(store: &Store<NativeSqlite>, t: &str, n: u128, at: DateTime<Utc>) -
     order
 }
 
-fn count(store: &Store<NativeSqlite>, table: &str) -> i64 {
-    let rows = store.db().run(&format!("SELECT count(*) AS n FROM {table}"), &[]).unwrap();
-    rows.first().unwrap().int("n").unwrap()
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Fixture::sqlite()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Fixture::postgres(stringify!($name))) } )*
+        }
+    };
 }
 
-fn schema(store: &Store<NativeSqlite>) -> Vec<String> {
-    let rows = store
-        .db()
-        .run("SELECT type || ' ' || name || ' ' || coalesce(sql, '') AS s FROM sqlite_master ORDER BY name", &[])
-        .unwrap();
-    rows.iter().map(|r| r.text("s").unwrap().to_owned()).collect()
+contract!(
+    migrating_twice_changes_nothing,
+    concurrent_first_migrations_do_not_race,
+    the_schema_checks_list_exactly_the_domain_names,
+    an_order_round_trips_with_its_snapshots,
+    another_tenants_order_is_invisible,
+    creation_writes_one_audit_record_and_one_outbox_event,
+    a_decision_commits_order_audit_and_events_together,
+    a_stale_version_changes_nothing,
+    concurrent_writers_with_one_version_produce_exactly_one_winner,
+    listing_is_newest_first_pages_by_cursor_and_hides_deleted,
+    an_idempotency_key_is_claimed_once_completed_and_then_replayed,
+    an_abandoned_in_flight_key_is_taken_over,
+    concurrent_claims_of_one_key_have_exactly_one_winner,
+);
+
+fn migrating_twice_changes_nothing(f: Fixture) {
+    let before = f.schema();
+    f.owner().migrate(now()).unwrap();
+    assert_eq!(f.schema(), before);
+    assert_eq!(f.count("schema_migrations"), orderflow_store::MIGRATIONS.len() as i64);
 }
 
-#[test]
-fn migrating_twice_changes_nothing() {
-    let f = Fixture::new();
-    let before = schema(&f.store());
-    f.store().migrate(now()).unwrap();
-    assert_eq!(schema(&f.store()), before);
-    assert_eq!(count(&f.store(), "schema_migrations"), orderflow_store::MIGRATIONS.len() as i64);
-}
-
-#[test]
-fn concurrent_first_migrations_do_not_race() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite");
+fn concurrent_first_migrations_do_not_race(f: Fixture) {
+    let empty = f.empty_like("concurrent_first_migrations");
     let handles: Vec<_> = (0..6)
         .map(|_| {
-            let path = path.clone();
-            std::thread::spawn(move || Store::new(NativeSqlite::open(&path).unwrap()).migrate(now()))
+            let f = empty.clone_handle();
+            std::thread::spawn(move || f.owner().migrate(now()))
         })
         .collect();
     for h in handles {
         h.join().unwrap().unwrap();
     }
-    let store = Store::new(NativeSqlite::open(&path).unwrap());
-    assert_eq!(count(&store, "schema_migrations"), orderflow_store::MIGRATIONS.len() as i64);
+    assert_eq!(empty.count("schema_migrations"), orderflow_store::MIGRATIONS.len() as i64);
 }
 
-#[test]
-fn the_schema_checks_list_exactly_the_domain_names() {
-    let f = Fixture::new();
-    let store = f.store();
-    let check_of = |table: &str, column: &str| -> Vec<String> {
-        let rows = store
-            .db()
-            .run("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1", &[table.into()])
-            .unwrap();
-        let ddl = rows.first().unwrap().text("sql").unwrap().to_owned();
-        let start = ddl.find(&format!("{column} IN (")).unwrap_or_else(|| panic!("no CHECK on {table}.{column}"));
-        let rest = &ddl[start + column.len() + 5..];
-        let end = rest.find(')').unwrap();
-        rest[..end].split(',').map(|s| s.split_whitespace().collect::<String>().trim_matches('\'').to_owned()).collect()
-    };
-    assert_eq!(check_of("orders", "state"), OrderState::names());
-    assert_eq!(check_of("order_items", "state"), ItemState::names());
-    assert_eq!(check_of("order_items", "product"), ProductType::names());
-    assert_eq!(check_of("order_items", "billing_cycle"), BillingCycle::names());
+fn the_schema_checks_list_exactly_the_domain_names(f: Fixture) {
+    assert_eq!(f.check_of("orders", "state"), OrderState::names());
+    assert_eq!(f.check_of("order_items", "state"), ItemState::names());
+    assert_eq!(f.check_of("order_items", "product"), ProductType::names());
+    assert_eq!(f.check_of("order_items", "billing_cycle"), BillingCycle::names());
 }
 
-#[test]
-fn an_order_round_trips_with_its_snapshots() {
-    let f = Fixture::new();
+fn an_order_round_trips_with_its_snapshots(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
     let loaded = store.order(&tenant("acme"), order.id).unwrap().unwrap();
@@ -125,18 +260,14 @@ fn an_order_round_trips_with_its_snapshots() {
     assert_eq!(loaded.total, Money::eur(dec!(192.96)));
 }
 
-#[test]
-fn another_tenants_order_is_invisible() {
-    let f = Fixture::new();
+fn another_tenants_order_is_invisible(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
     assert_eq!(store.order(&tenant("globex"), order.id).unwrap(), None);
     assert!(store.list_orders(&tenant("globex"), &ListFilter { limit: 10, ..Default::default() }).unwrap().is_empty());
 }
 
-#[test]
-fn creation_writes_one_audit_record_and_one_outbox_event() {
-    let f = Fixture::new();
+fn creation_writes_one_audit_record_and_one_outbox_event(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
     let audit = store.audit(&tenant("acme"), order.id).unwrap();
@@ -148,9 +279,7 @@ fn creation_writes_one_audit_record_and_one_outbox_event() {
     assert_eq!(outbox[0].key, order.id.to_string());
 }
 
-#[test]
-fn a_decision_commits_order_audit_and_events_together() {
-    let f = Fixture::new();
+fn a_decision_commits_order_audit_and_events_together(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
     let d = decide(&order, Command::Submit { shown_total: order.total }, Actor::Customer, &Catalog::standard(), now())
@@ -164,9 +293,7 @@ fn a_decision_commits_order_audit_and_events_together() {
     assert_eq!(types, ["order.created", "order.submitted"]);
 }
 
-#[test]
-fn a_stale_version_changes_nothing() {
-    let f = Fixture::new();
+fn a_stale_version_changes_nothing(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
     let submit = decide(&order, Command::Submit { shown_total: order.total }, Actor::Customer, &Catalog::standard(), now())
@@ -174,23 +301,21 @@ fn a_stale_version_changes_nothing() {
     let cancel = decide(&order, Command::Cancel { reason: "x".into() }, Actor::Customer, &Catalog::standard(), now())
         .unwrap();
     store.write(|s| s.apply(order.version, &submit, "u")).unwrap();
-    let (audit, outbox) = (count(&store, "audit_log"), count(&store, "outbox"));
+    let (audit, outbox) = (f.count("audit_log"), f.count("outbox"));
     let err = store.write(|s| s.apply(order.version, &cancel, "u")).unwrap_err();
     assert_eq!(err, StoreError::VersionConflict { expected: 1 });
-    assert_eq!((count(&store, "audit_log"), count(&store, "outbox")), (audit, outbox));
+    assert_eq!((f.count("audit_log"), f.count("outbox")), (audit, outbox));
     assert_eq!(store.order(&tenant("acme"), order.id).unwrap().unwrap().state, OrderState::PendingPayment);
 }
 
-#[test]
-fn concurrent_writers_with_one_version_produce_exactly_one_winner() {
-    let f = Fixture::new();
+fn concurrent_writers_with_one_version_produce_exactly_one_winner(f: Fixture) {
     let order = new_order(&f.store(), "acme", 1, now());
     let handles: Vec<_> = (0..8)
         .map(|_| {
-            let path = f.path.clone();
+            let f = f.clone_handle();
             let order = order.clone();
             std::thread::spawn(move || {
-                let store = Store::new(NativeSqlite::open(&path).unwrap());
+                let store = f.store();
                 let d = decide(&order, Command::Cancel { reason: "x".into() }, Actor::Customer, &Catalog::standard(), now())
                     .unwrap();
                 store.write(|s| s.apply(order.version, &d, "u")).is_ok()
@@ -199,12 +324,10 @@ fn concurrent_writers_with_one_version_produce_exactly_one_winner() {
         .collect();
     let wins = handles.into_iter().map(|h| h.join().unwrap()).filter(|w| *w).count();
     assert_eq!(wins, 1);
-    assert_eq!(count(&f.store(), "audit_log"), 2);
+    assert_eq!(f.count("audit_log"), 2);
 }
 
-#[test]
-fn listing_is_newest_first_pages_by_cursor_and_hides_deleted() {
-    let f = Fixture::new();
+fn listing_is_newest_first_pages_by_cursor_and_hides_deleted(f: Fixture) {
     let store = f.store();
     let orders: Vec<Order> = (1..=5).map(|n| new_order(&store, "acme", n, now() + Duration::seconds(n as i64))).collect();
     let cancelled = decide(&orders[2], Command::Cancel { reason: "x".into() }, Actor::Customer, &Catalog::standard(), now())
@@ -231,9 +354,7 @@ fn listing_is_newest_first_pages_by_cursor_and_hides_deleted() {
     assert_eq!(only_cancelled.iter().map(|o| o.id).collect::<Vec<_>>(), [orders[2].id]);
 }
 
-#[test]
-fn an_idempotency_key_is_claimed_once_completed_and_then_replayed() {
-    let f = Fixture::new();
+fn an_idempotency_key_is_claimed_once_completed_and_then_replayed(f: Fixture) {
     let store = f.store();
     let t = tenant("acme");
     let (ttl, abandon) = (Duration::hours(24), Duration::seconds(30));
@@ -253,9 +374,7 @@ fn an_idempotency_key_is_claimed_once_completed_and_then_replayed() {
     assert_eq!(store.claim_key(&t, "k1", "fp2", now() + Duration::hours(24), ttl, abandon).unwrap(), Claim::Claimed);
 }
 
-#[test]
-fn an_abandoned_in_flight_key_is_taken_over() {
-    let f = Fixture::new();
+fn an_abandoned_in_flight_key_is_taken_over(f: Fixture) {
     let store = f.store();
     let t = tenant("acme");
     let (ttl, abandon) = (Duration::hours(24), Duration::seconds(30));
@@ -264,4 +383,17 @@ fn an_abandoned_in_flight_key_is_taken_over() {
     assert_eq!(store.claim_key(&t, "k", "fp", now() + Duration::seconds(30), ttl, abandon).unwrap(), Claim::Claimed);
     store.release_key(&t, "k").unwrap();
     assert_eq!(store.claim_key(&t, "k", "fp", now() + Duration::seconds(31), ttl, abandon).unwrap(), Claim::Claimed);
+}
+
+fn concurrent_claims_of_one_key_have_exactly_one_winner(f: Fixture) {
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let f = f.clone_handle();
+            std::thread::spawn(move || {
+                f.store().claim_key(&tenant("acme"), "k", "fp", now(), Duration::hours(24), Duration::seconds(30)).unwrap()
+            })
+        })
+        .collect();
+    let claims: Vec<Claim> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 1, "{claims:?}");
 }

@@ -45,17 +45,22 @@ pub enum ResourceStatus {
     Failed(String),
 }
 
-/// The three providers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The three providers. Each component configures only the ones it calls
+/// (least privilege); a call to one it lacks is a permanent error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Providers {
     /// The payment provider's name, as in the webhook route.
     pub payment_provider: String,
     /// Payments API.
-    pub payments: Endpoint,
+    pub payments: Option<Endpoint>,
     /// Cloud API (one for every product and region here; the config could map each to its own).
-    pub cloud: Endpoint,
+    pub cloud: Option<Endpoint>,
     /// E-mail API.
-    pub email: Endpoint,
+    pub email: Option<Endpoint>,
+}
+
+fn configured<'a>(endpoint: &'a Option<Endpoint>, what: &str) -> Result<&'a Endpoint, CallError> {
+    endpoint.as_ref().ok_or_else(|| CallError::Permanent(format!("the {what} provider is not configured in this component")))
 }
 
 fn request(endpoint: &Endpoint, method: &'static str, path: &str, key: Option<&str>, body: Option<&Value>) -> OutRequest {
@@ -116,7 +121,7 @@ impl Providers {
             "metadata": { "order_id": order.to_string(), "tenant": tenant.as_str() },
         });
         let key = format!("intent-{order}");
-        let r = call(out, request(&self.payments, "POST", "/v1/payment_intents", Some(&key), Some(&body)))?;
+        let r = call(out, request(configured(&self.payments, "payment")?, "POST", "/v1/payment_intents", Some(&key), Some(&body)))?;
         if !(200..300).contains(&r.status) {
             return Err(classify("create payment intent", &r));
         }
@@ -127,7 +132,8 @@ impl Providers {
     /// Voids a payment intent (idempotent).
     pub fn cancel_intent(&self, out: &dyn Outbound, intent_id: &str) -> Result<(), CallError> {
         let path = format!("/v1/payment_intents/{intent_id}/cancel");
-        let r = call(out, request(&self.payments, "POST", &path, Some(&format!("cancel-{intent_id}")), Some(&json!({}))))?;
+        let endpoint = configured(&self.payments, "payment")?;
+        let r = call(out, request(endpoint, "POST", &path, Some(&format!("cancel-{intent_id}")), Some(&json!({}))))?;
         match r.status {
             200..=299 | 404 => Ok(()),
             _ => Err(classify("cancel payment intent", &r)),
@@ -144,7 +150,7 @@ impl Providers {
             "reference": item.id.to_string(),
         });
         let key = format!("item-{}", item.id);
-        let r = call(out, request(&self.cloud, "POST", "/v1/resources", Some(&key), Some(&body)))?;
+        let r = call(out, request(configured(&self.cloud, "cloud")?, "POST", "/v1/resources", Some(&key), Some(&body)))?;
         let v = match r.status {
             200..=299 => json_body("create resource", &r)?,
             409 => {
@@ -159,7 +165,8 @@ impl Providers {
 
     /// Where a resource is.
     pub fn resource_status(&self, out: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError> {
-        let r = call(out, request(&self.cloud, "GET", &format!("/v1/resources/{resource_id}"), None, None))?;
+        let path = format!("/v1/resources/{resource_id}");
+        let r = call(out, request(configured(&self.cloud, "cloud")?, "GET", &path, None, None))?;
         if !(200..300).contains(&r.status) {
             return Err(classify("get resource", &r));
         }
@@ -173,7 +180,8 @@ impl Providers {
 
     /// Deletes a resource; one that is already gone counts as deleted.
     pub fn delete_resource(&self, out: &dyn Outbound, resource_id: &str) -> Result<(), CallError> {
-        let r = call(out, request(&self.cloud, "DELETE", &format!("/v1/resources/{resource_id}"), None, None))?;
+        let path = format!("/v1/resources/{resource_id}");
+        let r = call(out, request(configured(&self.cloud, "cloud")?, "DELETE", &path, None, None))?;
         match r.status {
             200..=299 | 404 => Ok(()),
             _ => Err(classify("delete resource", &r)),
@@ -183,7 +191,7 @@ impl Providers {
     /// Sends one e-mail, at most once per key.
     pub fn send_email(&self, out: &dyn Outbound, to: &str, subject: &str, text: &str, key: &str) -> Result<(), CallError> {
         let body = json!({ "to": to, "subject": subject, "text": text });
-        let r = call(out, request(&self.email, "POST", "/v1/messages", Some(key), Some(&body)))?;
+        let r = call(out, request(configured(&self.email, "e-mail")?, "POST", "/v1/messages", Some(key), Some(&body)))?;
         if (200..300).contains(&r.status) {
             Ok(())
         } else {

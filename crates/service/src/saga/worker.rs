@@ -27,8 +27,8 @@ pub struct SagaEnv<D: Db> {
     pub catalog: Catalog,
     /// The providers.
     pub providers: Providers,
-    /// The credential keys.
-    pub vault: Vault,
+    /// The credential keys, in the components that seal or open credentials.
+    pub vault: Option<Vault>,
     /// Outbound HTTP.
     pub out: Box<dyn Outbound>,
     /// The clock, read per job.
@@ -61,22 +61,58 @@ pub struct TickReport {
     pub failed: u32,
 }
 
-/// Runs due jobs (of one order, or all) until none is due or `limit` ran.
+/// Runs due jobs (of one order, or all) in this process until none is due
+/// or `limit` ran.
 pub fn run_due_jobs<D: Db>(env: &SagaEnv<D>, limit: u32, only_order: Option<orderflow_core::OrderId>) -> Result<TickReport, StoreError> {
+    drive(&env.store, env.clock, env.lease, limit, only_order, |job| run_job(env, job))
+}
+
+/// Claims due jobs one at a time and hands each to `run` (which may run it
+/// here, or in the component that owns its kind), until none is due or
+/// `limit` ran. `run` returns whether the job's call succeeded.
+pub fn drive<D: Db>(
+    store: &Store<D>,
+    clock: fn() -> DateTime<Utc>,
+    lease: Duration,
+    limit: u32,
+    only_order: Option<orderflow_core::OrderId>,
+    mut run: impl FnMut(&Job) -> Result<bool, StoreError>,
+) -> Result<TickReport, StoreError> {
     let mut report = TickReport::default();
     while report.ran < limit {
-        let jobs = env.store.claim_due_jobs((env.clock)(), env.lease, 1, only_order)?;
+        let jobs = store.claim_due_jobs(clock(), lease, 1, only_order)?;
         let Some(job) = jobs.into_iter().next() else { break };
         report.ran += 1;
-        if !run_job(env, &job)? {
+        if !run(&job)? {
             report.failed += 1;
         }
     }
     Ok(report)
 }
 
+/// The component that runs jobs of `kind`, and its job route's segment
+/// (`/v1/internal/jobs/<segment>/{id}`): each talks only to its own provider.
+pub fn job_owner(kind: JobKind) -> (&'static str, &'static str) {
+    match kind {
+        JobKind::CreatePaymentIntent | JobKind::CancelPaymentIntent => ("pay", "payment"),
+        JobKind::Validate => ("validate", "validate"),
+        JobKind::Provision | JobKind::Deprovision => ("provision-step", "provision"),
+        JobKind::Deliver => ("deliver", "deliver"),
+    }
+}
+
+/// Runs the job `id`, which a worker claimed and handed over (the saga's
+/// step components run jobs this way). `Ok(None)` when it is not claimed:
+/// someone else finished it, or its lease ran out and it will run again.
+pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str) -> Result<Option<bool>, StoreError> {
+    match env.store.job(id)? {
+        Some(job) if job.state == orderflow_store::JobState::Running => run_job(env, &job).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// Runs one claimed job; `Ok(false)` when its call failed (and that was recorded).
-fn run_job<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
+pub fn run_job<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
     let Some(order) = env.store.order(&job.tenant, job.order)? else {
         env.store.write(|s| s.park_job(&job.id, "order not found", (env.clock)()))?;
         return Ok(false);
@@ -242,7 +278,10 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         Ok(ResourceStatus::Ready(access)) => {
             let now = (env.clock)();
             let nonce = (env.nonce)();
-            let (kid, sealed) = env.vault.seal(access.to_string().as_bytes(), item_id.to_string().as_bytes(), &nonce);
+            let Some(vault) = &env.vault else {
+                return Ok(Err(CallError::Permanent("no credentials key in this component".into())));
+            };
+            let (kid, sealed) = vault.seal(access.to_string().as_bytes(), item_id.to_string().as_bytes(), &nonce);
             env.store.write(|s| {
                 s.save_credentials(&job.tenant, job.order, item_id, &kid, &nonce, &sealed, now)?;
                 if let Err(r) = apply(s, &job.tenant, job.order, Command::ActivateItem { item: item_id }, &env.catalog, now)? {
@@ -267,7 +306,10 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     let Some(sealed) = env.store.credentials_of(&job.tenant, item_id)? else {
         return Ok(Err(CallError::Permanent("no stored credentials for the item".into())));
     };
-    let access = match env.vault.open(&sealed.key_id, &sealed.ciphertext, item_id.to_string().as_bytes(), &sealed.nonce) {
+    let Some(vault) = &env.vault else {
+        return Ok(Err(CallError::Permanent("no credentials key in this component".into())));
+    };
+    let access = match vault.open(&sealed.key_id, &sealed.ciphertext, item_id.to_string().as_bytes(), &sealed.nonce) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return Ok(Err(CallError::Permanent(e.to_string()))),
     };
