@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 
 use crate::api::{manifest, token, uuid_key, vps, Caller, PACKAGES};
 
+/// How long a log line may lag behind the event it reports.
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
 const SECRET: &str = "whsec_crash";
 
 /// Pause between a client's polls of a deadline-bounded wait.
@@ -159,7 +162,7 @@ fn a_crash_after_any_commit_loses_nothing_and_charges_or_provisions_nothing_twic
             eprintln!("crash recovery held after each of the lifecycle's {} commits", n - 1);
             break;
         }
-        assert!(app.logs().contains("crash injection"), "commit #{n}: the app died without the injected crash");
+        assert!(app.logs().shows("crash injection", LOG_WAIT), "commit #{n}: the app died without the injected crash");
         app.wait_for_exit(Duration::from_secs(10));
         app.restart_with(|b| b.env_remove("SPIN_LOCAL_CRASH_AFTER_COMMITS"));
         sim(&format!("{}/_sim/config", sims.payments), &json!({"webhook_url": app.url("/v1/webhooks/payments/simpay"), "webhook_secret": SECRET}))

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use e2e::{eventually, fixtures, App};
 
+/// How long a log line may lag behind the event it reports.
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
 fn fixture_app() -> e2e::AppBuilder {
     App::builder(fixtures::manifest()).build_packages(fixtures::PACKAGES)
 }
@@ -60,7 +63,7 @@ fn a_path_without_a_route_is_404_and_private_components_are_not_routable() {
     assert_eq!(app.get("/nope").status(), 404);
     // `private-echo` has `route = { private = true }`: nothing outside reaches it.
     assert_eq!(app.get("/private-echo").status(), 404);
-    assert!(app.logs().contains("GET /nope route=- component=- status=404"));
+    assert!(app.logs().shows("GET /nope route=- component=- status=404", LOG_WAIT));
 }
 
 #[test]
@@ -153,7 +156,7 @@ fn outbound_requests_to_hosts_not_allowed_are_refused() {
     // Only private-echo is granted for chaining, not sqlite.
     let other = app.get("/outbound?url=http://sqlite.spin.internal/sqlite/counter");
     assert_eq!(other.status(), 502);
-    assert!(app.logs().contains("not in allowed_outbound_hosts"));
+    assert!(app.logs().shows("not in allowed_outbound_hosts", LOG_WAIT));
 }
 
 #[test]
@@ -167,7 +170,7 @@ fn service_chaining_reaches_a_private_component_in_process() {
     assert!(body.contains("spin-matched-route=/...\n"), "{body}");
     assert!(body.contains("spin-path-info=/some/path\n"), "{body}");
     assert!(body.contains("spin-client-addr=0.0.0.0:0\n"), "{body}");
-    assert!(app.logs().contains("GET /some/path route=/... component=private-echo status=200"));
+    assert!(app.logs().shows("GET /some/path route=/... component=private-echo status=200", LOG_WAIT));
 }
 
 #[test]
@@ -204,7 +207,7 @@ fn the_scheduler_posts_the_tick_route_on_its_interval() {
         (n >= 3).then_some(n)
     });
     assert!(ticks >= 3);
-    assert!(app.logs().contains("POST /sqlite/tick route=/sqlite/... component=sqlite status=200"));
+    assert!(app.logs().shows("POST /sqlite/tick route=/sqlite/... component=sqlite status=200", LOG_WAIT));
 }
 
 #[test]
@@ -222,7 +225,7 @@ fn crash_injection_aborts_right_after_the_nth_commit_and_keeps_it() {
         .is_err());
     let status = app.wait_for_exit(Duration::from_secs(10));
     assert_eq!(status.signal(), Some(6), "SIGABRT, got {status:?}");
-    assert!(app.logs().contains("aborting after commit #3"));
+    assert!(app.logs().shows("aborting after commit #3", LOG_WAIT));
 
     app.restart_with(|b| b.env_remove("SPIN_LOCAL_CRASH_AFTER_COMMITS"));
     assert_eq!(app.get("/sqlite/counter").text().expect("body"), "3");
@@ -234,7 +237,7 @@ fn sigterm_shuts_the_runner_down_cleanly() {
     assert_eq!(app.get("/noop").status(), 200);
     let status = app.terminate(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
-    assert!(app.logs().contains("spin-local: shutting down"));
+    assert!(app.logs().shows("spin-local: shutting down", LOG_WAIT));
 }
 
 /// Opt-in: runs only when `SPIN_LOCAL_TEST_POSTGRES_URL` names a reachable

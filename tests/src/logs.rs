@@ -21,6 +21,22 @@ impl Logs {
         self.lock().iter().any(|l| l.contains(needle))
     }
 
+    /// Whether a line containing `needle` arrives within `timeout`. Output is
+    /// read on background threads, so a line the runner printed just before
+    /// a response may land in the log just after it: wait, don't peek.
+    pub fn shows(&self, needle: &str, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.contains(needle) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// How many lines contain `needle`.
     pub fn count(&self, needle: &str) -> usize {
         self.lock().iter().filter(|l| l.contains(needle)).count()

@@ -3,9 +3,7 @@
 
 use orderflow_core::Catalog;
 use orderflow_http::{ApiError, HttpResponse, RequestParts};
-use orderflow_service::{dispatch, list_products, quote, Route, OPENAPI};
-use spin_sdk::http::{Request, Response};
-use spin_sdk::http_component;
+use orderflow_service::{list_products, quote, Route, OPENAPI};
 
 /// What the catalog's handlers read.
 #[derive(Debug)]
@@ -52,27 +50,9 @@ pub const ROUTES: &[Route<App>] = &[
     },
 ];
 
-/// The Spin entry point. Its export glue is generated `unsafe` code, so the
-/// workspace's `unsafe_code` lint is relaxed for this module alone.
-#[allow(unsafe_code)]
-mod entry {
-    use super::*;
-
-    #[http_component]
-    fn handle(request: Request) -> Response {
-        let request = RequestParts::from(request);
-        let app = App { catalog: Catalog::standard(), correlation_id: orderflow_service::spin::correlation_id() };
-        dispatch(ROUTES, &app, &request).into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_route_is_documented_and_every_documented_route_is_served() {
-        let routes: Vec<(&str, &str)> = super::ROUTES.iter().map(|r| (r.method, r.path)).collect();
-        let (undocumented, unserved) = orderflow_service::route_drift("catalog", &routes);
-        assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
-        assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
-    }
-}
+orderflow_service::spin_component!("catalog", ROUTES, |_: &RequestParts| {
+    Ok::<_, ApiError>(App {
+        catalog: Catalog::standard(),
+        correlation_id: orderflow_service::spin::correlation_id(),
+    })
+});

@@ -1,16 +1,14 @@
 //! The orders component: create, read, list, edit, submit, cancel and
 //! restore orders, revert payments, re-deliver credentials, and read the
-//! audit trail. Wiring only: Spin request →
-//! context → use case → Spin response.
+//! audit trail. Wiring only: Spin request → context → use case → Spin
+//! response.
 
-use orderflow_http::{HttpResponse, RequestParts};
+use orderflow_http::HttpResponse;
 use orderflow_service::{
-    audit_trail, cancel_order, create_order, dispatch, edit_order, get_order, list_orders, redeliver_item,
-    restore_order, revert_payment, spin as host, submit_order, Ctx, Params, Route,
+    audit_trail, cancel_order, create_order, edit_order, get_order, list_orders, redeliver_item, restore_order,
+    revert_payment, spin as host, submit_order, Ctx, Params, Route,
 };
 use orderflow_store::SpinDb;
-use spin_sdk::http::{Request, Response};
-use spin_sdk::http_component;
 
 type App = Ctx<SpinDb>;
 
@@ -26,10 +24,26 @@ fn kicked(app: &App, params: &Params, response: HttpResponse) -> HttpResponse {
 
 /// Every route this component serves; `/v1/openapi.json` documents exactly these.
 pub const ROUTES: &[Route<App>] = &[
-    Route { method: "POST", path: "/v1/orders", handler: |app, req, _| Ok(create_order(app, req)) },
-    Route { method: "GET", path: "/v1/orders", handler: |app, req, _| list_orders(app, req) },
-    Route { method: "GET", path: "/v1/orders/:id", handler: |app, _, params| get_order(app, params) },
-    Route { method: "PATCH", path: "/v1/orders/:id", handler: |app, req, params| Ok(edit_order(app, req, params)) },
+    Route {
+        method: "POST",
+        path: "/v1/orders",
+        handler: |app, req, _| Ok(create_order(app, req)),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/orders",
+        handler: |app, req, _| list_orders(app, req),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/orders/:id",
+        handler: |app, _, params| get_order(app, params),
+    },
+    Route {
+        method: "PATCH",
+        path: "/v1/orders/:id",
+        handler: |app, req, params| Ok(edit_order(app, req, params)),
+    },
     Route {
         method: "POST",
         path: "/v1/orders/:id/submit",
@@ -40,7 +54,11 @@ pub const ROUTES: &[Route<App>] = &[
         path: "/v1/orders/:id/cancel",
         handler: |app, req, params| Ok(kicked(app, params, cancel_order(app, req, params))),
     },
-    Route { method: "POST", path: "/v1/orders/:id/restore", handler: |app, req, params| Ok(restore_order(app, req, params)) },
+    Route {
+        method: "POST",
+        path: "/v1/orders/:id/restore",
+        handler: |app, req, params| Ok(restore_order(app, req, params)),
+    },
     Route {
         method: "POST",
         path: "/v1/orders/:id/payment/revert",
@@ -51,33 +69,11 @@ pub const ROUTES: &[Route<App>] = &[
         path: "/v1/orders/:id/items/:item/redeliver",
         handler: |app, req, params| Ok(kicked(app, params, redeliver_item(app, req, params))),
     },
-    Route { method: "GET", path: "/v1/orders/:id/audit", handler: |app, _, params| audit_trail(app, params) },
+    Route {
+        method: "GET",
+        path: "/v1/orders/:id/audit",
+        handler: |app, _, params| audit_trail(app, params),
+    },
 ];
 
-/// The Spin entry point. Its export glue is generated `unsafe` code, so the
-/// workspace's `unsafe_code` lint is relaxed for this module alone.
-#[allow(unsafe_code)]
-mod entry {
-    use super::*;
-
-    #[http_component]
-    fn handle(request: Request) -> Response {
-        let request = RequestParts::from(request);
-        let response = match orderflow_service::spin::context(&request) {
-            Ok(app) => dispatch(ROUTES, &app, &request),
-            Err(e) => e.into(),
-        };
-        response.into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_route_is_documented_and_every_documented_route_is_served() {
-        let routes: Vec<(&str, &str)> = super::ROUTES.iter().map(|r| (r.method, r.path)).collect();
-        let (undocumented, unserved) = orderflow_service::route_drift("orders", &routes);
-        assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
-        assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
-    }
-}
+orderflow_service::spin_component!("orders", ROUTES, host::context);

@@ -9,10 +9,8 @@ use orderflow_core::Catalog;
 use orderflow_http::{ApiError, RequestParts};
 use orderflow_service::saga::{handle_payment_webhook, WebhookOutcome};
 use orderflow_service::spin::{self as host, Needs};
-use orderflow_service::{dispatch, Route};
+use orderflow_service::Route;
 use orderflow_store::{SpinDb, Store};
-use spin_sdk::http::{Request, Response};
-use spin_sdk::http_component;
 
 /// Per request: a correlation id for logs.
 #[derive(Debug)]
@@ -61,32 +59,8 @@ pub const ROUTES: &[Route<App>] = &[
     },
 ];
 
-/// The Spin entry point. Its export glue is generated `unsafe` code, so the
-/// workspace's `unsafe_code` lint is relaxed for this module alone.
-#[allow(unsafe_code)]
-mod entry {
-    use super::*;
-
-    #[http_component]
-    fn handle(request: Request) -> Response {
-        let request = RequestParts::from(request);
-        let app = App {
-            correlation_id: host::correlation_id(),
-        };
-        dispatch(ROUTES, &app, &request).into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_route_is_documented_and_every_documented_route_is_served() {
-        let routes: Vec<(&str, &str)> = super::ROUTES.iter().map(|r| (r.method, r.path)).collect();
-        let (undocumented, unserved) = orderflow_service::route_drift("pay", &routes);
-        assert!(
-            undocumented.is_empty(),
-            "routes missing from openapi.json: {undocumented:?}"
-        );
-        assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
-    }
-}
+orderflow_service::spin_component!("pay", ROUTES, |_: &RequestParts| {
+    Ok::<_, ApiError>(App {
+        correlation_id: host::correlation_id(),
+    })
+});

@@ -6,9 +6,7 @@
 //! when they have just queued work for an order. It talks to no provider.
 
 use orderflow_http::{parse_query, ApiError, RequestParts};
-use orderflow_service::{dispatch, spin as host, Route};
-use spin_sdk::http::{Request, Response};
-use spin_sdk::http_component;
+use orderflow_service::{spin as host, Route};
 
 /// Per request: a correlation id for logs.
 #[derive(Debug)]
@@ -41,32 +39,8 @@ pub const ROUTES: &[Route<App>] = &[Route {
     },
 }];
 
-/// The Spin entry point. Its export glue is generated `unsafe` code, so the
-/// workspace's `unsafe_code` lint is relaxed for this module alone.
-#[allow(unsafe_code)]
-mod entry {
-    use super::*;
-
-    #[http_component]
-    fn handle(request: Request) -> Response {
-        let request = RequestParts::from(request);
-        let app = App {
-            correlation_id: host::correlation_id(),
-        };
-        dispatch(ROUTES, &app, &request).into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_route_is_documented_and_every_documented_route_is_served() {
-        let routes: Vec<(&str, &str)> = super::ROUTES.iter().map(|r| (r.method, r.path)).collect();
-        let (undocumented, unserved) = orderflow_service::route_drift("retry", &routes);
-        assert!(
-            undocumented.is_empty(),
-            "routes missing from openapi.json: {undocumented:?}"
-        );
-        assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
-    }
-}
+orderflow_service::spin_component!("retry", ROUTES, |_: &RequestParts| {
+    Ok::<_, ApiError>(App {
+        correlation_id: host::correlation_id(),
+    })
+});

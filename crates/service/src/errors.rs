@@ -69,5 +69,9 @@ pub fn from_store(error: StoreError, correlation_id: &str) -> ApiError {
 }
 
 fn reachable_from(state: OrderState) -> Vec<String> {
-    ALLOWED_TRANSITIONS.iter().filter(|(f, t)| *f == state && *t != state).map(|(_, t)| t.as_str().to_owned()).collect()
+    ALLOWED_TRANSITIONS
+        .iter()
+        .filter(|(f, t)| *f == state && *t != state)
+        .map(|(_, t)| t.as_str().to_owned())
+        .collect()
 }

@@ -25,7 +25,9 @@ pub struct Prepared<'a, D: Db> {
 
 impl<D: Db> std::fmt::Debug for Prepared<'_, D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prepared").field("response", &self.response).finish_non_exhaustive()
+        f.debug_struct("Prepared")
+            .field("response", &self.response)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,7 +51,11 @@ pub fn write_idempotently<'a, D: Db>(
         Ok(key) => key,
         Err(e) => return e.into(),
     };
-    let path = if request.query.is_empty() { request.path.clone() } else { format!("{}?{}", request.path, request.query) };
+    let path = if request.query.is_empty() {
+        request.path.clone()
+    } else {
+        format!("{}?{}", request.path, request.query)
+    };
     let fp = fingerprint(&request.method, &path, &request.body);
     let claim = ctx.store.claim_key(
         tenant,
@@ -81,7 +87,8 @@ pub fn write_idempotently<'a, D: Db>(
             let response = HttpResponse::from(error);
             let keep = response.status < 500 && response.status != 409;
             let settled = if keep {
-                ctx.store.write(|s| s.complete_key(tenant, key.as_str(), &saved_bytes(&response)))
+                ctx.store
+                    .write(|s| s.complete_key(tenant, key.as_str(), &saved_bytes(&response)))
             } else {
                 ctx.store.release_key(tenant, key.as_str())
             };
@@ -98,16 +105,21 @@ fn saved_bytes(response: &HttpResponse) -> Vec<u8> {
     serde_json::to_vec(&response.to_saved()).unwrap_or_default()
 }
 
-fn answer_existing<D: Db>(
-    record: orderflow_store::IdempotencyRecord,
-    fp: &Fingerprint,
-    ctx: &Ctx<D>,
-) -> HttpResponse {
-    let response = match record.response.as_deref().map(serde_json::from_slice::<SavedResponse>).transpose() {
+fn answer_existing<D: Db>(record: orderflow_store::IdempotencyRecord, fp: &Fingerprint, ctx: &Ctx<D>) -> HttpResponse {
+    let response = match record
+        .response
+        .as_deref()
+        .map(serde_json::from_slice::<SavedResponse>)
+        .transpose()
+    {
         Ok(r) => r,
         Err(e) => return ApiError::internal(&ctx.correlation_id, &e).into(),
     };
-    let stored = StoredRecord { fingerprint: Fingerprint::from_stored(record.fingerprint), created_at: record.created_at, response };
+    let stored = StoredRecord {
+        fingerprint: Fingerprint::from_stored(record.fingerprint),
+        created_at: record.created_at,
+        response,
+    };
     match decide(Some(&stored), fp, ctx.now) {
         Decision::Replay(saved) => HttpResponse::replay(&saved),
         // The store hands back only live records, so `Proceed` cannot happen;
@@ -118,5 +130,8 @@ fn answer_existing<D: Db>(
 }
 
 fn decide_in_flight() -> HttpResponse {
-    Decision::InFlight.error().map(HttpResponse::from).unwrap_or_else(HttpResponse::no_content)
+    Decision::InFlight
+        .error()
+        .map(HttpResponse::from)
+        .unwrap_or_else(HttpResponse::no_content)
 }

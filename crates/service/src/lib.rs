@@ -4,12 +4,13 @@
 //! through the store in one transaction (with its idempotency record) and
 //! renders the response. Components only wire Spin to these functions.
 
+mod component;
 mod context;
 mod errors;
 mod idempotent;
+mod openapi;
 mod orders;
 mod products;
-mod openapi;
 mod router;
 pub mod saga;
 #[cfg(feature = "spin")]
@@ -19,11 +20,11 @@ mod views;
 pub use context::Ctx;
 pub use errors::{from_rejection, from_store, from_violations};
 pub use idempotent::{write_idempotently, Prepared};
+pub use openapi::{route_drift, OPENAPI};
 pub use orders::{
     audit_trail, cancel_order, create_order, edit_order, get_order, list_orders, redeliver_item, restore_order,
     revert_payment, submit_order,
 };
 pub use products::{list_products, quote};
-pub use openapi::{route_drift, OPENAPI};
 pub use router::{dispatch, Params, Route};
 pub use views::{order_view, OrderView, Progress};

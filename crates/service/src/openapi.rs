@@ -28,7 +28,10 @@ pub fn route_drift(component: &str, routes: &[(&str, &str)]) -> (Vec<String>, Ve
         }
     }
     let served: BTreeSet<String> = routes.iter().map(|(m, p)| format!("{m} {p}")).collect();
-    (served.difference(&documented).cloned().collect(), documented.difference(&served).cloned().collect())
+    (
+        served.difference(&documented).cloned().collect(),
+        documented.difference(&served).cloned().collect(),
+    )
 }
 
 /// `/v1/orders/{id}` → `/v1/orders/:id`.

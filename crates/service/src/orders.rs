@@ -62,7 +62,10 @@ fn order_id(params: &Params) -> Result<OrderId, ApiError> {
 }
 
 fn load<D: Db>(ctx: &Ctx<D>, id: OrderId) -> Result<Order, ApiError> {
-    let order = ctx.store.order(&ctx.principal.tenant, id).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let order = ctx
+        .store
+        .order(&ctx.principal.tenant, id)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
     match order {
         // Operators see hidden orders; customers do not.
         Some(o) if o.deleted_at.is_none() || ctx.principal.role == Role::Operator => Ok(o),
@@ -76,10 +79,18 @@ fn order_response(order: &Order, status: u16) -> HttpResponse {
 
 fn quota_problems<D: Db>(ctx: &Ctx<D>, specs: &[ItemSpec]) -> Result<(), ApiError> {
     let tenant = &ctx.principal.tenant;
-    let limit = ctx.store.tenant_quota(tenant).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let limit = ctx
+        .store
+        .tenant_quota(tenant)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
     let limit = limit.unwrap_or(ctx.catalog.default_quota);
-    let live = ctx.store.live_item_specs(tenant).map_err(|e| from_store(e, &ctx.correlation_id))?;
-    let in_use = live.iter().fold(Quota::default(), |acc, s| add(acc, orderflow_core::demand(&s.config)));
+    let live = ctx
+        .store
+        .live_item_specs(tenant)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let in_use = live
+        .iter()
+        .fold(Quota::default(), |acc, s| add(acc, orderflow_core::demand(&s.config)));
     let problems = check_quota(&limit, &in_use, specs);
     if problems.is_empty() {
         Ok(())
@@ -113,12 +124,21 @@ pub fn create_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> HttpResponse
         let specs = parse_items(&ctx.catalog, &items).map_err(from_violations)?;
         quota_problems(ctx, &specs)?;
         let items = specs.into_iter().map(|s| (ItemId::from_uuid(ctx.id()), s)).collect();
-        let order = Order::draft(&ctx.catalog, OrderId::from_uuid(ctx.id()), ctx.principal.tenant.clone(), items, ctx.now)
-            .map_err(|e| ApiError::internal(&ctx.correlation_id, &e))?;
+        let order = Order::draft(
+            &ctx.catalog,
+            OrderId::from_uuid(ctx.id()),
+            ctx.principal.tenant.clone(),
+            items,
+            ctx.now,
+        )
+        .map_err(|e| ApiError::internal(&ctx.correlation_id, &e))?;
         let created = created_event(&order);
         let response = order_response(&order, 201).with_location(&format!("/v1/orders/{}", order.id));
         let (actor, subject) = (ctx.actor(), ctx.principal.subject.clone());
-        Ok(Prepared { response, commit: Box::new(move |s| s.insert_order(&order, &created, actor, &subject)) })
+        Ok(Prepared {
+            response,
+            commit: Box::new(move |s| s.insert_order(&order, &created, actor, &subject)),
+        })
     })
 }
 
@@ -127,8 +147,14 @@ pub fn create_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> HttpResponse
 pub fn get_order<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse, ApiError> {
     let order = load(ctx, order_id(params)?)?;
     let tenant = &ctx.principal.tenant;
-    let jobs = ctx.store.jobs_of(tenant, order.id).map_err(|e| from_store(e, &ctx.correlation_id))?;
-    let intent = ctx.store.payment_intent_of(tenant, order.id).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let jobs = ctx
+        .store
+        .jobs_of(tenant, order.id)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let intent = ctx
+        .store
+        .payment_intent_of(tenant, order.id)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
     let view = order_view(&order).with_progress(&jobs).with_payment_intent(intent);
     Ok(HttpResponse::json(200, &view).with_etag(order.version))
 }
@@ -165,12 +191,26 @@ pub fn list_orders<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> Result<HttpRe
         after: page.after.map(|c| (c.created_at, OrderId::from_uuid(c.id))),
         limit: page.limit,
     };
-    let orders = ctx.store.list_orders(&ctx.principal.tenant, &filter).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let orders = ctx
+        .store
+        .list_orders(&ctx.principal.tenant, &filter)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
     let next_cursor = (orders.len() == page.limit as usize)
-        .then(|| orders.last().map(|o| Cursor { created_at: o.created_at, id: *o.id.as_uuid() }.encode()))
+        .then(|| {
+            orders.last().map(|o| {
+                Cursor {
+                    created_at: o.created_at,
+                    id: *o.id.as_uuid(),
+                }
+                .encode()
+            })
+        })
         .flatten();
     let items: Vec<_> = orders.iter().map(order_view).collect();
-    Ok(HttpResponse::json(200, &json!({ "items": items, "next_cursor": next_cursor })))
+    Ok(HttpResponse::json(
+        200,
+        &json!({ "items": items, "next_cursor": next_cursor }),
+    ))
 }
 
 /// Applies a command to a stored order under `If-Match`, idempotently.
@@ -188,7 +228,10 @@ fn act<D: Db>(
             .map_err(|r| from_rejection(r, ctx.principal.role, &ctx.correlation_id))?;
         let response = order_response(&decision.order, 200);
         let (expected, subject) = (order.version, ctx.principal.subject.clone());
-        Ok(Prepared { response, commit: Box::new(move |s| s.apply(expected, &decision, &subject)) })
+        Ok(Prepared {
+            response,
+            commit: Box::new(move |s| s.apply(expected, &decision, &subject)),
+        })
     })
 }
 
@@ -201,7 +244,9 @@ pub fn edit_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) 
         let ItemsBody { items } = body(request)?;
         let specs = parse_items(&ctx.catalog, &items).map_err(from_violations)?;
         quota_problems(ctx, &specs)?;
-        Ok(Command::ReplaceItems { items: specs.into_iter().map(|s| (ItemId::from_uuid(ctx.id()), s)).collect() })
+        Ok(Command::ReplaceItems {
+            items: specs.into_iter().map(|s| (ItemId::from_uuid(ctx.id()), s)).collect(),
+        })
     })
 }
 
@@ -223,7 +268,9 @@ pub fn cancel_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params
     }
     act(ctx, request, params, |_| {
         let ReasonBody { reason } = optional_body(request)?;
-        Ok(Command::Cancel { reason: reason.unwrap_or_default() })
+        Ok(Command::Cancel {
+            reason: reason.unwrap_or_default(),
+        })
     })
 }
 
@@ -241,7 +288,10 @@ pub fn restore_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Param
 /// `GET /v1/orders/{id}/audit`: every change, oldest first.
 pub fn audit_trail<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse, ApiError> {
     let order = load(ctx, order_id(params)?)?;
-    let records = ctx.store.audit(&ctx.principal.tenant, order.id).map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let records = ctx
+        .store
+        .audit(&ctx.principal.tenant, order.id)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
     Ok(HttpResponse::json(200, &json!({ "items": records })))
 }
 
@@ -253,7 +303,9 @@ pub fn revert_payment<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Para
     }
     act(ctx, request, params, |_| {
         let ReasonBody { reason } = optional_body(request)?;
-        Ok(Command::RevertPayment { reason: reason.unwrap_or_default() })
+        Ok(Command::RevertPayment {
+            reason: reason.unwrap_or_default(),
+        })
     })
 }
 
@@ -270,7 +322,10 @@ pub fn redeliver_item<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Para
         let item = order.item(item_id).ok_or_else(|| ApiError::not_found("item", raw))?;
         if !item.state.is_live() {
             return Err(ApiError::Conflict(orderflow_http::Conflict::Other {
-                detail: format!("item {item_id} is {}; only active or delivered items have credentials to send", item.state),
+                detail: format!(
+                    "item {item_id} is {}; only active or delivered items have credentials to send",
+                    item.state
+                ),
             }));
         }
         let job = NewJob {
@@ -281,8 +336,14 @@ pub fn redeliver_item<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Para
             after: None,
             payload: json!({ "redelivery": true }),
         };
-        let response = HttpResponse::json(202, &json!({ "order_id": order.id, "item_id": item_id, "delivery": "queued" }));
+        let response = HttpResponse::json(
+            202,
+            &json!({ "order_id": order.id, "item_id": item_id, "delivery": "queued" }),
+        );
         let (tenant, now) = (ctx.principal.tenant.clone(), ctx.now);
-        Ok(Prepared { response, commit: Box::new(move |s| s.insert_jobs(&tenant, std::slice::from_ref(&job), now)) })
+        Ok(Prepared {
+            response,
+            commit: Box::new(move |s| s.insert_jobs(&tenant, std::slice::from_ref(&job), now)),
+        })
     })
 }

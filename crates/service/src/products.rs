@@ -50,6 +50,13 @@ pub fn quote(catalog: &Catalog, request: &RequestParts, correlation_id: &str) ->
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::internal(correlation_id, &e))?;
     let total = order_total(&prices).map_err(|e| ApiError::internal(correlation_id, &e))?;
-    let lines: Vec<Value> = specs.iter().zip(&prices).map(|(s, p)| json!({ "item": s, "price": p })).collect();
-    Ok(HttpResponse::json(200, &json!({ "catalog_version": catalog.version, "items": lines, "total": total })))
+    let lines: Vec<Value> = specs
+        .iter()
+        .zip(&prices)
+        .map(|(s, p)| json!({ "item": s, "price": p }))
+        .collect();
+    Ok(HttpResponse::json(
+        200,
+        &json!({ "catalog_version": catalog.version, "items": lines, "total": total }),
+    ))
 }

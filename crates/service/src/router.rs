@@ -73,9 +73,21 @@ mod tests {
     }
 
     const ROUTES: &[Route<()>] = &[
-        Route { method: "GET", path: "/v1/orders", handler: ok },
-        Route { method: "GET", path: "/v1/orders/:id", handler: ok },
-        Route { method: "POST", path: "/v1/orders/:id/submit", handler: ok },
+        Route {
+            method: "GET",
+            path: "/v1/orders",
+            handler: ok,
+        },
+        Route {
+            method: "GET",
+            path: "/v1/orders/:id",
+            handler: ok,
+        },
+        Route {
+            method: "POST",
+            path: "/v1/orders/:id/submit",
+            handler: ok,
+        },
     ];
 
     #[test]

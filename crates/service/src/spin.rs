@@ -18,13 +18,18 @@ pub fn correlation_id() -> String {
 
 /// The keyring from the `auth_keys` variable (a secret).
 pub fn keyring(correlation_id: &str) -> Result<Keyring, ApiError> {
-    let raw = spin_sdk::variables::get("auth_keys").map_err(|e| ApiError::internal(correlation_id, &format!("{e:?}")))?;
+    let raw =
+        spin_sdk::variables::get("auth_keys").map_err(|e| ApiError::internal(correlation_id, &format!("{e:?}")))?;
     raw.parse().map_err(|e| ApiError::internal(correlation_id, &e))
 }
 
 /// The request's verified caller (401 otherwise).
 pub fn principal(request: &RequestParts, correlation_id: &str) -> Result<Principal, ApiError> {
-    authenticate(request.header("authorization"), &keyring(correlation_id)?, Utc::now().timestamp())
+    authenticate(
+        request.header("authorization"),
+        &keyring(correlation_id)?,
+        Utc::now().timestamp(),
+    )
 }
 
 /// The `database_url` variable: empty when the component does not declare it
@@ -33,7 +38,10 @@ pub fn database_url(correlation_id: &str) -> Result<String, ApiError> {
     match spin_sdk::variables::get("database_url") {
         Ok(url) => Ok(url),
         Err(spin_sdk::variables::Error::Undefined(_)) => Ok(String::new()),
-        Err(e) => Err(ApiError::internal(correlation_id, &format!("variable `database_url`: {e:?}"))),
+        Err(e) => Err(ApiError::internal(
+            correlation_id,
+            &format!("variable `database_url`: {e:?}"),
+        )),
     }
 }
 
@@ -47,14 +55,22 @@ pub fn context(request: &RequestParts) -> Result<Ctx<SpinDb>, ApiError> {
     let db = SpinDb::open(&database_url(&correlation_id)?, "default")
         .map_err(|e| ApiError::internal(&correlation_id, &e))?;
     let store = Store::new(db);
-    store.migrate(now).map_err(|e| ApiError::internal(&correlation_id, &e))?;
-    Ok(Ctx { store, catalog: Catalog::standard(), principal, now, new_id: Uuid::now_v7, correlation_id })
+    store
+        .migrate(now)
+        .map_err(|e| ApiError::internal(&correlation_id, &e))?;
+    Ok(Ctx {
+        store,
+        catalog: Catalog::standard(),
+        principal,
+        now,
+        new_id: Uuid::now_v7,
+        correlation_id,
+    })
 }
 
 /// A Spin variable, or a 500 naming it (its value is never logged).
 pub fn variable(name: &str, correlation_id: &str) -> Result<String, ApiError> {
-    spin_sdk::variables::get(name)
-        .map_err(|e| ApiError::internal(correlation_id, &format!("variable `{name}`: {e:?}")))
+    spin_sdk::variables::get(name).map_err(|e| ApiError::internal(correlation_id, &format!("variable `{name}`: {e:?}")))
 }
 
 /// Spin's outbound HTTP, blocking on the SDK's executor.
@@ -78,9 +94,11 @@ impl crate::saga::Outbound for SpinOutbound {
             builder.header(name.as_str(), value.as_str());
         }
         let outgoing = builder.body(request.body).build();
-        let response: Response =
-            spin_sdk::http::run(spin_sdk::http::send(outgoing)).map_err(|e| format!("{e}"))?;
-        Ok(crate::saga::OutResponse { status: *response.status(), body: response.into_body() })
+        let response: Response = spin_sdk::http::run(spin_sdk::http::send(outgoing)).map_err(|e| format!("{e}"))?;
+        Ok(crate::saga::OutResponse {
+            status: *response.status(),
+            body: response.into_body(),
+        })
     }
 }
 
@@ -113,20 +131,41 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
     let var = |name: &str| variable(name, correlation_id);
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
     let endpoint = |on: bool, url: &str, key: &str| -> Result<Option<Endpoint>, ApiError> {
-        Ok(if on { Some(Endpoint { url: var(url)?, key: var(key)? }) } else { None })
+        Ok(if on {
+            Some(Endpoint {
+                url: var(url)?,
+                key: var(key)?,
+            })
+        } else {
+            None
+        })
     };
     let providers = Providers {
-        payment_provider: if needs.payments { var("payment_provider")? } else { String::new() },
+        payment_provider: if needs.payments {
+            var("payment_provider")?
+        } else {
+            String::new()
+        },
         payments: endpoint(needs.payments, "payment_api_url", "payment_api_key")?,
         cloud: endpoint(needs.cloud, "cloud_api_url", "cloud_api_key")?,
         email: endpoint(needs.email, "email_api_url", "email_api_key")?,
     };
-    let vault: Option<Vault> =
-        if needs.vault { Some(var("credentials_key")?.parse().map_err(|e| internal(&e))?) } else { None };
-    let default_recipient = if needs.email { var("delivery_default_email")? } else { String::new() };
+    let vault: Option<Vault> = if needs.vault {
+        Some(var("credentials_key")?.parse().map_err(|e| internal(&e))?)
+    } else {
+        None
+    };
+    let default_recipient = if needs.email {
+        var("delivery_default_email")?
+    } else {
+        String::new()
+    };
     let number = |name: &str| -> Result<f64, ApiError> { var(name)?.parse().map_err(|e| internal(&e)) };
-    let (lease_secs, poll_ms, retry_delay_scale) =
-        (number("job_lease_secs")?, number("provider_poll_ms")?, number("retry_delay_scale")?);
+    let (lease_secs, poll_ms, retry_delay_scale) = (
+        number("job_lease_secs")?,
+        number("provider_poll_ms")?,
+        number("retry_delay_scale")?,
+    );
     let now = Utc::now();
     let db = SpinDb::open(&database_url(correlation_id)?, "default").map_err(|e| internal(&e))?;
     let store = Store::new(db);
@@ -161,7 +200,8 @@ pub fn chain(url: &str, token: &str) -> Result<(u16, Vec<u8>), String> {
         .uri(url)
         .header("authorization", format!("Bearer {token}"))
         .build();
-    let response: spin_sdk::http::Response = spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| e.to_string())?;
+    let response: spin_sdk::http::Response =
+        spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| e.to_string())?;
     Ok((*response.status(), response.into_body()))
 }
 
@@ -170,14 +210,19 @@ pub fn chain(url: &str, token: &str) -> Result<(u16, Vec<u8>), String> {
 /// effort: if it fails, the scheduled tick runs them.
 pub fn kick(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, correlation_id: &str) {
     let result = service_token(tenant, "saga-kick", correlation_id).and_then(|token| {
-        let (status, _) = chain(&format!("http://retry.spin.internal/v1/internal/tick?order={order}"), &token)?;
+        let (status, _) = chain(
+            &format!("http://retry.spin.internal/v1/internal/tick?order={order}"),
+            &token,
+        )?;
         if status >= 300 {
             return Err(format!("worker answered {status}"));
         }
         Ok(())
     });
     if let Err(e) = result {
-        eprintln!("saga kick for {order} failed [correlation_id={correlation_id}]: {e}; the scheduled tick will run it");
+        eprintln!(
+            "saga kick for {order} failed [correlation_id={correlation_id}]: {e}; the scheduled tick will run it"
+        );
     }
 }
 
@@ -211,7 +256,8 @@ pub fn tick(
     let caller = principal(request, correlation_id)?;
     caller.require_role(&[orderflow_http::Role::Service])?;
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
-    let number = |name: &str| -> Result<i64, ApiError> { variable(name, correlation_id)?.parse().map_err(|e| internal(&e)) };
+    let number =
+        |name: &str| -> Result<i64, ApiError> { variable(name, correlation_id)?.parse().map_err(|e| internal(&e)) };
     let lease = chrono::Duration::seconds(number("job_lease_secs")?);
     let db = SpinDb::open(&database_url(correlation_id)?, "default").map_err(|e| internal(&e))?;
     let store = Store::new(db);
@@ -225,7 +271,10 @@ pub fn tick(
                 .map(|v| v["succeeded"] == true)
                 .unwrap_or(false)),
             Ok((status, body)) => {
-                eprintln!("saga: {url} answered {status}: {} [correlation_id={correlation_id}]", String::from_utf8_lossy(&body));
+                eprintln!(
+                    "saga: {url} answered {status}: {} [correlation_id={correlation_id}]",
+                    String::from_utf8_lossy(&body)
+                );
                 Ok(false)
             }
             Err(e) => {

@@ -72,14 +72,25 @@ impl<'a> OrderView<'a> {
     #[must_use]
     pub fn with_progress(mut self, jobs: &[Job]) -> Self {
         for item in &mut self.items {
-            let latest = jobs.iter().rev().find(|j| j.kind == JobKind::Provision && j.item.is_some_and(|i| i.to_string() == item.id));
+            let latest = jobs
+                .iter()
+                .rev()
+                .find(|j| j.kind == JobKind::Provision && j.item.is_some_and(|i| i.to_string() == item.id));
             item.progress = Some(match latest {
                 Some(j) => Progress {
-                    attempts: if j.state == JobState::Running { j.attempts.saturating_sub(1) } else { j.attempts },
+                    attempts: if j.state == JobState::Running {
+                        j.attempts.saturating_sub(1)
+                    } else {
+                        j.attempts
+                    },
                     next_attempt_at: (j.state == JobState::Pending).then(|| time(j.next_attempt_at)),
                     last_error: j.last_error.clone(),
                 },
-                None => Progress { attempts: 0, next_attempt_at: None, last_error: None },
+                None => Progress {
+                    attempts: 0,
+                    next_attempt_at: None,
+                    last_error: None,
+                },
             });
         }
         self

@@ -19,7 +19,9 @@ pub struct Endpoint {
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,10 +62,18 @@ pub struct Providers {
 }
 
 fn configured<'a>(endpoint: &'a Option<Endpoint>, what: &str) -> Result<&'a Endpoint, CallError> {
-    endpoint.as_ref().ok_or_else(|| CallError::Permanent(format!("the {what} provider is not configured in this component")))
+    endpoint
+        .as_ref()
+        .ok_or_else(|| CallError::Permanent(format!("the {what} provider is not configured in this component")))
 }
 
-fn request(endpoint: &Endpoint, method: &'static str, path: &str, key: Option<&str>, body: Option<&Value>) -> OutRequest {
+fn request(
+    endpoint: &Endpoint,
+    method: &'static str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> OutRequest {
     let mut headers = vec![("authorization".to_owned(), format!("Bearer {}", endpoint.key))];
     if let Some(key) = key {
         headers.push(("idempotency-key".to_owned(), key.to_owned()));
@@ -81,13 +91,19 @@ fn request(endpoint: &Endpoint, method: &'static str, path: &str, key: Option<&s
 
 fn call(out: &dyn Outbound, req: OutRequest) -> Result<OutResponse, CallError> {
     let what = format!("{} {}", req.method, req.url);
-    let response = out.send(req).map_err(|e| CallError::Retryable(format!("{what}: {e}")))?;
+    let response = out
+        .send(req)
+        .map_err(|e| CallError::Retryable(format!("{what}: {e}")))?;
     Ok(response)
 }
 
 fn classify(what: &str, r: &OutResponse) -> CallError {
     let body = String::from_utf8_lossy(&r.body);
-    let text = format!("{what} answered {}: {}", r.status, body.chars().take(200).collect::<String>());
+    let text = format!(
+        "{what} answered {}: {}",
+        r.status,
+        body.chars().take(200).collect::<String>()
+    );
     if r.status == 429 || r.status >= 500 {
         CallError::Retryable(text)
     } else {
@@ -121,19 +137,40 @@ impl Providers {
             "metadata": { "order_id": order.to_string(), "tenant": tenant.as_str() },
         });
         let key = format!("intent-{order}");
-        let r = call(out, request(configured(&self.payments, "payment")?, "POST", "/v1/payment_intents", Some(&key), Some(&body)))?;
+        let r = call(
+            out,
+            request(
+                configured(&self.payments, "payment")?,
+                "POST",
+                "/v1/payment_intents",
+                Some(&key),
+                Some(&body),
+            ),
+        )?;
         if !(200..300).contains(&r.status) {
             return Err(classify("create payment intent", &r));
         }
         let v = json_body("create payment intent", &r)?;
-        v["id"].as_str().map(str::to_owned).ok_or_else(|| CallError::Retryable("payment intent without id".into()))
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CallError::Retryable("payment intent without id".into()))
     }
 
     /// Voids a payment intent (idempotent).
     pub fn cancel_intent(&self, out: &dyn Outbound, intent_id: &str) -> Result<(), CallError> {
         let path = format!("/v1/payment_intents/{intent_id}/cancel");
         let endpoint = configured(&self.payments, "payment")?;
-        let r = call(out, request(endpoint, "POST", &path, Some(&format!("cancel-{intent_id}")), Some(&json!({}))))?;
+        let r = call(
+            out,
+            request(
+                endpoint,
+                "POST",
+                &path,
+                Some(&format!("cancel-{intent_id}")),
+                Some(&json!({})),
+            ),
+        )?;
         match r.status {
             200..=299 | 404 => Ok(()),
             _ => Err(classify("cancel payment intent", &r)),
@@ -150,7 +187,16 @@ impl Providers {
             "reference": item.id.to_string(),
         });
         let key = format!("item-{}", item.id);
-        let r = call(out, request(configured(&self.cloud, "cloud")?, "POST", "/v1/resources", Some(&key), Some(&body)))?;
+        let r = call(
+            out,
+            request(
+                configured(&self.cloud, "cloud")?,
+                "POST",
+                "/v1/resources",
+                Some(&key),
+                Some(&body),
+            ),
+        )?;
         let v = match r.status {
             200..=299 => json_body("create resource", &r)?,
             409 => {
@@ -160,13 +206,19 @@ impl Providers {
             }
             _ => return Err(classify("create resource", &r)),
         };
-        v["id"].as_str().map(str::to_owned).ok_or_else(|| CallError::Retryable("resource without id".into()))
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CallError::Retryable("resource without id".into()))
     }
 
     /// Where a resource is.
     pub fn resource_status(&self, out: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError> {
         let path = format!("/v1/resources/{resource_id}");
-        let r = call(out, request(configured(&self.cloud, "cloud")?, "GET", &path, None, None))?;
+        let r = call(
+            out,
+            request(configured(&self.cloud, "cloud")?, "GET", &path, None, None),
+        )?;
         if !(200..300).contains(&r.status) {
             return Err(classify("get resource", &r));
         }
@@ -181,7 +233,10 @@ impl Providers {
     /// Deletes a resource; one that is already gone counts as deleted.
     pub fn delete_resource(&self, out: &dyn Outbound, resource_id: &str) -> Result<(), CallError> {
         let path = format!("/v1/resources/{resource_id}");
-        let r = call(out, request(configured(&self.cloud, "cloud")?, "DELETE", &path, None, None))?;
+        let r = call(
+            out,
+            request(configured(&self.cloud, "cloud")?, "DELETE", &path, None, None),
+        )?;
         match r.status {
             200..=299 | 404 => Ok(()),
             _ => Err(classify("delete resource", &r)),
@@ -189,9 +244,25 @@ impl Providers {
     }
 
     /// Sends one e-mail, at most once per key.
-    pub fn send_email(&self, out: &dyn Outbound, to: &str, subject: &str, text: &str, key: &str) -> Result<(), CallError> {
+    pub fn send_email(
+        &self,
+        out: &dyn Outbound,
+        to: &str,
+        subject: &str,
+        text: &str,
+        key: &str,
+    ) -> Result<(), CallError> {
         let body = json!({ "to": to, "subject": subject, "text": text });
-        let r = call(out, request(configured(&self.email, "e-mail")?, "POST", "/v1/messages", Some(key), Some(&body)))?;
+        let r = call(
+            out,
+            request(
+                configured(&self.email, "e-mail")?,
+                "POST",
+                "/v1/messages",
+                Some(key),
+                Some(&body),
+            ),
+        )?;
         if (200..300).contains(&r.status) {
             Ok(())
         } else {
@@ -213,7 +284,10 @@ mod tests {
 
     #[test]
     fn server_errors_are_retryable_and_client_errors_are_not() {
-        let r = |status| OutResponse { status, body: b"{}".to_vec() };
+        let r = |status| OutResponse {
+            status,
+            body: b"{}".to_vec(),
+        };
         assert!(matches!(classify("x", &r(503)), CallError::Retryable(_)));
         assert!(matches!(classify("x", &r(429)), CallError::Retryable(_)));
         assert!(matches!(classify("x", &r(400)), CallError::Permanent(_)));

@@ -30,7 +30,9 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("key_ids", &self.keys.iter().map(|(k, _)| k).collect::<Vec<_>>()).finish()
+        f.debug_struct("Vault")
+            .field("key_ids", &self.keys.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -64,19 +66,35 @@ impl Vault {
         let (kid, cipher) = &self.keys[0];
         // Encryption with a valid key and nonce length cannot fail.
         let ciphertext = cipher
-            .encrypt(XNonce::from_slice(nonce), Payload { msg: plaintext, aad: context })
+            .encrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
             .unwrap_or_default();
         (kid.clone(), ciphertext)
     }
 
     /// Decrypts what [`Vault::seal`] produced.
     pub fn open(&self, kid: &str, ciphertext: &[u8], context: &[u8], nonce: &[u8]) -> Result<Vec<u8>, VaultError> {
-        let (_, cipher) = self.keys.iter().find(|(k, _)| k == kid).ok_or_else(|| VaultError::UnknownKey(kid.to_owned()))?;
+        let (_, cipher) = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .ok_or_else(|| VaultError::UnknownKey(kid.to_owned()))?;
         if nonce.len() != NONCE_LEN {
             return Err(VaultError::Undecryptable);
         }
         cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
             .map_err(|_| VaultError::Undecryptable)
     }
 }
@@ -94,14 +112,20 @@ mod tests {
         let (kid, ct) = v.seal(b"password=hunter2", b"item-1", &[7; NONCE_LEN]);
         assert_eq!(kid, "k1");
         assert!(!ct.windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(v.open(&kid, &ct, b"item-1", &[7; NONCE_LEN]).unwrap(), b"password=hunter2");
+        assert_eq!(
+            v.open(&kid, &ct, b"item-1", &[7; NONCE_LEN]).unwrap(),
+            b"password=hunter2"
+        );
     }
 
     #[test]
     fn credentials_moved_to_another_item_do_not_open() {
         let v: Vault = K1.parse().unwrap();
         let (kid, ct) = v.seal(b"secret", b"item-1", &[1; NONCE_LEN]);
-        assert_eq!(v.open(&kid, &ct, b"item-2", &[1; NONCE_LEN]), Err(VaultError::Undecryptable));
+        assert_eq!(
+            v.open(&kid, &ct, b"item-2", &[1; NONCE_LEN]),
+            Err(VaultError::Undecryptable)
+        );
     }
 
     #[test]

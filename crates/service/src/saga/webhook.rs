@@ -34,7 +34,12 @@ pub fn handle_payment_webhook<D: Db>(
     now: DateTime<Utc>,
     correlation_id: &str,
 ) -> Result<(HttpResponse, WebhookOutcome), ApiError> {
-    verify_webhook(request.header("stripe-signature"), &request.body, secret, now.timestamp())?;
+    verify_webhook(
+        request.header("stripe-signature"),
+        &request.body,
+        secret,
+        now.timestamp(),
+    )?;
     let event: Value = serde_json::from_slice(&request.body).map_err(|e| ApiError::BadRequest {
         problem: "webhook-body",
         detail: format!("the event is not JSON: {e}"),
@@ -57,7 +62,11 @@ pub fn handle_payment_webhook<D: Db>(
         .write(|s| {
             let Some((tenant, order_id)) = &target else {
                 let fresh = s.record_webhook(provider, &event_id, &event_type, None, "unknown payment intent", now)?;
-                return Ok(if fresh { WebhookOutcome::Ignored("unknown payment intent".into()) } else { WebhookOutcome::Duplicate });
+                return Ok(if fresh {
+                    WebhookOutcome::Ignored("unknown payment intent".into())
+                } else {
+                    WebhookOutcome::Duplicate
+                });
             };
             let command = match event_type.as_str() {
                 "payment_intent.succeeded" => Some(match amount_of(intent) {
@@ -65,29 +74,51 @@ pub fn handle_payment_webhook<D: Db>(
                         provider: provider.to_owned(),
                         reference: intent_id.to_owned(),
                         amount,
-                        paid_at: event["created"].as_i64().and_then(|t| Utc.timestamp_opt(t, 0).single()).unwrap_or(now),
+                        paid_at: event["created"]
+                            .as_i64()
+                            .and_then(|t| Utc.timestamp_opt(t, 0).single())
+                            .unwrap_or(now),
                     }),
                     // Paid in a currency the order is not in: flag it, like any mismatch.
-                    Err(why) => Command::ParkForOperator { reason: format!("payment {intent_id}: {why}") },
+                    Err(why) => Command::ParkForOperator {
+                        reason: format!("payment {intent_id}: {why}"),
+                    },
                 }),
                 "payment_intent.canceled" => Some(Command::ExpirePayment),
                 _ => None,
             };
             let Some(order) = s.order(tenant, *order_id)? else {
-                let fresh = s.record_webhook(provider, &event_id, &event_type, Some(*order_id), "order missing", now)?;
-                return Ok(if fresh { WebhookOutcome::Ignored("order missing".into()) } else { WebhookOutcome::Duplicate });
+                let fresh =
+                    s.record_webhook(provider, &event_id, &event_type, Some(*order_id), "order missing", now)?;
+                return Ok(if fresh {
+                    WebhookOutcome::Ignored("order missing".into())
+                } else {
+                    WebhookOutcome::Duplicate
+                });
             };
             let already_paid = order.payment.as_ref().is_some_and(|p| p.reference == intent_id);
             if already_paid && event_type == "payment_intent.succeeded" {
                 // Another event for the payment we already recorded: nothing new.
                 let why = "ignored: payment already recorded".to_owned();
                 let fresh = s.record_webhook(provider, &event_id, &event_type, Some(*order_id), &why, now)?;
-                return Ok(if fresh { WebhookOutcome::Ignored(why) } else { WebhookOutcome::Duplicate });
+                return Ok(if fresh {
+                    WebhookOutcome::Ignored(why)
+                } else {
+                    WebhookOutcome::Duplicate
+                });
             }
             let decided = command.map(|c| decide(&order, c, Actor::System, catalog, now));
             let (label, outcome, decision) = match decided {
-                None => ("ignored: not a state change".to_owned(), WebhookOutcome::Ignored(event_type.clone()), None),
-                Some(Ok(d)) => ("applied".to_owned(), WebhookOutcome::Applied(tenant.clone(), *order_id), Some(d)),
+                None => (
+                    "ignored: not a state change".to_owned(),
+                    WebhookOutcome::Ignored(event_type.clone()),
+                    None,
+                ),
+                Some(Ok(d)) => (
+                    "applied".to_owned(),
+                    WebhookOutcome::Applied(tenant.clone(), *order_id),
+                    Some(d),
+                ),
                 Some(Err(Rejection::IllegalTransition { state, .. })) if event_type != "payment_intent.succeeded" => {
                     let why = format!("ignored: order is {state}");
                     (why.clone(), WebhookOutcome::Ignored(why), None)
@@ -97,8 +128,16 @@ pub fn handle_payment_webhook<D: Db>(
                     // amount, or the order is no longer awaiting payment):
                     // a person must refund or reconcile it.
                     let why = format!("flagged: {r}");
-                    let park = decide(&order, Command::ParkForOperator { reason: format!("payment {intent_id}: {r}") }, Actor::System, catalog, now)
-                        .ok();
+                    let park = decide(
+                        &order,
+                        Command::ParkForOperator {
+                            reason: format!("payment {intent_id}: {r}"),
+                        },
+                        Actor::System,
+                        catalog,
+                        now,
+                    )
+                    .ok();
                     (why.clone(), WebhookOutcome::Flagged(*order_id, why), park)
                 }
             };
@@ -115,7 +154,9 @@ pub fn handle_payment_webhook<D: Db>(
         WebhookOutcome::Applied(_, id) => json!({ "received": true, "outcome": "applied", "order_id": id }),
         WebhookOutcome::Duplicate => json!({ "received": true, "outcome": "duplicate" }),
         WebhookOutcome::Ignored(why) => json!({ "received": true, "outcome": "ignored", "reason": why }),
-        WebhookOutcome::Flagged(id, why) => json!({ "received": true, "outcome": "flagged", "order_id": id, "reason": why }),
+        WebhookOutcome::Flagged(id, why) => {
+            json!({ "received": true, "outcome": "flagged", "order_id": id, "reason": why })
+        }
     };
     Ok((HttpResponse::json(200, &body), outcome))
 }
@@ -124,6 +165,10 @@ pub fn handle_payment_webhook<D: Db>(
 fn amount_of(intent: &Value) -> Result<Money, String> {
     let minor = intent["amount"].as_i64().ok_or("the event has no amount")?;
     let code = intent["currency"].as_str().unwrap_or_default().to_ascii_uppercase();
-    let currency = Currency::from_code(&code).ok_or_else(|| format!("paid in `{code}`, not in the order's currency"))?;
-    Ok(Money { amount: Decimal::new(minor, 2), currency })
+    let currency =
+        Currency::from_code(&code).ok_or_else(|| format!("paid in `{code}`, not in the order's currency"))?;
+    Ok(Money {
+        amount: Decimal::new(minor, 2),
+        currency,
+    })
 }

@@ -6,8 +6,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use orderflow_core::{
-    after_compensation_failure, after_failure, check_quota, decide, demand, parse_item, Actor, AfterCompensationFailure,
-    AfterFailure, Catalog, Command, ItemState, JobKind, Money, Order, OrderState, Quota, Rejection, TenantId,
+    after_compensation_failure, after_failure, check_quota, decide, demand, parse_item, Actor,
+    AfterCompensationFailure, AfterFailure, Catalog, Command, ItemState, JobKind, Money, Order, OrderState, Quota,
+    Rejection, TenantId,
 };
 use orderflow_store::{Db, Job, Store, StoreError};
 use serde_json::{json, Value};
@@ -48,7 +49,9 @@ pub struct SagaEnv<D: Db> {
 
 impl<D: Db> std::fmt::Debug for SagaEnv<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SagaEnv").field("providers", &self.providers).finish_non_exhaustive()
+        f.debug_struct("SagaEnv")
+            .field("providers", &self.providers)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,8 +66,14 @@ pub struct TickReport {
 
 /// Runs due jobs (of one order, or all) in this process until none is due
 /// or `limit` ran.
-pub fn run_due_jobs<D: Db>(env: &SagaEnv<D>, limit: u32, only_order: Option<orderflow_core::OrderId>) -> Result<TickReport, StoreError> {
-    drive(&env.store, env.clock, env.lease, limit, only_order, |job| run_job(env, job))
+pub fn run_due_jobs<D: Db>(
+    env: &SagaEnv<D>,
+    limit: u32,
+    only_order: Option<orderflow_core::OrderId>,
+) -> Result<TickReport, StoreError> {
+    drive(&env.store, env.clock, env.lease, limit, only_order, |job| {
+        run_job(env, job)
+    })
 }
 
 /// Claims due jobs one at a time and hands each to `run` (which may run it
@@ -114,7 +123,8 @@ pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str) -> Result<Option<bool>
 /// Runs one claimed job; `Ok(false)` when its call failed (and that was recorded).
 pub fn run_job<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
     let Some(order) = env.store.order(&job.tenant, job.order)? else {
-        env.store.write(|s| s.park_job(&job.id, "order not found", (env.clock)()))?;
+        env.store
+            .write(|s| s.park_job(&job.id, "order not found", (env.clock)()))?;
         return Ok(false);
     };
     let outcome = match job.kind {
@@ -138,7 +148,14 @@ type Outcome = Result<Result<(), CallError>, StoreError>;
 
 /// Loads the order under the write lock, decides `command` as the system,
 /// and writes the decision (with its jobs). A refusal is returned, not written.
-fn apply<D: Db>(s: &Store<D>, tenant: &TenantId, order: orderflow_core::OrderId, command: Command, catalog: &Catalog, now: DateTime<Utc>) -> Result<Result<Order, Rejection>, StoreError> {
+fn apply<D: Db>(
+    s: &Store<D>,
+    tenant: &TenantId,
+    order: orderflow_core::OrderId,
+    command: Command,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> Result<Result<Order, Rejection>, StoreError> {
     let Some(current) = s.order(tenant, order)? else {
         return Err(StoreError::Corrupt(format!("order {order} vanished")));
     };
@@ -153,13 +170,23 @@ fn apply<D: Db>(s: &Store<D>, tenant: &TenantId, order: orderflow_core::OrderId,
 
 fn create_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     let amount: Money = serde_json::from_value(job.payload["amount"].clone()).unwrap_or(order.total);
-    let intent = match env.providers.create_intent(env.out.as_ref(), &job.tenant, job.order, &amount) {
+    let intent = match env
+        .providers
+        .create_intent(env.out.as_ref(), &job.tenant, job.order, &amount)
+    {
         Ok(id) => id,
         Err(e) => return Ok(Err(e)),
     };
     let now = (env.clock)();
     env.store.write(|s| {
-        s.save_payment_intent(&job.tenant, job.order, &env.providers.payment_provider, &intent, &amount, now)?;
+        s.save_payment_intent(
+            &job.tenant,
+            job.order,
+            &env.providers.payment_provider,
+            &intent,
+            &amount,
+            now,
+        )?;
         s.finish_job(&job.id, now)
     })?;
     Ok(Ok(()))
@@ -180,13 +207,17 @@ fn cancel_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job) -> Outcome {
 fn validate<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<(), StoreError> {
     let now = (env.clock)();
     env.store.write(|s| {
-        let Some(order) = s.order(&job.tenant, job.order)? else { return s.finish_job(&job.id, now) };
+        let Some(order) = s.order(&job.tenant, job.order)? else {
+            return s.finish_job(&job.id, now);
+        };
         if order.state == OrderState::PaymentConfirmed {
             if let Err(r) = apply(s, &job.tenant, job.order, Command::StartValidation, &env.catalog, now)? {
                 eprintln!("saga: cannot start validating {}: {r}", job.order);
             }
         }
-        let Some(order) = s.order(&job.tenant, job.order)? else { return s.finish_job(&job.id, now) };
+        let Some(order) = s.order(&job.tenant, job.order)? else {
+            return s.finish_job(&job.id, now);
+        };
         if order.state != OrderState::Validating {
             // Cancelled or reverted meanwhile: nothing to validate.
             return s.finish_job(&job.id, now);
@@ -199,12 +230,22 @@ fn validate<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<(), StoreError> {
             }
         }
         let limit = s.tenant_quota(&job.tenant)?.unwrap_or(env.catalog.default_quota);
-        let own = order.items.iter().fold(Quota::default(), |q, i| add(q, demand(&i.spec.config), true));
-        let live = s.live_item_specs(&job.tenant)?.iter().fold(Quota::default(), |q, spec| add(q, demand(&spec.config), true));
+        let own = order
+            .items
+            .iter()
+            .fold(Quota::default(), |q, i| add(q, demand(&i.spec.config), true));
+        let live = s
+            .live_item_specs(&job.tenant)?
+            .iter()
+            .fold(Quota::default(), |q, spec| add(q, demand(&spec.config), true));
         let others = add(live, own, false);
         let specs: Vec<_> = order.items.iter().map(|i| i.spec.clone()).collect();
         problems.extend(check_quota(&limit, &others, &specs));
-        let command = if problems.is_empty() { Command::PassValidation } else { Command::FailValidation { problems } };
+        let command = if problems.is_empty() {
+            Command::PassValidation
+        } else {
+            Command::FailValidation { problems }
+        };
         if let Err(r) = apply(s, &job.tenant, job.order, command, &env.catalog, now)? {
             eprintln!("saga: cannot finish validating {}: {r}", job.order);
         }
@@ -229,8 +270,12 @@ fn add(a: Quota, b: Quota, plus: bool) -> Quota {
 /// id), then poll until the resource runs. Waiting is not failing: each poll
 /// that finds it still creating reschedules without counting an attempt.
 fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
-    let Some(item_id) = job.item else { return Ok(Err(CallError::Permanent("provision job without item".into()))) };
-    let Some(item) = order.item(item_id) else { return Ok(Err(CallError::Permanent("unknown item".into()))) };
+    let Some(item_id) = job.item else {
+        return Ok(Err(CallError::Permanent("provision job without item".into())));
+    };
+    let Some(item) = order.item(item_id) else {
+        return Ok(Err(CallError::Permanent("unknown item".into())));
+    };
     if item.state != ItemState::Provisioning {
         // Cancelled meanwhile (its deprovision job, which waits for this one,
         // cleans up) or already active. If an earlier attempt may have
@@ -272,7 +317,8 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         Ok(ResourceStatus::Failed(why)) => Ok(Err(CallError::Retryable(format!("resource {resource} failed: {why}")))),
         Ok(ResourceStatus::Creating) => {
             let now = (env.clock)();
-            env.store.write(|s| s.advance_job(&job.id, &job.payload, now + env.poll_interval, now))?;
+            env.store
+                .write(|s| s.advance_job(&job.id, &job.payload, now + env.poll_interval, now))?;
             Ok(Ok(()))
         }
         Ok(ResourceStatus::Ready(access)) => {
@@ -284,7 +330,14 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
             let (kid, sealed) = vault.seal(access.to_string().as_bytes(), item_id.to_string().as_bytes(), &nonce);
             env.store.write(|s| {
                 s.save_credentials(&job.tenant, job.order, item_id, &kid, &nonce, &sealed, now)?;
-                if let Err(r) = apply(s, &job.tenant, job.order, Command::ActivateItem { item: item_id }, &env.catalog, now)? {
+                if let Err(r) = apply(
+                    s,
+                    &job.tenant,
+                    job.order,
+                    Command::ActivateItem { item: item_id },
+                    &env.catalog,
+                    now,
+                )? {
                     eprintln!("saga: item {item_id} ready but not activated: {r}");
                 }
                 s.finish_job(&job.id, now)
@@ -297,8 +350,12 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
 /// Decrypts the item's credentials and e-mails them; the first delivery
 /// also marks the item delivered. Re-deliveries are jobs of their own.
 fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
-    let Some(item_id) = job.item else { return Ok(Err(CallError::Permanent("deliver job without item".into()))) };
-    let Some(item) = order.item(item_id) else { return Ok(Err(CallError::Permanent("unknown item".into()))) };
+    let Some(item_id) = job.item else {
+        return Ok(Err(CallError::Permanent("deliver job without item".into())));
+    };
+    let Some(item) = order.item(item_id) else {
+        return Ok(Err(CallError::Permanent("unknown item".into())));
+    };
     if !item.state.is_live() {
         env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
         return Ok(Ok(()));
@@ -309,24 +366,42 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     let Some(vault) = &env.vault else {
         return Ok(Err(CallError::Permanent("no credentials key in this component".into())));
     };
-    let access = match vault.open(&sealed.key_id, &sealed.ciphertext, item_id.to_string().as_bytes(), &sealed.nonce) {
+    let access = match vault.open(
+        &sealed.key_id,
+        &sealed.ciphertext,
+        item_id.to_string().as_bytes(),
+        &sealed.nonce,
+    ) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return Ok(Err(CallError::Permanent(e.to_string()))),
     };
-    let to = env.store.tenant_contact(&job.tenant)?.unwrap_or_else(|| env.default_recipient.clone());
+    let to = env
+        .store
+        .tenant_contact(&job.tenant)?
+        .unwrap_or_else(|| env.default_recipient.clone());
     let subject = format!("Your {} is ready", item.product.product);
     let text = format!(
         "{}\n\nOrder {}, item {}.\n\nAccess details:\n{}\n\nKeep this message safe; you can ask for it again from your portal.",
         item.product.summary, order.id, item.id, pretty(&access)
     );
-    if let Err(e) = env.providers.send_email(env.out.as_ref(), &to, &subject, &text, &format!("deliver-{}", job.id)) {
+    if let Err(e) = env
+        .providers
+        .send_email(env.out.as_ref(), &to, &subject, &text, &format!("deliver-{}", job.id))
+    {
         return Ok(Err(e));
     }
     let now = (env.clock)();
     env.store.write(|s| {
         let current = s.order(&job.tenant, job.order)?;
         if current.and_then(|o| o.item(item_id).map(|i| i.state)) == Some(ItemState::Active) {
-            if let Err(r) = apply(s, &job.tenant, job.order, Command::DeliverItem { item: item_id }, &env.catalog, now)? {
+            if let Err(r) = apply(
+                s,
+                &job.tenant,
+                job.order,
+                Command::DeliverItem { item: item_id },
+                &env.catalog,
+                now,
+            )? {
                 eprintln!("saga: item {item_id} delivered but not marked: {r}");
             }
         }
@@ -337,7 +412,11 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
 
 fn pretty(access_json: &str) -> String {
     match serde_json::from_str::<Value>(access_json) {
-        Ok(Value::Object(map)) => map.iter().map(|(k, v)| format!("  {k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect::<Vec<_>>().join("\n"),
+        Ok(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| format!("  {k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => access_json.to_owned(),
     }
 }
@@ -345,7 +424,9 @@ fn pretty(access_json: &str) -> String {
 /// Removes the item's resource (if one was ever created), then rolls the
 /// item back, which requests its refund in the same transaction.
 fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
-    let Some(item_id) = job.item else { return Ok(Err(CallError::Permanent("deprovision job without item".into()))) };
+    let Some(item_id) = job.item else {
+        return Ok(Err(CallError::Permanent("deprovision job without item".into())));
+    };
     if order.item(item_id).map(|i| i.state) != Some(ItemState::Failed) {
         env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
         return Ok(Ok(()));
@@ -357,7 +438,14 @@ fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     }
     let now = (env.clock)();
     env.store.write(|s| {
-        if let Err(r) = apply(s, &job.tenant, job.order, Command::RollBackItem { item: item_id }, &env.catalog, now)? {
+        if let Err(r) = apply(
+            s,
+            &job.tenant,
+            job.order,
+            Command::RollBackItem { item: item_id },
+            &env.catalog,
+            now,
+        )? {
             eprintln!("saga: item {item_id} deprovisioned but not rolled back: {r}");
         }
         s.finish_job(&job.id, now)
@@ -368,7 +456,11 @@ fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
 /// `at`, with its distance from `now` scaled by the environment's factor.
 fn scaled<D: Db>(env: &SagaEnv<D>, now: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
     let millis = (at - now).num_milliseconds();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::float_arithmetic)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_precision_loss,
+        clippy::float_arithmetic
+    )]
     let scaled = (millis as f64 * env.retry_delay_scale).round() as i64;
     now + Duration::milliseconds(scaled)
 }
@@ -381,24 +473,47 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
     let permanent = matches!(error, CallError::Permanent(_));
     if job.kind.is_compensation() {
         return match after_compensation_failure(job.attempts, now) {
-            AfterCompensationFailure::RetryAt { at } if !permanent => {
-                env.store.write(|s| s.retry_job(&job.id, scaled(env, now, at), &message, now))
-            }
+            AfterCompensationFailure::RetryAt { at } if !permanent => env
+                .store
+                .write(|s| s.retry_job(&job.id, scaled(env, now, at), &message, now)),
             _ => env.store.write(|s| {
                 s.park_job(&job.id, &message, now)?;
-                let reason = format!("{} of item {} keeps failing: {message}", job.kind, job.item.map(|i| i.to_string()).unwrap_or_default());
-                let _ = apply(s, &job.tenant, job.order, Command::ParkForOperator { reason }, &env.catalog, now)?;
+                let reason = format!(
+                    "{} of item {} keeps failing: {message}",
+                    job.kind,
+                    job.item.map(|i| i.to_string()).unwrap_or_default()
+                );
+                let _ = apply(
+                    s,
+                    &job.tenant,
+                    job.order,
+                    Command::ParkForOperator { reason },
+                    &env.catalog,
+                    now,
+                )?;
                 Ok(())
             }),
         };
     }
     match (job.kind, after_failure(job.attempts, now)) {
-        (_, AfterFailure::RetryAt { at }) if !permanent => {
-            env.store.write(|s| s.retry_job(&job.id, scaled(env, now, at), &message, now))
-        }
+        (_, AfterFailure::RetryAt { at }) if !permanent => env
+            .store
+            .write(|s| s.retry_job(&job.id, scaled(env, now, at), &message, now)),
         (JobKind::Provision, _) => env.store.write(|s| {
-            let item = job.item.ok_or_else(|| StoreError::Corrupt("provision job without item".into()))?;
-            if let Err(r) = apply(s, &job.tenant, job.order, Command::FailItem { item, reason: message.clone() }, &env.catalog, now)? {
+            let item = job
+                .item
+                .ok_or_else(|| StoreError::Corrupt("provision job without item".into()))?;
+            if let Err(r) = apply(
+                s,
+                &job.tenant,
+                job.order,
+                Command::FailItem {
+                    item,
+                    reason: message.clone(),
+                },
+                &env.catalog,
+                now,
+            )? {
                 eprintln!("saga: item {item} gave up but not failed: {r}");
             }
             s.give_up_job(&job.id, &message, now)
@@ -406,7 +521,14 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
         _ => env.store.write(|s| {
             s.park_job(&job.id, &message, now)?;
             let reason = format!("{} keeps failing: {message}", job.kind);
-            let _ = apply(s, &job.tenant, job.order, Command::ParkForOperator { reason }, &env.catalog, now)?;
+            let _ = apply(
+                s,
+                &job.tenant,
+                job.order,
+                Command::ParkForOperator { reason },
+                &env.catalog,
+                now,
+            )?;
             Ok(())
         }),
     }
