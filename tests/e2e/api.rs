@@ -9,7 +9,15 @@ use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{json, Value};
 
 /// The wasm packages the app's `spin.toml` serves.
-pub const PACKAGES: &[&str] = &["catalog", "orders", "pay", "retry", "validate", "provision-step", "deliver"];
+pub const PACKAGES: &[&str] = &[
+    "catalog",
+    "orders",
+    "pay",
+    "retry",
+    "validate",
+    "provision-step",
+    "deliver",
+];
 
 /// The app's own manifest.
 pub fn manifest() -> PathBuf {
@@ -26,7 +34,13 @@ pub fn token(tenant: &str, role: Role) -> String {
     let keyring: Keyring = DEV_KEYRING.parse().expect("dev keyring");
     let tenant: TenantId = tenant.parse().expect("tenant id");
     let now = chrono::Utc::now().timestamp();
-    keyring.mint(&format!("{tenant}-{}", role.as_str()), &tenant, role, now - 10, now + 3600)
+    keyring.mint(
+        &format!("{tenant}-{}", role.as_str()),
+        &tenant,
+        role,
+        now - 10,
+        now + 3600,
+    )
 }
 
 /// A caller: one tenant, one role.
@@ -37,7 +51,10 @@ pub struct Caller<'a> {
 
 impl<'a> Caller<'a> {
     pub fn new(app: &'a App, tenant: &str, role: Role) -> Self {
-        Caller { app, token: token(tenant, role) }
+        Caller {
+            app,
+            token: token(tenant, role),
+        }
     }
 
     pub fn customer(app: &'a App) -> Self {
@@ -53,7 +70,9 @@ impl<'a> Caller<'a> {
     }
 
     pub fn get(&self, path: &str) -> Response {
-        self.with_auth(self.app.client().get(self.app.url(path))).send().expect("request")
+        self.with_auth(self.app.client().get(self.app.url(path)))
+            .send()
+            .expect("request")
     }
 
     /// A JSON write with a fresh idempotency key.
@@ -113,21 +132,39 @@ pub struct Counts {
 pub fn counts(app: &App) -> Counts {
     let path = app.state_dir().join("sqlite_db.db");
     if !path.exists() {
-        return Counts { orders: 0, items: 0, audit: 0, outbox: 0 };
+        return Counts {
+            orders: 0,
+            items: 0,
+            audit: 0,
+            outbox: 0,
+        };
     }
-    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
     let count = |table: &str| -> i64 {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap_or(0)
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap_or(0)
     };
-    Counts { orders: count("orders"), items: count("order_items"), audit: count("audit_log"), outbox: count("outbox") }
+    Counts {
+        orders: count("orders"),
+        items: count("order_items"),
+        audit: count("audit_log"),
+        outbox: count("outbox"),
+    }
 }
 
 /// The outbox event types written for `order_id`, in order.
 pub fn outbox_types(app: &App, order_id: &str) -> Vec<String> {
     let path = app.state_dir().join("sqlite_db.db");
-    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
-    let mut stmt = conn.prepare("SELECT event_type FROM outbox WHERE message_key = ?1 ORDER BY seq").expect("prepare");
-    stmt.query_map([order_id], |r| r.get(0)).expect("query").map(|r| r.expect("row")).collect()
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
+    let mut stmt = conn
+        .prepare("SELECT event_type FROM outbox WHERE message_key = ?1 ORDER BY seq")
+        .expect("prepare");
+    stmt.query_map([order_id], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
 }
 
 /// The order's version from its JSON.
@@ -149,12 +186,25 @@ pub fn json_of(r: Response) -> Value {
 impl Caller<'_> {
     /// A GET that tolerates a dead app: `None` if there was no answer.
     pub fn get_checked(&self, path: &str) -> Option<Value> {
-        let r = self.app.client().get(self.app.url(path)).bearer_auth(&self.token).send().ok()?;
+        let r = self
+            .app
+            .client()
+            .get(self.app.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .ok()?;
         serde_json::from_str(&r.text().ok()?).ok()
     }
 
     /// A keyed JSON write that tolerates a dead app: `(status, body)`, or `None` if there was no answer.
-    pub fn try_write(&self, method: &str, path: &str, body: &Value, if_match: Option<i64>, key: &str) -> Option<(u16, Value)> {
+    pub fn try_write(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        if_match: Option<i64>,
+        key: &str,
+    ) -> Option<(u16, Value)> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).ok()?;
         let mut rb = self
             .app

@@ -1,9 +1,11 @@
 //! Crash recovery: the runner aborts right after its Nth database commit
 //! (`SPIN_LOCAL_CRASH_AFTER_COMMITS`), for every N through a whole order
-//! lifecycle; restarted on the same database, the order still ends
-//! fulfilled with exactly one resource, one payment and one e-mail per
-//! item, and no refund. Ticks are driven by the test, not a timer, so each
-//! N crashes at the same point of the same sequence.
+//! lifecycle; restarted on the same database, the order still ends where it
+//! should with exactly one resource, one payment intent and one e-mail per
+//! item that runs, and exactly one refund per item that failed. Ticks are
+//! driven by the test, not a timer, so each N crashes at the same point of
+//! the same sequence. Two lifecycles: every item succeeds; one item fails
+//! for good (rolled back and refunded while the other is delivered).
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +47,13 @@ fn sim_get(url: &str) -> Value {
 }
 
 fn list(v: &Value) -> Vec<Value> {
-    v.as_array().cloned().or_else(|| v.as_object().and_then(|o| o.values().find_map(|x| x.as_array().cloned()))).unwrap_or_default()
+    v.as_array()
+        .cloned()
+        .or_else(|| {
+            v.as_object()
+                .and_then(|o| o.values().find_map(|x| x.as_array().cloned()))
+        })
+        .unwrap_or_default()
 }
 
 /// Drives one order from creation to fulfilment as a careful client would:
@@ -54,9 +62,23 @@ fn list(v: &Value) -> Vec<Value> {
 struct Driver<'a> {
     app: &'a App,
     sims: &'a Sims,
+    scenario: &'a Scenario,
     create_key: String,
     order: Option<Value>,
-    webhook_sent: bool,
+    /// Whether the scenario's provider fault is set (it survives restarts of the app).
+    faulted: bool,
+}
+
+/// A lifecycle to crash through.
+struct Scenario {
+    /// The second item's creates fail for good at the cloud provider.
+    second_item_fails: bool,
+    /// Where the order must end.
+    final_state: &'static str,
+    /// Resources, e-mails and refunds it must end with.
+    resources: usize,
+    messages: usize,
+    refunds: usize,
 }
 
 impl<'a> Driver<'a> {
@@ -75,12 +97,15 @@ impl<'a> Driver<'a> {
         Some(r)
     }
 
-    /// Advances as far as it can; `Ok(true)` when fulfilled, `Err(())` if the app died.
+    /// Advances as far as it can; `Ok(true)` when the order ended where the
+    /// scenario says, `Err(())` if the app died.
     fn run(&mut self) -> Result<bool, ()> {
         let c = Caller::customer(self.app);
         if self.order.is_none() {
             let body = json!({ "items": [vps("core", "monthly"), vps("business", "monthly")] });
-            let r = c.try_write("POST", "/v1/orders", &body, None, &self.create_key).ok_or(())?;
+            let r = c
+                .try_write("POST", "/v1/orders", &body, None, &self.create_key)
+                .ok_or(())?;
             match r.0 {
                 201 => self.order = Some(r.1),
                 // Claimed but not committed before a crash: the write did not
@@ -92,13 +117,33 @@ impl<'a> Driver<'a> {
                 other => panic!("create answered {other}: {}", r.1),
             }
         }
-        let id = self.order.as_ref().and_then(|o| o["id"].as_str()).unwrap_or_default().to_owned();
+        let id = self
+            .order
+            .as_ref()
+            .and_then(|o| o["id"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if self.scenario.second_item_fails && !self.faulted {
+            let item = self
+                .order
+                .as_ref()
+                .and_then(|o| o["items"][1]["id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            sim(
+                &format!("{}/_sim/faults", self.sims.cloud),
+                &json!({ "fail_reference": item }),
+            )
+            .expect("set the cloud fault");
+            self.faulted = true;
+        }
         let order = self.order_now(&c, &id).ok_or(())?;
         match order["state"].as_str().unwrap_or_default() {
             "draft" => {
                 let body = json!({ "shown_total": order["total"] });
                 let v = order["version"].as_i64().unwrap_or(1);
-                c.try_write("POST", &format!("/v1/orders/{id}/submit"), &body, Some(v), &uuid_key()).ok_or(())?;
+                c.try_write("POST", &format!("/v1/orders/{id}/submit"), &body, Some(v), &uuid_key())
+                    .ok_or(())?;
             }
             "pending_payment" => match order["payment_intent"].as_str() {
                 None => {
@@ -109,13 +154,18 @@ impl<'a> Driver<'a> {
                 Some(intent) => {
                     let url = format!("{}/_sim/payment_intents/{intent}/succeed", self.sims.payments);
                     sim(&url, &json!({})).ok_or(())?;
-                    self.webhook_sent = true;
                     if !self.tick() {
                         return Err(());
                     }
                 }
             },
-            "fulfilled" if order["items"].as_array().is_some_and(|i| i.iter().all(|i| i["state"] == "delivered")) => {
+            state
+                if state == self.scenario.final_state
+                    && order["items"].as_array().is_some_and(|i| {
+                        i.iter()
+                            .all(|i| i["state"] == "delivered" || i["state"] == "rolled_back")
+                    }) =>
+            {
                 return Ok(true)
             }
             _ => {
@@ -130,13 +180,46 @@ impl<'a> Driver<'a> {
 
 #[test]
 fn a_crash_after_any_commit_loses_nothing_and_charges_or_provisions_nothing_twice() {
+    crash_after_every_commit(&Scenario {
+        second_item_fails: false,
+        final_state: "fulfilled",
+        resources: 2,
+        messages: 2,
+        refunds: 0,
+    });
+}
+
+#[test]
+fn a_crash_after_any_commit_of_a_rollback_refunds_the_failed_item_exactly_once() {
+    crash_after_every_commit(&Scenario {
+        second_item_fails: true,
+        final_state: "partially_fulfilled",
+        resources: 1,
+        messages: 1,
+        refunds: 1,
+    });
+}
+
+fn crash_after_every_commit(scenario: &Scenario) {
     let mut n = 1;
     loop {
         let sims = Sims::spawn(None, SECRET);
-        let mut app = builder(&sims).env("SPIN_LOCAL_CRASH_AFTER_COMMITS", n.to_string()).spawn();
-        sim(&format!("{}/_sim/config", sims.payments), &json!({"webhook_url": app.url("/v1/webhooks/payments/simpay"), "webhook_secret": SECRET}))
-            .expect("configure the payment simulator");
-        let mut driver = Driver { app: &app, sims: &sims, create_key: uuid_key(), order: None, webhook_sent: false };
+        let mut app = builder(&sims)
+            .env("SPIN_LOCAL_CRASH_AFTER_COMMITS", n.to_string())
+            .spawn();
+        sim(
+            &format!("{}/_sim/config", sims.payments),
+            &json!({"webhook_url": app.url("/v1/webhooks/payments/simpay"), "webhook_secret": SECRET}),
+        )
+        .expect("configure the payment simulator");
+        let mut driver = Driver {
+            app: &app,
+            sims: &sims,
+            scenario,
+            create_key: uuid_key(),
+            order: None,
+            faulted: false,
+        };
         let mut crashed = false;
         let mut finished = false;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -153,7 +236,7 @@ fn a_crash_after_any_commit_loses_nothing_and_charges_or_provisions_nothing_twic
                 }
             }
         }
-        let (create_key, order) = (driver.create_key.clone(), driver.order.clone());
+        let (create_key, order, faulted) = (driver.create_key.clone(), driver.order.clone(), driver.faulted);
         if !crashed {
             assert!(finished, "commit #{n}: the lifecycle neither finished nor crashed");
             // A two-item lifecycle commits far more often than this; fewer
@@ -162,12 +245,25 @@ fn a_crash_after_any_commit_loses_nothing_and_charges_or_provisions_nothing_twic
             eprintln!("crash recovery held after each of the lifecycle's {} commits", n - 1);
             break;
         }
-        assert!(app.logs().shows("crash injection", LOG_WAIT), "commit #{n}: the app died without the injected crash");
+        assert!(
+            app.logs().shows("crash injection", LOG_WAIT),
+            "commit #{n}: the app died without the injected crash"
+        );
         app.wait_for_exit(Duration::from_secs(10));
         app.restart_with(|b| b.env_remove("SPIN_LOCAL_CRASH_AFTER_COMMITS"));
-        sim(&format!("{}/_sim/config", sims.payments), &json!({"webhook_url": app.url("/v1/webhooks/payments/simpay"), "webhook_secret": SECRET}))
-            .expect("configure the payment simulator");
-        let mut driver = Driver { app: &app, sims: &sims, create_key, order, webhook_sent: false };
+        sim(
+            &format!("{}/_sim/config", sims.payments),
+            &json!({"webhook_url": app.url("/v1/webhooks/payments/simpay"), "webhook_secret": SECRET}),
+        )
+        .expect("configure the payment simulator");
+        let mut driver = Driver {
+            app: &app,
+            sims: &sims,
+            scenario,
+            create_key,
+            order,
+            faulted,
+        };
         // Jobs claimed before the crash are taken over once their one-second lease ends.
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut done = false;
@@ -177,22 +273,38 @@ fn a_crash_after_any_commit_loses_nothing_and_charges_or_provisions_nothing_twic
                 std::thread::sleep(PACE);
             }
         }
-        assert!(done, "commit #{n}: after a restart the order did not reach fulfilled");
+        assert!(
+            done,
+            "commit #{n}: after a restart the order did not reach {}",
+            scenario.final_state
+        );
 
         let resources = list(&sim_get(&format!("{}/_sim/resources", sims.cloud)));
-        assert_eq!(resources.len(), 2, "commit #{n}: one resource per item: {resources:?}");
+        assert_eq!(
+            resources.len(),
+            scenario.resources,
+            "commit #{n}: one resource per item that runs: {resources:?}"
+        );
         let intents = list(&sim_get(&format!("{}/_sim/payment_intents", sims.payments)));
         assert_eq!(intents.len(), 1, "commit #{n}: one payment intent: {intents:?}");
         let messages = list(&sim_get(&format!("{}/_sim/messages", sims.email)));
-        assert_eq!(messages.len(), 2, "commit #{n}: one e-mail per item: {messages:?}");
+        assert_eq!(
+            messages.len(),
+            scenario.messages,
+            "commit #{n}: one e-mail per item that runs: {messages:?}"
+        );
         let c = Caller::customer(&app);
         let orders = c.get_checked("/v1/orders").expect("list");
-        assert_eq!(orders["items"].as_array().map(Vec::len), Some(1), "commit #{n}: exactly one order");
+        assert_eq!(
+            orders["items"].as_array().map(Vec::len),
+            Some(1),
+            "commit #{n}: exactly one order"
+        );
         let refunds = crate::api::outbox_types(&app, orders["items"][0]["id"].as_str().unwrap())
             .into_iter()
             .filter(|t| t == "billing.refund-requested")
             .count();
-        assert_eq!(refunds, 0, "commit #{n}: nothing to refund");
+        assert_eq!(refunds, scenario.refunds, "commit #{n}: one refund per failed item");
         n += 1;
     }
 }

@@ -4,5 +4,6 @@
 mod api;
 mod crash;
 mod orders;
+mod postgres;
 mod runner;
 mod saga;

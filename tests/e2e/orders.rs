@@ -19,11 +19,26 @@ fn each_product_goes_from_draft_through_edit_to_submit_at_its_exact_price() {
     let customer = Caller::customer(&app);
     let cases = [
         (vps("business", "annual"), "192.96"),
-        (json!({"product":"kubernetes","billing_cycle":"monthly","config":{"region":"mb-1","workers":5,"storage_class":"ssd","storage_gb":200}}), "850.00"),
-        (json!({"product":"managed_database","billing_cycle":"monthly","config":{"region":"lj-1","engine":"postgresql-16","plan":"production","storage_gb":100,"high_availability":true}}), "265.00"),
-        (json!({"product":"gpu","billing_cycle":"monthly","config":{"region":"hetzner-fsn1","gpu":"H100","nodes":2,"storage_gb":500,"framework":"pytorch"}}), "4900.00"),
-        (json!({"product":"private_cloud","billing_cycle":"annual","config":{"region":"mb-1","cluster_size":"medium","nodes":10,"storage_tb":50}}), "81600.00"),
-        (json!({"product":"object_storage","billing_cycle":"monthly","config":{"region":"lj-1","tier":"standard","capacity_tb":10,"replication":"multi_zone"}}), "200.00"),
+        (
+            json!({"product":"kubernetes","billing_cycle":"monthly","config":{"region":"mb-1","workers":5,"storage_class":"ssd","storage_gb":200}}),
+            "850.00",
+        ),
+        (
+            json!({"product":"managed_database","billing_cycle":"monthly","config":{"region":"lj-1","engine":"postgresql-16","plan":"production","storage_gb":100,"high_availability":true}}),
+            "265.00",
+        ),
+        (
+            json!({"product":"gpu","billing_cycle":"monthly","config":{"region":"hetzner-fsn1","gpu":"H100","nodes":2,"storage_gb":500,"framework":"pytorch"}}),
+            "4900.00",
+        ),
+        (
+            json!({"product":"private_cloud","billing_cycle":"annual","config":{"region":"mb-1","cluster_size":"medium","nodes":10,"storage_tb":50}}),
+            "81600.00",
+        ),
+        (
+            json!({"product":"object_storage","billing_cycle":"monthly","config":{"region":"lj-1","tier":"standard","capacity_tb":10,"replication":"multi_zone"}}),
+            "200.00",
+        ),
     ];
     for (item, price) in cases {
         // given a draft of something else
@@ -32,7 +47,12 @@ fn each_product_goes_from_draft_through_edit_to_submit_at_its_exact_price() {
         assert_eq!(amount(&draft["total"]), "10.00");
 
         // when it is edited to this product
-        let r = customer.write("PATCH", &format!("/v1/orders/{}", id(&draft)), &json!({ "items": [item] }), Some(version(&draft)));
+        let r = customer.write(
+            "PATCH",
+            &format!("/v1/orders/{}", id(&draft)),
+            &json!({ "items": [item] }),
+            Some(version(&draft)),
+        );
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["etag"], format!("\"{}\"", version(&draft) + 1));
         let edited = json_of(r);
@@ -41,14 +61,22 @@ fn each_product_goes_from_draft_through_edit_to_submit_at_its_exact_price() {
 
         // and submitted with a total 99 cents off
         let shown = format!("{:.2}", price.parse::<f64>().unwrap_or_default() + 0.99);
-        let r = customer.command(&id(&edited), "submit", &json!({"shown_total":{"amount":shown,"currency":"EUR"}}), version(&edited));
+        let r = customer.command(
+            &id(&edited),
+            "submit",
+            &json!({"shown_total":{"amount":shown,"currency":"EUR"}}),
+            version(&edited),
+        );
         assert_eq!(r.status(), 200);
         let submitted = json_of(r);
 
         // then it awaits payment at the server's price
         assert_eq!(submitted["state"], "pending_payment");
         assert_eq!(amount(&submitted["total"]), price);
-        assert_eq!(outbox_types(&app, &id(&draft)), ["order.created", "order.updated", "order.submitted"]);
+        assert_eq!(
+            outbox_types(&app, &id(&draft)),
+            ["order.created", "order.updated", "order.submitted"]
+        );
     }
 }
 
@@ -58,7 +86,12 @@ fn a_shown_total_more_than_a_euro_off_is_rejected_with_the_current_price() {
     let customer = Caller::customer(&app);
     let draft = customer.create(json!([vps("business", "annual")]));
     let before = counts(&app);
-    let r = customer.command(&id(&draft), "submit", &json!({"shown_total":{"amount":"193.97","currency":"EUR"}}), 1);
+    let r = customer.command(
+        &id(&draft),
+        "submit",
+        &json!({"shown_total":{"amount":"193.97","currency":"EUR"}}),
+        1,
+    );
     assert_eq!(r.status(), 422);
     let problem = json_of(r);
     assert_eq!(problem["errors"][0]["pointer"], "/shown_total");
@@ -109,11 +142,22 @@ fn bad_input_is_refused_with_a_problem_and_changes_nothing() {
         assert_eq!(response.headers()["content-type"], "application/problem+json", "{what}");
         let problem = json_of(response);
         assert_eq!(problem["status"], status, "{what}");
-        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: no detail");
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{what}: no detail"
+        );
         if let Some(pointer) = pointer {
-            let errors = problem["errors"].as_array().unwrap_or_else(|| panic!("{what}: no field errors in {problem}"));
-            let e = errors.iter().find(|e| e["pointer"] == pointer).unwrap_or_else(|| panic!("{what}: no error at {pointer} in {problem}"));
-            assert!(e["rule"].is_string() && !e["accepted"].is_null() || e["rule"] == "required", "{what}: {e}");
+            let errors = problem["errors"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{what}: no field errors in {problem}"));
+            let e = errors
+                .iter()
+                .find(|e| e["pointer"] == pointer)
+                .unwrap_or_else(|| panic!("{what}: no error at {pointer} in {problem}"));
+            assert!(
+                e["rule"].is_string() && !e["accepted"].is_null() || e["rule"] == "required",
+                "{what}: {e}"
+            );
         }
     }
     assert_eq!(counts(&app), before, "a rejected request changed the database");
@@ -131,7 +175,10 @@ fn an_illegal_transition_is_a_409_naming_the_state_and_changes_nothing() {
     let r = customer.command(&id(&draft), "submit", &total, version(&submitted));
     assert_eq!(r.status(), 409);
     let problem = json_of(r);
-    assert!(problem["detail"].as_str().unwrap().contains("pending_payment"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("pending_payment"),
+        "{problem}"
+    );
     assert_eq!(counts(&app), before);
 }
 
@@ -154,13 +201,24 @@ fn the_same_key_and_body_replays_the_first_response_byte_for_byte() {
     assert_eq!(counts(&app), after_first);
 
     // The same key with another body is refused, and still changes nothing.
-    let other = customer.write_keyed("POST", "/v1/orders", &json!({"items":[vps("core","monthly")]}), None, "create-1");
+    let other = customer.write_keyed(
+        "POST",
+        "/v1/orders",
+        &json!({"items":[vps("core","monthly")]}),
+        None,
+        "create-1",
+    );
     assert_eq!(other.status(), 422);
     assert_eq!(counts(&app), after_first);
 
     // Keys are per tenant: another tenant may use the same one.
     let globex = Caller::new(&app, "globex", Role::Customer);
-    assert_eq!(globex.write_keyed("POST", "/v1/orders", &body, None, "create-1").status(), 201);
+    assert_eq!(
+        globex
+            .write_keyed("POST", "/v1/orders", &body, None, "create-1")
+            .status(),
+        201
+    );
 }
 
 #[test]
@@ -174,7 +232,10 @@ fn twenty_parallel_requests_with_one_key_create_exactly_one_order() {
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
-                    customer.write_keyed("POST", "/v1/orders", &body, None, "one-key").status().as_u16()
+                    customer
+                        .write_keyed("POST", "/v1/orders", &body, None, "one-key")
+                        .status()
+                        .as_u16()
                 })
             })
             .collect();
@@ -199,7 +260,10 @@ fn twenty_parallel_edits_with_one_if_match_let_exactly_one_win() {
                 s.spawn(move || {
                     let plan = ["core", "business", "enterprise"][i % 3];
                     barrier.wait();
-                    customer.write("PATCH", path, &json!({"items":[vps(plan, "monthly")]}), Some(1)).status().as_u16()
+                    customer
+                        .write("PATCH", path, &json!({"items":[vps(plan, "monthly")]}), Some(1))
+                        .status()
+                        .as_u16()
                 })
             })
             .collect();
@@ -267,23 +331,43 @@ fn a_cancelled_order_is_hidden_until_an_operator_restores_it() {
             (json!("restore"), json!("cancelled"), json!("operator")),
         ]
     );
-    assert_eq!(outbox_types(&app, &id(&order)), ["order.created", "order.cancelled", "order.restored"]);
+    assert_eq!(
+        outbox_types(&app, &id(&order)),
+        ["order.created", "order.cancelled", "order.restored"]
+    );
 }
 
 #[test]
 fn the_list_is_newest_first_filtered_by_status_and_paged_by_cursor() {
     let app = spawn();
     let customer = Caller::customer(&app);
-    let ids: Vec<String> = (0..5).map(|_| id(&customer.create(json!([vps("core", "monthly")])))).collect();
+    let ids: Vec<String> = (0..5)
+        .map(|_| id(&customer.create(json!([vps("core", "monthly")]))))
+        .collect();
     let submitted = &ids[1];
-    customer.command(submitted, "submit", &json!({"shown_total":{"amount":"10.00","currency":"EUR"}}), 1);
+    customer.command(
+        submitted,
+        "submit",
+        &json!({"shown_total":{"amount":"10.00","currency":"EUR"}}),
+        1,
+    );
 
     let page1 = json_of(customer.get("/v1/orders?limit=2"));
-    let got: Vec<&str> = page1["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let got: Vec<&str> = page1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
     assert_eq!(got, [ids[4].as_str(), ids[3].as_str()]);
     let cursor = page1["next_cursor"].as_str().expect("a next page");
     let page2 = json_of(customer.get(&format!("/v1/orders?limit=2&cursor={cursor}")));
-    let got: Vec<&str> = page2["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let got: Vec<&str> = page2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
     assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
 
     let pending = json_of(customer.get("/v1/orders?status=pending_payment"));
@@ -300,7 +384,12 @@ fn the_list_is_newest_first_filtered_by_status_and_paged_by_cursor() {
 fn quotes_price_without_creating_anything_and_the_catalog_and_openapi_are_served() {
     let app = spawn();
     let customer = Caller::customer(&app);
-    let r = customer.write("POST", "/v1/quotes", &json!({"items":[vps("business","annual"), vps("core","monthly")]}), None);
+    let r = customer.write(
+        "POST",
+        "/v1/quotes",
+        &json!({"items":[vps("business","annual"), vps("core","monthly")]}),
+        None,
+    );
     assert_eq!(r.status(), 200);
     let quote = json_of(r);
     assert_eq!(quote["total"]["amount"], "202.96");

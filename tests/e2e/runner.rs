@@ -40,7 +40,10 @@ fn the_most_specific_route_wins_and_spin_headers_describe_the_match() {
     assert_eq!(deep["spin-component-route"], "/headers/deep");
     assert_eq!(deep["spin-path-info"], "/a/b");
     assert_eq!(deep["spin-base-path"], "/");
-    assert_eq!(deep["spin-full-url"], format!("http://{}/headers/deep/a/b?x=1", app.addr()));
+    assert_eq!(
+        deep["spin-full-url"],
+        format!("http://{}/headers/deep/a/b?x=1", app.addr())
+    );
     assert!(deep["spin-client-addr"].starts_with("127.0.0.1:"), "{deep:?}");
 
     let shallow = echoed(&app, "/headers/other");
@@ -119,8 +122,14 @@ fn key_value_set_get_exists_delete_and_list_keys() {
     let app = fixture_app().spawn();
     let client = app.client();
     assert_eq!(app.get("/kv/a").status(), 404);
-    assert_eq!(client.put(app.url("/kv/a")).body("1").send().expect("put").status(), 204);
-    assert_eq!(client.put(app.url("/kv/b")).body("2").send().expect("put").status(), 204);
+    assert_eq!(
+        client.put(app.url("/kv/a")).body("1").send().expect("put").status(),
+        204
+    );
+    assert_eq!(
+        client.put(app.url("/kv/b")).body("2").send().expect("put").status(),
+        204
+    );
     assert_eq!(app.get("/kv/a").text().expect("body"), "1");
     assert_eq!(client.head(app.url("/kv/b")).send().expect("head").status(), 200);
     assert_eq!(app.get("/kv-keys").text().expect("body"), "a\nb");
@@ -170,7 +179,9 @@ fn service_chaining_reaches_a_private_component_in_process() {
     assert!(body.contains("spin-matched-route=/...\n"), "{body}");
     assert!(body.contains("spin-path-info=/some/path\n"), "{body}");
     assert!(body.contains("spin-client-addr=0.0.0.0:0\n"), "{body}");
-    assert!(app.logs().shows("GET /some/path route=/... component=private-echo status=200", LOG_WAIT));
+    assert!(app
+        .logs()
+        .shows("GET /some/path route=/... component=private-echo status=200", LOG_WAIT));
 }
 
 #[test]
@@ -207,22 +218,19 @@ fn the_scheduler_posts_the_tick_route_on_its_interval() {
         (n >= 3).then_some(n)
     });
     assert!(ticks >= 3);
-    assert!(app.logs().shows("POST /sqlite/tick route=/sqlite/... component=sqlite status=200", LOG_WAIT));
+    assert!(app.logs().shows(
+        "POST /sqlite/tick route=/sqlite/... component=sqlite status=200",
+        LOG_WAIT
+    ));
 }
 
 #[test]
 fn crash_injection_aborts_right_after_the_nth_commit_and_keeps_it() {
-    let mut app = fixture_app()
-        .env("SPIN_LOCAL_CRASH_AFTER_COMMITS", "3")
-        .spawn();
+    let mut app = fixture_app().env("SPIN_LOCAL_CRASH_AFTER_COMMITS", "3").spawn();
     assert_eq!(app.post("/sqlite/counter/increment", "").text().expect("body"), "1");
     assert_eq!(app.post("/sqlite/counter/increment", "").text().expect("body"), "2");
     // The third commit happens, then the process aborts before responding.
-    assert!(app
-        .client()
-        .post(app.url("/sqlite/counter/increment"))
-        .send()
-        .is_err());
+    assert!(app.client().post(app.url("/sqlite/counter/increment")).send().is_err());
     let status = app.wait_for_exit(Duration::from_secs(10));
     assert_eq!(status.signal(), Some(6), "SIGABRT, got {status:?}");
     assert!(app.logs().shows("aborting after commit #3", LOG_WAIT));

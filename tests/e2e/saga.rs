@@ -41,10 +41,13 @@ impl World {
             .arg("--schedule", "200ms=/v1/internal/tick")
             .arg("--schedule-header", format!("authorization: Bearer {tick}"));
         let app = change(builder).spawn();
-        sim_post(&format!("{}/_sim/config", sims.payments), &json!({
-            "webhook_url": app.url("/v1/webhooks/payments/simpay"),
-            "webhook_secret": SECRET,
-        }));
+        sim_post(
+            &format!("{}/_sim/config", sims.payments),
+            &json!({
+                "webhook_url": app.url("/v1/webhooks/payments/simpay"),
+                "webhook_secret": SECRET,
+            }),
+        );
         World { sims, app }
     }
 
@@ -56,7 +59,12 @@ impl World {
     fn submitted(&self, items: Value) -> Value {
         let c = self.customer();
         let draft = c.create(items);
-        let r = c.command(&id(&draft), "submit", &json!({ "shown_total": draft["total"] }), version(&draft));
+        let r = c.command(
+            &id(&draft),
+            "submit",
+            &json!({ "shown_total": draft["total"] }),
+            version(&draft),
+        );
         assert_eq!(r.status(), 200);
         eventually("the payment intent is created", Duration::from_secs(20), || {
             let order = json_of(c.get(&format!("/v1/orders/{}", id(&draft))));
@@ -67,7 +75,10 @@ impl World {
     /// The customer pays: the provider sends its signed webhook.
     fn pay(&self, order: &Value, options: Value) -> Value {
         let intent = order["payment_intent"].as_str().expect("payment intent");
-        sim_post(&format!("{}/_sim/payment_intents/{intent}/succeed", self.sims.payments), &options)
+        sim_post(
+            &format!("{}/_sim/payment_intents/{intent}/succeed", self.sims.payments),
+            &options,
+        )
     }
 
     /// The order as an operator sees it (cancelled orders are hidden from customers).
@@ -81,14 +92,19 @@ impl World {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             let order = self.order(order_id);
-            let items_settled = order["items"]
-                .as_array()
-                .is_some_and(|items| items.iter().all(|i| i["state"] == "delivered" || i["state"] == "rolled_back"));
+            let items_settled = order["items"].as_array().is_some_and(|items| {
+                items
+                    .iter()
+                    .all(|i| i["state"] == "delivered" || i["state"] == "rolled_back")
+            });
             if order["state"] == state && items_settled {
                 return order;
             }
             if std::time::Instant::now() > deadline {
-                panic!("order never reached {state} with settled items:\n{order:#}\njobs:\n{}", jobs(&self.app, order_id));
+                panic!(
+                    "order never reached {state} with settled items:\n{order:#}\njobs:\n{}",
+                    jobs(&self.app, order_id)
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -112,11 +128,21 @@ impl World {
 }
 
 fn list(v: &Value) -> Vec<Value> {
-    v.as_array().cloned().or_else(|| v.as_object().and_then(|o| o.values().find_map(|x| x.as_array().cloned()))).unwrap_or_default()
+    v.as_array()
+        .cloned()
+        .or_else(|| {
+            v.as_object()
+                .and_then(|o| o.values().find_map(|x| x.as_array().cloned()))
+        })
+        .unwrap_or_default()
 }
 
 fn sim_post(url: &str, body: &Value) -> Value {
-    let r = reqwest::blocking::Client::new().post(url).json(body).send().expect("simulator reachable");
+    let r = reqwest::blocking::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .expect("simulator reachable");
     let status = r.status();
     let text = r.text().unwrap_or_default();
     assert!(status.is_success(), "{url}: {status} {text}");
@@ -144,7 +170,9 @@ fn refunds(app: &App, order_id: &str) -> Vec<Value> {
     let path = app.state_dir().join("sqlite_db.db");
     let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("db");
     let mut stmt = conn
-        .prepare("SELECT data FROM outbox WHERE message_key = ?1 AND event_type = 'billing.refund-requested' ORDER BY seq")
+        .prepare(
+            "SELECT data FROM outbox WHERE message_key = ?1 AND event_type = 'billing.refund-requested' ORDER BY seq",
+        )
         .expect("prepare");
     stmt.query_map([order_id], |r| r.get::<_, String>(0))
         .expect("query")
@@ -178,7 +206,12 @@ fn jobs(app: &App, order_id: &str) -> String {
 }
 
 fn item_ids(order: &Value) -> Vec<String> {
-    order["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+    order["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -188,7 +221,14 @@ fn a_paid_three_item_order_is_provisioned_delivered_and_fulfilled_without_leakin
     let order_id = id(&order);
     let webhook = w.pay(&order, json!({}));
     let done = w.settled(&order_id, "fulfilled");
-    assert!(done["items"].as_array().unwrap().iter().all(|i| i["state"] == "delivered"), "{done}");
+    assert!(
+        done["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["state"] == "delivered"),
+        "{done}"
+    );
     assert_eq!(done["payment"]["reference"], order["payment_intent"], "{webhook}");
 
     // One resource per item, one delivery e-mail per item.
@@ -199,7 +239,12 @@ fn a_paid_three_item_order_is_provisioned_delivered_and_fulfilled_without_leakin
 
     // The events tell the story in order.
     let events = outbox_types(&w.app, &order_id);
-    let position = |t: &str| events.iter().position(|e| e == t).unwrap_or_else(|| panic!("no {t} in {events:?}"));
+    let position = |t: &str| {
+        events
+            .iter()
+            .position(|e| e == t)
+            .unwrap_or_else(|| panic!("no {t} in {events:?}"))
+    };
     assert!(position("order.created") < position("order.submitted"));
     assert!(position("order.submitted") < position("order.payment-confirmed"));
     assert!(position("order.payment-confirmed") < position("order.validation-started"));
@@ -216,7 +261,9 @@ fn a_paid_three_item_order_is_provisioned_delivered_and_fulfilled_without_leakin
         .collect();
     assert_eq!(secrets.len(), 3, "{resources:?}");
     for secret in &secrets {
-        assert!(messages.iter().any(|m| m["text"].as_str().is_some_and(|t| t.contains(secret.as_str()))));
+        assert!(messages
+            .iter()
+            .any(|m| m["text"].as_str().is_some_and(|t| t.contains(secret.as_str()))));
     }
     let c = w.customer();
     let operator = Caller::operator(&w.app);
@@ -225,15 +272,27 @@ fn a_paid_three_item_order_is_provisioned_delivered_and_fulfilled_without_leakin
         c.get("/v1/orders").text().unwrap(),
         c.get(&format!("/v1/orders/{order_id}/audit")).text().unwrap(),
         operator.get("/v1/orders?include_deleted=true").text().unwrap(),
-        c.write("POST", &format!("/v1/orders/{order_id}/items/{}/redeliver", item_ids(&done)[0]), &json!({}), None).text().unwrap(),
+        c.write(
+            "POST",
+            &format!("/v1/orders/{order_id}/items/{}/redeliver", item_ids(&done)[0]),
+            &json!({}),
+            None,
+        )
+        .text()
+        .unwrap(),
     ];
     for body in &bodies {
         for secret in &secrets {
-            assert!(!body.contains(secret.as_str()), "a response leaked a credential: {body}");
+            assert!(
+                !body.contains(secret.as_str()),
+                "a response leaked a credential: {body}"
+            );
         }
     }
     // The re-delivery sends the first item's credentials once more.
-    eventually("the re-delivery is sent", Duration::from_secs(20), || (w.messages().len() == 4).then_some(()));
+    eventually("the re-delivery is sent", Duration::from_secs(20), || {
+        (w.messages().len() == 4).then_some(())
+    });
 }
 
 #[test]
@@ -244,7 +303,11 @@ fn an_item_that_fails_twice_is_retried_with_backoff_and_then_succeeds() {
     w.cloud_faults(json!({ "fail_reference": flaky, "times": 2 }));
     w.pay(&order, json!({}));
     let done = w.settled(&id(&order), "fulfilled");
-    assert!(done["items"].as_array().unwrap().iter().all(|i| i["state"] == "delivered"));
+    assert!(done["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["state"] == "delivered"));
 
     let creates: Vec<Value> = w
         .cloud_calls()
@@ -267,14 +330,23 @@ fn an_item_that_fails_for_good_is_rolled_back_and_refunded_while_the_others_stay
     w.cloud_faults(json!({ "fail_reference": doomed }));
     w.pay(&order, json!({}));
     let done = w.settled(&id(&order), "partially_fulfilled");
-    let states: Vec<&str> = done["items"].as_array().unwrap().iter().map(|i| i["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = done["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["delivered", "delivered", "rolled_back"]);
     let refunds = refunds(&w.app, &id(&order));
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0]["item_id"], doomed.as_str());
     assert_eq!(refunds[0]["amount"], done["items"][2]["price"]["period_total"]);
     // The doomed item was tried six times: the first call and five retries.
-    let creates = w.cloud_calls().into_iter().filter(|c| c["method"] == "POST" && c.to_string().contains(&doomed)).count();
+    let creates = w
+        .cloud_calls()
+        .into_iter()
+        .filter(|c| c["method"] == "POST" && c.to_string().contains(&doomed))
+        .count();
     assert_eq!(creates, 6);
 }
 
@@ -286,10 +358,17 @@ fn when_every_item_fails_the_order_fails_and_each_item_is_refunded_once() {
     w.cloud_faults(json!({ "fail_references": ids }));
     w.pay(&order, json!({}));
     let done = w.settled(&id(&order), "failed");
-    assert!(done["items"].as_array().unwrap().iter().all(|i| i["state"] == "rolled_back"));
+    assert!(done["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["state"] == "rolled_back"));
     let refunds = refunds(&w.app, &id(&order));
     assert_eq!(refunds.len(), 2);
-    let total: f64 = refunds.iter().map(|r| r["amount"]["amount"].as_str().unwrap().parse::<f64>().unwrap()).sum();
+    let total: f64 = refunds
+        .iter()
+        .map(|r| r["amount"]["amount"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
     assert!((total - 106.0).abs() < 1e-9, "refunded {total}");
     assert_eq!(done["refunded"], done["total"]);
 }
@@ -311,12 +390,18 @@ fn webhooks_that_are_forged_or_stale_change_nothing_and_replays_are_ignored() {
     // The same event ten times at once: confirmed exactly once.
     w.pay(&order, json!({ "deliveries": 10, "concurrent": true }));
     w.settled(&order_id, "fulfilled");
-    let confirmed = outbox_types(&w.app, &order_id).iter().filter(|e| *e == "order.payment-confirmed").count();
+    let confirmed = outbox_types(&w.app, &order_id)
+        .iter()
+        .filter(|e| *e == "order.payment-confirmed")
+        .count();
     assert_eq!(confirmed, 1);
 
     // A failure reported after the success is acknowledged and ignored.
     let intent = order["payment_intent"].as_str().unwrap();
-    sim_post(&format!("{}/_sim/payment_intents/{intent}/fail", w.sims.payments), &json!({}));
+    sim_post(
+        &format!("{}/_sim/payment_intents/{intent}/fail", w.sims.payments),
+        &json!({}),
+    );
     assert_eq!(w.order(&order_id)["state"], "fulfilled");
 }
 
@@ -330,19 +415,47 @@ fn an_operator_cancelling_mid_provisioning_deprovisions_newest_first_and_refunds
     w.pay(&order, json!({}));
     let partial = eventually("two items are delivered", Duration::from_secs(30), || {
         let o = w.order(&id(&order));
-        let delivered = o["items"].as_array().unwrap().iter().filter(|i| i["state"] == "delivered").count();
+        let delivered = o["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["state"] == "delivered")
+            .count();
         (delivered == 2 && o["state"] == "partially_fulfilled").then_some(o)
     });
     let operator = Caller::operator(&w.app);
-    assert_eq!(w.customer().command(&id(&order), "cancel", &json!({}), version(&partial)).status(), 403);
-    let r = operator.command(&id(&order), "cancel", &json!({"reason":"customer request by phone"}), version(&partial));
+    assert_eq!(
+        w.customer()
+            .command(&id(&order), "cancel", &json!({}), version(&partial))
+            .status(),
+        403
+    );
+    let r = operator.command(
+        &id(&order),
+        "cancel",
+        &json!({"reason":"customer request by phone"}),
+        version(&partial),
+    );
     assert_eq!(r.status(), 200);
     let done = w.settled(&id(&order), "cancelled");
-    assert!(done["items"].as_array().unwrap().iter().all(|i| i["state"] == "rolled_back"), "{done}");
+    assert!(
+        done["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["state"] == "rolled_back"),
+        "{done}"
+    );
 
     // Deleted in reverse order of activation; nothing left running.
     let resources = w.resources();
-    let by_reference = |item: &str| resources.iter().find(|r| r["reference"] == item).cloned().unwrap_or(Value::Null);
+    let by_reference = |item: &str| {
+        resources
+            .iter()
+            .find(|r| r["reference"] == item)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     let deletes: Vec<String> = w
         .cloud_calls()
         .into_iter()
@@ -351,7 +464,10 @@ fn an_operator_cancelling_mid_provisioning_deprovisions_newest_first_and_refunds
         .collect();
     let first = by_reference(&ids[0])["id"].as_str().unwrap().to_owned();
     let second = by_reference(&ids[1])["id"].as_str().unwrap().to_owned();
-    assert!(deletes.iter().position(|p| p.ends_with(&second)) < deletes.iter().position(|p| p.ends_with(&first)), "{deletes:?}");
+    assert!(
+        deletes.iter().position(|p| p.ends_with(&second)) < deletes.iter().position(|p| p.ends_with(&first)),
+        "{deletes:?}"
+    );
     assert!(resources.iter().all(|r| r["status"] != "ready"), "{resources:?}");
     let refunds = refunds(&w.app, &id(&order));
     assert_eq!(refunds.len(), 3);
@@ -378,7 +494,53 @@ fn a_payment_cannot_be_reverted_once_provisioning_has_started() {
     let order = w.submitted(json!([vps("core", "monthly")]));
     w.pay(&order, json!({}));
     let done = w.settled(&id(&order), "fulfilled");
-    let r = Caller::operator(&w.app).command(&id(&order), "payment/revert", &json!({"reason":"chargeback"}), version(&done));
+    let r = Caller::operator(&w.app).command(
+        &id(&order),
+        "payment/revert",
+        &json!({"reason":"chargeback"}),
+        version(&done),
+    );
     assert_eq!(r.status(), 409);
     assert_eq!(w.order(&id(&order))["state"], "fulfilled");
+}
+
+#[test]
+fn an_order_beyond_a_regions_free_capacity_fails_validation_and_is_refunded() {
+    let w = World::start();
+    let gpu = |nodes: u32| json!({"product":"gpu","billing_cycle":"monthly","config":{"region":"lj-1","gpu":"A100","nodes":nodes,"storage_gb":100,"framework":"none"}});
+    let first = w.submitted(json!([gpu(2)]));
+    // An operator shrinks the pool: lj-1 has room for 3 GPU nodes in all.
+    let db = rusqlite::Connection::open(w.app.state_dir().join("sqlite_db.db")).expect("db");
+    db.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+    db.execute(
+        "UPDATE region_capacity SET capacity = 3 WHERE region = 'lj-1' AND product = 'gpu'",
+        [],
+    )
+    .expect("update");
+    w.pay(&first, json!({}));
+    w.settled(&id(&first), "fulfilled");
+
+    let second = w.submitted(json!([gpu(2)]));
+    w.pay(&second, json!({}));
+    let failed = eventually("the second order fails validation", Duration::from_secs(30), || {
+        let o = w.order(&id(&second));
+        (o["state"] == "failed").then_some(o)
+    });
+    assert!(
+        failed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["state"] == "pending"),
+        "{failed}"
+    );
+    let refunds = refunds(&w.app, &id(&second));
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["amount"], failed["total"]);
+    let audit = json_of(w.customer().get(&format!("/v1/orders/{}/audit", id(&second))));
+    assert!(audit.to_string().contains("room for 1 more gpu units"), "{audit}");
+    assert!(
+        w.resources().iter().all(|r| r["reference"] != failed["items"][0]["id"]),
+        "nothing was provisioned"
+    );
 }

@@ -129,9 +129,7 @@ fn start(builder: &AppBuilder, state_dir: &Path, logs: &Logs) -> (Child, SocketA
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(addr) => {
-                let addr = addr
-                    .parse()
-                    .unwrap_or_else(|e| panic!("bad address '{addr}': {e}"));
+                let addr = addr.parse().unwrap_or_else(|e| panic!("bad address '{addr}': {e}"));
                 return (child, addr);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -145,7 +143,10 @@ fn start(builder: &AppBuilder, state_dir: &Path, logs: &Logs) -> (Child, SocketA
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.wait();
-                panic!("spin-local closed stdout during start-up ({status:?}):\n{}", logs.text());
+                panic!(
+                    "spin-local closed stdout during start-up ({status:?}):\n{}",
+                    logs.text()
+                );
             }
         }
     }
@@ -244,7 +245,10 @@ impl App {
     /// # Panics
     /// If it is still running at the deadline.
     pub fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let child = self.child.as_mut().unwrap_or_else(|| panic!("the runner is not running"));
+        let child = self
+            .child
+            .as_mut()
+            .unwrap_or_else(|| panic!("the runner is not running"));
         let status = crate::eventually("the runner to exit", timeout, || child.try_wait().ok().flatten());
         self.child = None;
         status

@@ -3,12 +3,7 @@
 use std::path::PathBuf;
 
 /// The fixture component packages, built for wasm32-wasip2 before spawning.
-pub const PACKAGES: &[&str] = &[
-    "fixture-headers",
-    "fixture-sqlite",
-    "fixture-misc",
-    "fixture-postgres",
-];
+pub const PACKAGES: &[&str] = &["fixture-headers", "fixture-sqlite", "fixture-misc", "fixture-postgres"];
 
 /// The fixture manifest.
 pub fn manifest() -> PathBuf {

@@ -76,7 +76,11 @@ pub fn cluster() -> &'static Cluster {
 pub fn fresh_database(hint: &str, migrate: impl FnOnce(&str)) -> TestDatabase {
     let c = cluster();
     let n = NEXT_DB.fetch_add(1, Ordering::SeqCst);
-    let clean: String = hint.chars().filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_').take(30).collect();
+    let clean: String = hint
+        .chars()
+        .filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+        .take(30)
+        .collect();
     let name = format!("t{}_{n}_{}", std::process::id(), clean.to_ascii_lowercase());
     c.psql("postgres", &format!("CREATE DATABASE {name} OWNER orderflow_owner"));
     let url = |user: &str| format!("postgres://{user}@{}:{}/{name}", c.host, c.port);
@@ -89,7 +93,10 @@ pub fn fresh_database(hint: &str, migrate: impl FnOnce(&str)) -> TestDatabase {
         name,
     };
     migrate(&db.owner_url);
-    c.psql(&db.name, "GRANT orderflow_app TO orderflow_api; GRANT orderflow_relay TO orderflow_relayer;");
+    c.psql(
+        &db.name,
+        "GRANT orderflow_app TO orderflow_api; GRANT orderflow_relay TO orderflow_relayer;",
+    );
     db
 }
 
@@ -131,10 +138,15 @@ impl Cluster {
                 Command::new(path)
             }
         };
-        run(tool("initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"]))?;
+        run(tool("initdb").arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        ]))?;
         // The watchdog first, so that even a failed start is cleaned up.
         let stop = format!(
             "cat >/dev/null; {} {} -D {} -m immediate stop >/dev/null 2>&1; rm -rf {}",
@@ -158,7 +170,13 @@ impl Cluster {
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
                 data.display()
             );
-            match run(tool("pg_ctl").arg("-D").arg(&data).args(["-o", &opts, "-l"]).arg(dir.join("log")).args(["-w", "-t", "60", "start"])) {
+            match run(tool("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .args(["-o", &opts, "-l"])
+                .arg(dir.join("log"))
+                .args(["-w", "-t", "60", "start"]))
+            {
                 Ok(()) => {
                     let c = Cluster {
                         host: "127.0.0.1".into(),
@@ -174,7 +192,10 @@ impl Cluster {
                 Err(e) => last = e,
             }
         }
-        Err(format!("pg_ctl start failed: {last}; log: {}", std::fs::read_to_string(dir.join("log")).unwrap_or_default()))
+        Err(format!(
+            "pg_ctl start failed: {last}; log: {}",
+            std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+        ))
     }
 
     /// The superuser URL of database `db`.
@@ -184,13 +205,32 @@ impl Cluster {
 
     /// Runs SQL as the superuser in database `db` with `psql`; panics on error.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let psql = if self.bin.as_os_str().is_empty() { PathBuf::from("psql") } else { self.bin.join("psql") };
+        let psql = if self.bin.as_os_str().is_empty() {
+            PathBuf::from("psql")
+        } else {
+            self.bin.join("psql")
+        };
         let out = Command::new(psql)
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", &self.host, "-p", &self.port.to_string()])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                &self.host,
+                "-p",
+                &self.port.to_string(),
+            ])
             .args(["-U", &self.superuser, "-d", db, "-c", sql])
             .output()
             .unwrap_or_else(|e| panic!("psql: {e}"));
-        assert!(out.status.success(), "psql `{sql}`: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql `{sql}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -224,7 +264,11 @@ fn bin_dir() -> Option<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 fn free_port() -> Result<u16, String> {
@@ -233,7 +277,10 @@ fn free_port() -> Result<u16, String> {
 }
 
 fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -241,7 +288,10 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{cmd:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{cmd:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
-

@@ -290,21 +290,58 @@ impl Catalog {
         Catalog {
             version: "2026-11-01".to_owned(),
             vps_plans: vec![
-                VpsPlanSpec { plan: VpsPlan::Core, vcpus: 2, memory_gb: 4, disk_gb: 80, monthly_eur: dec!(10.00) },
-                VpsPlanSpec { plan: VpsPlan::Business, vcpus: 4, memory_gb: 8, disk_gb: 160, monthly_eur: dec!(20.10) },
-                VpsPlanSpec { plan: VpsPlan::Enterprise, vcpus: 16, memory_gb: 32, disk_gb: 640, monthly_eur: dec!(56.60) },
+                VpsPlanSpec {
+                    plan: VpsPlan::Core,
+                    vcpus: 2,
+                    memory_gb: 4,
+                    disk_gb: 80,
+                    monthly_eur: dec!(10.00),
+                },
+                VpsPlanSpec {
+                    plan: VpsPlan::Business,
+                    vcpus: 4,
+                    memory_gb: 8,
+                    disk_gb: 160,
+                    monthly_eur: dec!(20.10),
+                },
+                VpsPlanSpec {
+                    plan: VpsPlan::Enterprise,
+                    vcpus: 16,
+                    memory_gb: 32,
+                    disk_gb: 640,
+                    monthly_eur: dec!(56.60),
+                },
             ],
             os_images: vec![
                 image("ubuntu-24.04", "Ubuntu 24.04 LTS", all_regions.clone(), VpsPlan::Core),
                 image("debian-12", "Debian 12", all_regions.clone(), VpsPlan::Core),
-                image("rocky-9", "Rocky Linux 9", vec![Region::Lj1, Region::Mb1], VpsPlan::Core),
+                image(
+                    "rocky-9",
+                    "Rocky Linux 9",
+                    vec![Region::Lj1, Region::Mb1],
+                    VpsPlan::Core,
+                ),
                 // Windows needs 8 GB to run comfortably, and is licensed in two regions only.
-                image("windows-server-2022", "Windows Server 2022", vec![Region::Lj1, Region::HetznerFsn1], VpsPlan::Business),
+                image(
+                    "windows-server-2022",
+                    "Windows Server 2022",
+                    vec![Region::Lj1, Region::HetznerFsn1],
+                    VpsPlan::Business,
+                ),
             ],
             regions: vec![
-                RegionOffer { region: Region::Lj1, products: ProductType::ALL.to_vec() },
-                RegionOffer { region: Region::Mb1, products: vec![Vps, Kubernetes, ManagedDatabase, PrivateCloud, ObjectStorage] },
-                RegionOffer { region: Region::HetznerFsn1, products: vec![Vps, Kubernetes, ManagedDatabase, Gpu, ObjectStorage] },
+                RegionOffer {
+                    region: Region::Lj1,
+                    products: ProductType::ALL.to_vec(),
+                },
+                RegionOffer {
+                    region: Region::Mb1,
+                    products: vec![Vps, Kubernetes, ManagedDatabase, PrivateCloud, ObjectStorage],
+                },
+                RegionOffer {
+                    region: Region::HetznerFsn1,
+                    products: vec![Vps, Kubernetes, ManagedDatabase, Gpu, ObjectStorage],
+                },
             ],
             rates: Rates {
                 kubernetes_worker: dec!(150),
@@ -368,12 +405,20 @@ impl Catalog {
 
     /// Regions where `product` is sold.
     pub fn regions_for(&self, product: ProductType) -> Vec<Region> {
-        self.regions.iter().filter(|r| r.products.contains(&product)).map(|r| r.region).collect()
+        self.regions
+            .iter()
+            .filter(|r| r.products.contains(&product))
+            .map(|r| r.region)
+            .collect()
     }
 
     /// Billing cycles `product` is sold on.
     pub fn cycles_for(&self, product: ProductType) -> &[BillingCycle] {
-        self.cycles.iter().find(|(p, _)| *p == product).map(|(_, c)| c.as_slice()).unwrap_or(&[])
+        self.cycles
+            .iter()
+            .find(|(p, _)| *p == product)
+            .map(|(_, c)| c.as_slice())
+            .unwrap_or(&[])
     }
 
     /// Node-count bounds of a private cloud cluster size.
@@ -387,7 +432,12 @@ impl Catalog {
 }
 
 fn image(id: &str, name: &str, regions: Vec<Region>, min_plan: VpsPlan) -> OsImage {
-    OsImage { id: id.to_owned(), name: name.to_owned(), regions, min_plan }
+    OsImage {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        regions,
+        min_plan,
+    }
 }
 
 #[cfg(test)]

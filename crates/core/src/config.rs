@@ -192,7 +192,12 @@ pub fn parse_items(catalog: &Catalog, raw: &Value) -> Result<Vec<ItemSpec>, Vec<
         errs.push(Violation::new(
             at,
             Rule::ItemCount,
-            format!("an order holds {} to {} items; this one has {}", range.start(), range.end(), list.len()),
+            format!(
+                "an order holds {} to {} items; this one has {}",
+                range.start(),
+                range.end(),
+                list.len()
+            ),
             json!({ "min": range.start(), "max": range.end() }),
         ));
     }
@@ -237,7 +242,10 @@ fn parse_item_into(catalog: &Catalog, raw: &Value, at: &str, errs: &mut Vec<Viol
         ProductType::PrivateCloud => private_cloud(catalog, &config, errs).map(ProductConfig::PrivateCloud),
         ProductType::ObjectStorage => object_storage(catalog, &config, errs).map(ProductConfig::ObjectStorage),
     };
-    Some(ItemSpec { config: parsed?, billing_cycle: cycle? })
+    Some(ItemSpec {
+        config: parsed?,
+        billing_cycle: cycle?,
+    })
 }
 
 fn region(catalog: &Catalog, product: ProductType, f: &Fields<'_>, errs: &mut Vec<Violation>) -> Option<Region> {
@@ -276,8 +284,12 @@ fn vps(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> Option<V
     let mut ok = true;
     if !image.regions.contains(&region) {
         ok = false;
-        let here: Vec<&str> =
-            catalog.os_images.iter().filter(|i| i.regions.contains(&region)).map(|i| i.id.as_str()).collect();
+        let here: Vec<&str> = catalog
+            .os_images
+            .iter()
+            .filter(|i| i.regions.contains(&region))
+            .map(|i| i.id.as_str())
+            .collect();
         errs.push(Violation::new(
             f.at("os_image"),
             Rule::ImageRegion,
@@ -287,7 +299,11 @@ fn vps(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> Option<V
     }
     if plan < image.min_plan {
         ok = false;
-        let plans: Vec<&str> = VpsPlan::ALL.iter().filter(|p| **p >= image.min_plan).map(|p| p.as_str()).collect();
+        let plans: Vec<&str> = VpsPlan::ALL
+            .iter()
+            .filter(|p| **p >= image.min_plan)
+            .map(|p| p.as_str())
+            .collect();
         errs.push(Violation::new(
             f.at("os_image"),
             Rule::ImagePlan,
@@ -295,7 +311,11 @@ fn vps(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> Option<V
             json!({ "plan": plans }),
         ));
     }
-    ok.then_some(VpsConfig { region, plan, os_image: image_id })
+    ok.then_some(VpsConfig {
+        region,
+        plan,
+        os_image: image_id,
+    })
 }
 
 fn kubernetes(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> Option<KubernetesConfig> {
@@ -312,9 +332,10 @@ fn kubernetes(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> O
             let max = a.uint("max_workers", &limits.kubernetes_workers, errs);
             a.finish(&["min_workers", "max_workers"], errs);
             match (min, max, workers) {
-                (Some(min), Some(max), Some(w)) if min <= w && w <= max => {
-                    Some(Some(Autoscaling { min_workers: min, max_workers: max }))
-                }
+                (Some(min), Some(max), Some(w)) if min <= w && w <= max => Some(Some(Autoscaling {
+                    min_workers: min,
+                    max_workers: max,
+                })),
                 (Some(min), Some(max), Some(w)) => {
                     errs.push(Violation::new(
                         a.base.clone(),
@@ -328,7 +349,10 @@ fn kubernetes(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> O
             }
         }
     };
-    f.finish(&["region", "workers", "storage_class", "storage_gb", "autoscaling"], errs);
+    f.finish(
+        &["region", "workers", "storage_class", "storage_gb", "autoscaling"],
+        errs,
+    );
     Some(KubernetesConfig {
         region: region?,
         workers: workers?,
@@ -361,7 +385,13 @@ fn gpu(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> Option<G
     let storage_gb = f.uint("storage_gb", &catalog.limits.gpu_storage_gb, errs);
     let framework: Option<Framework> = f.closed("framework", errs);
     f.finish(&["region", "gpu", "nodes", "storage_gb", "framework"], errs);
-    Some(GpuConfig { region: region?, gpu: gpu?, nodes: nodes?, storage_gb: storage_gb?, framework: framework? })
+    Some(GpuConfig {
+        region: region?,
+        gpu: gpu?,
+        nodes: nodes?,
+        storage_gb: storage_gb?,
+        framework: framework?,
+    })
 }
 
 fn private_cloud(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> Option<PrivateCloudConfig> {
@@ -376,12 +406,21 @@ fn private_cloud(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -
         errs.push(Violation::new(
             f.at("nodes"),
             Rule::ClusterSize,
-            format!("a {size} cluster has {} to {} nodes; got {n}", bounds.start(), bounds.end()),
+            format!(
+                "a {size} cluster has {} to {} nodes; got {n}",
+                bounds.start(),
+                bounds.end()
+            ),
             json!({ "min": bounds.start(), "max": bounds.end() }),
         ));
         return None;
     }
-    Some(PrivateCloudConfig { region: region?, cluster_size: size, nodes: n, storage_tb: storage_tb? })
+    Some(PrivateCloudConfig {
+        region: region?,
+        cluster_size: size,
+        nodes: n,
+        storage_tb: storage_tb?,
+    })
 }
 
 fn object_storage(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> Option<ObjectStorageConfig> {
@@ -390,11 +429,21 @@ fn object_storage(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) 
     let capacity_tb = f.uint("capacity_tb", &catalog.limits.object_capacity_tb, errs);
     let replication: Option<Replication> = f.closed("replication", errs);
     f.finish(&["region", "tier", "capacity_tb", "replication"], errs);
-    Some(ObjectStorageConfig { region: region?, tier: tier?, capacity_tb: capacity_tb?, replication: replication? })
+    Some(ObjectStorageConfig {
+        region: region?,
+        tier: tier?,
+        capacity_tb: capacity_tb?,
+        replication: replication?,
+    })
 }
 
 fn type_error(at: &str, expected: &str, got: &Value) -> Violation {
-    Violation::new(at, Rule::Type, format!("expected {expected}, got {}", json_type(got)), json!(expected))
+    Violation::new(
+        at,
+        Rule::Type,
+        format!("expected {expected}, got {}", json_type(got)),
+        json!(expected),
+    )
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -418,7 +467,10 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn of(v: &'a Value, at: &str, errs: &mut Vec<Violation>) -> Option<Fields<'a>> {
         match v {
-            Value::Object(obj) => Some(Fields { obj, base: at.to_owned() }),
+            Value::Object(obj) => Some(Fields {
+                obj,
+                base: at.to_owned(),
+            }),
             other => {
                 errs.push(type_error(at, "an object", other));
                 None
@@ -433,7 +485,12 @@ impl<'a> Fields<'a> {
     fn required(&self, name: &str, errs: &mut Vec<Violation>) -> Option<&'a Value> {
         let v = self.obj.get(name);
         if v.is_none() {
-            errs.push(Violation::new(self.at(name), Rule::Required, format!("`{name}` is required"), Value::Null));
+            errs.push(Violation::new(
+                self.at(name),
+                Rule::Required,
+                format!("`{name}` is required"),
+                Value::Null,
+            ));
         }
         v
     }
@@ -452,7 +509,12 @@ impl<'a> Fields<'a> {
         };
         let parsed = T::parse_name(s);
         if parsed.is_none() {
-            errs.push(Violation::new(self.at(name), Rule::OneOf, format!("unknown {} `{s}`", T::KIND), accepted));
+            errs.push(Violation::new(
+                self.at(name),
+                Rule::OneOf,
+                format!("unknown {} `{s}`", T::KIND),
+                accepted,
+            ));
         }
         parsed
     }
@@ -486,7 +548,11 @@ impl<'a> Fields<'a> {
                 errs.push(Violation::new(
                     self.at(name),
                     Rule::Range,
-                    format!("`{name}` must be between {} and {}; got {n}", range.start(), range.end()),
+                    format!(
+                        "`{name}` must be between {} and {}; got {n}",
+                        range.start(),
+                        range.end()
+                    ),
                     accepted,
                 ));
                 None
@@ -548,7 +614,11 @@ mod tests {
         assert_eq!(spec.billing_cycle, BillingCycle::Annual);
         assert_eq!(
             spec.config,
-            ProductConfig::Vps(VpsConfig { region: Region::Lj1, plan: VpsPlan::Business, os_image: "ubuntu-24.04".into() })
+            ProductConfig::Vps(VpsConfig {
+                region: Region::Lj1,
+                plan: VpsPlan::Business,
+                os_image: "ubuntu-24.04".into()
+            })
         );
     }
 
@@ -565,7 +635,10 @@ mod tests {
             ("/items/2/config/workers", Rule::Range),
             ("/items/2/config/storage_class", Rule::Type),
         ] {
-            assert!(got.contains(&(expected.0.to_owned(), expected.1)), "missing {expected:?} in {got:?}");
+            assert!(
+                got.contains(&(expected.0.to_owned(), expected.1)),
+                "missing {expected:?} in {got:?}"
+            );
         }
         let workers = errs.iter().find(|v| v.pointer.ends_with("workers")).unwrap();
         assert_eq!(workers.accepted, json!({"min":3,"max":50}));
@@ -576,8 +649,14 @@ mod tests {
         let raw = json!({"product":"vps","billing_cycle":"monthly",
             "config":{"region":"hetzner-fsn1","plan":"core","os_image":"rocky-9"}});
         let errs = parse_item(&cat(), &raw, "/items/0").unwrap_err();
-        assert_eq!(rules(&errs), vec![("/items/0/config/os_image".into(), Rule::ImageRegion)]);
-        assert_eq!(errs[0].accepted, json!(["ubuntu-24.04", "debian-12", "windows-server-2022"]));
+        assert_eq!(
+            rules(&errs),
+            vec![("/items/0/config/os_image".into(), Rule::ImageRegion)]
+        );
+        assert_eq!(
+            errs[0].accepted,
+            json!(["ubuntu-24.04", "debian-12", "windows-server-2022"])
+        );
     }
 
     #[test]
@@ -625,9 +704,15 @@ mod tests {
         };
         assert!(parse_item(&cat(), &with(json!({"min_workers":3,"max_workers":50})), "").is_ok());
         let errs = parse_item(&cat(), &with(json!({"min_workers":12,"max_workers":20})), "").unwrap_err();
-        assert_eq!(rules(&errs), vec![("/config/autoscaling".into(), Rule::AutoscalingBounds)]);
+        assert_eq!(
+            rules(&errs),
+            vec![("/config/autoscaling".into(), Rule::AutoscalingBounds)]
+        );
         let errs = parse_item(&cat(), &with(json!({"min_workers":3,"max_workers":51})), "").unwrap_err();
-        assert_eq!(rules(&errs), vec![("/config/autoscaling/max_workers".into(), Rule::Range)]);
+        assert_eq!(
+            rules(&errs),
+            vec![("/config/autoscaling/max_workers".into(), Rule::Range)]
+        );
     }
 
     #[test]
@@ -656,10 +741,20 @@ mod tests {
     fn missing_fields_are_each_named() {
         let raw = json!({"product":"managed_database","billing_cycle":"monthly","config":{}});
         let errs = parse_item(&cat(), &raw, "").unwrap_err();
-        let missing: Vec<&str> = errs.iter().filter(|v| v.rule == Rule::Required).map(|v| v.pointer.as_str()).collect();
+        let missing: Vec<&str> = errs
+            .iter()
+            .filter(|v| v.rule == Rule::Required)
+            .map(|v| v.pointer.as_str())
+            .collect();
         assert_eq!(
             missing,
-            ["/config/region", "/config/engine", "/config/plan", "/config/storage_gb", "/config/high_availability"]
+            [
+                "/config/region",
+                "/config/engine",
+                "/config/plan",
+                "/config/storage_gb",
+                "/config/high_availability"
+            ]
         );
     }
 

@@ -186,7 +186,9 @@ mod tests {
 
     #[test]
     fn refunds_reach_billing() {
-        assert!(EventType::BillingRefundRequested.consumers().contains(&Consumer::Billing));
+        assert!(EventType::BillingRefundRequested
+            .consumers()
+            .contains(&Consumer::Billing));
     }
 
     #[test]

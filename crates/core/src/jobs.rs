@@ -61,7 +61,14 @@ pub fn jobs_for(order: OrderId, version: i64, effects: &[Effect]) -> Vec<NewJob>
     let mut jobs: Vec<NewJob> = Vec::new();
     let mut push = |kind: JobKind, item: Option<ItemId>, after: Option<String>, payload: Value| -> String {
         let id = format!("{order}:{version}:{}", jobs.len());
-        jobs.push(NewJob { id: id.clone(), kind, order, item, after, payload });
+        jobs.push(NewJob {
+            id: id.clone(),
+            kind,
+            order,
+            item,
+            after,
+            payload,
+        });
         id
     };
     for effect in effects {
@@ -109,7 +116,9 @@ mod tests {
 
     #[test]
     fn every_effect_becomes_a_job_with_a_stable_id() {
-        let effects = vec![Effect::CreatePaymentIntent { amount: Money::eur(dec!(10.00)) }];
+        let effects = vec![Effect::CreatePaymentIntent {
+            amount: Money::eur(dec!(10.00)),
+        }];
         let a = jobs_for(order(), 2, &effects);
         assert_eq!(a, jobs_for(order(), 2, &effects));
         assert_eq!(a[0].id, format!("{}:2:0", order()));
@@ -119,7 +128,13 @@ mod tests {
 
     #[test]
     fn deprovisions_are_chained_in_the_order_given() {
-        let jobs = jobs_for(order(), 5, &[Effect::Deprovision { items: vec![item(3), item(1), item(2)] }]);
+        let jobs = jobs_for(
+            order(),
+            5,
+            &[Effect::Deprovision {
+                items: vec![item(3), item(1), item(2)],
+            }],
+        );
         let chain: Vec<(Option<ItemId>, Option<&str>)> = jobs.iter().map(|j| (j.item, j.after.as_deref())).collect();
         assert_eq!(chain[0], (Some(item(3)), None));
         assert_eq!(chain[1], (Some(item(1)), Some(jobs[0].id.as_str())));
@@ -128,7 +143,11 @@ mod tests {
 
     #[test]
     fn provisioning_jobs_are_independent() {
-        let jobs = jobs_for(order(), 4, &[Effect::Provision { item: item(1) }, Effect::Provision { item: item(2) }]);
+        let jobs = jobs_for(
+            order(),
+            4,
+            &[Effect::Provision { item: item(1) }, Effect::Provision { item: item(2) }],
+        );
         assert!(jobs.iter().all(|j| j.after.is_none() && j.kind == JobKind::Provision));
     }
 }

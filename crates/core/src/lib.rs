@@ -4,6 +4,7 @@
 //! deterministic and tested natively. The shells (Spin components, the relay)
 //! decode input, call into this crate, and persist what it decides.
 
+mod capacity;
 mod catalog;
 mod closed_set;
 mod config;
@@ -22,6 +23,7 @@ mod violation;
 #[cfg(test)]
 mod lifecycle_tests;
 
+pub use capacity::{capacity_units, check_capacity};
 pub use catalog::{
     BillingCycle, Catalog, ClusterSize, DbEngine, DbPlan, Framework, GpuModel, Limits, OsImage, ProductType, Quota,
     Rates, Region, RegionOffer, Replication, StorageClass, StorageTier, VpsPlan, VpsPlanSpec,
@@ -34,7 +36,7 @@ pub use config::{
 pub use events::{routing_matrix, Consumer, Event, EventId, EventType};
 pub use ids::{ItemId, OrderId, ParseIdError, TenantId};
 pub use jobs::{jobs_for, JobKind, NewJob};
-pub use lifecycle::{created_event, decide, ALLOWED_TRANSITIONS, Actor, Audit, Command, Decision, Effect, Rejection};
+pub use lifecycle::{created_event, decide, Actor, Audit, Command, Decision, Effect, Rejection, ALLOWED_TRANSITIONS};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Compensation, Order, OrderItem, Payment, ProductSnapshot};
 pub use pricing::{check_shown_total, order_total, price_item, PriceLine, PriceMismatch, PriceSnapshot, TOLERANCE_EUR};

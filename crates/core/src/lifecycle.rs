@@ -152,9 +152,11 @@ impl Command {
                 reason.clone()
             }
             Command::FailItem { reason, .. } => reason.clone(),
-            Command::FailValidation { problems } => {
-                problems.iter().map(|p| format!("{}: {}", p.pointer, p.detail)).collect::<Vec<_>>().join("; ")
-            }
+            Command::FailValidation { problems } => problems
+                .iter()
+                .map(|p| format!("{}: {}", p.pointer, p.detail))
+                .collect::<Vec<_>>()
+                .join("; "),
             _ => String::new(),
         }
     }
@@ -273,12 +275,21 @@ pub enum Rejection {
 }
 
 /// Decides `command` by `actor` on `order` at `now`.
-pub fn decide(order: &Order, command: Command, actor: Actor, catalog: &Catalog, now: DateTime<Utc>) -> Result<Decision, Rejection> {
+pub fn decide(
+    order: &Order,
+    command: Command,
+    actor: Actor,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> Result<Decision, Rejection> {
     use OrderState::*;
     let from = order.state;
     let name = command.name();
     let reason = command.reason();
-    let illegal = || Rejection::IllegalTransition { state: from, command: name };
+    let illegal = || Rejection::IllegalTransition {
+        state: from,
+        command: name,
+    };
     let mut d = Draft_::new(order, now);
 
     match (from, command) {
@@ -286,7 +297,10 @@ pub fn decide(order: &Order, command: Command, actor: Actor, catalog: &Catalog, 
             allow(from, name, actor, &[Actor::Customer, Actor::Operator])?;
             d.order.items = reprice(catalog, items.into_iter())?;
             d.order.total = order_total(d.order.items.iter().map(|i| &i.price))?;
-            d.emit(EventType::OrderUpdated, json!({ "total": d.order.total, "items": d.order.items.len() }));
+            d.emit(
+                EventType::OrderUpdated,
+                json!({ "total": d.order.total, "items": d.order.items.len() }),
+            );
         }
         (Draft, Command::Submit { shown_total }) => {
             allow(from, name, actor, &[Actor::Customer, Actor::Operator])?;
@@ -322,7 +336,10 @@ pub fn decide(order: &Order, command: Command, actor: Actor, catalog: &Catalog, 
         (PendingPayment, Command::ConfirmPayment(payment)) => {
             allow(from, name, actor, &[Actor::System])?;
             if payment.amount != order.total {
-                return Err(Rejection::PaymentMismatch { expected: order.total, paid: payment.amount });
+                return Err(Rejection::PaymentMismatch {
+                    expected: order.total,
+                    paid: payment.amount,
+                });
             }
             d.emit(
                 EventType::OrderPaymentConfirmed,
@@ -338,7 +355,10 @@ pub fn decide(order: &Order, command: Command, actor: Actor, catalog: &Catalog, 
             let reverted = d.order.payment.take();
             d.order.compensations.retain(|c| *c != Compensation::RefundPayment);
             d.order.state = PendingPayment;
-            d.emit(EventType::OrderPaymentReverted, json!({ "payment": reverted, "reason": reason }));
+            d.emit(
+                EventType::OrderPaymentReverted,
+                json!({ "payment": reverted, "reason": reason }),
+            );
         }
         (PaymentConfirmed, Command::StartValidation) => {
             allow(from, name, actor, &[Actor::System])?;
@@ -358,7 +378,10 @@ pub fn decide(order: &Order, command: Command, actor: Actor, catalog: &Catalog, 
         (Validating, Command::FailValidation { problems }) => {
             allow(from, name, actor, &[Actor::System])?;
             d.order.state = Failed;
-            d.emit(EventType::OrderFailed, json!({ "stage": "validation", "problems": problems }));
+            d.emit(
+                EventType::OrderFailed,
+                json!({ "stage": "validation", "problems": problems }),
+            );
             d.refund_payment("validation failed")?;
         }
         (Provisioning | PartiallyFulfilled, Command::ActivateItem { item }) => {
@@ -371,14 +394,21 @@ pub fn decide(order: &Order, command: Command, actor: Actor, catalog: &Catalog, 
         }
         (Provisioning | PartiallyFulfilled, Command::FailItem { item, .. }) => {
             allow(from, name, actor, &[Actor::System])?;
-            d.item_step(item, name, &[ItemState::Pending, ItemState::Provisioning], ItemState::Failed)?;
+            d.item_step(
+                item,
+                name,
+                &[ItemState::Pending, ItemState::Provisioning],
+                ItemState::Failed,
+            )?;
             d.emit(EventType::OrderItemFailed, json!({ "item_id": item, "reason": reason }));
             d.effects.push(Effect::Deprovision { items: vec![item] });
         }
         (Provisioning | PartiallyFulfilled | Cancelled, Command::RollBackItem { item }) => {
             allow(from, name, actor, &[Actor::System])?;
             d.item_step(item, name, &[ItemState::Failed], ItemState::RolledBack)?;
-            d.order.compensations.retain(|c| *c != Compensation::Deprovision { item });
+            d.order
+                .compensations
+                .retain(|c| *c != Compensation::Deprovision { item });
             d.emit(EventType::OrderItemRolledBack, json!({ "item_id": item }));
             d.refund_item(item)?;
             d.settle();
@@ -403,7 +433,8 @@ pub fn decide(order: &Order, command: Command, actor: Actor, catalog: &Catalog, 
     }
     let decision = d.finish(actor, name, reason);
     debug_assert!(
-        decision.audit.from == decision.audit.to || ALLOWED_TRANSITIONS.contains(&(decision.audit.from, decision.audit.to)),
+        decision.audit.from == decision.audit.to
+            || ALLOWED_TRANSITIONS.contains(&(decision.audit.from, decision.audit.to)),
         "decided a transition SPEC §2 does not allow: {:?}",
         decision.audit
     );
@@ -414,12 +445,18 @@ fn allow(state: OrderState, command: &'static str, actor: Actor, who: &[Actor]) 
     if who.contains(&actor) {
         Ok(())
     } else {
-        Err(Rejection::NotAllowed { state, command, required: who[0] })
+        Err(Rejection::NotAllowed {
+            state,
+            command,
+            required: who[0],
+        })
     }
 }
 
 fn reprice(catalog: &Catalog, items: impl Iterator<Item = (ItemId, ItemSpec)>) -> Result<Vec<OrderItem>, Rejection> {
-    Ok(items.map(|(id, spec)| OrderItem::new(catalog, id, spec)).collect::<Result<Vec<_>, _>>()?)
+    Ok(items
+        .map(|(id, spec)| OrderItem::new(catalog, id, spec))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// A decision being assembled.
@@ -436,7 +473,13 @@ impl<'a> Draft_<'a> {
         let mut order = before.clone();
         order.version += 1;
         order.updated_at = now;
-        Draft_ { before, order, events: Vec::new(), effects: Vec::new(), now }
+        Draft_ {
+            before,
+            order,
+            events: Vec::new(),
+            effects: Vec::new(),
+            now,
+        }
     }
 
     fn emit(&mut self, t: EventType, data: serde_json::Value) {
@@ -446,13 +489,26 @@ impl<'a> Draft_<'a> {
     fn cancel(&mut self, reason: &str) {
         self.order.state = OrderState::Cancelled;
         self.order.deleted_at = Some(self.now);
-        self.emit(EventType::OrderCancelled, json!({ "from": self.before.state, "reason": reason }));
+        self.emit(
+            EventType::OrderCancelled,
+            json!({ "from": self.before.state, "reason": reason }),
+        );
     }
 
-    fn item_step(&mut self, id: ItemId, command: &'static str, from: &[ItemState], to: ItemState) -> Result<(), Rejection> {
+    fn item_step(
+        &mut self,
+        id: ItemId,
+        command: &'static str,
+        from: &[ItemState],
+        to: ItemState,
+    ) -> Result<(), Rejection> {
         let item = self.order.item_mut(id).ok_or(Rejection::UnknownItem(id))?;
         if !from.contains(&item.state) {
-            return Err(Rejection::ItemState { item: id, state: item.state, command });
+            return Err(Rejection::ItemState {
+                item: id,
+                state: item.state,
+                command,
+            });
         }
         item.state = to;
         Ok(())
@@ -477,7 +533,12 @@ impl<'a> Draft_<'a> {
 
     /// Requests the refund of one rolled-back item's price.
     fn refund_item(&mut self, id: ItemId) -> Result<(), Rejection> {
-        let price = self.order.item(id).ok_or(Rejection::UnknownItem(id))?.price.period_total;
+        let price = self
+            .order
+            .item(id)
+            .ok_or(Rejection::UnknownItem(id))?
+            .price
+            .period_total;
         // Never more than is left of the payment.
         let left = self.order.refundable()?;
         let amount = if price.amount <= left.amount { price } else { left };
@@ -498,8 +559,13 @@ impl<'a> Draft_<'a> {
     /// newest first. In-flight items are newest of all, so they go first;
     /// items never started are refunded at once.
     fn unwind(&mut self) -> Result<(), Rejection> {
-        let mut deprovision: Vec<ItemId> =
-            self.order.items.iter().filter(|i| i.state == ItemState::Provisioning).map(|i| i.id).collect();
+        let mut deprovision: Vec<ItemId> = self
+            .order
+            .items
+            .iter()
+            .filter(|i| i.state == ItemState::Provisioning)
+            .map(|i| i.id)
+            .collect();
         for c in unwind(&self.order.compensations) {
             if let Compensation::Deprovision { item } = c {
                 deprovision.push(item);
@@ -510,8 +576,13 @@ impl<'a> Draft_<'a> {
                 item.state = ItemState::Failed;
             }
         }
-        let never_started: Vec<ItemId> =
-            self.order.items.iter().filter(|i| i.state == ItemState::Pending).map(|i| i.id).collect();
+        let never_started: Vec<ItemId> = self
+            .order
+            .items
+            .iter()
+            .filter(|i| i.state == ItemState::Pending)
+            .map(|i| i.id)
+            .collect();
         for id in never_started {
             if let Some(item) = self.order.item_mut(id) {
                 item.state = ItemState::RolledBack;
@@ -565,8 +636,19 @@ impl<'a> Draft_<'a> {
                 data,
             })
             .collect();
-        let audit = Audit { actor, command, from: self.before.state, to: order.state, reason };
-        Decision { order, events, effects: self.effects, audit }
+        let audit = Audit {
+            actor,
+            command,
+            from: self.before.state,
+            to: order.state,
+            reason,
+        };
+        Decision {
+            order,
+            events,
+            effects: self.effects,
+            audit,
+        }
     }
 }
 

@@ -42,11 +42,18 @@ fn apply(order: &Order, cmd: Command, actor: Actor) -> Result<Decision, Rejectio
 }
 
 fn step(order: Order, cmd: Command, actor: Actor) -> Order {
-    apply(&order, cmd.clone(), actor).unwrap_or_else(|e| panic!("{cmd:?} on {}: {e}", order.state)).order
+    apply(&order, cmd.clone(), actor)
+        .unwrap_or_else(|e| panic!("{cmd:?} on {}: {e}", order.state))
+        .order
 }
 
 fn payment(amount: Money) -> Payment {
-    Payment { provider: "simpay".into(), reference: "pi_123".into(), amount, paid_at: now() }
+    Payment {
+        provider: "simpay".into(),
+        reference: "pi_123".into(),
+        amount,
+        paid_at: now(),
+    }
 }
 
 fn pending(n: u128) -> Order {
@@ -89,13 +96,25 @@ fn submitting_a_draft_asks_for_payment_at_the_server_price() {
     assert_eq!(decision.order.state, OrderState::PendingPayment);
     assert_eq!(decision.order.total, Money::eur(dec!(20.00)));
     assert_eq!(decision.order.version, d.version + 1);
-    assert_eq!(decision.effects, vec![Effect::CreatePaymentIntent { amount: Money::eur(dec!(20.00)) }]);
+    assert_eq!(
+        decision.effects,
+        vec![Effect::CreatePaymentIntent {
+            amount: Money::eur(dec!(20.00))
+        }]
+    );
     assert_eq!(event_types(&decision), ["order.submitted"]);
 }
 
 #[test]
 fn submitting_with_a_total_more_than_a_euro_off_is_rejected_with_our_price() {
-    let err = apply(&draft(1), Command::Submit { shown_total: Money::eur(dec!(11.01)) }, Actor::Customer).unwrap_err();
+    let err = apply(
+        &draft(1),
+        Command::Submit {
+            shown_total: Money::eur(dec!(11.01)),
+        },
+        Actor::Customer,
+    )
+    .unwrap_err();
     match err {
         Rejection::PriceMismatch(m) => assert_eq!(m.server, Money::eur(dec!(10.00))),
         other => panic!("expected a price mismatch, got {other}"),
@@ -108,15 +127,28 @@ fn submitting_reprices_against_todays_catalog() {
     let mut dearer = Catalog::standard();
     dearer.version = "2027-01-01".into();
     dearer.vps_plans[0].monthly_eur = dec!(10.80);
-    let decision =
-        decide(&d, Command::Submit { shown_total: Money::eur(dec!(10.00)) }, Actor::Customer, &dearer, now()).unwrap();
+    let decision = decide(
+        &d,
+        Command::Submit {
+            shown_total: Money::eur(dec!(10.00)),
+        },
+        Actor::Customer,
+        &dearer,
+        now(),
+    )
+    .unwrap();
     assert_eq!(decision.order.total, Money::eur(dec!(10.80)));
     assert_eq!(decision.order.items[0].price.catalog_version, "2027-01-01");
 }
 
 #[test]
 fn a_confirmed_payment_of_another_amount_is_refused() {
-    let err = apply(&pending(1), Command::ConfirmPayment(payment(Money::eur(dec!(9.99)))), Actor::System).unwrap_err();
+    let err = apply(
+        &pending(1),
+        Command::ConfirmPayment(payment(Money::eur(dec!(9.99)))),
+        Actor::System,
+    )
+    .unwrap_err();
     assert!(matches!(err, Rejection::PaymentMismatch { .. }));
 }
 
@@ -133,19 +165,57 @@ fn confirming_payment_records_it_and_starts_validation() {
 #[test]
 fn an_operator_may_revert_a_payment_before_provisioning_but_a_customer_may_not() {
     let o = confirmed(1);
-    let err = apply(&o, Command::RevertPayment { reason: "chargeback".into() }, Actor::Customer).unwrap_err();
-    assert!(matches!(err, Rejection::NotAllowed { required: Actor::Operator, .. }));
-    let d = apply(&o, Command::RevertPayment { reason: "chargeback".into() }, Actor::Operator).unwrap();
+    let err = apply(
+        &o,
+        Command::RevertPayment {
+            reason: "chargeback".into(),
+        },
+        Actor::Customer,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        Rejection::NotAllowed {
+            required: Actor::Operator,
+            ..
+        }
+    ));
+    let d = apply(
+        &o,
+        Command::RevertPayment {
+            reason: "chargeback".into(),
+        },
+        Actor::Operator,
+    )
+    .unwrap();
     assert_eq!(d.order.state, OrderState::PendingPayment);
     assert_eq!(d.order.payment, None);
-    let err = apply(&provisioning(1), Command::RevertPayment { reason: "late".into() }, Actor::Operator).unwrap_err();
-    assert!(matches!(err, Rejection::IllegalTransition { state: OrderState::Provisioning, .. }));
+    let err = apply(
+        &provisioning(1),
+        Command::RevertPayment { reason: "late".into() },
+        Actor::Operator,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        Rejection::IllegalTransition {
+            state: OrderState::Provisioning,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn cancelling_after_payment_requests_a_full_refund_once() {
     let o = validating(3);
-    let d = apply(&o, Command::Cancel { reason: "changed my mind".into() }, Actor::Customer).unwrap();
+    let d = apply(
+        &o,
+        Command::Cancel {
+            reason: "changed my mind".into(),
+        },
+        Actor::Customer,
+    )
+    .unwrap();
     assert_eq!(d.order.state, OrderState::Cancelled);
     assert!(d.order.deleted_at.is_some());
     assert_eq!(refunds(&d), [Money::eur(dec!(30.00))]);
@@ -154,7 +224,12 @@ fn cancelling_after_payment_requests_a_full_refund_once() {
 
 #[test]
 fn validation_failure_fails_the_order_and_refunds_it() {
-    let d = apply(&validating(2), Command::FailValidation { problems: vec![] }, Actor::System).unwrap();
+    let d = apply(
+        &validating(2),
+        Command::FailValidation { problems: vec![] },
+        Actor::System,
+    )
+    .unwrap();
     assert_eq!(d.order.state, OrderState::Failed);
     assert_eq!(event_types(&d), ["order.failed", "billing.refund-requested"]);
     assert_eq!(refunds(&d), [Money::eur(dec!(20.00))]);
@@ -182,8 +257,21 @@ fn one_item_failing_for_good_is_rolled_back_and_refunded_and_the_rest_stay() {
     let o = provisioning(3);
     let o = step(o, Command::ActivateItem { item: item_id(0) }, Actor::System);
     let o = step(o, Command::ActivateItem { item: item_id(1) }, Actor::System);
-    let d = apply(&o, Command::FailItem { item: item_id(2), reason: "quota at provider".into() }, Actor::System).unwrap();
-    assert_eq!(d.effects, vec![Effect::Deprovision { items: vec![item_id(2)] }]);
+    let d = apply(
+        &o,
+        Command::FailItem {
+            item: item_id(2),
+            reason: "quota at provider".into(),
+        },
+        Actor::System,
+    )
+    .unwrap();
+    assert_eq!(
+        d.effects,
+        vec![Effect::Deprovision {
+            items: vec![item_id(2)]
+        }]
+    );
     assert_eq!(d.order.state, OrderState::PartiallyFulfilled);
     let d = apply(&d.order, Command::RollBackItem { item: item_id(2) }, Actor::System).unwrap();
     assert_eq!(d.order.state, OrderState::PartiallyFulfilled);
@@ -199,7 +287,14 @@ fn every_item_failing_fails_the_order_with_the_whole_payment_refunded() {
     let mut o = provisioning(2);
     let mut total_refunded = Money::eur(dec!(0));
     for i in 0..2 {
-        o = step(o, Command::FailItem { item: item_id(i), reason: "down".into() }, Actor::System);
+        o = step(
+            o,
+            Command::FailItem {
+                item: item_id(i),
+                reason: "down".into(),
+            },
+            Actor::System,
+        );
     }
     for i in 0..2 {
         let d = apply(&o, Command::RollBackItem { item: item_id(i) }, Actor::System).unwrap();
@@ -219,11 +314,22 @@ fn operator_cancellation_mid_provisioning_deprovisions_newest_first() {
     let o = step(o, Command::ActivateItem { item: item_id(0) }, Actor::System);
     let o = step(o, Command::ActivateItem { item: item_id(2) }, Actor::System);
     let err = apply(&o, Command::Cancel { reason: "abuse".into() }, Actor::Customer).unwrap_err();
-    assert!(matches!(err, Rejection::NotAllowed { required: Actor::Operator, .. }));
+    assert!(matches!(
+        err,
+        Rejection::NotAllowed {
+            required: Actor::Operator,
+            ..
+        }
+    ));
     let d = apply(&o, Command::Cancel { reason: "abuse".into() }, Actor::Operator).unwrap();
     assert_eq!(d.order.state, OrderState::Cancelled);
     // Item 1 was still provisioning (newest), then 2 and 0 in reverse activation order.
-    assert_eq!(d.effects, vec![Effect::Deprovision { items: vec![item_id(1), item_id(2), item_id(0)] }]);
+    assert_eq!(
+        d.effects,
+        vec![Effect::Deprovision {
+            items: vec![item_id(1), item_id(2), item_id(0)]
+        }]
+    );
     let mut o = d.order;
     for i in [1, 2, 0] {
         o = step(o, Command::RollBackItem { item: item_id(i) }, Actor::System);
@@ -239,7 +345,10 @@ fn restoring_brings_a_cancelled_order_back_into_view_for_operators_only() {
     let d = apply(&o, Command::Restore, Actor::Operator).unwrap();
     assert_eq!(d.order.deleted_at, None);
     assert_eq!(d.order.state, OrderState::Cancelled);
-    assert!(matches!(apply(&d.order, Command::Restore, Actor::Operator), Err(Rejection::NotDeleted)));
+    assert!(matches!(
+        apply(&d.order, Command::Restore, Actor::Operator),
+        Err(Rejection::NotDeleted)
+    ));
 }
 
 #[test]
@@ -253,7 +362,13 @@ fn system_commands_are_refused_from_customers() {
     let o = pending(1);
     let total = o.total;
     let err = apply(&o, Command::ConfirmPayment(payment(total)), Actor::Customer).unwrap_err();
-    assert!(matches!(err, Rejection::NotAllowed { required: Actor::System, .. }));
+    assert!(matches!(
+        err,
+        Rejection::NotAllowed {
+            required: Actor::System,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -272,7 +387,16 @@ fn every_transition_of_the_spec_table_is_decided_somewhere() {
         seen.insert((d.audit.from, d.audit.to));
     };
     let total = |o: &Order| o.total;
-    record(&apply(&draft(1), Command::Submit { shown_total: total(&draft(1)) }, Actor::Customer).unwrap());
+    record(
+        &apply(
+            &draft(1),
+            Command::Submit {
+                shown_total: total(&draft(1)),
+            },
+            Actor::Customer,
+        )
+        .unwrap(),
+    );
     record(&apply(&draft(1), Command::Cancel { reason: String::new() }, Actor::Customer).unwrap());
     let p = pending(1);
     record(&apply(&p, Command::ConfirmPayment(payment(p.total)), Actor::System).unwrap());
@@ -290,14 +414,42 @@ fn every_transition_of_the_spec_table_is_decided_somewhere() {
     let partial = apply(&pr, Command::ActivateItem { item: item_id(0) }, Actor::System).unwrap();
     record(&partial);
     record(&apply(&pr, Command::Cancel { reason: String::new() }, Actor::Operator).unwrap());
-    record(&apply(&partial.order, Command::ActivateItem { item: item_id(1) }, Actor::System).unwrap());
-    record(&apply(&partial.order, Command::Cancel { reason: String::new() }, Actor::Operator).unwrap());
-    let failing = step(partial.order.clone(), Command::FailItem { item: item_id(1), reason: String::new() }, Actor::System);
+    record(
+        &apply(
+            &partial.order,
+            Command::ActivateItem { item: item_id(1) },
+            Actor::System,
+        )
+        .unwrap(),
+    );
+    record(
+        &apply(
+            &partial.order,
+            Command::Cancel { reason: String::new() },
+            Actor::Operator,
+        )
+        .unwrap(),
+    );
+    let failing = step(
+        partial.order.clone(),
+        Command::FailItem {
+            item: item_id(1),
+            reason: String::new(),
+        },
+        Actor::System,
+    );
     record(&apply(&failing, Command::RollBackItem { item: item_id(1) }, Actor::System).unwrap());
     let one = provisioning(1);
     let activated = apply(&one, Command::ActivateItem { item: item_id(0) }, Actor::System).unwrap();
     record(&activated);
-    let one_failed = step(one, Command::FailItem { item: item_id(0), reason: String::new() }, Actor::System);
+    let one_failed = step(
+        one,
+        Command::FailItem {
+            item: item_id(0),
+            reason: String::new(),
+        },
+        Actor::System,
+    );
     record(&apply(&one_failed, Command::RollBackItem { item: item_id(0) }, Actor::System).unwrap());
     for pair in ALLOWED_TRANSITIONS {
         assert!(seen.contains(pair), "no test reaches {pair:?}");
@@ -309,8 +461,12 @@ fn any_command() -> impl Strategy<Value = (Command, Actor)> {
     let item = (0u128..3).prop_map(item_id);
     let actor = prop_oneof![Just(Actor::Customer), Just(Actor::Operator), Just(Actor::System)];
     let cmd = prop_oneof![
-        (0i64..4000).prop_map(|c| Command::Submit { shown_total: Money::eur(rust_decimal::Decimal::new(c, 2)) }),
-        Just(Command::Submit { shown_total: Money::eur(dec!(30.00)) }),
+        (0i64..4000).prop_map(|c| Command::Submit {
+            shown_total: Money::eur(rust_decimal::Decimal::new(c, 2))
+        }),
+        Just(Command::Submit {
+            shown_total: Money::eur(dec!(30.00))
+        }),
         Just(Command::Cancel { reason: "r".into() }),
         Just(Command::ConfirmPayment(payment(Money::eur(dec!(30.00))))),
         Just(Command::ExpirePayment),
@@ -319,7 +475,10 @@ fn any_command() -> impl Strategy<Value = (Command, Actor)> {
         Just(Command::PassValidation),
         Just(Command::FailValidation { problems: vec![] }),
         item.clone().prop_map(|item| Command::ActivateItem { item }),
-        item.clone().prop_map(|item| Command::FailItem { item, reason: "x".into() }),
+        item.clone().prop_map(|item| Command::FailItem {
+            item,
+            reason: "x".into()
+        }),
         item.clone().prop_map(|item| Command::RollBackItem { item }),
         item.prop_map(|item| Command::DeliverItem { item }),
         Just(Command::Restore),
@@ -390,7 +549,12 @@ fn every_state_is_reachable_from_draft() {
     // Breadth-first over the command universe: the walk must find all nine states.
     let universe: Vec<(Command, Actor)> = {
         let mut u = vec![
-            (Command::Submit { shown_total: Money::eur(dec!(30.00)) }, Actor::Customer),
+            (
+                Command::Submit {
+                    shown_total: Money::eur(dec!(30.00)),
+                },
+                Actor::Customer,
+            ),
             (Command::Cancel { reason: String::new() }, Actor::Customer),
             (Command::Cancel { reason: String::new() }, Actor::Operator),
             (Command::ConfirmPayment(payment(Money::eur(dec!(30.00)))), Actor::System),
@@ -401,7 +565,13 @@ fn every_state_is_reachable_from_draft() {
         ];
         for i in 0..3 {
             u.push((Command::ActivateItem { item: item_id(i) }, Actor::System));
-            u.push((Command::FailItem { item: item_id(i), reason: String::new() }, Actor::System));
+            u.push((
+                Command::FailItem {
+                    item: item_id(i),
+                    reason: String::new(),
+                },
+                Actor::System,
+            ));
             u.push((Command::RollBackItem { item: item_id(i) }, Actor::System));
         }
         u

@@ -59,47 +59,71 @@ pub struct Money {
 impl Money {
     /// An amount in euros.
     pub const fn eur(amount: Decimal) -> Self {
-        Self { amount, currency: Currency::Eur }
+        Self {
+            amount,
+            currency: Currency::Eur,
+        }
     }
 
     /// Zero in `currency`.
     pub const fn zero(currency: Currency) -> Self {
-        Self { amount: Decimal::ZERO, currency }
+        Self {
+            // Scale 2, so it prints "0.00" like every other amount.
+            amount: Decimal::from_parts(0, 0, 0, false, 2),
+            currency,
+        }
     }
 
     /// `self + other`, refusing mixed currencies and overflow.
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
         let amount = self.amount.checked_add(other.amount).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     /// `self - other`, refusing mixed currencies and overflow.
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
         let amount = self.amount.checked_sub(other.amount).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     /// `self × factor`, unrounded.
     pub fn checked_mul(self, factor: Decimal) -> Result<Money, MoneyError> {
         let amount = self.amount.checked_mul(factor).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     /// Rounded to cents, half away from zero: the one rounding rule we bill
     /// by. The result always has exactly two decimals, so it prints as
     /// `"81600.00"`, never `"81600"` or `"81600.0"`.
     pub fn round_to_cents(self) -> Money {
-        let mut amount = self.amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        let mut amount = self
+            .amount
+            .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
         amount.rescale(2);
-        Money { amount, currency: self.currency }
+        Money {
+            amount,
+            currency: self.currency,
+        }
     }
 
     /// The absolute difference between two amounts of one currency.
     pub fn abs_diff(self, other: Money) -> Result<Money, MoneyError> {
         let d = self.checked_sub(other)?;
-        Ok(Money { amount: d.amount.abs(), currency: d.currency })
+        Ok(Money {
+            amount: d.amount.abs(),
+            currency: d.currency,
+        })
     }
 
     /// Sums amounts of one currency; an empty sum is zero in `currency`.
@@ -111,7 +135,10 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(MoneyError::CurrencyMismatch(self.currency.code(), other.currency.code()))
+            Err(MoneyError::CurrencyMismatch(
+                self.currency.code(),
+                other.currency.code(),
+            ))
         }
     }
 }
@@ -142,9 +169,17 @@ mod tests {
     }
 
     #[test]
+    fn zero_prints_with_cents() {
+        assert_eq!(serde_json::to_value(Money::zero(Currency::Eur)).unwrap()["amount"], "0.00");
+    }
+
+    #[test]
     fn rounded_amounts_always_print_two_decimals() {
         assert_eq!(Money::eur(dec!(81600)).round_to_cents().amount.to_string(), "81600.00");
-        assert_eq!(Money::eur(dec!(81600.000)).round_to_cents().amount.to_string(), "81600.00");
+        assert_eq!(
+            Money::eur(dec!(81600.000)).round_to_cents().amount.to_string(),
+            "81600.00"
+        );
         assert_eq!(Money::eur(dec!(0.5)).round_to_cents().amount.to_string(), "0.50");
     }
 

@@ -32,30 +32,52 @@ impl ProductSnapshot {
                     .vps_plan(c.plan)
                     .map(|p| format!(" ({} vCPU, {} GB, {} GB disk)", p.vcpus, p.memory_gb, p.disk_gb))
                     .unwrap_or_default();
-                let image = catalog.os_image(&c.os_image).map_or(c.os_image.as_str(), |i| i.name.as_str());
+                let image = catalog
+                    .os_image(&c.os_image)
+                    .map_or(c.os_image.as_str(), |i| i.name.as_str());
                 format!("VPS {}{size} in {region}, {image}", c.plan)
             }
             ProductConfig::Kubernetes(c) => {
-                format!("Kubernetes, {} workers, {} GB {} storage in {region}", c.workers, c.storage_gb, c.storage_class)
+                format!(
+                    "Kubernetes, {} workers, {} GB {} storage in {region}",
+                    c.workers, c.storage_gb, c.storage_class
+                )
             }
             ProductConfig::ManagedDatabase(c) => format!(
                 "Managed {} {}{}, {} GB in {region}",
                 c.engine,
                 c.plan,
-                if c.high_availability { " with high availability" } else { "" },
+                if c.high_availability {
+                    " with high availability"
+                } else {
+                    ""
+                },
                 c.storage_gb
             ),
             ProductConfig::Gpu(c) => {
-                format!("{} × {} GPU nodes, {} GB, {} in {region}", c.nodes, c.gpu, c.storage_gb, c.framework)
+                format!(
+                    "{} × {} GPU nodes, {} GB, {} in {region}",
+                    c.nodes, c.gpu, c.storage_gb, c.framework
+                )
             }
             ProductConfig::PrivateCloud(c) => {
-                format!("Private cloud ({}), {} nodes, {} TB in {region}", c.cluster_size, c.nodes, c.storage_tb)
+                format!(
+                    "Private cloud ({}), {} nodes, {} TB in {region}",
+                    c.cluster_size, c.nodes, c.storage_tb
+                )
             }
             ProductConfig::ObjectStorage(c) => {
-                format!("Object storage {} {} TB, {} in {region}", c.tier, c.capacity_tb, c.replication)
+                format!(
+                    "Object storage {} {} TB, {} in {region}",
+                    c.tier, c.capacity_tb, c.replication
+                )
             }
         };
-        ProductSnapshot { product: spec.config.product(), catalog_version: catalog.version.clone(), summary }
+        ProductSnapshot {
+            product: spec.config.product(),
+            catalog_version: catalog.version.clone(),
+            summary,
+        }
     }
 }
 
@@ -79,7 +101,13 @@ impl OrderItem {
     pub fn new(catalog: &Catalog, id: ItemId, spec: ItemSpec) -> Result<OrderItem, MoneyError> {
         let price = price_item(catalog, &spec)?;
         let product = ProductSnapshot::of(catalog, &spec);
-        Ok(OrderItem { id, spec, product, price, state: ItemState::Pending })
+        Ok(OrderItem {
+            id,
+            spec,
+            product,
+            price,
+            state: ItemState::Pending,
+        })
     }
 }
 

@@ -44,7 +44,10 @@ pub fn price_item(catalog: &Catalog, spec: &ItemSpec) -> Result<PriceSnapshot, M
     let monthly = Money::sum(Currency::Eur, lines.iter().map(|l| l.amount))?.round_to_cents();
     let period_total = match spec.billing_cycle {
         BillingCycle::Monthly => monthly,
-        BillingCycle::Annual => monthly.checked_mul(Decimal::from(12))?.checked_mul(catalog.rates.annual_factor)?.round_to_cents(),
+        BillingCycle::Annual => monthly
+            .checked_mul(Decimal::from(12))?
+            .checked_mul(catalog.rates.annual_factor)?
+            .round_to_cents(),
     };
     Ok(PriceSnapshot {
         catalog_version: catalog.version.clone(),
@@ -68,7 +71,12 @@ fn line(description: &str, quantity: impl Into<Decimal>, unit_eur: Decimal) -> R
     }
     let unit_price = Money::eur(unit_eur);
     let amount = unit_price.checked_mul(quantity)?.round_to_cents();
-    Ok(PriceLine { description: description.to_owned(), quantity, unit_price, amount })
+    Ok(PriceLine {
+        description: description.to_owned(),
+        quantity,
+        unit_price,
+        amount,
+    })
 }
 
 fn lines(catalog: &Catalog, config: &ProductConfig) -> Result<Vec<PriceLine>, MoneyError> {
@@ -93,14 +101,20 @@ fn lines(catalog: &Catalog, config: &ProductConfig) -> Result<Vec<PriceLine>, Mo
             } else {
                 (format!("{} plan", c.plan), Decimal::ONE)
             };
-            vec![line(&what, count, plan)?, line("storage GB", c.storage_gb, r.db_storage_gb)?]
+            vec![
+                line(&what, count, plan)?,
+                line("storage GB", c.storage_gb, r.db_storage_gb)?,
+            ]
         }
         ProductConfig::Gpu(c) => {
             let node = match c.gpu {
                 GpuModel::A100 => r.gpu_a100_node,
                 GpuModel::H100 => r.gpu_h100_node,
             };
-            vec![line(&format!("{} nodes", c.gpu), c.nodes, node)?, line("storage GB", c.storage_gb, r.gpu_storage_gb)?]
+            vec![
+                line(&format!("{} nodes", c.gpu), c.nodes, node)?,
+                line("storage GB", c.storage_gb, r.gpu_storage_gb)?,
+            ]
         }
         ProductConfig::PrivateCloud(c) => vec![
             line("nodes", c.nodes, r.private_cloud_node)?,
@@ -135,7 +149,11 @@ pub struct PriceMismatch {
 /// then charged at `server`, never at `shown`.
 pub fn check_shown_total(shown: Money, server: Money) -> Result<Money, PriceMismatch> {
     let tolerance = Money::eur(TOLERANCE_EUR);
-    let mismatch = || PriceMismatch { shown, server, tolerance };
+    let mismatch = || PriceMismatch {
+        shown,
+        server,
+        tolerance,
+    };
     let diff = shown.abs_diff(server).map_err(|_| mismatch())?;
     if diff.amount <= tolerance.amount {
         Ok(server)
@@ -159,7 +177,11 @@ mod tests {
     }
 
     fn vps(plan: &str, cycle: &str) -> PriceSnapshot {
-        price("vps", cycle, json!({"region":"lj-1","plan":plan,"os_image":"debian-12"}))
+        price(
+            "vps",
+            cycle,
+            json!({"region":"lj-1","plan":plan,"os_image":"debian-12"}),
+        )
     }
 
     #[test]
@@ -180,21 +202,30 @@ mod tests {
 
     #[test]
     fn kubernetes_is_workers_times_150_plus_storage_times_0_50() {
-        let p = price("kubernetes", "monthly", json!({"region":"mb-1","workers":5,"storage_class":"ssd","storage_gb":200}));
+        let p = price(
+            "kubernetes",
+            "monthly",
+            json!({"region":"mb-1","workers":5,"storage_class":"ssd","storage_gb":200}),
+        );
         assert_eq!(p.period_total, Money::eur(dec!(850.00)));
         assert_eq!(p.lines.len(), 2);
-        let p = price("kubernetes", "annual", json!({"region":"mb-1","workers":3,"storage_class":"standard","storage_gb":15}));
+        let p = price(
+            "kubernetes",
+            "annual",
+            json!({"region":"mb-1","workers":3,"storage_class":"standard","storage_gb":15}),
+        );
         // (450 + 7.50) × 12 × 0.8 = 4392.00
         assert_eq!(p.period_total, Money::eur(dec!(4392.00)));
     }
 
     #[test]
     fn managed_database_doubles_the_plan_with_high_availability_and_adds_storage() {
-        let db = |plan: &str, ha: bool, gb: u32| {
-            price("managed_database", "monthly",
+        let db =
+            |plan: &str, ha: bool, gb: u32| {
+                price("managed_database", "monthly",
                 json!({"region":"lj-1","engine":"postgresql-16","plan":plan,"storage_gb":gb,"high_availability":ha}))
             .period_total
-        };
+            };
         assert_eq!(db("starter", false, 20), Money::eur(dec!(45.00)));
         assert_eq!(db("starter", true, 20), Money::eur(dec!(85.00)));
         assert_eq!(db("production", false, 100), Money::eur(dec!(145.00)));
@@ -204,8 +235,12 @@ mod tests {
     #[test]
     fn gpu_nodes_cost_1200_or_2400_each_plus_storage() {
         let gpu = |model: &str, nodes: u32, gb: u32| {
-            price("gpu", "monthly", json!({"region":"lj-1","gpu":model,"nodes":nodes,"storage_gb":gb,"framework":"jax"}))
-                .period_total
+            price(
+                "gpu",
+                "monthly",
+                json!({"region":"lj-1","gpu":model,"nodes":nodes,"storage_gb":gb,"framework":"jax"}),
+            )
+            .period_total
         };
         assert_eq!(gpu("A100", 1, 100), Money::eur(dec!(1220.00)));
         assert_eq!(gpu("H100", 8, 1000), Money::eur(dec!(19400.00)));
@@ -213,7 +248,11 @@ mod tests {
 
     #[test]
     fn private_cloud_is_nodes_times_450_plus_tb_times_80() {
-        let p = price("private_cloud", "annual", json!({"region":"mb-1","cluster_size":"medium","nodes":10,"storage_tb":50}));
+        let p = price(
+            "private_cloud",
+            "annual",
+            json!({"region":"mb-1","cluster_size":"medium","nodes":10,"storage_tb":50}),
+        );
         assert_eq!(p.monthly, Money::eur(dec!(8500.00)));
         assert_eq!(p.period_total, Money::eur(dec!(81600.00)));
     }
@@ -221,8 +260,12 @@ mod tests {
     #[test]
     fn object_storage_is_tier_rate_times_capacity() {
         let os = |tier: &str, tb: u32| {
-            price("object_storage", "monthly", json!({"region":"hetzner-fsn1","tier":tier,"capacity_tb":tb,"replication":"multi_zone"}))
-                .period_total
+            price(
+                "object_storage",
+                "monthly",
+                json!({"region":"hetzner-fsn1","tier":tier,"capacity_tb":tb,"replication":"multi_zone"}),
+            )
+            .period_total
         };
         assert_eq!(os("standard", 10), Money::eur(dec!(200.00)));
         assert_eq!(os("archive", 1000), Money::eur(dec!(10000.00)));
@@ -230,7 +273,11 @@ mod tests {
 
     #[test]
     fn every_amount_of_a_price_prints_with_cents() {
-        let p = price("private_cloud", "annual", json!({"region":"mb-1","cluster_size":"medium","nodes":10,"storage_tb":50}));
+        let p = price(
+            "private_cloud",
+            "annual",
+            json!({"region":"mb-1","cluster_size":"medium","nodes":10,"storage_tb":50}),
+        );
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["period_total"]["amount"], "81600.00");
         assert_eq!(json["monthly"]["amount"], "8500.00");
@@ -248,7 +295,10 @@ mod tests {
         let mut dearer = Catalog::standard();
         dearer.version = "2027-01-01".into();
         dearer.vps_plans[0].monthly_eur = dec!(12.00);
-        assert_eq!(price_item(&dearer, &spec).unwrap().period_total, Money::eur(dec!(12.00)));
+        assert_eq!(
+            price_item(&dearer, &spec).unwrap().period_total,
+            Money::eur(dec!(12.00))
+        );
 
         let kept: PriceSnapshot = serde_json::from_str(&stored).unwrap();
         assert_eq!(kept, before);
@@ -284,7 +334,11 @@ mod tests {
             (1u32..=1000, any::<bool>()).prop_map(|(tb, a)| json!({"product":"object_storage","config":{"region":"lj-1","tier":if a {"archive"} else {"standard"},"capacity_tb":tb,"replication":"single_zone"}})),
         ];
         (config, cycle).prop_map(|(mut item, cycle)| {
-            let cycle = if item["product"] == "private_cloud" { "annual" } else { cycle };
+            let cycle = if item["product"] == "private_cloud" {
+                "annual"
+            } else {
+                cycle
+            };
             item["billing_cycle"] = json!(cycle);
             item
         })

@@ -74,14 +74,23 @@ mod tests {
 
     #[test]
     fn an_order_within_quota_passes() {
-        let limit = Quota { gpu_nodes: 8, ..Quota::default() };
+        let limit = Quota {
+            gpu_nodes: 8,
+            ..Quota::default()
+        };
         assert!(check_quota(&limit, &Quota::default(), &[gpu(4), gpu(4)]).is_empty());
     }
 
     #[test]
     fn the_item_that_crosses_the_ceiling_is_named_with_what_is_left() {
-        let limit = Quota { gpu_nodes: 8, ..Quota::default() };
-        let in_use = Quota { gpu_nodes: 3, ..Quota::default() };
+        let limit = Quota {
+            gpu_nodes: 8,
+            ..Quota::default()
+        };
+        let in_use = Quota {
+            gpu_nodes: 3,
+            ..Quota::default()
+        };
         let errs = check_quota(&limit, &in_use, &[gpu(2), gpu(4)]);
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].pointer, "/items/1");

@@ -44,7 +44,11 @@ pub struct PlannedStep {
 /// The saga for `order`: validate, then provision every item independently,
 /// then deliver each item as soon as it is active.
 pub fn plan(order: &Order) -> Vec<PlannedStep> {
-    let mut steps = vec![PlannedStep { step: Step::Validate, undo: Some(Compensation::RefundPayment), after: vec![] }];
+    let mut steps = vec![PlannedStep {
+        step: Step::Validate,
+        undo: Some(Compensation::RefundPayment),
+        after: vec![],
+    }];
     for item in &order.items {
         steps.push(PlannedStep {
             step: Step::Provision { item: item.id },
@@ -87,9 +91,14 @@ pub enum AfterFailure {
 /// Given that `failures` attempts have failed so far (counting this one),
 /// when to retry: 2 s, 4 s, 8 s, 16 s, 30 s, then give up.
 pub fn after_failure(failures: u32, now: DateTime<Utc>) -> AfterFailure {
-    let delay = usize::try_from(failures).ok().and_then(|n| n.checked_sub(1)).and_then(|i| RETRY_DELAYS_SECS.get(i));
+    let delay = usize::try_from(failures)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| RETRY_DELAYS_SECS.get(i));
     match delay {
-        Some(&secs) => AfterFailure::RetryAt { at: now + Duration::seconds(secs) },
+        Some(&secs) => AfterFailure::RetryAt {
+            at: now + Duration::seconds(secs),
+        },
         None => AfterFailure::GiveUp,
     }
 }
@@ -114,10 +123,14 @@ pub enum AfterCompensationFailure {
 
 /// Given `failures` failed attempts of a compensation so far, what next.
 pub fn after_compensation_failure(failures: u32, now: DateTime<Utc>) -> AfterCompensationFailure {
-    let delay =
-        usize::try_from(failures).ok().and_then(|n| n.checked_sub(1)).and_then(|i| COMPENSATION_DELAYS_SECS.get(i));
+    let delay = usize::try_from(failures)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| COMPENSATION_DELAYS_SECS.get(i));
     match delay {
-        Some(&secs) => AfterCompensationFailure::RetryAt { at: now + Duration::seconds(secs) },
+        Some(&secs) => AfterCompensationFailure::RetryAt {
+            at: now + Duration::seconds(secs),
+        },
         None => AfterCompensationFailure::ParkForOperator,
     }
 }
@@ -146,9 +159,18 @@ mod tests {
 
     #[test]
     fn a_compensation_that_keeps_failing_is_parked_not_looped() {
-        assert!(matches!(after_compensation_failure(8, t0()), AfterCompensationFailure::RetryAt { .. }));
-        assert_eq!(after_compensation_failure(9, t0()), AfterCompensationFailure::ParkForOperator);
-        assert_eq!(after_compensation_failure(u32::MAX, t0()), AfterCompensationFailure::ParkForOperator);
+        assert!(matches!(
+            after_compensation_failure(8, t0()),
+            AfterCompensationFailure::RetryAt { .. }
+        ));
+        assert_eq!(
+            after_compensation_failure(9, t0()),
+            AfterCompensationFailure::ParkForOperator
+        );
+        assert_eq!(
+            after_compensation_failure(u32::MAX, t0()),
+            AfterCompensationFailure::ParkForOperator
+        );
     }
 
     #[test]
@@ -162,7 +184,11 @@ mod tests {
         ];
         assert_eq!(
             unwind(&stack),
-            vec![Compensation::Deprovision { item: b }, Compensation::Deprovision { item: a }, Compensation::RefundPayment]
+            vec![
+                Compensation::Deprovision { item: b },
+                Compensation::Deprovision { item: a },
+                Compensation::RefundPayment
+            ]
         );
     }
 }

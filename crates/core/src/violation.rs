@@ -56,7 +56,12 @@ pub struct Violation {
 impl Violation {
     /// A finding at `pointer`.
     pub fn new(pointer: impl Into<String>, rule: Rule, detail: impl Into<String>, accepted: Value) -> Self {
-        Self { pointer: pointer.into(), rule, detail: detail.into(), accepted }
+        Self {
+            pointer: pointer.into(),
+            rule,
+            detail: detail.into(),
+            accepted,
+        }
     }
 }
 

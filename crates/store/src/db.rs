@@ -27,9 +27,11 @@ impl Dialect {
     /// SQLite does not parse and does not need under its database lock.
     pub fn sql<'a>(self, sql: &'a str) -> Cow<'a, str> {
         match self {
-            Dialect::Sqlite => {
-                Cow::Owned(sql.replace('$', "?").replace(" FOR UPDATE SKIP LOCKED", "").replace(" FOR UPDATE", ""))
-            }
+            Dialect::Sqlite => Cow::Owned(
+                sql.replace('$', "?")
+                    .replace(" FOR UPDATE SKIP LOCKED", "")
+                    .replace(" FOR UPDATE", ""),
+            ),
             Dialect::Postgres => Cow::Borrowed(sql),
         }
     }
@@ -199,7 +201,9 @@ impl<'a> Row<'a> {
         match self.get(column)? {
             Cell::Null => Ok(None),
             Cell::Text(s) => Ok(Some(s)),
-            other => Err(DbError::Decode(format!("`{column}` is {other:?}, expected text or null"))),
+            other => Err(DbError::Decode(format!(
+                "`{column}` is {other:?}, expected text or null"
+            ))),
         }
     }
 
@@ -234,7 +238,10 @@ pub struct Rows {
 impl Rows {
     /// Iterates rows.
     pub fn iter(&self) -> impl Iterator<Item = Row<'_>> {
-        self.rows.iter().map(|cells| Row { columns: &self.columns, cells })
+        self.rows.iter().map(|cells| Row {
+            columns: &self.columns,
+            cells,
+        })
     }
 
     /// The first row, if any.

@@ -66,7 +66,9 @@ impl<D: Db> Store<D> {
                       WHERE tenant_id = $1 AND idem_key = $2 FOR UPDATE",
                     &[tenant.as_str().into(), key.into()],
                 )?;
-                let r = rows.first().ok_or_else(|| StoreError::Corrupt("idempotency key vanished".into()))?;
+                let r = rows
+                    .first()
+                    .ok_or_else(|| StoreError::Corrupt("idempotency key vanished".into()))?;
                 let created_at = parse_time(r.text("created_at")?)?;
                 let done = r.text("state")? == "done";
                 let expired = now - created_at >= ttl;

@@ -6,39 +6,40 @@
 //! change goes through one transaction that also writes its audit record and
 //! its outbox events; the relay reads the outbox through [`Store::relay_round`].
 
+mod capacity;
 mod codec;
 mod db;
 mod error;
 mod idempotency;
 mod migrate;
-mod orders;
-mod saga;
+#[cfg(feature = "native-pg")]
+mod native_pg;
 #[cfg(feature = "native-sqlite")]
 mod native_sqlite;
+mod orders;
+mod outbox;
+mod saga;
 #[cfg(feature = "spin")]
-mod spin_sqlite;
+mod spin_db;
 #[cfg(feature = "spin")]
 mod spin_pg;
 #[cfg(feature = "spin")]
-mod spin_db;
-#[cfg(feature = "native-pg")]
-mod native_pg;
-mod outbox;
+mod spin_sqlite;
 
 pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows, SqliteValue};
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use migrate::{latest as latest_migration, migrations, MIGRATIONS, POSTGRES_MIGRATIONS};
-pub use orders::{AuditRecord, ListFilter, OutboxRow, Store};
-pub use saga::{Job, JobState, SealedCredentials};
+#[cfg(feature = "native-pg")]
+pub use native_pg::NativePg;
 #[cfg(feature = "native-sqlite")]
 pub use native_sqlite::NativeSqlite;
+pub use orders::{AuditRecord, ListFilter, OutboxRow, Store};
+pub use outbox::{Backlog, Relay, RelayRow};
+pub use saga::{Job, JobState, SealedCredentials};
 #[cfg(feature = "spin")]
-pub use spin_sqlite::SpinSqlite;
+pub use spin_db::SpinDb;
 #[cfg(feature = "spin")]
 pub use spin_pg::SpinPg;
 #[cfg(feature = "spin")]
-pub use spin_db::SpinDb;
-#[cfg(feature = "native-pg")]
-pub use native_pg::NativePg;
-pub use outbox::{Backlog, Relay, RelayRow};
+pub use spin_sqlite::SpinSqlite;

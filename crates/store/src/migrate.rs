@@ -13,14 +13,30 @@ use crate::orders::Store;
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "orders", include_str!("../../../migrations/sqlite/0001_orders.sql")),
     (2, "saga", include_str!("../../../migrations/sqlite/0002_saga.sql")),
+    (
+        3,
+        "capacity",
+        include_str!("../../../migrations/sqlite/0003_capacity.sql"),
+    ),
+    (4, "saga_lookups", include_str!("../../../migrations/sqlite/0004_saga_lookups.sql")),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
 /// [`MIGRATIONS`], applied by the schema owner (they create the roles, the
 /// row-level-security policies and the grants the application runs under).
 pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "orders", include_str!("../../../migrations/postgres/0001_orders.sql")),
+    (
+        1,
+        "orders",
+        include_str!("../../../migrations/postgres/0001_orders.sql"),
+    ),
     (2, "saga", include_str!("../../../migrations/postgres/0002_saga.sql")),
+    (
+        3,
+        "capacity",
+        include_str!("../../../migrations/postgres/0003_capacity.sql"),
+    ),
+    (4, "saga_lookups", include_str!("../../../migrations/postgres/0004_saga_lookups.sql")),
 ];
 
 /// The migrations of a dialect.
@@ -112,7 +128,13 @@ mod tests {
     #[test]
     fn statements_split_at_line_ending_semicolons_and_skip_comments() {
         let sql = "-- a comment\nCREATE TABLE a (\n  x TEXT CHECK (x IN ('a;b'))\n);\n\nCREATE INDEX i ON a (x);\n";
-        assert_eq!(statements(sql), vec!["CREATE TABLE a (\n  x TEXT CHECK (x IN ('a;b'))\n)", "CREATE INDEX i ON a (x)"]);
+        assert_eq!(
+            statements(sql),
+            vec![
+                "CREATE TABLE a (\n  x TEXT CHECK (x IN ('a;b'))\n)",
+                "CREATE INDEX i ON a (x)"
+            ]
+        );
     }
 
     #[test]

@@ -39,7 +39,10 @@ impl NativePg {
     /// loopback and trusted networks).
     pub fn connect(url: &str) -> Result<Self, DbError> {
         let client = Client::connect(url, NoTls).map_err(to_db_error)?;
-        Ok(NativePg { client: RefCell::new(client), statements: RefCell::new(HashMap::new()) })
+        Ok(NativePg {
+            client: RefCell::new(client),
+            statements: RefCell::new(HashMap::new()),
+        })
     }
 
     /// Runs statements without parameters (a script, e.g. setup in tests).

@@ -15,7 +15,8 @@ impl NativeSqlite {
     /// Opens (creating) the database file at `path`.
     pub fn open(path: &std::path::Path) -> Result<Self, DbError> {
         let conn = Connection::open(path).map_err(|e| DbError::from_message(e.to_string()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| DbError::Other(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| DbError::Other(e.to_string()))?;
         // Switching to WAL needs a moment's exclusive access; when another
         // connection is doing the same, it is done by the time it matters.
         match conn.pragma_update(None, "journal_mode", "WAL") {

@@ -10,7 +10,8 @@
 
 use chrono::{DateTime, Utc};
 use orderflow_core::{
-    jobs_for, Actor, Compensation, Decision, Event, ItemSpec, Money, Order, OrderId, OrderItem, OrderState, Payment, Quota, TenantId,
+    jobs_for, Actor, Compensation, Decision, Event, ItemSpec, Money, Order, OrderId, OrderItem, OrderState, Payment,
+    Quota, TenantId,
 };
 use serde::Serialize;
 
@@ -86,7 +87,10 @@ pub struct Store<D: Db> {
 impl<D: Db> Store<D> {
     /// Wraps a connection.
     pub fn new(db: D) -> Self {
-        Store { db, in_tx: std::cell::Cell::new(false) }
+        Store {
+            db,
+            in_tx: std::cell::Cell::new(false),
+        }
     }
 
     /// The connection.
@@ -119,7 +123,11 @@ impl<D: Db> Store<D> {
     ///
     /// Every tenant-scoped query of the store runs through this, so reads
     /// and writes work unchanged on both backends.
-    pub fn in_tenant<T>(&self, tenant: &TenantId, mut f: impl FnMut(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn in_tenant<T>(
+        &self,
+        tenant: &TenantId,
+        mut f: impl FnMut(&Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         match self.db.dialect() {
             Dialect::Sqlite => f(self),
             Dialect::Postgres if self.in_tx.get() => {
@@ -135,7 +143,10 @@ impl<D: Db> Store<D> {
 
     /// Sets the row-level-security tenant until the end of the current transaction.
     fn set_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
-        self.run("SELECT set_config('app.tenant_id', $1, true) AS tenant", &[tenant.as_str().into()])?;
+        self.run(
+            "SELECT set_config('app.tenant_id', $1, true) AS tenant",
+            &[tenant.as_str().into()],
+        )?;
         Ok(())
     }
 
@@ -232,7 +243,10 @@ impl<D: Db> Store<D> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = rows.iter().map(|r| r.text("id").map(str::to_owned)).collect::<Result<_, _>>()?;
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.text("id").map(str::to_owned))
+            .collect::<Result<_, _>>()?;
         let items = self.run(
             &format!(
                 "SELECT * FROM order_items WHERE tenant_id = $1 AND order_id IN ({})
@@ -243,7 +257,10 @@ impl<D: Db> Store<D> {
         )?;
         let mut by_order: std::collections::HashMap<String, Vec<OrderItem>> = std::collections::HashMap::new();
         for r in items.iter() {
-            by_order.entry(r.text("order_id")?.to_owned()).or_default().push(item_from_row(&r)?);
+            by_order
+                .entry(r.text("order_id")?.to_owned())
+                .or_default()
+                .push(item_from_row(&r)?);
         }
         rows.iter()
             .map(|r| {
@@ -255,7 +272,9 @@ impl<D: Db> Store<D> {
 
     /// The tenant's own quota, when it has one (otherwise the catalog default applies).
     pub fn tenant_quota(&self, tenant: &TenantId) -> Result<Option<Quota>, StoreError> {
-        let rows = self.in_tenant(tenant, |s| s.run("SELECT quota FROM tenants WHERE id = $1", &[tenant.as_str().into()]))?;
+        let rows = self.in_tenant(tenant, |s| {
+            s.run("SELECT quota FROM tenants WHERE id = $1", &[tenant.as_str().into()])
+        })?;
         match rows.first().map(|r| r.opt_text("quota")).transpose()?.flatten() {
             Some(json) => Ok(Some(serde_json::from_str(json)?)),
             None => Ok(None),
@@ -266,14 +285,18 @@ impl<D: Db> Store<D> {
     /// of submitted, paid or provisioning orders that have not failed or
     /// been rolled back. What counts against its quota.
     pub fn live_item_specs(&self, tenant: &TenantId) -> Result<Vec<ItemSpec>, StoreError> {
-        let rows = self.in_tenant(tenant, |s| s.run(
-            "SELECT i.spec FROM order_items i JOIN orders o ON o.id = i.order_id
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "SELECT i.spec FROM order_items i JOIN orders o ON o.id = i.order_id
               WHERE o.tenant_id = $1 AND i.tenant_id = $1
                 AND o.state NOT IN ('draft', 'cancelled', 'failed')
                 AND i.state NOT IN ('failed', 'rolled_back')",
-            &[tenant.as_str().into()],
-        ))?;
-        rows.iter().map(|r| Ok(serde_json::from_str(r.text("spec")?)?)).collect()
+                &[tenant.as_str().into()],
+            )
+        })?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(r.text("spec")?)?))
+            .collect()
     }
 
     /// The order's audit trail, oldest first.
@@ -313,10 +336,18 @@ impl<D: Db> Store<D> {
 
     /// Inserts a new order with its creation audit record and event. Call inside [`Store::write`].
     pub fn insert_order(&self, order: &Order, created: &Event, actor: Actor, subject: &str) -> Result<(), StoreError> {
-        self.in_tenant(&order.tenant, |s| s.insert_order_in_tenant(order, created, actor, subject))
+        self.in_tenant(&order.tenant, |s| {
+            s.insert_order_in_tenant(order, created, actor, subject)
+        })
     }
 
-    fn insert_order_in_tenant(&self, order: &Order, created: &Event, actor: Actor, subject: &str) -> Result<(), StoreError> {
+    fn insert_order_in_tenant(
+        &self,
+        order: &Order,
+        created: &Event,
+        actor: Actor,
+        subject: &str,
+    ) -> Result<(), StoreError> {
         self.run(
             "INSERT INTO orders (id, tenant_id, state, version, currency, total, refunded, payment, compensations,
                                  needs_operator, created_at, updated_at, submitted_at, deleted_at)
@@ -347,7 +378,9 @@ impl<D: Db> Store<D> {
     /// the outbox events and the saga jobs for its effects. Call inside
     /// [`Store::write`].
     pub fn apply(&self, expected_version: i64, decision: &Decision, subject: &str) -> Result<(), StoreError> {
-        self.in_tenant(&decision.order.tenant, |s| s.apply_in_tenant(expected_version, decision, subject))
+        self.in_tenant(&decision.order.tenant, |s| {
+            s.apply_in_tenant(expected_version, decision, subject)
+        })
     }
 
     fn apply_in_tenant(&self, expected_version: i64, decision: &Decision, subject: &str) -> Result<(), StoreError> {
@@ -376,11 +409,21 @@ impl<D: Db> Store<D> {
             ],
         )?;
         if updated.is_empty() {
-            return Err(StoreError::VersionConflict { expected: expected_version });
+            return Err(StoreError::VersionConflict {
+                expected: expected_version,
+            });
         }
         self.upsert_items(order)?;
         let a = &decision.audit;
-        self.insert_audit(order, a.actor, subject, a.command, Some(a.from), &a.reason, order.updated_at)?;
+        self.insert_audit(
+            order,
+            a.actor,
+            subject,
+            a.command,
+            Some(a.from),
+            &a.reason,
+            order.updated_at,
+        )?;
         self.insert_events(&decision.events)?;
         let jobs = jobs_for(order.id, order.version, &decision.effects);
         self.insert_jobs(&order.tenant, &jobs, order.updated_at)
@@ -393,7 +436,10 @@ impl<D: Db> Store<D> {
                 "DELETE FROM order_items WHERE order_id = $1 AND id NOT IN ({})",
                 self.db.dialect().json_array_elements(2)
             ),
-            &[order.id.to_string().into(), Param::Json(serde_json::to_string(&ids)?.into())],
+            &[
+                order.id.to_string().into(),
+                Param::Json(serde_json::to_string(&ids)?.into()),
+            ],
         )?;
         for (position, item) in order.items.iter().enumerate() {
             self.run(
@@ -507,7 +553,10 @@ fn order_from_row(r: &Row<'_>, items: Vec<OrderItem>) -> Result<Order, StoreErro
     let currency = orderflow_core::Currency::from_code(r.text("currency")?)
         .ok_or_else(|| StoreError::Corrupt("currency".into()))?;
     let money = |col: &str| -> Result<Money, StoreError> {
-        Ok(Money { amount: parse_decimal(r.text(col)?)?, currency })
+        Ok(Money {
+            amount: parse_decimal(r.text(col)?)?,
+            currency,
+        })
     };
     let payment: Option<Payment> = r.opt_text("payment")?.map(serde_json::from_str).transpose()?;
     let compensations: Vec<Compensation> = serde_json::from_str(r.text("compensations")?)?;

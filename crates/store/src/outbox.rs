@@ -112,16 +112,26 @@ impl<D: Db> Store<D> {
 
     /// The unpublished backlog, for the relay's lag metric.
     pub fn backlog(&self) -> Result<Backlog, StoreError> {
-        let rows = self.run("SELECT count(*) AS n, min(occurred_at) AS oldest FROM outbox WHERE published_at IS NULL", &[])?;
-        let r = rows.first().ok_or_else(|| StoreError::Corrupt("no backlog row".into()))?;
-        Ok(Backlog { rows: r.int("n")?, oldest: r.opt_text("oldest")?.map(parse_time).transpose()? })
+        let rows = self.run(
+            "SELECT count(*) AS n, min(occurred_at) AS oldest FROM outbox WHERE published_at IS NULL",
+            &[],
+        )?;
+        let r = rows
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("no backlog row".into()))?;
+        Ok(Backlog {
+            rows: r.int("n")?,
+            oldest: r.opt_text("oldest")?.map(parse_time).transpose()?,
+        })
     }
 
     /// PostgreSQL: locks the oldest unpublished rows nobody else holds, then
     /// drops each order's rows that come after a row held by another relay.
     fn claim_locked(&self, limit: u32) -> Result<Vec<RelayRow>, StoreError> {
         let rows = self.run(
-            &format!("SELECT {COLUMNS} FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"),
+            &format!(
+                "SELECT {COLUMNS} FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
+            ),
             &[Param::Int(i64::from(limit))],
         )?;
         let mut rows = rows.iter().map(|r| relay_row(&r)).collect::<Result<Vec<_>, _>>()?;
@@ -139,7 +149,10 @@ impl<D: Db> Store<D> {
                 dialect.json_array_elements(1),
                 dialect.json_array_elements(2)
             ),
-            &[Param::Json(serde_json::to_string(&keys)?.into()), Param::Json(serde_json::to_string(&seqs)?.into())],
+            &[
+                Param::Json(serde_json::to_string(&keys)?.into()),
+                Param::Json(serde_json::to_string(&seqs)?.into()),
+            ],
         )?;
         let mut first_foreign = std::collections::HashMap::new();
         for r in foreign.iter() {
@@ -159,7 +172,12 @@ impl<D: Db> Store<D> {
                                  ORDER BY seq LIMIT $4)
                  RETURNING {COLUMNS}"
             ),
-            &[relay.id.as_str().into(), (now + relay.lease).into(), now.into(), Param::Int(i64::from(relay.batch))],
+            &[
+                relay.id.as_str().into(),
+                (now + relay.lease).into(),
+                now.into(),
+                Param::Int(i64::from(relay.batch)),
+            ],
         )?;
         let mut rows = rows.iter().map(|r| relay_row(&r)).collect::<Result<Vec<_>, _>>()?;
         // RETURNING gives no order guarantee.

@@ -4,13 +4,21 @@
 //! Jobs are claimed under the write lock with a lease: a worker that dies
 //! mid-job loses its lease and the job is claimed again, which is safe
 //! because every job's external call is idempotent.
+//!
+//! On PostgreSQL every statement runs inside its tenant ([`Store::in_tenant`]),
+//! so row-level security applies to the saga as to the orders. The three
+//! questions that cross tenants — which jobs are due, whose job an id is,
+//! whose order a payment intent pays — are answered by SECURITY DEFINER
+//! functions (migration 4) that return only tenant and row ids; the work
+//! itself then runs in that tenant. SQLite, which has no row-level security,
+//! queries the tables directly, as before.
 
 use chrono::{DateTime, Duration, Utc};
 use orderflow_core::{ItemId, JobKind, NewJob, OrderId, TenantId};
 use serde_json::Value;
 
-use crate::codec::{fmt_time, parse, parse_time};
-use crate::db::{Db, Param, Row};
+use crate::codec::{parse, parse_time};
+use crate::db::{Db, Dialect, Param, Row};
 use crate::error::StoreError;
 use crate::orders::Store;
 
@@ -90,30 +98,36 @@ fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
     })
 }
 
+/// Candidates fetched beyond a claim's limit on PostgreSQL, so that jobs
+/// claimed first by other workers do not end a tick while others are due.
+const CLAIM_SPARE: i64 = 8;
+
 impl<D: Db> Store<D> {
     /// Inserts jobs (a decision's effects). A job that already exists is
     /// left alone, so writing the same decision twice adds nothing. Call
     /// inside [`Store::write`].
     pub fn insert_jobs(&self, tenant: &TenantId, jobs: &[NewJob], now: DateTime<Utc>) -> Result<(), StoreError> {
-        for job in jobs {
-            self.run(
-                "INSERT INTO saga_jobs (id, tenant_id, order_id, item_id, kind, state, after_job, payload, attempts,
-                                        next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, 0, $8, $8, $8)
-                 ON CONFLICT (id) DO NOTHING",
-                &[
-                    job.id.as_str().into(),
-                    tenant.as_str().into(),
-                    job.order.to_string().into(),
-                    job.item.map(|i| i.to_string()).into(),
-                    job.kind.as_str().into(),
-                    job.after.as_deref().into(),
-                    serde_json::to_string(&job.payload)?.into(),
-                    fmt_time(now).into(),
-                ],
-            )?;
-        }
-        Ok(())
+        self.in_tenant(tenant, |s| {
+            for job in jobs {
+                s.run(
+                    "INSERT INTO saga_jobs (id, tenant_id, order_id, item_id, kind, state, after_job, payload, attempts,
+                                            next_attempt_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, 0, $8, $8, $8)
+                     ON CONFLICT (id) DO NOTHING",
+                    &[
+                        job.id.as_str().into(),
+                        tenant.as_str().into(),
+                        job.order.to_string().into(),
+                        job.item.map(|i| i.to_string()).into(),
+                        job.kind.as_str().into(),
+                        job.after.as_deref().into(),
+                        serde_json::to_string(&job.payload)?.into(),
+                        Param::Time(now),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Claims up to `limit` jobs that are due (or whose worker's lease ran
@@ -121,6 +135,12 @@ impl<D: Db> Store<D> {
     /// `now + lease` and counting the attempt. Jobs chained after another
     /// wait until that one is done, and an item's deprovisioning waits until
     /// no provisioning of it is under way, so it sees every resource created.
+    ///
+    /// Jobs of every tenant are claimed: on PostgreSQL the candidates come
+    /// from `orderflow_due_jobs` (a SECURITY DEFINER function returning only
+    /// tenant and job ids), and each is claimed by a guarded update inside
+    /// its own tenant, so row-level security stays on. A candidate another
+    /// worker claimed first fails the guard and is skipped.
     pub fn claim_due_jobs(
         &self,
         now: DateTime<Utc>,
@@ -128,14 +148,27 @@ impl<D: Db> Store<D> {
         limit: u32,
         only_order: Option<OrderId>,
     ) -> Result<Vec<Job>, StoreError> {
-        let now_text = fmt_time(now);
+        match self.db().dialect() {
+            Dialect::Sqlite => self.claim_due_jobs_sqlite(now, lease, limit, only_order),
+            Dialect::Postgres => self.claim_due_jobs_postgres(now, lease, limit, only_order),
+        }
+    }
+
+    /// SQLite: one tenant-less select and update under the database write lock.
+    fn claim_due_jobs_sqlite(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+        only_order: Option<OrderId>,
+    ) -> Result<Vec<Job>, StoreError> {
         // Most ticks find nothing due; look before taking the write lock.
         let due = self.run(
             "SELECT 1 AS due FROM saga_jobs
               WHERE ((state = 'pending' AND next_attempt_at <= $1) OR (state = 'running' AND lease_until <= $1))
                 AND ($2 IS NULL OR order_id = $2)
               LIMIT 1",
-            &[now_text.as_str().into(), only_order.map(|o| o.to_string()).into()],
+            &[Param::Time(now), only_order.map(|o| o.to_string()).into()],
         )?;
         if due.is_empty() {
             return Ok(Vec::new());
@@ -151,14 +184,14 @@ impl<D: Db> Store<D> {
                            WHERE p.item_id = j.item_id AND p.kind = 'provision' AND p.state IN ('pending', 'running')))
                   ORDER BY j.next_attempt_at, j.created_at, j.id
                   LIMIT $3",
-                &[now_text.as_str().into(), only_order.map(|o| o.to_string()).into(), Param::Int(i64::from(limit))],
+                &[Param::Time(now), only_order.map(|o| o.to_string()).into(), Param::Int(i64::from(limit))],
             )?;
             let mut jobs = rows.iter().map(|r| job_from_row(&r)).collect::<Result<Vec<_>, _>>()?;
             for job in &mut jobs {
                 s.run(
                     "UPDATE saga_jobs SET state = 'running', lease_until = $2, attempts = attempts + 1, updated_at = $3
                       WHERE id = $1",
-                    &[job.id.as_str().into(), fmt_time(now + lease).into(), now_text.as_str().into()],
+                    &[job.id.as_str().into(), Param::Time(now + lease), Param::Time(now)],
                 )?;
                 job.state = JobState::Running;
                 job.attempts += 1;
@@ -167,73 +200,174 @@ impl<D: Db> Store<D> {
         })
     }
 
+    /// PostgreSQL: candidates from `orderflow_due_jobs`, then a claim per
+    /// job inside its tenant. The update re-checks that the job is still
+    /// claimable; under read committed a concurrent claimer waits for the
+    /// row lock and then sees the job running, so no job is claimed twice.
+    fn claim_due_jobs_postgres(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+        only_order: Option<OrderId>,
+    ) -> Result<Vec<Job>, StoreError> {
+        // A few spare candidates, so that losing races to other workers
+        // does not end a tick while jobs are still due.
+        let candidates = i64::from(limit).saturating_add(CLAIM_SPARE);
+        let order = only_order.map(|o| o.to_string());
+        let due = self.run(
+            "SELECT tenant_id, id FROM orderflow_due_jobs($1, $2, $3)",
+            &[Param::Time(now), order.as_deref().into(), Param::Int(candidates)],
+        )?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let due = due
+            .iter()
+            .map(|r| {
+                Ok((
+                    parse::<TenantId>("tenant id", r.text("tenant_id")?)?,
+                    r.text("id")?.to_owned(),
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write(|s| {
+            let mut jobs = Vec::new();
+            for (tenant, id) in &due {
+                if jobs.len() >= limit as usize {
+                    break;
+                }
+                let claimed = s.in_tenant(tenant, |s| {
+                    s.run(
+                        "UPDATE saga_jobs SET state = 'running', lease_until = $2, attempts = attempts + 1, updated_at = $3
+                          WHERE id = $1
+                            AND ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'running' AND lease_until <= $3))
+                          RETURNING *",
+                        &[id.as_str().into(), Param::Time(now + lease), Param::Time(now)],
+                    )
+                })?;
+                if let Some(row) = claimed.first() {
+                    jobs.push(job_from_row(&row)?);
+                }
+            }
+            Ok(jobs)
+        })
+    }
+
+    /// Runs `f` in the tenant of job `id`, for statements that name a job by
+    /// its id alone (the worker's bookkeeping, a handed-over job). SQLite
+    /// needs no tenant; on PostgreSQL the tenant comes from
+    /// `orderflow_job_tenant`, in the same statement that sets it. An
+    /// unknown job sets no tenant, so `f` sees no row, as on SQLite.
+    fn in_job_tenant<T>(&self, id: &str, mut f: impl FnMut(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match self.db().dialect() {
+            Dialect::Sqlite => f(self),
+            Dialect::Postgres => self.write(|s| {
+                s.run(
+                    "SELECT set_config('app.tenant_id', coalesce(orderflow_job_tenant($1), ''), true) AS tenant",
+                    &[id.into()],
+                )?;
+                f(s)
+            }),
+        }
+    }
+
     /// Marks a job done. Call inside the [`Store::write`] that records its outcome.
     pub fn finish_job(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.run(
-            "UPDATE saga_jobs SET state = 'done', lease_until = NULL, updated_at = $2 WHERE id = $1",
-            &[id.into(), fmt_time(now).into()],
-        )?;
-        Ok(())
+        self.in_job_tenant(id, |s| {
+            s.run(
+                "UPDATE saga_jobs SET state = 'done', lease_until = NULL, updated_at = $2 WHERE id = $1",
+                &[id.into(), Param::Time(now)],
+            )?;
+            Ok(())
+        })
     }
 
     /// Ends a job that gave up (its failure is recorded as a decision elsewhere).
     pub fn give_up_job(&self, id: &str, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.run(
-            "UPDATE saga_jobs SET state = 'done', lease_until = NULL, last_error = $2, updated_at = $3 WHERE id = $1",
-            &[id.into(), error.into(), fmt_time(now).into()],
-        )?;
-        Ok(())
+        self.in_job_tenant(id, |s| {
+            s.run(
+                "UPDATE saga_jobs SET state = 'done', lease_until = NULL, last_error = $2, updated_at = $3 WHERE id = $1",
+                &[id.into(), error.into(), Param::Time(now)],
+            )?;
+            Ok(())
+        })
     }
 
     /// The tenant's contact address for deliveries, if it registered one.
     pub fn tenant_contact(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
-        let rows = self.run("SELECT contact_email FROM tenants WHERE id = $1", &[tenant.as_str().into()])?;
-        Ok(rows.first().map(|r| r.opt_text("contact_email").map(|o| o.map(str::to_owned))).transpose()?.flatten())
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "SELECT contact_email FROM tenants WHERE id = $1",
+                &[tenant.as_str().into()],
+            )
+        })?;
+        Ok(rows
+            .first()
+            .map(|r| r.opt_text("contact_email").map(|o| o.map(str::to_owned)))
+            .transpose()?
+            .flatten())
     }
 
     /// Puts a failed job back for another attempt at `at`.
     pub fn retry_job(&self, id: &str, at: DateTime<Utc>, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.run(
-            "UPDATE saga_jobs SET state = 'pending', lease_until = NULL, next_attempt_at = $2, last_error = $3, updated_at = $4
-              WHERE id = $1",
-            &[id.into(), fmt_time(at).into(), error.into(), fmt_time(now).into()],
-        )?;
-        Ok(())
+        self.in_job_tenant(id, |s| {
+            s.run(
+                "UPDATE saga_jobs SET state = 'pending', lease_until = NULL, next_attempt_at = $2, last_error = $3, updated_at = $4
+                  WHERE id = $1",
+                &[id.into(), Param::Time(at), error.into(), Param::Time(now)],
+            )?;
+            Ok(())
+        })
     }
 
     /// Moves a job to its next phase: new payload, due at `at`, attempts
     /// counted afresh (waiting for a provider is not failing).
-    pub fn advance_job(&self, id: &str, payload: &Value, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.run(
-            "UPDATE saga_jobs SET state = 'pending', lease_until = NULL, next_attempt_at = $2, payload = $3, attempts = 0,
-                                  last_error = NULL, updated_at = $4
-              WHERE id = $1",
-            &[id.into(), fmt_time(at).into(), serde_json::to_string(payload)?.into(), fmt_time(now).into()],
-        )?;
-        Ok(())
+    pub fn advance_job(
+        &self,
+        id: &str,
+        payload: &Value,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.in_job_tenant(id, |s| {
+            s.run(
+                "UPDATE saga_jobs SET state = 'pending', lease_until = NULL, next_attempt_at = $2, payload = $3, attempts = 0,
+                                      last_error = NULL, updated_at = $4
+                  WHERE id = $1",
+                &[id.into(), Param::Time(at), serde_json::to_string(payload)?.into(), Param::Time(now)],
+            )?;
+            Ok(())
+        })
     }
 
     /// Stops retrying a job; an operator must look.
     pub fn park_job(&self, id: &str, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.run(
-            "UPDATE saga_jobs SET state = 'parked', lease_until = NULL, last_error = $2, updated_at = $3 WHERE id = $1",
-            &[id.into(), error.into(), fmt_time(now).into()],
-        )?;
-        Ok(())
+        self.in_job_tenant(id, |s| {
+            s.run(
+                "UPDATE saga_jobs SET state = 'parked', lease_until = NULL, last_error = $2, updated_at = $3 WHERE id = $1",
+                &[id.into(), error.into(), Param::Time(now)],
+            )?;
+            Ok(())
+        })
     }
 
-    /// One job.
+    /// One job, of any tenant: a handed-over job arrives as a bare id (on
+    /// PostgreSQL its tenant comes from `orderflow_job_tenant`, and the row
+    /// is read under that tenant's row-level security).
     pub fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        let rows = self.run("SELECT * FROM saga_jobs WHERE id = $1", &[id.into()])?;
+        let rows = self.in_job_tenant(id, |s| s.run("SELECT * FROM saga_jobs WHERE id = $1", &[id.into()]))?;
         rows.first().map(|r| job_from_row(&r)).transpose()
     }
 
     /// The order's jobs, oldest first (for progress views and tests).
     pub fn jobs_of(&self, tenant: &TenantId, order: OrderId) -> Result<Vec<Job>, StoreError> {
-        let rows = self.run(
-            "SELECT * FROM saga_jobs WHERE tenant_id = $1 AND order_id = $2 ORDER BY created_at, id",
-            &[tenant.as_str().into(), order.to_string().into()],
-        )?;
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "SELECT * FROM saga_jobs WHERE tenant_id = $1 AND order_id = $2 ORDER BY created_at, id",
+                &[tenant.as_str().into(), order.to_string().into()],
+            )
+        })?;
         rows.iter().map(|r| job_from_row(&r)).collect()
     }
 
@@ -247,39 +381,56 @@ impl<D: Db> Store<D> {
         amount: &orderflow_core::Money,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.run(
-            "INSERT INTO payment_intents (order_id, tenant_id, provider, intent_id, amount, currency, created_at)
+        self.in_tenant(tenant, |s| {
+            s.run(
+                "INSERT INTO payment_intents (order_id, tenant_id, provider, intent_id, amount, currency, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (order_id) DO NOTHING",
-            &[
-                order.to_string().into(),
-                tenant.as_str().into(),
-                provider.into(),
-                intent_id.into(),
-                amount.amount.to_string().into(),
-                amount.currency.code().into(),
-                fmt_time(now).into(),
-            ],
-        )?;
+                &[
+                    order.to_string().into(),
+                    tenant.as_str().into(),
+                    provider.into(),
+                    intent_id.into(),
+                    Param::Decimal(amount.amount),
+                    amount.currency.code().into(),
+                    Param::Time(now),
+                ],
+            )
+        })?;
         Ok(())
     }
 
     /// The order's payment intent id, if one was created.
     pub fn payment_intent_of(&self, tenant: &TenantId, order: OrderId) -> Result<Option<String>, StoreError> {
-        let rows = self.run(
-            "SELECT intent_id FROM payment_intents WHERE tenant_id = $1 AND order_id = $2",
-            &[tenant.as_str().into(), order.to_string().into()],
-        )?;
-        Ok(rows.first().map(|r| r.text("intent_id").map(str::to_owned)).transpose()?)
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "SELECT intent_id FROM payment_intents WHERE tenant_id = $1 AND order_id = $2",
+                &[tenant.as_str().into(), order.to_string().into()],
+            )
+        })?;
+        Ok(rows
+            .first()
+            .map(|r| r.text("intent_id").map(str::to_owned))
+            .transpose()?)
     }
 
     /// The order and tenant a payment intent belongs to. Webhooks arrive
     /// without a tenant credential; the intent id is what identifies them.
+    /// On PostgreSQL the answer comes from `orderflow_intent_owner`, which
+    /// returns only these two ids; the caller then works in that tenant.
     pub fn order_of_intent(&self, intent_id: &str) -> Result<Option<(TenantId, OrderId)>, StoreError> {
-        let rows =
-            self.run("SELECT tenant_id, order_id FROM payment_intents WHERE intent_id = $1", &[intent_id.into()])?;
+        let sql = match self.db().dialect() {
+            Dialect::Sqlite => "SELECT tenant_id, order_id FROM payment_intents WHERE intent_id = $1",
+            Dialect::Postgres => "SELECT tenant_id, order_id FROM orderflow_intent_owner($1)",
+        };
+        let rows = self.run(sql, &[intent_id.into()])?;
         rows.first()
-            .map(|r| Ok((parse("tenant id", r.text("tenant_id")?)?, parse("order id", r.text("order_id")?)?)))
+            .map(|r| {
+                Ok((
+                    parse("tenant id", r.text("tenant_id")?)?,
+                    parse("order id", r.text("order_id")?)?,
+                ))
+            })
             .transpose()
     }
 
@@ -306,7 +457,7 @@ impl<D: Db> Store<D> {
                 event_type.into(),
                 order.map(|o| o.to_string()).into(),
                 outcome.into(),
-                fmt_time(now).into(),
+                Param::Time(now),
             ],
         )?;
         Ok(!rows.is_empty())
@@ -322,29 +473,36 @@ impl<D: Db> Store<D> {
         resource_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.run(
-            "INSERT INTO item_resources (item_id, order_id, tenant_id, provider, resource_id, created_at)
+        self.in_tenant(tenant, |s| {
+            s.run(
+                "INSERT INTO item_resources (item_id, order_id, tenant_id, provider, resource_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (item_id) DO NOTHING",
-            &[
-                item.to_string().into(),
-                order.to_string().into(),
-                tenant.as_str().into(),
-                provider.into(),
-                resource_id.into(),
-                fmt_time(now).into(),
-            ],
-        )?;
+                &[
+                    item.to_string().into(),
+                    order.to_string().into(),
+                    tenant.as_str().into(),
+                    provider.into(),
+                    resource_id.into(),
+                    Param::Time(now),
+                ],
+            )
+        })?;
         Ok(())
     }
 
     /// The provider resource of an item, if one was created.
     pub fn resource_of(&self, tenant: &TenantId, item: ItemId) -> Result<Option<String>, StoreError> {
-        let rows = self.run(
-            "SELECT resource_id FROM item_resources WHERE tenant_id = $1 AND item_id = $2",
-            &[tenant.as_str().into(), item.to_string().into()],
-        )?;
-        Ok(rows.first().map(|r| r.text("resource_id").map(str::to_owned)).transpose()?)
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "SELECT resource_id FROM item_resources WHERE tenant_id = $1 AND item_id = $2",
+                &[tenant.as_str().into(), item.to_string().into()],
+            )
+        })?;
+        Ok(rows
+            .first()
+            .map(|r| r.text("resource_id").map(str::to_owned))
+            .transpose()?)
     }
 
     /// Stores an item's encrypted credentials (replacing older ones).
@@ -359,30 +517,34 @@ impl<D: Db> Store<D> {
         ciphertext: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.run(
-            "INSERT INTO credentials (item_id, order_id, tenant_id, key_id, nonce, ciphertext, created_at)
+        self.in_tenant(tenant, |s| {
+            s.run(
+                "INSERT INTO credentials (item_id, order_id, tenant_id, key_id, nonce, ciphertext, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (item_id) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce,
                  ciphertext = excluded.ciphertext, created_at = excluded.created_at",
-            &[
-                item.to_string().into(),
-                order.to_string().into(),
-                tenant.as_str().into(),
-                key_id.into(),
-                Param::Blob(nonce.into()),
-                Param::Blob(ciphertext.into()),
-                fmt_time(now).into(),
-            ],
-        )?;
+                &[
+                    item.to_string().into(),
+                    order.to_string().into(),
+                    tenant.as_str().into(),
+                    key_id.into(),
+                    Param::Blob(nonce.into()),
+                    Param::Blob(ciphertext.into()),
+                    Param::Time(now),
+                ],
+            )
+        })?;
         Ok(())
     }
 
     /// An item's encrypted credentials.
     pub fn credentials_of(&self, tenant: &TenantId, item: ItemId) -> Result<Option<SealedCredentials>, StoreError> {
-        let rows = self.run(
-            "SELECT key_id, nonce, ciphertext FROM credentials WHERE tenant_id = $1 AND item_id = $2",
-            &[tenant.as_str().into(), item.to_string().into()],
-        )?;
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "SELECT key_id, nonce, ciphertext FROM credentials WHERE tenant_id = $1 AND item_id = $2",
+                &[tenant.as_str().into(), item.to_string().into()],
+            )
+        })?;
         rows.first()
             .map(|r| {
                 Ok(SealedCredentials {

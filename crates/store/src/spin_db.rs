@@ -26,7 +26,9 @@ impl SpinDb {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             SpinPg::open(url).map(SpinDb::Postgres)
         } else {
-            Err(DbError::Other("database_url must be empty (SQLite) or a postgres:// URL".into()))
+            Err(DbError::Other(
+                "database_url must be empty (SQLite) or a postgres:// URL".into(),
+            ))
         }
     }
 }

@@ -41,7 +41,10 @@ impl Db for SpinPg {
             .into_iter()
             .map(|r| r.into_iter().map(cell).collect::<Result<Vec<_>, _>>())
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Rows { columns: result.columns.into_iter().map(|c| c.name).collect(), rows })
+        Ok(Rows {
+            columns: result.columns.into_iter().map(|c| c.name).collect(),
+            rows,
+        })
     }
 }
 

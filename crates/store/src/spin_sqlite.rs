@@ -53,7 +53,10 @@ impl Db for SpinSqlite {
                     .collect()
             })
             .collect();
-        Ok(Rows { columns: result.columns, rows })
+        Ok(Rows {
+            columns: result.columns,
+            rows,
+        })
     }
 }
 

@@ -9,7 +9,9 @@ mod pg_cluster;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::*;
-use orderflow_store::{Claim, Db, DbError, Dialect, ListFilter, NativePg, NativeSqlite, Param, Rows, Store, StoreError};
+use orderflow_store::{
+    Claim, Db, DbError, Dialect, ListFilter, NativePg, NativeSqlite, Param, Rows, Store, StoreError,
+};
 use rust_decimal_macros::dec;
 use serde_json::json;
 use uuid::Uuid;
@@ -44,7 +46,10 @@ impl Db for AnyDb {
 
 /// A fresh, migrated database of one backend.
 enum Fixture {
-    Sqlite { _dir: std::sync::Arc<tempfile::TempDir>, path: std::path::PathBuf },
+    Sqlite {
+        _dir: std::sync::Arc<tempfile::TempDir>,
+        path: std::path::PathBuf,
+    },
     Postgres(pg_cluster::TestDatabase),
 }
 
@@ -52,7 +57,10 @@ impl Fixture {
     fn sqlite() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        let f = Fixture::Sqlite { _dir: std::sync::Arc::new(dir), path };
+        let f = Fixture::Sqlite {
+            _dir: std::sync::Arc::new(dir),
+            path,
+        };
         f.owner().migrate(now()).unwrap();
         f
     }
@@ -69,7 +77,10 @@ impl Fixture {
             Fixture::Sqlite { .. } => {
                 let dir = tempfile::tempdir().unwrap();
                 let path = dir.path().join("db.sqlite");
-                Fixture::Sqlite { _dir: std::sync::Arc::new(dir), path }
+                Fixture::Sqlite {
+                    _dir: std::sync::Arc::new(dir),
+                    path,
+                }
             }
             Fixture::Postgres(_) => Fixture::Postgres(pg_cluster::fresh_database(hint, |_| {})),
         }
@@ -77,7 +88,10 @@ impl Fixture {
 
     fn clone_handle(&self) -> Fixture {
         match self {
-            Fixture::Sqlite { _dir, path } => Fixture::Sqlite { _dir: _dir.clone(), path: path.clone() },
+            Fixture::Sqlite { _dir, path } => Fixture::Sqlite {
+                _dir: _dir.clone(),
+                path: path.clone(),
+            },
             Fixture::Postgres(db) => Fixture::Postgres(db.clone()),
         }
     }
@@ -107,7 +121,10 @@ impl Fixture {
     }
 
     fn count(&self, table: &str) -> i64 {
-        let rows = self.inspector().run(&format!("SELECT count(*) AS n FROM {table}"), &[]).unwrap();
+        let rows = self
+            .inspector()
+            .run(&format!("SELECT count(*) AS n FROM {table}"), &[])
+            .unwrap();
         rows.first().unwrap().int("n").unwrap()
     }
 
@@ -136,7 +153,10 @@ impl Fixture {
             Fixture::Sqlite { .. } => {
                 let rows = self
                     .inspector()
-                    .run("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1", &[table.into()])
+                    .run(
+                        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                        &[table.into()],
+                    )
                     .unwrap();
                 rows.first().unwrap().text("sql").unwrap().to_owned()
             }
@@ -193,7 +213,9 @@ fn new_order(store: &Store<AnyDb>, t: &str, n: u128, at: DateTime<Utc>) -> Order
         at,
     )
     .unwrap();
-    store.write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "user-1")).unwrap();
+    store
+        .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "user-1"))
+        .unwrap();
     order
 }
 
@@ -242,7 +264,10 @@ fn concurrent_first_migrations_do_not_race(f: Fixture) {
     for h in handles {
         h.join().unwrap().unwrap();
     }
-    assert_eq!(empty.count("schema_migrations"), orderflow_store::MIGRATIONS.len() as i64);
+    assert_eq!(
+        empty.count("schema_migrations"),
+        orderflow_store::MIGRATIONS.len() as i64
+    );
 }
 
 fn the_schema_checks_list_exactly_the_domain_names(f: Fixture) {
@@ -264,7 +289,16 @@ fn another_tenants_order_is_invisible(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
     assert_eq!(store.order(&tenant("globex"), order.id).unwrap(), None);
-    assert!(store.list_orders(&tenant("globex"), &ListFilter { limit: 10, ..Default::default() }).unwrap().is_empty());
+    assert!(store
+        .list_orders(
+            &tenant("globex"),
+            &ListFilter {
+                limit: 10,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .is_empty());
 }
 
 fn creation_writes_one_audit_record_and_one_outbox_event(f: Fixture) {
@@ -272,7 +306,14 @@ fn creation_writes_one_audit_record_and_one_outbox_event(f: Fixture) {
     let order = new_order(&store, "acme", 1, now());
     let audit = store.audit(&tenant("acme"), order.id).unwrap();
     assert_eq!(audit.len(), 1);
-    assert_eq!((audit[0].command.as_str(), audit[0].to.as_str(), audit[0].from.as_deref()), ("create", "draft", None));
+    assert_eq!(
+        (
+            audit[0].command.as_str(),
+            audit[0].to.as_str(),
+            audit[0].from.as_deref()
+        ),
+        ("create", "draft", None)
+    );
     let outbox = store.outbox_of(&tenant("acme"), order.id).unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].event_type, "order.created");
@@ -282,30 +323,60 @@ fn creation_writes_one_audit_record_and_one_outbox_event(f: Fixture) {
 fn a_decision_commits_order_audit_and_events_together(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
-    let d = decide(&order, Command::Submit { shown_total: order.total }, Actor::Customer, &Catalog::standard(), now())
-        .unwrap();
+    let d = decide(
+        &order,
+        Command::Submit {
+            shown_total: order.total,
+        },
+        Actor::Customer,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
     store.write(|s| s.apply(order.version, &d, "user-1")).unwrap();
     let loaded = store.order(&tenant("acme"), order.id).unwrap().unwrap();
     assert_eq!(loaded.state, OrderState::PendingPayment);
     assert_eq!(loaded.version, 2);
     assert_eq!(store.audit(&tenant("acme"), order.id).unwrap().len(), 2);
-    let types: Vec<String> = store.outbox_of(&tenant("acme"), order.id).unwrap().into_iter().map(|r| r.event_type).collect();
+    let types: Vec<String> = store
+        .outbox_of(&tenant("acme"), order.id)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event_type)
+        .collect();
     assert_eq!(types, ["order.created", "order.submitted"]);
 }
 
 fn a_stale_version_changes_nothing(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
-    let submit = decide(&order, Command::Submit { shown_total: order.total }, Actor::Customer, &Catalog::standard(), now())
-        .unwrap();
-    let cancel = decide(&order, Command::Cancel { reason: "x".into() }, Actor::Customer, &Catalog::standard(), now())
-        .unwrap();
+    let submit = decide(
+        &order,
+        Command::Submit {
+            shown_total: order.total,
+        },
+        Actor::Customer,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
+    let cancel = decide(
+        &order,
+        Command::Cancel { reason: "x".into() },
+        Actor::Customer,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
     store.write(|s| s.apply(order.version, &submit, "u")).unwrap();
     let (audit, outbox) = (f.count("audit_log"), f.count("outbox"));
     let err = store.write(|s| s.apply(order.version, &cancel, "u")).unwrap_err();
     assert_eq!(err, StoreError::VersionConflict { expected: 1 });
     assert_eq!((f.count("audit_log"), f.count("outbox")), (audit, outbox));
-    assert_eq!(store.order(&tenant("acme"), order.id).unwrap().unwrap().state, OrderState::PendingPayment);
+    assert_eq!(
+        store.order(&tenant("acme"), order.id).unwrap().unwrap().state,
+        OrderState::PendingPayment
+    );
 }
 
 fn concurrent_writers_with_one_version_produce_exactly_one_winner(f: Fixture) {
@@ -316,8 +387,14 @@ fn concurrent_writers_with_one_version_produce_exactly_one_winner(f: Fixture) {
             let order = order.clone();
             std::thread::spawn(move || {
                 let store = f.store();
-                let d = decide(&order, Command::Cancel { reason: "x".into() }, Actor::Customer, &Catalog::standard(), now())
-                    .unwrap();
+                let d = decide(
+                    &order,
+                    Command::Cancel { reason: "x".into() },
+                    Actor::Customer,
+                    &Catalog::standard(),
+                    now(),
+                )
+                .unwrap();
                 store.write(|s| s.apply(order.version, &d, "u")).is_ok()
             })
         })
@@ -329,26 +406,69 @@ fn concurrent_writers_with_one_version_produce_exactly_one_winner(f: Fixture) {
 
 fn listing_is_newest_first_pages_by_cursor_and_hides_deleted(f: Fixture) {
     let store = f.store();
-    let orders: Vec<Order> = (1..=5).map(|n| new_order(&store, "acme", n, now() + Duration::seconds(n as i64))).collect();
-    let cancelled = decide(&orders[2], Command::Cancel { reason: "x".into() }, Actor::Customer, &Catalog::standard(), now())
-        .unwrap();
+    let orders: Vec<Order> = (1..=5)
+        .map(|n| new_order(&store, "acme", n, now() + Duration::seconds(n as i64)))
+        .collect();
+    let cancelled = decide(
+        &orders[2],
+        Command::Cancel { reason: "x".into() },
+        Actor::Customer,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
     store.write(|s| s.apply(1, &cancelled, "u")).unwrap();
 
-    let page1 = store.list_orders(&tenant("acme"), &ListFilter { limit: 2, ..Default::default() }).unwrap();
-    assert_eq!(page1.iter().map(|o| o.id).collect::<Vec<_>>(), [orders[4].id, orders[3].id]);
+    let page1 = store
+        .list_orders(
+            &tenant("acme"),
+            &ListFilter {
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        page1.iter().map(|o| o.id).collect::<Vec<_>>(),
+        [orders[4].id, orders[3].id]
+    );
     let last = page1.last().unwrap();
     let page2 = store
-        .list_orders(&tenant("acme"), &ListFilter { limit: 2, after: Some((last.created_at, last.id)), ..Default::default() })
+        .list_orders(
+            &tenant("acme"),
+            &ListFilter {
+                limit: 2,
+                after: Some((last.created_at, last.id)),
+                ..Default::default()
+            },
+        )
         .unwrap();
-    assert_eq!(page2.iter().map(|o| o.id).collect::<Vec<_>>(), [orders[1].id, orders[0].id]);
+    assert_eq!(
+        page2.iter().map(|o| o.id).collect::<Vec<_>>(),
+        [orders[1].id, orders[0].id]
+    );
     assert!(page2.iter().all(|o| o.items.len() == 1));
 
-    let all = store.list_orders(&tenant("acme"), &ListFilter { limit: 10, include_deleted: true, ..Default::default() }).unwrap();
+    let all = store
+        .list_orders(
+            &tenant("acme"),
+            &ListFilter {
+                limit: 10,
+                include_deleted: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(all.len(), 5);
     let only_cancelled = store
         .list_orders(
             &tenant("acme"),
-            &ListFilter { limit: 10, include_deleted: true, state: Some(OrderState::Cancelled), ..Default::default() },
+            &ListFilter {
+                limit: 10,
+                include_deleted: true,
+                state: Some(OrderState::Cancelled),
+                ..Default::default()
+            },
         )
         .unwrap();
     assert_eq!(only_cancelled.iter().map(|o| o.id).collect::<Vec<_>>(), [orders[2].id]);
@@ -358,31 +478,65 @@ fn an_idempotency_key_is_claimed_once_completed_and_then_replayed(f: Fixture) {
     let store = f.store();
     let t = tenant("acme");
     let (ttl, abandon) = (Duration::hours(24), Duration::seconds(30));
-    assert_eq!(store.claim_key(&t, "k1", "fp", now(), ttl, abandon).unwrap(), Claim::Claimed);
+    assert_eq!(
+        store.claim_key(&t, "k1", "fp", now(), ttl, abandon).unwrap(),
+        Claim::Claimed
+    );
     match store.claim_key(&t, "k1", "fp", now(), ttl, abandon).unwrap() {
         Claim::Existing(r) => assert_eq!(r.response, None),
         other => panic!("{other:?}"),
     }
     store.write(|s| s.complete_key(&t, "k1", b"saved")).unwrap();
-    match store.claim_key(&t, "k1", "fp", now() + Duration::hours(23), ttl, abandon).unwrap() {
+    match store
+        .claim_key(&t, "k1", "fp", now() + Duration::hours(23), ttl, abandon)
+        .unwrap()
+    {
         Claim::Existing(r) => assert_eq!(r.response.as_deref(), Some(&b"saved"[..])),
         other => panic!("{other:?}"),
     }
     // Another tenant's key space is separate.
-    assert_eq!(store.claim_key(&tenant("globex"), "k1", "fp", now(), ttl, abandon).unwrap(), Claim::Claimed);
+    assert_eq!(
+        store
+            .claim_key(&tenant("globex"), "k1", "fp", now(), ttl, abandon)
+            .unwrap(),
+        Claim::Claimed
+    );
     // After 24 hours the key is free again.
-    assert_eq!(store.claim_key(&t, "k1", "fp2", now() + Duration::hours(24), ttl, abandon).unwrap(), Claim::Claimed);
+    assert_eq!(
+        store
+            .claim_key(&t, "k1", "fp2", now() + Duration::hours(24), ttl, abandon)
+            .unwrap(),
+        Claim::Claimed
+    );
 }
 
 fn an_abandoned_in_flight_key_is_taken_over(f: Fixture) {
     let store = f.store();
     let t = tenant("acme");
     let (ttl, abandon) = (Duration::hours(24), Duration::seconds(30));
-    assert_eq!(store.claim_key(&t, "k", "fp", now(), ttl, abandon).unwrap(), Claim::Claimed);
-    assert!(matches!(store.claim_key(&t, "k", "fp", now() + Duration::seconds(29), ttl, abandon).unwrap(), Claim::Existing(_)));
-    assert_eq!(store.claim_key(&t, "k", "fp", now() + Duration::seconds(30), ttl, abandon).unwrap(), Claim::Claimed);
+    assert_eq!(
+        store.claim_key(&t, "k", "fp", now(), ttl, abandon).unwrap(),
+        Claim::Claimed
+    );
+    assert!(matches!(
+        store
+            .claim_key(&t, "k", "fp", now() + Duration::seconds(29), ttl, abandon)
+            .unwrap(),
+        Claim::Existing(_)
+    ));
+    assert_eq!(
+        store
+            .claim_key(&t, "k", "fp", now() + Duration::seconds(30), ttl, abandon)
+            .unwrap(),
+        Claim::Claimed
+    );
     store.release_key(&t, "k").unwrap();
-    assert_eq!(store.claim_key(&t, "k", "fp", now() + Duration::seconds(31), ttl, abandon).unwrap(), Claim::Claimed);
+    assert_eq!(
+        store
+            .claim_key(&t, "k", "fp", now() + Duration::seconds(31), ttl, abandon)
+            .unwrap(),
+        Claim::Claimed
+    );
 }
 
 fn concurrent_claims_of_one_key_have_exactly_one_winner(f: Fixture) {
@@ -390,7 +544,16 @@ fn concurrent_claims_of_one_key_have_exactly_one_winner(f: Fixture) {
         .map(|_| {
             let f = f.clone_handle();
             std::thread::spawn(move || {
-                f.store().claim_key(&tenant("acme"), "k", "fp", now(), Duration::hours(24), Duration::seconds(30)).unwrap()
+                f.store()
+                    .claim_key(
+                        &tenant("acme"),
+                        "k",
+                        "fp",
+                        now(),
+                        Duration::hours(24),
+                        Duration::seconds(30),
+                    )
+                    .unwrap()
             })
         })
         .collect();

@@ -14,8 +14,17 @@ use serde_json::json;
 use uuid::Uuid;
 
 /// Every table with a tenant column, all under row-level security.
-const TENANT_TABLES: &[&str] =
-    &["orders", "order_items", "audit_log", "outbox", "idempotency_keys", "credentials", "saga_jobs", "payment_intents", "item_resources"];
+const TENANT_TABLES: &[&str] = &[
+    "orders",
+    "order_items",
+    "audit_log",
+    "outbox",
+    "idempotency_keys",
+    "credentials",
+    "saga_jobs",
+    "payment_intents",
+    "item_resources",
+];
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
@@ -43,9 +52,18 @@ fn two_tenants(hint: &str) -> pg_cluster::TestDatabase {
             now(),
         )
         .unwrap();
-        store.write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "u")).unwrap();
         store
-            .claim_key(&t.parse().unwrap(), "k", "fp", now(), chrono::Duration::hours(24), chrono::Duration::seconds(30))
+            .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "u"))
+            .unwrap();
+        store
+            .claim_key(
+                &t.parse().unwrap(),
+                "k",
+                "fp",
+                now(),
+                chrono::Duration::hours(24),
+                chrono::Duration::seconds(30),
+            )
             .unwrap();
     }
     db
@@ -56,7 +74,8 @@ fn session(url: &str, tenant: Option<&str>) -> NativePg {
     let db = NativePg::connect(url).unwrap();
     db.run("BEGIN", &[]).unwrap();
     if let Some(t) = tenant {
-        db.run("SELECT set_config('app.tenant_id', $1, true)", &[t.into()]).unwrap();
+        db.run("SELECT set_config('app.tenant_id', $1, true)", &[t.into()])
+            .unwrap();
     }
     db
 }
@@ -70,28 +89,76 @@ fn with_tenant_a_set_no_select_sees_tenant_bs_rows() {
     let db = two_tenants("select");
     let s = session(&db.app_url, Some("acme"));
     for table in TENANT_TABLES {
-        assert_eq!(count(&s, &format!("SELECT count(*) AS n FROM {table} WHERE tenant_id = 'globex'"), &[]), 0, "{table}");
-        assert_eq!(count(&s, &format!("SELECT count(*) AS n FROM {table} WHERE tenant_id <> 'acme'"), &[]), 0, "{table}");
+        assert_eq!(
+            count(
+                &s,
+                &format!("SELECT count(*) AS n FROM {table} WHERE tenant_id = 'globex'"),
+                &[]
+            ),
+            0,
+            "{table}"
+        );
+        assert_eq!(
+            count(
+                &s,
+                &format!("SELECT count(*) AS n FROM {table} WHERE tenant_id <> 'acme'"),
+                &[]
+            ),
+            0,
+            "{table}"
+        );
     }
     assert_eq!(count(&s, "SELECT count(*) AS n FROM orders", &[]), 1);
-    assert_eq!(count(&s, "SELECT count(*) AS n FROM tenants WHERE id = 'globex'", &[]), 0);
+    assert_eq!(
+        count(&s, "SELECT count(*) AS n FROM tenants WHERE id = 'globex'", &[]),
+        0
+    );
 }
 
 #[test]
 fn with_tenant_a_set_no_update_or_delete_touches_tenant_bs_rows() {
     let db = two_tenants("update_delete");
     let s = session(&db.app_url, Some("acme"));
-    let updated = s.run("UPDATE orders SET version = version + 1 WHERE tenant_id = 'globex' RETURNING id", &[]).unwrap();
+    let updated = s
+        .run(
+            "UPDATE orders SET version = version + 1 WHERE tenant_id = 'globex' RETURNING id",
+            &[],
+        )
+        .unwrap();
     assert!(updated.is_empty());
-    let updated_all = s.run("UPDATE orders SET version = version + 1 RETURNING tenant_id", &[]).unwrap();
-    assert_eq!(updated_all.iter().map(|r| r.text("tenant_id").unwrap().to_owned()).collect::<Vec<_>>(), ["acme"]);
+    let updated_all = s
+        .run("UPDATE orders SET version = version + 1 RETURNING tenant_id", &[])
+        .unwrap();
+    assert_eq!(
+        updated_all
+            .iter()
+            .map(|r| r.text("tenant_id").unwrap().to_owned())
+            .collect::<Vec<_>>(),
+        ["acme"]
+    );
     for table in ["outbox", "audit_log", "idempotency_keys"] {
-        assert!(s.run(&format!("DELETE FROM {table} WHERE tenant_id = 'globex' RETURNING tenant_id"), &[]).unwrap().is_empty());
+        assert!(s
+            .run(
+                &format!("DELETE FROM {table} WHERE tenant_id = 'globex' RETURNING tenant_id"),
+                &[]
+            )
+            .unwrap()
+            .is_empty());
     }
     s.run("ROLLBACK", &[]).unwrap();
     let su = NativePg::connect(&db.superuser_url).unwrap();
-    assert_eq!(count(&su, "SELECT count(*) AS n FROM orders WHERE tenant_id = 'globex' AND version = 1", &[]), 1);
-    assert_eq!(count(&su, "SELECT count(*) AS n FROM outbox WHERE tenant_id = 'globex'", &[]), 1);
+    assert_eq!(
+        count(
+            &su,
+            "SELECT count(*) AS n FROM orders WHERE tenant_id = 'globex' AND version = 1",
+            &[]
+        ),
+        1
+    );
+    assert_eq!(
+        count(&su, "SELECT count(*) AS n FROM outbox WHERE tenant_id = 'globex'", &[]),
+        1
+    );
 }
 
 #[test]
@@ -121,7 +188,11 @@ fn with_no_tenant_set_nothing_is_visible() {
     let db = two_tenants("no_tenant");
     let s = session(&db.app_url, None);
     for table in TENANT_TABLES.iter().chain(&["tenants"]) {
-        assert_eq!(count(&s, &format!("SELECT count(*) AS n FROM {table}"), &[]), 0, "{table}");
+        assert_eq!(
+            count(&s, &format!("SELECT count(*) AS n FROM {table}"), &[]),
+            0,
+            "{table}"
+        );
     }
     // An empty tenant (what a reset setting reads as) sees nothing either.
     s.run("SELECT set_config('app.tenant_id', '', true)", &[]).unwrap();
@@ -133,9 +204,18 @@ fn the_application_role_neither_owns_the_tables_nor_bypasses_security() {
     let db = two_tenants("roles");
     let su = NativePg::connect(&db.superuser_url).unwrap();
     for role in ["orderflow_app", "orderflow_api", "orderflow_relay", "orderflow_relayer"] {
-        let rows = su.run("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1", &[role.into()]).unwrap();
+        let rows = su
+            .run(
+                "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1",
+                &[role.into()],
+            )
+            .unwrap();
         let r = rows.first().unwrap_or_else(|| panic!("no role {role}"));
-        assert_eq!((r.int("rolsuper").unwrap(), r.int("rolbypassrls").unwrap()), (0, 0), "{role}");
+        assert_eq!(
+            (r.int("rolsuper").unwrap(), r.int("rolbypassrls").unwrap()),
+            (0, 0),
+            "{role}"
+        );
     }
     let owned = count(
         &su,
@@ -151,7 +231,10 @@ fn the_application_role_neither_owns_the_tables_nor_bypasses_security() {
             &[],
         )
         .unwrap();
-    assert!(unforced.is_empty(), "tables with a tenant column but no forced RLS: {unforced:?}");
+    assert!(
+        unforced.is_empty(),
+        "tables with a tenant column but no forced RLS: {unforced:?}"
+    );
 }
 
 #[test]

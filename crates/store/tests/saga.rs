@@ -1,9 +1,16 @@
 //! The saga tables' contract: jobs are inserted once, claimed under a lease,
-//! chained, and reclaimed when a worker dies; webhook events are recorded once.
+//! chained, and reclaimed when a worker dies; webhook events are recorded
+//! once; payment intents lead back to their order. Every test runs once per
+//! backend (`sqlite::…`, and `postgres::…` as the application role under
+//! row-level security, where the worker's cross-tenant lookups go through
+//! the SECURITY DEFINER functions of migration 4).
+
+#[path = "../../../tests/src/pg_cluster.rs"]
+mod pg_cluster;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::*;
-use orderflow_store::{JobState, NativeSqlite, Store};
+use orderflow_store::{Db, DbError, Dialect, JobState, NativePg, NativeSqlite, Param, Rows, Store};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -11,75 +18,181 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
 }
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    store: Store<NativeSqlite>,
-    order: Order,
+/// Either native backend (a test helper: the size difference does not matter).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum AnyDb {
+    Sqlite(NativeSqlite),
+    Postgres(NativePg),
 }
 
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::new(NativeSqlite::open(&dir.path().join("db.sqlite")).unwrap());
-    store.migrate(now()).unwrap();
+impl Db for AnyDb {
+    fn dialect(&self) -> Dialect {
+        match self {
+            AnyDb::Sqlite(d) => d.dialect(),
+            AnyDb::Postgres(d) => d.dialect(),
+        }
+    }
+
+    fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, DbError> {
+        match self {
+            AnyDb::Sqlite(d) => d.run(sql, params),
+            AnyDb::Postgres(d) => d.run(sql, params),
+        }
+    }
+}
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    /// As the application (PostgreSQL: the app role, under row-level security).
+    store: Store<AnyDb>,
+    order: Order,
+    /// Opens another connection to the same database, as the application.
+    connect: Box<dyn Fn() -> Store<AnyDb> + Send + Sync>,
+}
+
+fn draft(tenant: &str, n: u128) -> Order {
     let spec = parse_item(
         &Catalog::standard(),
         &json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}),
         "",
     )
     .unwrap();
-    let items = (1..=3).map(|n| (ItemId::from_uuid(Uuid::from_u128(n)), spec.clone())).collect();
-    let order = Order::draft(&Catalog::standard(), OrderId::from_uuid(Uuid::from_u128(77)), "acme".parse().unwrap(), items, now()).unwrap();
-    store.write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "u")).unwrap();
-    Fixture { _dir: dir, store, order }
+    let items = (1..=3)
+        .map(|k| (ItemId::from_uuid(Uuid::from_u128(n * 1000 + k)), spec.clone()))
+        .collect();
+    Order::draft(
+        &Catalog::standard(),
+        OrderId::from_uuid(Uuid::from_u128(n)),
+        tenant.parse().unwrap(),
+        items,
+        now(),
+    )
+    .unwrap()
+}
+
+/// A migrated database holding one draft of tenant `acme` (order 77, whose
+/// items are `item(1)`…`item(3)`).
+fn fixture(backend: Backend, hint: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let connect: Box<dyn Fn() -> Store<AnyDb> + Send + Sync> = match backend {
+        Backend::Sqlite => {
+            let path = dir.path().join("db.sqlite");
+            Box::new(move || Store::new(AnyDb::Sqlite(NativeSqlite::open(&path).unwrap())))
+        }
+        Backend::Postgres => {
+            let db = pg_cluster::fresh_database(hint, |owner| {
+                Store::new(NativePg::connect(owner).unwrap()).migrate(now()).unwrap();
+            });
+            Box::new(move || Store::new(AnyDb::Postgres(NativePg::connect(&db.app_url).unwrap())))
+        }
+    };
+    let store = connect();
+    store.migrate(now()).unwrap();
+    let order = draft("acme", 77);
+    store
+        .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "u"))
+        .unwrap();
+    Fixture {
+        _dir: dir,
+        store,
+        order,
+        connect,
+    }
+}
+
+macro_rules! saga_contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::fixture(super::Backend::Sqlite, stringify!($name))) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::fixture(super::Backend::Postgres, stringify!($name))) } )*
+        }
+    };
 }
 
 fn item(n: u128) -> ItemId {
-    ItemId::from_uuid(Uuid::from_u128(n))
+    ItemId::from_uuid(Uuid::from_u128(77_000 + n))
 }
 
-#[test]
-fn the_same_jobs_inserted_twice_exist_once() {
-    let f = fixture();
-    let jobs = jobs_for(f.order.id, 2, &[Effect::Provision { item: item(1) }, Effect::Provision { item: item(2) }]);
+fn the_same_jobs_inserted_twice_exist_once(f: Fixture) {
+    let jobs = jobs_for(
+        f.order.id,
+        2,
+        &[Effect::Provision { item: item(1) }, Effect::Provision { item: item(2) }],
+    );
     f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
     f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
     assert_eq!(f.store.jobs_of(&f.order.tenant, f.order.id).unwrap().len(), 2);
 }
 
-#[test]
-fn a_claimed_job_is_not_claimed_again_until_its_lease_runs_out() {
-    let f = fixture();
+fn a_claimed_job_is_not_claimed_again_until_its_lease_runs_out(f: Fixture) {
     let jobs = jobs_for(f.order.id, 2, &[Effect::Provision { item: item(1) }]);
     f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
     let lease = Duration::seconds(30);
     let first = f.store.claim_due_jobs(now(), lease, 10, None).unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!((first[0].state, first[0].attempts), (JobState::Running, 1));
-    assert!(f.store.claim_due_jobs(now() + Duration::seconds(29), lease, 10, None).unwrap().is_empty());
+    assert!(f
+        .store
+        .claim_due_jobs(now() + Duration::seconds(29), lease, 10, None)
+        .unwrap()
+        .is_empty());
     // The worker died: after the lease, another takes it, counting a second attempt.
-    let again = f.store.claim_due_jobs(now() + Duration::seconds(30), lease, 10, None).unwrap();
+    let again = f
+        .store
+        .claim_due_jobs(now() + Duration::seconds(30), lease, 10, None)
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
 }
 
-#[test]
-fn a_retried_job_waits_for_its_time_and_a_finished_one_never_returns() {
-    let f = fixture();
+fn a_retried_job_waits_for_its_time_and_a_finished_one_never_returns(f: Fixture) {
     let jobs = jobs_for(f.order.id, 2, &[Effect::Provision { item: item(1) }]);
     f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
-    let job = f.store.claim_due_jobs(now(), Duration::seconds(30), 1, None).unwrap().remove(0);
-    f.store.write(|s| s.retry_job(&job.id, now() + Duration::seconds(2), "503", now())).unwrap();
-    assert!(f.store.claim_due_jobs(now() + Duration::milliseconds(1999), Duration::seconds(30), 1, None).unwrap().is_empty());
-    let job = f.store.claim_due_jobs(now() + Duration::seconds(2), Duration::seconds(30), 1, None).unwrap().remove(0);
+    let job = f
+        .store
+        .claim_due_jobs(now(), Duration::seconds(30), 1, None)
+        .unwrap()
+        .remove(0);
+    f.store
+        .write(|s| s.retry_job(&job.id, now() + Duration::seconds(2), "503", now()))
+        .unwrap();
+    assert!(f
+        .store
+        .claim_due_jobs(now() + Duration::milliseconds(1999), Duration::seconds(30), 1, None)
+        .unwrap()
+        .is_empty());
+    let job = f
+        .store
+        .claim_due_jobs(now() + Duration::seconds(2), Duration::seconds(30), 1, None)
+        .unwrap()
+        .remove(0);
     assert_eq!(job.last_error.as_deref(), Some("503"));
     f.store.write(|s| s.finish_job(&job.id, now())).unwrap();
-    assert!(f.store.claim_due_jobs(now() + Duration::days(1), Duration::seconds(30), 10, None).unwrap().is_empty());
+    assert!(f
+        .store
+        .claim_due_jobs(now() + Duration::days(1), Duration::seconds(30), 10, None)
+        .unwrap()
+        .is_empty());
 }
 
-#[test]
-fn chained_compensations_run_one_after_another() {
-    let f = fixture();
-    let jobs = jobs_for(f.order.id, 5, &[Effect::Deprovision { items: vec![item(3), item(2)] }]);
+fn chained_compensations_run_one_after_another(f: Fixture) {
+    let jobs = jobs_for(
+        f.order.id,
+        5,
+        &[Effect::Deprovision {
+            items: vec![item(3), item(2)],
+        }],
+    );
     f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
     let first = f.store.claim_due_jobs(now(), Duration::seconds(30), 10, None).unwrap();
     assert_eq!(first.iter().map(|j| j.item).collect::<Vec<_>>(), [Some(item(3))]);
@@ -88,33 +201,207 @@ fn chained_compensations_run_one_after_another() {
     assert_eq!(second.iter().map(|j| j.item).collect::<Vec<_>>(), [Some(item(2))]);
 }
 
-#[test]
-fn deprovisioning_waits_while_the_item_is_still_being_provisioned() {
-    let f = fixture();
+fn deprovisioning_waits_while_the_item_is_still_being_provisioned(f: Fixture) {
     let provision = jobs_for(f.order.id, 3, &[Effect::Provision { item: item(1) }]);
     let deprovision = jobs_for(f.order.id, 4, &[Effect::Deprovision { items: vec![item(1)] }]);
-    f.store.write(|s| s.insert_jobs(&f.order.tenant, &provision, now())).unwrap();
-    f.store.write(|s| s.insert_jobs(&f.order.tenant, &deprovision, now() + Duration::seconds(1))).unwrap();
-    let claimed = f.store.claim_due_jobs(now() + Duration::seconds(1), Duration::seconds(30), 10, None).unwrap();
+    f.store
+        .write(|s| s.insert_jobs(&f.order.tenant, &provision, now()))
+        .unwrap();
+    f.store
+        .write(|s| s.insert_jobs(&f.order.tenant, &deprovision, now() + Duration::seconds(1)))
+        .unwrap();
+    let claimed = f
+        .store
+        .claim_due_jobs(now() + Duration::seconds(1), Duration::seconds(30), 10, None)
+        .unwrap();
     assert_eq!(claimed.iter().map(|j| j.kind).collect::<Vec<_>>(), [JobKind::Provision]);
     f.store.write(|s| s.finish_job(&claimed[0].id, now())).unwrap();
-    let next = f.store.claim_due_jobs(now() + Duration::seconds(1), Duration::seconds(30), 10, None).unwrap();
+    let next = f
+        .store
+        .claim_due_jobs(now() + Duration::seconds(1), Duration::seconds(30), 10, None)
+        .unwrap();
     assert_eq!(next.iter().map(|j| j.kind).collect::<Vec<_>>(), [JobKind::Deprovision]);
 }
 
-#[test]
-fn a_webhook_event_is_recorded_once() {
-    let f = fixture();
-    assert!(f.store.write(|s| s.record_webhook("simpay", "evt_1", "payment_intent.succeeded", Some(f.order.id), "applied", now())).unwrap());
-    assert!(!f.store.write(|s| s.record_webhook("simpay", "evt_1", "payment_intent.succeeded", Some(f.order.id), "applied", now())).unwrap());
-    assert!(f.store.write(|s| s.record_webhook("otherpay", "evt_1", "x", None, "ignored", now())).unwrap());
+fn a_webhook_event_is_recorded_once(f: Fixture) {
+    assert!(f
+        .store
+        .write(|s| s.record_webhook(
+            "simpay",
+            "evt_1",
+            "payment_intent.succeeded",
+            Some(f.order.id),
+            "applied",
+            now()
+        ))
+        .unwrap());
+    assert!(!f
+        .store
+        .write(|s| s.record_webhook(
+            "simpay",
+            "evt_1",
+            "payment_intent.succeeded",
+            Some(f.order.id),
+            "applied",
+            now()
+        ))
+        .unwrap());
+    assert!(f
+        .store
+        .write(|s| s.record_webhook("otherpay", "evt_1", "x", None, "ignored", now()))
+        .unwrap());
 }
 
-#[test]
-fn a_payment_intent_leads_back_to_its_order_and_tenant() {
-    let f = fixture();
-    f.store.write(|s| s.save_payment_intent(&f.order.tenant, f.order.id, "simpay", "pi_1", &f.order.total, now())).unwrap();
-    assert_eq!(f.store.order_of_intent("pi_1").unwrap(), Some((f.order.tenant.clone(), f.order.id)));
-    assert_eq!(f.store.payment_intent_of(&f.order.tenant, f.order.id).unwrap().as_deref(), Some("pi_1"));
+fn a_payment_intent_leads_back_to_its_order_and_tenant(f: Fixture) {
+    f.store
+        .write(|s| s.save_payment_intent(&f.order.tenant, f.order.id, "simpay", "pi_1", &f.order.total, now()))
+        .unwrap();
+    assert_eq!(
+        f.store.order_of_intent("pi_1").unwrap(),
+        Some((f.order.tenant.clone(), f.order.id))
+    );
+    assert_eq!(
+        f.store
+            .payment_intent_of(&f.order.tenant, f.order.id)
+            .unwrap()
+            .as_deref(),
+        Some("pi_1")
+    );
     assert_eq!(f.store.order_of_intent("pi_2").unwrap(), None);
 }
+
+fn every_tenants_due_jobs_are_claimed_read_by_id_and_finished_by_one_worker(f: Fixture) {
+    let other = draft("globex", 88);
+    f.store
+        .write(|s| s.insert_order(&other, &created_event(&other), Actor::Customer, "u"))
+        .unwrap();
+    let ours = jobs_for(f.order.id, 2, &[Effect::Provision { item: item(1) }]);
+    let theirs = jobs_for(
+        other.id,
+        2,
+        &[Effect::Provision {
+            item: other.items[0].id,
+        }],
+    );
+    f.store.write(|s| s.insert_jobs(&f.order.tenant, &ours, now())).unwrap();
+    f.store
+        .write(|s| s.insert_jobs(&other.tenant, &theirs, now() + Duration::seconds(1)))
+        .unwrap();
+
+    let claimed = f
+        .store
+        .claim_due_jobs(now() + Duration::seconds(1), Duration::seconds(30), 10, None)
+        .unwrap();
+    let tenants: Vec<&str> = claimed.iter().map(|j| j.tenant.as_str()).collect();
+    assert_eq!(tenants, ["acme", "globex"]);
+    assert!(claimed.iter().all(|j| j.state == JobState::Running && j.attempts == 1));
+
+    // A handed-over job is found by its id alone, whatever its tenant.
+    let handed = f.store.job(&claimed[1].id).unwrap().expect("the job is found by id");
+    assert_eq!((handed.tenant.as_str(), handed.state), ("globex", JobState::Running));
+    assert_eq!(f.store.job("no-such-job").unwrap(), None);
+
+    // Bookkeeping by id reaches the job in its own tenant.
+    f.store.write(|s| s.finish_job(&claimed[1].id, now())).unwrap();
+    f.store
+        .write(|s| s.retry_job(&claimed[0].id, now() + Duration::seconds(5), "503", now()))
+        .unwrap();
+    assert_eq!(
+        f.store.jobs_of(&other.tenant, other.id).unwrap()[0].state,
+        JobState::Done
+    );
+    let retried = &f.store.jobs_of(&f.order.tenant, f.order.id).unwrap()[0];
+    assert_eq!(
+        (retried.state, retried.last_error.as_deref()),
+        (JobState::Pending, Some("503"))
+    );
+    // Each tenant sees only its own jobs.
+    assert_eq!(f.store.jobs_of(&f.order.tenant, other.id).unwrap(), []);
+}
+
+fn only_the_named_orders_jobs_are_claimed_when_an_order_is_given(f: Fixture) {
+    let other = draft("globex", 88);
+    f.store
+        .write(|s| s.insert_order(&other, &created_event(&other), Actor::Customer, "u"))
+        .unwrap();
+    let ours = jobs_for(f.order.id, 2, &[Effect::Provision { item: item(1) }]);
+    let theirs = jobs_for(
+        other.id,
+        2,
+        &[Effect::Provision {
+            item: other.items[0].id,
+        }],
+    );
+    f.store.write(|s| s.insert_jobs(&f.order.tenant, &ours, now())).unwrap();
+    f.store.write(|s| s.insert_jobs(&other.tenant, &theirs, now())).unwrap();
+    let claimed = f
+        .store
+        .claim_due_jobs(now(), Duration::seconds(30), 10, Some(other.id))
+        .unwrap();
+    assert_eq!(claimed.iter().map(|j| j.order).collect::<Vec<_>>(), [other.id]);
+}
+
+fn concurrent_workers_never_claim_the_same_job(f: Fixture) {
+    let items: Vec<Effect> = (1..=3).map(|n| Effect::Provision { item: item(n) }).collect();
+    let jobs = jobs_for(f.order.id, 2, &items);
+    f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
+    let connect = &f.connect;
+    let claimed: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(move || {
+                    let store = connect();
+                    let mut mine = Vec::new();
+                    while let Some(job) = store
+                        .claim_due_jobs(now(), Duration::seconds(30), 1, None)
+                        .unwrap()
+                        .into_iter()
+                        .next()
+                    {
+                        mine.push(job.id);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    let mut unique = claimed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((claimed.len(), unique.len()), (3, 3), "{claimed:?}");
+}
+
+fn credentials_and_resources_are_kept_per_tenant(f: Fixture) {
+    let t = &f.order.tenant;
+    f.store
+        .write(|s| s.save_resource(t, f.order.id, item(1), "simcloud", "res-1", now()))
+        .unwrap();
+    f.store
+        .write(|s| s.save_credentials(t, f.order.id, item(1), "k1", b"nonce", b"sealed", now()))
+        .unwrap();
+    assert_eq!(f.store.resource_of(t, item(1)).unwrap().as_deref(), Some("res-1"));
+    let sealed = f.store.credentials_of(t, item(1)).unwrap().expect("credentials");
+    assert_eq!(
+        (sealed.key_id.as_str(), sealed.ciphertext.as_slice()),
+        ("k1", b"sealed".as_slice())
+    );
+    let stranger: TenantId = "globex".parse().unwrap();
+    assert_eq!(f.store.resource_of(&stranger, item(1)).unwrap(), None);
+    assert_eq!(f.store.credentials_of(&stranger, item(1)).unwrap(), None);
+    assert_eq!(f.store.tenant_contact(t).unwrap(), None);
+}
+
+saga_contract!(
+    the_same_jobs_inserted_twice_exist_once,
+    a_claimed_job_is_not_claimed_again_until_its_lease_runs_out,
+    a_retried_job_waits_for_its_time_and_a_finished_one_never_returns,
+    chained_compensations_run_one_after_another,
+    deprovisioning_waits_while_the_item_is_still_being_provisioned,
+    a_webhook_event_is_recorded_once,
+    a_payment_intent_leads_back_to_its_order_and_tenant,
+    every_tenants_due_jobs_are_claimed_read_by_id_and_finished_by_one_worker,
+    only_the_named_orders_jobs_are_claimed_when_an_order_is_given,
+    concurrent_workers_never_claim_the_same_job,
+    credentials_and_resources_are_kept_per_tenant,
+);

@@ -6,9 +6,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use orderflow_core::{
-    after_compensation_failure, after_failure, check_quota, decide, demand, parse_item, Actor,
-    AfterCompensationFailure, AfterFailure, Catalog, Command, ItemState, JobKind, Money, Order, OrderState, Quota,
-    Rejection, TenantId,
+    after_compensation_failure, after_failure, capacity_units, check_capacity, check_quota, decide, demand, parse_item,
+    Actor, AfterCompensationFailure, AfterFailure, Catalog, Command, ItemState, JobKind, Money, Order, OrderState,
+    Quota, Rejection, TenantId,
 };
 use orderflow_store::{Db, Job, Store, StoreError};
 use serde_json::{json, Value};
@@ -146,6 +146,23 @@ pub fn run_job<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
 
 type Outcome = Result<Result<(), CallError>, StoreError>;
 
+/// Applies `command` to the job's order under the write lock. A refusal
+/// (the order moved on meanwhile, say cancelled) is logged, not an error:
+/// the job's own work is done either way.
+fn record<D: Db>(
+    s: &Store<D>,
+    env: &SagaEnv<D>,
+    job: &Job,
+    command: Command,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let name = command.name();
+    if let Err(refusal) = apply(s, &job.tenant, job.order, command, &env.catalog, now)? {
+        eprintln!("saga: job {} could not {name} order {}: {refusal}", job.id, job.order);
+    }
+    Ok(())
+}
+
 /// Loads the order under the write lock, decides `command` as the system,
 /// and writes the decision (with its jobs). A refusal is returned, not written.
 fn apply<D: Db>(
@@ -202,8 +219,9 @@ fn cancel_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job) -> Outcome {
     Ok(Ok(()))
 }
 
-/// Re-checks a paid order against today's catalog and the tenant's quota,
-/// then starts provisioning or fails the order (which requests its refund).
+/// Re-checks a paid order against today's catalog, the tenant's quota and
+/// the regions' free capacity (reserving it), then starts provisioning or
+/// fails the order (which requests its refund).
 fn validate<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<(), StoreError> {
     let now = (env.clock)();
     env.store.write(|s| {
@@ -211,9 +229,7 @@ fn validate<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<(), StoreError> {
             return s.finish_job(&job.id, now);
         };
         if order.state == OrderState::PaymentConfirmed {
-            if let Err(r) = apply(s, &job.tenant, job.order, Command::StartValidation, &env.catalog, now)? {
-                eprintln!("saga: cannot start validating {}: {r}", job.order);
-            }
+            record(s, env, job, Command::StartValidation, now)?;
         }
         let Some(order) = s.order(&job.tenant, job.order)? else {
             return s.finish_job(&job.id, now);
@@ -241,14 +257,24 @@ fn validate<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<(), StoreError> {
         let others = add(live, own, false);
         let specs: Vec<_> = order.items.iter().map(|i| i.spec.clone()).collect();
         problems.extend(check_quota(&limit, &others, &specs));
+        if problems.is_empty() {
+            // Capacity last, under the write lock, reserving what it checked:
+            // two orders cannot both take a pool's last units.
+            let free = s.free_capacity()?;
+            problems.extend(check_capacity(|r, p| free.get(&(r, p)).copied().unwrap_or(0), &specs));
+            if problems.is_empty() {
+                for item in &order.items {
+                    let (region, product) = (item.spec.config.region(), item.spec.config.product());
+                    s.reserve_capacity(item.id, region, product, capacity_units(&item.spec.config), now)?;
+                }
+            }
+        }
         let command = if problems.is_empty() {
             Command::PassValidation
         } else {
             Command::FailValidation { problems }
         };
-        if let Err(r) = apply(s, &job.tenant, job.order, command, &env.catalog, now)? {
-            eprintln!("saga: cannot finish validating {}: {r}", job.order);
-        }
+        record(s, env, job, command, now)?;
         s.finish_job(&job.id, now)
     })
 }
@@ -330,16 +356,7 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
             let (kid, sealed) = vault.seal(access.to_string().as_bytes(), item_id.to_string().as_bytes(), &nonce);
             env.store.write(|s| {
                 s.save_credentials(&job.tenant, job.order, item_id, &kid, &nonce, &sealed, now)?;
-                if let Err(r) = apply(
-                    s,
-                    &job.tenant,
-                    job.order,
-                    Command::ActivateItem { item: item_id },
-                    &env.catalog,
-                    now,
-                )? {
-                    eprintln!("saga: item {item_id} ready but not activated: {r}");
-                }
+                record(s, env, job, Command::ActivateItem { item: item_id }, now)?;
                 s.finish_job(&job.id, now)
             })?;
             Ok(Ok(()))
@@ -394,16 +411,7 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     env.store.write(|s| {
         let current = s.order(&job.tenant, job.order)?;
         if current.and_then(|o| o.item(item_id).map(|i| i.state)) == Some(ItemState::Active) {
-            if let Err(r) = apply(
-                s,
-                &job.tenant,
-                job.order,
-                Command::DeliverItem { item: item_id },
-                &env.catalog,
-                now,
-            )? {
-                eprintln!("saga: item {item_id} delivered but not marked: {r}");
-            }
+            record(s, env, job, Command::DeliverItem { item: item_id }, now)?;
         }
         s.finish_job(&job.id, now)
     })?;
@@ -438,16 +446,8 @@ fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     }
     let now = (env.clock)();
     env.store.write(|s| {
-        if let Err(r) = apply(
-            s,
-            &job.tenant,
-            job.order,
-            Command::RollBackItem { item: item_id },
-            &env.catalog,
-            now,
-        )? {
-            eprintln!("saga: item {item_id} deprovisioned but not rolled back: {r}");
-        }
+        record(s, env, job, Command::RollBackItem { item: item_id }, now)?;
+        s.release_capacity(item_id)?;
         s.finish_job(&job.id, now)
     })?;
     Ok(Ok(()))
@@ -483,15 +483,7 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
                     job.kind,
                     job.item.map(|i| i.to_string()).unwrap_or_default()
                 );
-                let _ = apply(
-                    s,
-                    &job.tenant,
-                    job.order,
-                    Command::ParkForOperator { reason },
-                    &env.catalog,
-                    now,
-                )?;
-                Ok(())
+                record(s, env, job, Command::ParkForOperator { reason }, now)
             }),
         };
     }
@@ -503,33 +495,22 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
             let item = job
                 .item
                 .ok_or_else(|| StoreError::Corrupt("provision job without item".into()))?;
-            if let Err(r) = apply(
+            record(
                 s,
-                &job.tenant,
-                job.order,
+                env,
+                job,
                 Command::FailItem {
                     item,
                     reason: message.clone(),
                 },
-                &env.catalog,
                 now,
-            )? {
-                eprintln!("saga: item {item} gave up but not failed: {r}");
-            }
+            )?;
             s.give_up_job(&job.id, &message, now)
         }),
         _ => env.store.write(|s| {
             s.park_job(&job.id, &message, now)?;
             let reason = format!("{} keeps failing: {message}", job.kind);
-            let _ = apply(
-                s,
-                &job.tenant,
-                job.order,
-                Command::ParkForOperator { reason },
-                &env.catalog,
-                now,
-            )?;
-            Ok(())
+            record(s, env, job, Command::ParkForOperator { reason }, now)
         }),
     }
 }

@@ -1,0 +1,5 @@
+-- The saga's cross-tenant lookups. On PostgreSQL this version adds
+-- SECURITY DEFINER functions so that row-level security stays on for the
+-- application role (see migrations/postgres/0004_saga_lookups.sql). SQLite
+-- has no row-level security and the store queries the tables directly:
+-- nothing to change here, but the version exists in both dialects.
