@@ -10,7 +10,6 @@ use orderflow_http::{ApiError, RequestParts};
 use orderflow_service::saga::{handle_payment_webhook, WebhookOutcome};
 use orderflow_service::spin::{self as host, Needs};
 use orderflow_service::Route;
-use orderflow_store::{SpinDb, Store};
 
 /// Per request: a correlation id for logs.
 #[derive(Debug)]
@@ -46,9 +45,7 @@ pub const ROUTES: &[Route<App>] = &[
             }
             let secret = host::variable("payment_webhook_secret", id)?;
             let now = Utc::now();
-            let db = SpinDb::open(&host::database_url(id)?, "default").map_err(|e| ApiError::internal(id, &e))?;
-            let store = Store::new(db);
-            store.migrate(now).map_err(|e| ApiError::internal(id, &e))?;
+            let store = host::open_store(now, id)?;
             let (response, outcome) =
                 handle_payment_webhook(&store, &Catalog::standard(), provider, secret.as_bytes(), req, now, id)?;
             if let WebhookOutcome::Applied(tenant, order) = &outcome {

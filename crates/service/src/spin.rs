@@ -45,6 +45,15 @@ pub fn database_url(correlation_id: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The store on the database `database_url` names (Spin's SQLite `default`
+/// when it is empty), its schema brought up to date.
+pub fn open_store(now: chrono::DateTime<Utc>, correlation_id: &str) -> Result<Store<SpinDb>, ApiError> {
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
+    let store = Store::new(SpinDb::open(&database_url(correlation_id)?, "default").map_err(|e| internal(&e))?);
+    store.migrate(now).map_err(|e| internal(&e))?;
+    Ok(store)
+}
+
 /// The full context of an authenticated request, against the database
 /// `database_url` names. On PostgreSQL the schema must already be migrated by
 /// its owner (`relay migrate`); `migrate` then only checks the version.
@@ -52,12 +61,7 @@ pub fn context(request: &RequestParts) -> Result<Ctx<SpinDb>, ApiError> {
     let correlation_id = correlation_id();
     let principal = principal(request, &correlation_id)?;
     let now = Utc::now();
-    let db = SpinDb::open(&database_url(&correlation_id)?, "default")
-        .map_err(|e| ApiError::internal(&correlation_id, &e))?;
-    let store = Store::new(db);
-    store
-        .migrate(now)
-        .map_err(|e| ApiError::internal(&correlation_id, &e))?;
+    let store = open_store(now, &correlation_id)?;
     Ok(Ctx {
         store,
         catalog: Catalog::standard(),
@@ -167,9 +171,7 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         number("retry_delay_scale")?,
     );
     let now = Utc::now();
-    let db = SpinDb::open(&database_url(correlation_id)?, "default").map_err(|e| internal(&e))?;
-    let store = Store::new(db);
-    store.migrate(now).map_err(|e| internal(&e))?;
+    let store = open_store(now, correlation_id)?;
     #[allow(clippy::cast_possible_truncation)]
     Ok(SagaEnv {
         store,
@@ -259,9 +261,7 @@ pub fn tick(
     let number =
         |name: &str| -> Result<i64, ApiError> { variable(name, correlation_id)?.parse().map_err(|e| internal(&e)) };
     let lease = chrono::Duration::seconds(number("job_lease_secs")?);
-    let db = SpinDb::open(&database_url(correlation_id)?, "default").map_err(|e| internal(&e))?;
-    let store = Store::new(db);
-    store.migrate(Utc::now()).map_err(|e| internal(&e))?;
+    let store = open_store(Utc::now(), correlation_id)?;
     let token = service_token(&caller.tenant, "saga-worker", correlation_id).map_err(|e| internal(&e))?;
     let report = crate::saga::drive(&store, Utc::now, lease, limit, order, |job| {
         let (component, segment) = crate::saga::job_owner(job.kind);
