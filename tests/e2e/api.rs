@@ -29,6 +29,25 @@ pub fn spawn() -> App {
     App::builder(manifest()).build_packages(PACKAGES).spawn()
 }
 
+/// The app, wired to the simulated providers `sims` (webhooks signed with
+/// `secret`), ticking the saga worker every 200 ms, polling providers every
+/// 50 ms, with the retry schedule shrunk twentyfold (2-4-8-16-30 s →
+/// 0.1-0.2-0.4-0.8-1.5 s) and two-second job leases.
+pub fn with_simulators(sims: &e2e::sims::Sims, secret: &str) -> e2e::AppBuilder {
+    let tick = token("platform", Role::Service);
+    App::builder(manifest())
+        .build_packages(PACKAGES)
+        .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
+        .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
+        .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
+        .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", secret)
+        .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "50")
+        .env("SPIN_VARIABLE_RETRY_DELAY_SCALE", "0.05")
+        .env("SPIN_VARIABLE_JOB_LEASE_SECS", "2")
+        .arg("--schedule", "200ms=/v1/internal/tick")
+        .arg("--schedule-header", format!("authorization: Bearer {tick}"))
+}
+
 /// A bearer token for `tenant` acting as `role`, signed with the development key.
 pub fn token(tenant: &str, role: Role) -> String {
     let keyring: Keyring = DEV_KEYRING.parse().expect("dev keyring");

@@ -18,7 +18,7 @@ use orderflow_http::Role;
 use orderflow_store::{Db, NativePg, Param, Store};
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, manifest, token, version, vps, Caller, PACKAGES};
+use crate::api::{id, json_of, version, vps, with_simulators, Caller};
 
 const SECRET: &str = "whsec_e2e_pg";
 
@@ -38,19 +38,8 @@ impl PgWorld {
             store.migrate(Utc::now()).expect("the owner applies the schema");
         });
         let sims = Sims::spawn(None, SECRET);
-        let tick = token("platform", Role::Service);
-        let app = App::builder(manifest())
-            .build_packages(PACKAGES)
+        let app = with_simulators(&sims, SECRET)
             .env("SPIN_VARIABLE_DATABASE_URL", &db.app_url)
-            .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
-            .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
-            .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
-            .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
-            .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "50")
-            .env("SPIN_VARIABLE_RETRY_DELAY_SCALE", "0.05")
-            .env("SPIN_VARIABLE_JOB_LEASE_SECS", "2")
-            .arg("--schedule", "200ms=/v1/internal/tick")
-            .arg("--schedule-header", format!("authorization: Bearer {tick}"))
             .spawn();
         sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
         PgWorld { db, sims, app }

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use e2e::sims::Sims;
 use e2e::{eventually, App};
-use orderflow_http::Role;
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, manifest, outbox_types, token, version, vps, Caller, PACKAGES};
+use crate::api::{id, json_of, outbox_types, version, vps, with_simulators, Caller};
 
 const SECRET: &str = "whsec_e2e";
 
@@ -28,26 +27,8 @@ impl World {
 
     fn start_with(change: impl FnOnce(e2e::AppBuilder) -> e2e::AppBuilder) -> World {
         let sims = Sims::spawn(None, SECRET);
-        let tick = token("platform", Role::Service);
-        let builder = App::builder(manifest())
-            .build_packages(PACKAGES)
-            .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
-            .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
-            .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
-            .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
-            .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "50")
-            .env("SPIN_VARIABLE_RETRY_DELAY_SCALE", "0.05")
-            .env("SPIN_VARIABLE_JOB_LEASE_SECS", "2")
-            .arg("--schedule", "200ms=/v1/internal/tick")
-            .arg("--schedule-header", format!("authorization: Bearer {tick}"));
-        let app = change(builder).spawn();
-        sim_post(
-            &format!("{}/_sim/config", sims.payments),
-            &json!({
-                "webhook_url": app.url("/v1/webhooks/payments/simpay"),
-                "webhook_secret": SECRET,
-            }),
-        );
+        let app = change(with_simulators(&sims, SECRET)).spawn();
+        sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
         World { sims, app }
     }
 
