@@ -17,6 +17,9 @@ pub const PACKAGES: &[&str] = &[
     "validate",
     "provision-step",
     "deliver",
+    "analytics",
+    "portal",
+    "renew",
 ];
 
 /// The app's own manifest.

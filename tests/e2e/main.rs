@@ -1,9 +1,13 @@
 //! End-to-end tests: one test binary, one module per feature.
 //! Each test starts its own `spin-local` on 127.0.0.1:0 with a fresh state dir.
 
+mod analytics;
 mod api;
+mod clock;
 mod crash;
 mod orders;
+mod portal;
 mod postgres;
 mod runner;
 mod saga;
+mod subscriptions;

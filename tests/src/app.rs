@@ -176,6 +176,11 @@ impl App {
         }
     }
 
+    /// The runner's process id while it runs (for `/proc/<pid>` figures and signals).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The address the runner is listening on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -206,6 +211,33 @@ impl App {
             .body(body.into())
             .send()
             .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.logs.text()))
+    }
+
+    /// Moves the application's clock forward by `secs` for every component
+    /// (`POST /v1/internal/clock` with a service token). The app must run
+    /// with `SPIN_VARIABLE_CLOCK=adjustable`. Returns the app's new time.
+    ///
+    /// # Panics
+    /// When the app refuses (for example, its clock is the system clock).
+    pub fn advance_clock(&self, secs: u32) -> chrono::DateTime<chrono::Utc> {
+        let keyring: orderflow_http::Keyring = orderflow_http::DEV_KEYRING.parse().expect("dev keyring");
+        let tenant: orderflow_core::TenantId = "platform".parse().expect("tenant id");
+        let now = chrono::Utc::now().timestamp();
+        let token = keyring.mint("test-clock", &tenant, orderflow_http::Role::Service, now - 10, now + 600);
+        let response = self
+            .client
+            .post(self.url("/v1/internal/clock"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "advance_secs": secs }))
+            .send()
+            .unwrap_or_else(|e| panic!("POST /v1/internal/clock: {e}\n{}", self.logs.text()));
+        let status = response.status();
+        let body: serde_json::Value = response.json().unwrap_or_default();
+        assert_eq!(status, 200, "advancing the clock: {body}\n{}", self.logs.text());
+        body["now"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no `now` in {body}"))
     }
 
     /// The state directory (databases), kept across [`App::restart`].

@@ -63,3 +63,15 @@ pub fn runner_binary() -> PathBuf {
     })
     .clone()
 }
+
+/// Where tests leave files for people to look at (screenshots):
+/// `$E2E_ARTIFACTS_DIR/<suite>` if set, else `target/e2e-artifacts/<suite>`.
+/// Created if missing.
+pub fn artifacts_dir(suite: &str) -> PathBuf {
+    let dir = std::env::var_os("E2E_ARTIFACTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("e2e-artifacts"))
+        .join(suite);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}

@@ -22,7 +22,7 @@ pub mod pg_cluster;
 pub mod sims;
 
 pub use app::{App, AppBuilder};
-pub use artifacts::{build_wasm_packages, runner_binary, workspace_root};
+pub use artifacts::{artifacts_dir, build_wasm_packages, runner_binary, workspace_root};
 pub use logs::Logs;
 pub use poll::eventually;
 pub use reqwest::blocking::Response;

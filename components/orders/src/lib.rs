@@ -1,7 +1,7 @@
 //! The orders component: create, read, list, edit, submit, cancel and
 //! restore orders, revert payments, re-deliver credentials, and read the
-//! audit trail. Wiring only: Spin request → context → use case → Spin
-//! response.
+//! audit trail; list subscriptions and cancel them at period end. Wiring
+//! only: Spin request → context → use case → Spin response.
 
 use orderflow_http::HttpResponse;
 use orderflow_service::{
@@ -37,7 +37,11 @@ pub const ROUTES: &[Route<App>] = &[
     Route {
         method: "GET",
         path: "/v1/orders/:id",
-        handler: |app, _, params| get_order(app, params),
+        handler: |app, _, params| {
+            // Optional: a deployment without a checkout page leaves it unset.
+            let checkout = spin_sdk::variables::get("payment_checkout_url").ok();
+            get_order(app, params, checkout.as_deref())
+        },
     },
     Route {
         method: "PATCH",
@@ -73,6 +77,16 @@ pub const ROUTES: &[Route<App>] = &[
         method: "GET",
         path: "/v1/orders/:id/audit",
         handler: |app, _, params| audit_trail(app, params),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/subscriptions",
+        handler: |app, req, _| orderflow_service::list_subscriptions(app, req),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/subscriptions/:id/cancel",
+        handler: |app, req, params| Ok(orderflow_service::cancel_subscription(app, req, params)),
     },
 ];
 

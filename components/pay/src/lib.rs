@@ -4,9 +4,9 @@
 //! payment jobs (creating and voiding payment intents), handed over by the
 //! retry component through service chaining.
 
-use chrono::Utc;
 use orderflow_core::Catalog;
 use orderflow_http::{ApiError, RequestParts};
+use orderflow_service::clock;
 use orderflow_service::saga::{handle_payment_webhook, WebhookOutcome};
 use orderflow_service::spin::{self as host, Needs};
 use orderflow_service::Route;
@@ -44,7 +44,8 @@ pub const ROUTES: &[Route<App>] = &[
                 return Err(ApiError::not_found("payment provider", provider));
             }
             let secret = host::variable("payment_webhook_secret", id)?;
-            let now = Utc::now();
+            host::sync_clock(id)?;
+            let now = clock::now();
             let store = host::open_store(now, id)?;
             let (response, outcome) =
                 handle_payment_webhook(&store, &Catalog::standard(), provider, secret.as_bytes(), req, now, id)?;

@@ -18,26 +18,34 @@ pub struct App {
 const DEFAULT_LIMIT: u32 = 200;
 
 /// Every route this component serves; `/v1/openapi.json` documents exactly these.
-pub const ROUTES: &[Route<App>] = &[Route {
-    method: "POST",
-    path: "/v1/internal/tick",
-    handler: |app, req, _| {
-        let query = parse_query(&req.query, &["order", "limit"])?;
-        let order = match query.get("order") {
-            Some(raw) => Some(raw.parse().map_err(|_| ApiError::not_found("order", raw.as_str()))?),
-            None => None,
-        };
-        let limit = match query.get("limit") {
-            Some(raw) => raw.parse().map_err(|_| ApiError::BadRequest {
-                problem: "invalid-query",
-                detail: format!("limit must be a positive whole number, not `{raw}`"),
-                accepted: None,
-            })?,
-            None => DEFAULT_LIMIT,
-        };
-        host::tick(req, order, limit, &app.correlation_id)
+pub const ROUTES: &[Route<App>] = &[
+    Route {
+        method: "POST",
+        path: "/v1/internal/tick",
+        handler: |app, req, _| {
+            let query = parse_query(&req.query, &["order", "limit"])?;
+            let order = match query.get("order") {
+                Some(raw) => Some(raw.parse().map_err(|_| ApiError::not_found("order", raw.as_str()))?),
+                None => None,
+            };
+            let limit = match query.get("limit") {
+                Some(raw) => raw.parse().map_err(|_| ApiError::BadRequest {
+                    problem: "invalid-query",
+                    detail: format!("limit must be a positive whole number, not `{raw}`"),
+                    accepted: None,
+                })?,
+                None => DEFAULT_LIMIT,
+            };
+            host::tick(req, order, limit, &app.correlation_id)
+        },
     },
-}];
+    // Tests and demonstrations only: 404 unless `clock = "adjustable"`.
+    Route {
+        method: "POST",
+        path: "/v1/internal/clock",
+        handler: |app, req, _| host::advance_clock(req, &app.correlation_id),
+    },
+];
 
 orderflow_service::spin_component!("retry", ROUTES, |_: &RequestParts| {
     Ok::<_, ApiError>(App {

@@ -47,6 +47,20 @@ closed_set!(
         OrderServiceDelivered = "order.service-delivered",
         /// Money is to go back to the customer.
         BillingRefundRequested = "billing.refund-requested",
+        /// An active item started its subscription (period 1 from activation).
+        SubscriptionStarted = "subscription.started",
+        /// A renewal was paid: the subscription runs one period more.
+        SubscriptionRenewed = "subscription.renewed",
+        /// A renewal charge was declined; a retry may follow.
+        SubscriptionRenewalFailed = "subscription.renewal-failed",
+        /// The period ended unpaid: the service is suspended.
+        SubscriptionSuspended = "subscription.suspended",
+        /// A suspended subscription was paid: the service runs again.
+        SubscriptionResumed = "subscription.resumed",
+        /// The customer cancelled: it ends at period end, without renewal.
+        SubscriptionCancellationScheduled = "subscription.cancellation-scheduled",
+        /// The subscription ended (at period end, or its item was rolled back).
+        SubscriptionCancelled = "subscription.cancelled",
     }
 );
 
@@ -67,7 +81,7 @@ closed_set!(
 );
 
 impl EventType {
-    /// The family before the dot (`order`, `billing`).
+    /// The family before the dot (`order`, `billing`, `subscription`).
     pub fn family(self) -> &'static str {
         self.as_str().split('.').next().unwrap_or("")
     }
@@ -97,6 +111,13 @@ impl EventType {
             OrderFailed => &[Billing, Notification, Portal, Analytics],
             OrderServiceDelivered => &[Notification, Portal, Analytics],
             BillingRefundRequested => &[Billing, Notification, Analytics],
+            SubscriptionStarted => &[Billing, Portal, Analytics],
+            SubscriptionRenewed => &[Billing, Notification, Portal, Analytics],
+            SubscriptionRenewalFailed => &[Billing, Notification, Portal],
+            SubscriptionSuspended => &[Billing, Provisioning, Notification, Portal, Analytics],
+            SubscriptionResumed => &[Billing, Provisioning, Notification, Portal],
+            SubscriptionCancellationScheduled => &[Billing, Notification, Portal],
+            SubscriptionCancelled => &[Billing, Provisioning, Notification, Portal, Analytics],
         }
     }
 }
@@ -117,6 +138,16 @@ impl EventId {
     /// The id of the `index`th event written with order version `version`.
     pub fn derive(order: OrderId, version: i64, index: usize) -> EventId {
         let digest = Sha256::digest(format!("{order}:{version}:{index}"));
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        EventId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+
+    /// The id of the `index`th event written at `version` of something
+    /// other than an order (`subject` names it, e.g. `subscription:<id>`),
+    /// so its ids never collide with an order's.
+    pub fn derive_for(subject: &str, version: i64, index: usize) -> EventId {
+        let digest = Sha256::digest(format!("{subject}:{version}:{index}"));
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);
         EventId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
@@ -182,6 +213,7 @@ mod tests {
         }
         assert_eq!(EventType::BillingRefundRequested.topic(), "orderflow.billing.v1");
         assert_eq!(EventType::OrderFulfilled.topic(), "orderflow.order.v1");
+        assert_eq!(EventType::SubscriptionRenewed.topic(), "orderflow.subscription.v1");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod pricing;
 mod quota;
 mod saga;
 mod state;
+mod subscription;
 mod violation;
 
 #[cfg(test)]
@@ -46,4 +47,9 @@ pub use saga::{
     COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS,
 };
 pub use state::{ItemState, OrderState};
+pub use subscription::{
+    after_renewal_failure, months_per_period, period_bounds, period_end, renewal_due, DueAction, RenewalState,
+    Subscription, SubscriptionChange, SubscriptionId, SubscriptionRejection, SubscriptionStatus,
+    RENEWAL_RETRY_DELAYS_SECS,
+};
 pub use violation::{pointer_join, Rule, Violation};

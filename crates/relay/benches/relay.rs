@@ -48,7 +48,10 @@ const LAG_P99_TARGET_MS: f64 = 200.0;
 const RATIO_TARGET: f64 = 0.80;
 
 fn main() {
-    let events: usize = std::env::var("RELAY_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let events: usize = std::env::var("RELAY_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let started = Instant::now();
     progress(&format!("starting tansu on 127.0.0.1 ({events} events per phase)"));
     let broker = Broker::start();
@@ -56,7 +59,12 @@ fn main() {
     progress("SQLite outbox");
     results.push(bench("sqlite", &Outbox::sqlite(), &broker.address(), events));
     progress("PostgreSQL outbox (throwaway cluster)");
-    results.push(bench("postgres", &Outbox::postgres("relay_bench"), &broker.address(), events));
+    results.push(bench(
+        "postgres",
+        &Outbox::postgres("relay_bench"),
+        &broker.address(),
+        events,
+    ));
     progress(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
     print_table(&results, events);
 }
@@ -90,7 +98,10 @@ fn bench(backend: &'static str, outbox: &Outbox, broker: &str, events: usize) ->
     // (a) The database alone.
     fill(&writer, events);
     let (db_rate, rows) = db_rate(outbox);
-    progress(&format!("{backend} (a) claim+mark: {db_rate:.0} rows/s ({} rows)", rows.len()));
+    progress(&format!(
+        "{backend} (a) claim+mark: {db_rate:.0} rows/s ({} rows)",
+        rows.len()
+    ));
     mark_all_published(&writer);
 
     // (b) The broker alone, same client, settings and batches.
@@ -109,13 +120,18 @@ fn bench(backend: &'static str, outbox: &Outbox, broker: &str, events: usize) ->
     let relay_events = times.iter().filter(|(_, p)| p.is_some()).count();
     let last = times.iter().filter_map(|(_, p)| *p).max().unwrap_or(t0);
     let relay_rate = relay_events as f64 / secs(last - t0);
-    progress(&format!("{backend} (c) relay: {relay_rate:.0} events/s ({relay_events} of {events})"));
+    progress(&format!(
+        "{backend} (c) relay: {relay_rate:.0} events/s ({relay_events} of {events})"
+    ));
     mark_all_published(&writer);
 
     // (d) Lag at half the lower limit.
     let writer_rate = db_rate.min(broker_rate) / 2.0;
     let write_for = LAG_WRITE.min(Duration::from_secs_f64(events as f64 / writer_rate.max(1.0)));
-    progress(&format!("{backend} (d) writing at {writer_rate:.0} events/s for {:.1} s", write_for.as_secs_f64()));
+    progress(&format!(
+        "{backend} (d) writing at {writer_rate:.0} events/s for {:.1} s",
+        write_for.as_secs_f64()
+    ));
     let before_lag = max_seq(&writer);
     let start = Instant::now();
     let mut written = 0usize;
@@ -129,11 +145,17 @@ fn bench(backend: &'static str, outbox: &Outbox, broker: &str, events: usize) ->
     }
     let drained = wait_drained(&writer, DRAIN_LIMIT, "the relay to catch up");
     if !drained {
-        progress(&format!("{backend} (d) the relay did not catch up within {} s", DRAIN_LIMIT.as_secs()));
+        progress(&format!(
+            "{backend} (d) the relay did not catch up within {} s",
+            DRAIN_LIMIT.as_secs()
+        ));
     }
     drop(relay);
     let times = publish_times(&writer, before_lag);
-    let mut lags: Vec<f64> = times.iter().filter_map(|(o, p)| p.map(|p| secs(p - *o) * 1000.0)).collect();
+    let mut lags: Vec<f64> = times
+        .iter()
+        .filter_map(|(o, p)| p.map(|p| secs(p - *o) * 1000.0))
+        .collect();
     lags.sort_by(f64::total_cmp);
     let lag_unpublished = times.len() - lags.len();
     let figures = Figures {
@@ -160,7 +182,11 @@ fn bench(backend: &'static str, outbox: &Outbox, broker: &str, events: usize) ->
 /// without publishing; returns rows/s and the rows read (for (b)).
 fn db_rate(outbox: &Outbox) -> (f64, Vec<RelayRow>) {
     let store = Store::new(relay::open(&outbox.relay_database()).expect("open the outbox as the relay"));
-    let relay = Relay { id: "bench-db-only".into(), batch: BATCH, lease: chrono::Duration::seconds(30) };
+    let relay = Relay {
+        id: "bench-db-only".into(),
+        batch: BATCH,
+        lease: chrono::Duration::seconds(30),
+    };
     let mut read = Vec::new();
     let start = Instant::now();
     let mut marked = 0usize;
@@ -264,7 +290,10 @@ fn fill(db: &AnyDb, n: usize) {
 }
 
 fn mark_all_published(db: &AnyDb) {
-    exec(db, "UPDATE outbox SET published_at = occurred_at WHERE published_at IS NULL");
+    exec(
+        db,
+        "UPDATE outbox SET published_at = occurred_at WHERE published_at IS NULL",
+    );
 }
 
 fn max_seq(db: &AnyDb) -> i64 {
@@ -286,16 +315,31 @@ fn wait_drained(db: &AnyDb, limit: Duration, what: &str) -> bool {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    progress(&format!("  gave up waiting for {what} after {:.0} s", limit.as_secs_f64()));
+    progress(&format!(
+        "  gave up waiting for {what} after {:.0} s",
+        limit.as_secs_f64()
+    ));
     false
 }
 
 /// `(occurred_at, published_at)` of every row after `seq`.
 fn publish_times(db: &AnyDb, seq: i64) -> Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> {
-    let rows = exec(db, &format!("SELECT occurred_at, published_at FROM outbox WHERE seq > {seq} ORDER BY seq"));
-    let time = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).expect("an RFC 3339 time");
+    let rows = exec(
+        db,
+        &format!("SELECT occurred_at, published_at FROM outbox WHERE seq > {seq} ORDER BY seq"),
+    );
+    let time = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .expect("an RFC 3339 time")
+    };
     rows.iter()
-        .map(|r| (time(r.text("occurred_at").expect("occurred_at")), r.opt_text("published_at").expect("published_at").map(time)))
+        .map(|r| {
+            (
+                time(r.text("occurred_at").expect("occurred_at")),
+                r.opt_text("published_at").expect("published_at").map(time),
+            )
+        })
         .collect()
 }
 
@@ -319,7 +363,15 @@ fn print_table(results: &[Figures], events: usize) {
     println!("outbox relay benchmark: {events} events per phase, batch {BATCH}, tansu + rdkafka on 127.0.0.1");
     println!(
         "{:<9} {:>14} {:>13} {:>12} {:>11} {:>10} {:>11} {:>11} {:>11}",
-        "backend", "(a) db rows/s", "(b) produce/s", "(c) relay/s", "c/min(a,b)", "writer/s", "lag p50 ms", "lag p99 ms", "lag max ms"
+        "backend",
+        "(a) db rows/s",
+        "(b) produce/s",
+        "(c) relay/s",
+        "c/min(a,b)",
+        "writer/s",
+        "lag p50 ms",
+        "lag p99 ms",
+        "lag max ms"
     );
     for f in results {
         let ratio = f.relay_rate / f.db_rate.min(f.broker_rate);
@@ -339,7 +391,11 @@ fn print_table(results: &[Figures], events: usize) {
     println!();
     for f in results {
         let ratio = f.relay_rate / f.db_rate.min(f.broker_rate);
-        let limit = if f.db_rate <= f.broker_rate { "database" } else { "broker" };
+        let limit = if f.db_rate <= f.broker_rate {
+            "database"
+        } else {
+            "broker"
+        };
         println!(
             "{}: relay at {:.0}% of the lower limit ({limit}; target ≥ {:.0}%: {}), lag p99 {:.1} ms at {:.0} events/s (target < {LAG_P99_TARGET_MS:.0} ms: {}); (c) published {} events{}",
             f.backend,

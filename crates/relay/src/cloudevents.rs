@@ -27,5 +27,10 @@ pub fn headers(row: &RelayRow) -> OwnedHeaders {
         ("content-type", "application/json"),
     ]
     .into_iter()
-    .fold(OwnedHeaders::new(), |h, (key, value)| h.insert(Header { key, value: Some(value) }))
+    .fold(OwnedHeaders::new(), |h, (key, value)| {
+        h.insert(Header {
+            key,
+            value: Some(value),
+        })
+    })
 }

@@ -30,11 +30,16 @@ pub enum OpenError {
 pub fn open(database: &str) -> Result<AnyDb, OpenError> {
     if database.starts_with("postgres://") || database.starts_with("postgresql://") {
         let what = database.rsplit('@').next().unwrap_or("postgres").to_owned();
-        NativePg::connect(database).map(|db| AnyDb::Postgres(Box::new(db))).map_err(|source| OpenError::Open { what, source })
+        NativePg::connect(database)
+            .map(|db| AnyDb::Postgres(Box::new(db)))
+            .map_err(|source| OpenError::Open { what, source })
     } else {
         NativeSqlite::open(std::path::Path::new(database))
             .map(AnyDb::Sqlite)
-            .map_err(|source| OpenError::Open { what: database.to_owned(), source })
+            .map_err(|source| OpenError::Open {
+                what: database.to_owned(),
+                source,
+            })
     }
 }
 

@@ -17,7 +17,10 @@ use relay::{run, Metrics, PublisherConfig, RelayConfig};
 
 /// The outbox relay.
 #[derive(Debug, Parser)]
-#[command(name = "relay", about = "Publishes the outbox to Kafka (CloudEvents 1.0, binary mode).")]
+#[command(
+    name = "relay",
+    about = "Publishes the outbox to Kafka (CloudEvents 1.0, binary mode)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -42,6 +45,10 @@ struct Cli {
     /// Between metrics lines on stdout, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     metrics_ms: u64,
+    /// Concurrent workers, each with its own connection (PostgreSQL only;
+    /// default 2 there, 1 on SQLite).
+    #[arg(long)]
+    workers: Option<usize>,
     /// Create the topics at start (one partition each).
     #[arg(long, default_value_t = true)]
     create_topics: bool,
@@ -63,17 +70,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Routes) => {
-            println!("{:<30} {:<22} consumers", "event", "topic");
+            println!("{:<36} {:<26} consumers", "event", "topic");
             for (event, consumers) in routing_matrix() {
                 let names: Vec<&str> = consumers.iter().map(|c| c.as_str()).collect();
-                println!("{:<30} {:<22} {}", event.as_str(), event.topic(), names.join(","));
+                println!("{:<36} {:<26} {}", event.as_str(), event.topic(), names.join(","));
             }
             ExitCode::SUCCESS
         }
         Some(Command::Migrate { database }) => {
-            match relay::open(&database).map_err(|e| e.to_string()).and_then(|db| {
-                Store::new(db).migrate(chrono::Utc::now()).map_err(|e| e.to_string())
-            }) {
+            match relay::open(&database)
+                .map_err(|e| e.to_string())
+                .and_then(|db| Store::new(db).migrate(chrono::Utc::now()).map_err(|e| e.to_string()))
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("relay migrate: {e}");
@@ -105,6 +113,7 @@ fn main() -> ExitCode {
                 idle: Duration::from_millis(cli.idle_ms),
                 metrics_every: Duration::from_millis(cli.metrics_ms),
                 run_for: None,
+                workers: cli.workers,
             };
             let metrics = Metrics::default();
             match run(&config, &metrics) {

@@ -16,7 +16,8 @@ pub struct Metrics {
 impl Metrics {
     /// Counts `n` acknowledged and marked events.
     pub fn published(&self, n: usize) {
-        self.published.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.published
+            .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Counts one error (a failed delivery or a failed round).

@@ -30,7 +30,11 @@ pub struct PublisherConfig {
 impl PublisherConfig {
     /// Defaults for `brokers`: 30 s delivery timeout, 2 ms linger.
     pub fn new(brokers: &str) -> Self {
-        PublisherConfig { brokers: brokers.to_owned(), message_timeout: Duration::from_secs(30), linger: Duration::from_millis(2) }
+        PublisherConfig {
+            brokers: brokers.to_owned(),
+            message_timeout: Duration::from_secs(30),
+            linger: Duration::from_millis(2),
+        }
     }
 }
 
@@ -50,7 +54,9 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("brokers", &self.config.brokers).finish()
+        f.debug_struct("Publisher")
+            .field("brokers", &self.config.brokers)
+            .finish()
     }
 }
 
@@ -75,10 +81,13 @@ impl Publisher {
     /// deployment creates them with its own partition counts), tolerating
     /// ones that exist.
     pub fn ensure_topics(&self, topics: &[String], partitions: i32) -> Result<(), PublisherError> {
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", &self.config.brokers).create()?;
-        let new: Vec<NewTopic<'_>> =
-            topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1))).collect();
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.config.brokers)
+            .create()?;
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+            .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let results = futures::executor::block_on(admin.create_topics(&new, &opts))?;
         for r in results {
@@ -97,7 +106,10 @@ impl Publisher {
     pub fn publish(&self, rows: &[RelayRow], metrics: &Metrics) -> Vec<i64> {
         let mut pending = Vec::with_capacity(rows.len());
         for row in rows {
-            let mut record = FutureRecord::to(&row.topic).key(&row.key).payload(&row.data).headers(headers(row));
+            let mut record = FutureRecord::to(&row.topic)
+                .key(&row.key)
+                .payload(&row.data)
+                .headers(headers(row));
             let delivery = loop {
                 match self.producer.send_result(record) {
                     Ok(delivery) => break Some(delivery),

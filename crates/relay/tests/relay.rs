@@ -14,11 +14,19 @@ const WAIT: Duration = Duration::from_secs(90);
 
 /// Asserts every written event arrived, each order's in write order, with
 /// CloudEvents headers matching the outbox; returns how often each id arrived.
-fn assert_all_arrived_in_order(written: &[(String, Vec<String>)], consumed: &[support::Consumed]) -> HashMap<String, usize> {
+fn assert_all_arrived_in_order(
+    written: &[(String, Vec<String>)],
+    consumed: &[support::Consumed],
+) -> HashMap<String, usize> {
     let mut per_key: HashMap<&str, Vec<&str>> = HashMap::new();
     let mut times: HashMap<String, usize> = HashMap::new();
     for m in consumed {
-        let h = |k: &str| m.headers.get(k).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("header {k} missing: {m:?}"));
+        let h = |k: &str| {
+            m.headers
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_else(|| panic!("header {k} missing: {m:?}"))
+        };
         assert_eq!(h("ce_specversion"), "1.0");
         assert_eq!(h("ce_source"), relay::CE_SOURCE);
         assert_eq!(h("ce_subject"), m.key);
@@ -38,7 +46,11 @@ fn assert_all_arrived_in_order(written: &[(String, Vec<String>)], consumed: &[su
     }
     for (order, ids) in written {
         let got = per_key.get(order.as_str()).cloned().unwrap_or_default();
-        assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>(), "events of order {order}");
+        assert_eq!(
+            got,
+            ids.iter().map(String::as_str).collect::<Vec<_>>(),
+            "events of order {order}"
+        );
     }
     times
 }
@@ -50,11 +62,17 @@ fn order_events(written: &[(String, Vec<String>)]) -> usize {
 fn lifecycle_arrives(outbox: Outbox) {
     let broker = Broker::start();
     let written = outbox.write_lifecycles("acme", 5);
-    assert_eq!(outbox.backlog() as usize, order_events(&written), "only order-topic events in this lifecycle");
+    assert_eq!(
+        outbox.backlog() as usize,
+        order_events(&written),
+        "only order-topic events in this lifecycle"
+    );
     let _relay = RelayProcess::start(&outbox.relay_database(), &broker.address(), 100);
     let consumed = consume(&broker.address(), order_events(&written), WAIT);
     assert_all_arrived_in_order(&written, &consumed);
-    eventually("the outbox to be marked published", WAIT, || (outbox.backlog() == 0).then_some(()));
+    eventually("the outbox to be marked published", WAIT, || {
+        (outbox.backlog() == 0).then_some(())
+    });
 }
 
 #[test]
@@ -99,7 +117,9 @@ fn events_written_while_the_broker_is_down_all_arrive_when_it_is_back() {
     let mut broker = Broker::start();
     let _relay = RelayProcess::start(&outbox.relay_database(), &broker.address(), 50);
     let before = outbox.write_lifecycles("acme", 2);
-    eventually("the first events to be published", WAIT, || (outbox.backlog() == 0).then_some(()));
+    eventually("the first events to be published", WAIT, || {
+        (outbox.backlog() == 0).then_some(())
+    });
     broker.stop();
     let during = outbox.write_lifecycles("acme", 5);
     assert!(outbox.backlog() > 0);

@@ -121,9 +121,30 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         out.flush()?;
     }
     scheduler::spawn(&app, &args.schedules, &headers);
+    spawn_stats_reporter(&app);
     crate::server::serve(app, listener, shutdown_signal()).await;
     eprintln!("spin-local: shutting down");
     Ok(())
+}
+
+/// On every SIGUSR1, prints `spin-local: stats commits=N` (database commits
+/// since start) to stderr, so a benchmark can count the commits its load took.
+fn spawn_stats_reporter(app: &std::sync::Arc<App>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut usr1) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()) else {
+            eprintln!("spin-local: cannot listen for SIGUSR1; no stats");
+            return;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            while usr1.recv().await.is_some() {
+                eprintln!("spin-local: stats commits={}", app.services.commits.total());
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = app;
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -4,6 +4,8 @@
 //! through the store in one transaction (with its idempotency record) and
 //! renders the response. Components only wire Spin to these functions.
 
+pub mod analytics;
+pub mod clock;
 mod component;
 mod context;
 mod errors;
@@ -13,10 +15,12 @@ mod orders;
 mod products;
 mod router;
 pub mod saga;
+mod subscriptions;
 #[cfg(feature = "spin")]
 pub mod spin;
 mod views;
 
+pub use analytics::{get_analytics, FigureCache};
 pub use context::Ctx;
 pub use errors::{from_rejection, from_store, from_violations};
 pub use idempotent::{write_idempotently, Prepared};
@@ -27,4 +31,8 @@ pub use orders::{
 };
 pub use products::{list_products, quote};
 pub use router::{dispatch, Params, Route};
+pub use subscriptions::{
+    apply_renewal_payment, cancel_subscription, list_subscriptions, run_renewals, subscription_view, RenewReport,
+    RenewalOutcome, SubscriptionView,
+};
 pub use views::{order_view, OrderView, Progress};

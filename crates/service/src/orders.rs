@@ -143,8 +143,9 @@ pub fn create_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> HttpResponse
 }
 
 /// `GET /v1/orders/{id}`: the order with each item's progress (attempts,
-/// next retry, last error) and the payment intent to pay.
-pub fn get_order<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse, ApiError> {
+/// next retry, last error), the payment intent to pay and, given the
+/// deployment's `checkout` URL template (`…/{intent}`), where to pay it.
+pub fn get_order<D: Db>(ctx: &Ctx<D>, params: &Params, checkout: Option<&str>) -> Result<HttpResponse, ApiError> {
     let order = load(ctx, order_id(params)?)?;
     let tenant = &ctx.principal.tenant;
     let jobs = ctx
@@ -155,13 +156,19 @@ pub fn get_order<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse, A
         .store
         .payment_intent_of(tenant, order.id)
         .map_err(|e| from_store(e, &ctx.correlation_id))?;
-    let view = order_view(&order).with_progress(&jobs).with_payment_intent(intent);
+    let view = order_view(&order)
+        .with_progress(&jobs)
+        .with_payment_intent(intent)
+        .with_checkout_url(checkout);
     Ok(HttpResponse::json(200, &view).with_etag(order.version))
 }
 
-/// `GET /v1/orders?status=&limit=&cursor=&include_deleted=`: newest first.
+/// `GET /v1/orders?status=&limit=&cursor=&include_deleted=&needs_operator=`: newest first.
 pub fn list_orders<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> Result<HttpResponse, ApiError> {
-    let query = parse_query(&request.query, &["status", "limit", "cursor", "include_deleted"])?;
+    let query = parse_query(
+        &request.query,
+        &["status", "limit", "cursor", "include_deleted", "needs_operator"],
+    )?;
     let page = Page::from_query(&query)?;
     let state = match query.get("status") {
         None => None,
@@ -171,23 +178,12 @@ pub fn list_orders<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> Result<HttpRe
             accepted: Some(json!(OrderState::names())),
         })?),
     };
-    let include_deleted = match query.get("include_deleted").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => {
-            ctx.principal.require_role(&[Role::Operator])?;
-            true
-        }
-        Some(other) => {
-            return Err(ApiError::BadRequest {
-                problem: "invalid-query",
-                detail: format!("include_deleted must be true or false, not `{other}`"),
-                accepted: Some(json!(["true", "false"])),
-            })
-        }
-    };
+    let include_deleted = operator_switch(ctx, &query, "include_deleted")?;
+    let needs_operator = operator_switch(ctx, &query, "needs_operator")?;
     let filter = ListFilter {
         state,
         include_deleted,
+        needs_operator,
         after: page.after.map(|c| (c.created_at, OrderId::from_uuid(c.id))),
         limit: page.limit,
     };
@@ -211,6 +207,26 @@ pub fn list_orders<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> Result<HttpRe
         200,
         &json!({ "items": items, "next_cursor": next_cursor }),
     ))
+}
+
+/// A `true`/`false` query switch that only operators may turn on.
+fn operator_switch<D: Db>(
+    ctx: &Ctx<D>,
+    query: &std::collections::BTreeMap<String, String>,
+    name: &str,
+) -> Result<bool, ApiError> {
+    match query.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => {
+            ctx.principal.require_role(&[Role::Operator])?;
+            Ok(true)
+        }
+        Some(other) => Err(ApiError::BadRequest {
+            problem: "invalid-query",
+            detail: format!("{name} must be true or false, not `{other}`"),
+            accepted: Some(json!(["true", "false"])),
+        }),
+    }
 }
 
 /// Applies a command to a stored order under `If-Match`, idempotently.

@@ -9,6 +9,7 @@ use orderflow_http::{authenticate, ApiError, Keyring, Principal, RequestParts};
 use orderflow_store::{SpinDb, Store};
 use uuid::Uuid;
 
+use crate::clock::{self, ClockSource};
 use crate::context::Ctx;
 
 /// A new correlation id for this request.
@@ -45,6 +46,64 @@ pub fn database_url(correlation_id: &str) -> Result<String, ApiError> {
     }
 }
 
+/// Brings this request's clock in line with the application's: a no-op on
+/// the system clock; with `clock = "adjustable"`, reads the offset from the
+/// key-value store `default`. Called by [`open_store`], so every request that
+/// touches data sees the same time in every component.
+pub fn sync_clock(correlation_id: &str) -> Result<(), ApiError> {
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
+    if clock_source(correlation_id)? == ClockSource::System {
+        return Ok(());
+    }
+    let kv = spin_sdk::key_value::Store::open_default().map_err(|e| internal(&format!("key-value store: {e:?}")))?;
+    let stored = kv
+        .get(clock::OFFSET_KEY)
+        .map_err(|e| internal(&format!("key-value store: {e:?}")))?;
+    clock::set_offset(clock::decode_offset(stored.as_deref()).map_err(|e| internal(&e))?);
+    Ok(())
+}
+
+/// The `clock` variable: the system clock unless a component declares it
+/// `adjustable`.
+fn clock_source(correlation_id: &str) -> Result<ClockSource, ApiError> {
+    match spin_sdk::variables::get("clock") {
+        Ok(raw) => raw.parse().map_err(|e: String| ApiError::internal(correlation_id, &e)),
+        Err(spin_sdk::variables::Error::Undefined(_)) => Ok(ClockSource::System),
+        Err(e) => Err(ApiError::internal(correlation_id, &format!("variable `clock`: {e:?}"))),
+    }
+}
+
+/// Handles `POST /v1/internal/clock` (service callers only): moves the
+/// application's clock forward by `advance_secs`. Answers 404 unless the
+/// `clock` variable is `adjustable`, so production time cannot be moved.
+pub fn advance_clock(request: &RequestParts, correlation_id: &str) -> Result<orderflow_http::HttpResponse, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Advance {
+        advance_secs: u32,
+    }
+    if clock_source(correlation_id)? == ClockSource::System {
+        return Err(ApiError::not_found("route", "/v1/internal/clock"));
+    }
+    principal(request, correlation_id)?.require_role(&[orderflow_http::Role::Service])?;
+    let Advance { advance_secs } = orderflow_http::decode_json(
+        request.header("content-type"),
+        &request.body,
+        orderflow_http::DEFAULT_BODY_LIMIT,
+    )?;
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
+    sync_clock(correlation_id)?;
+    let offset = clock::offset() + chrono::Duration::seconds(i64::from(advance_secs));
+    let kv = spin_sdk::key_value::Store::open_default().map_err(|e| internal(&format!("key-value store: {e:?}")))?;
+    kv.set(clock::OFFSET_KEY, &clock::encode_offset(offset))
+        .map_err(|e| internal(&format!("key-value store: {e:?}")))?;
+    clock::set_offset(offset);
+    Ok(orderflow_http::HttpResponse::json(
+        200,
+        &serde_json::json!({ "now": clock::now(), "offset_secs": offset.num_seconds() }),
+    ))
+}
+
 /// The store on the database `database_url` names (Spin's SQLite `default`
 /// when it is empty), its schema brought up to date.
 pub fn open_store(now: chrono::DateTime<Utc>, correlation_id: &str) -> Result<Store<SpinDb>, ApiError> {
@@ -60,7 +119,8 @@ pub fn open_store(now: chrono::DateTime<Utc>, correlation_id: &str) -> Result<St
 pub fn context(request: &RequestParts) -> Result<Ctx<SpinDb>, ApiError> {
     let correlation_id = correlation_id();
     let principal = principal(request, &correlation_id)?;
-    let now = Utc::now();
+    sync_clock(&correlation_id)?;
+    let now = clock::now();
     let store = open_store(now, &correlation_id)?;
     Ok(Ctx {
         store,
@@ -170,8 +230,8 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         number("provider_poll_ms")?,
         number("retry_delay_scale")?,
     );
-    let now = Utc::now();
-    let store = open_store(now, correlation_id)?;
+    sync_clock(correlation_id)?;
+    let store = open_store(clock::now(), correlation_id)?;
     #[allow(clippy::cast_possible_truncation)]
     Ok(SagaEnv {
         store,
@@ -179,13 +239,31 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         providers,
         vault,
         out: Box::new(SpinOutbound),
-        clock: Utc::now,
+        clock: clock::now,
         nonce: random_nonce,
         lease: chrono::Duration::seconds(lease_secs as i64),
         poll_interval: chrono::Duration::milliseconds(poll_ms as i64),
         default_recipient,
         retry_delay_scale,
+        renewal_lead: renewal_lead(correlation_id)?,
     })
+}
+
+/// The `renewal_lead_secs` variable: how long before a subscription period
+/// ends its renewal is charged; three days where a component does not
+/// declare it.
+pub fn renewal_lead(correlation_id: &str) -> Result<chrono::Duration, ApiError> {
+    match spin_sdk::variables::get("renewal_lead_secs") {
+        Ok(raw) => raw
+            .parse::<i64>()
+            .map(chrono::Duration::seconds)
+            .map_err(|e| ApiError::internal(correlation_id, &format!("variable `renewal_lead_secs`: {e}"))),
+        Err(spin_sdk::variables::Error::Undefined(_)) => Ok(chrono::Duration::days(3)),
+        Err(e) => Err(ApiError::internal(
+            correlation_id,
+            &format!("variable `renewal_lead_secs`: {e:?}"),
+        )),
+    }
 }
 
 /// A short-lived service token for calls between the app's components.
@@ -261,9 +339,10 @@ pub fn tick(
     let number =
         |name: &str| -> Result<i64, ApiError> { variable(name, correlation_id)?.parse().map_err(|e| internal(&e)) };
     let lease = chrono::Duration::seconds(number("job_lease_secs")?);
-    let store = open_store(Utc::now(), correlation_id)?;
+    sync_clock(correlation_id)?;
+    let store = open_store(clock::now(), correlation_id)?;
     let token = service_token(&caller.tenant, "saga-worker", correlation_id).map_err(|e| internal(&e))?;
-    let report = crate::saga::drive(&store, Utc::now, lease, limit, order, |job| {
+    let report = crate::saga::drive(&store, clock::now, lease, limit, order, |job| {
         let (component, segment) = crate::saga::job_owner(job.kind);
         let url = format!("http://{component}.spin.internal/v1/internal/jobs/{segment}/{}", job.id);
         match chain(&url, &token) {

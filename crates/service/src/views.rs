@@ -33,6 +33,10 @@ pub struct OrderView<'a> {
     /// The payment intent to pay, once created (single-order reads only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_intent: Option<String>,
+    /// Where the customer pays that intent: the provider's checkout page
+    /// (single-order reads only, when the deployment configures one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_checkout_url: Option<String>,
 }
 
 /// One item as the API returns it.
@@ -102,6 +106,22 @@ impl<'a> OrderView<'a> {
         self.payment_intent = intent;
         self
     }
+
+    /// Adds the checkout page of the payment intent: `template` with
+    /// `{intent}` replaced by the intent's id (URL-safe: provider ids are
+    /// alphanumeric with `_`). Nothing without an intent or a template.
+    #[must_use]
+    pub fn with_checkout_url(mut self, template: Option<&str>) -> Self {
+        self.payment_checkout_url = match (&self.payment_intent, template) {
+            (Some(intent), Some(t))
+                if !t.is_empty() && intent.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+            {
+                Some(t.replace("{intent}", intent))
+            }
+            _ => None,
+        };
+        self
+    }
 }
 
 fn time(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -135,5 +155,6 @@ pub fn order_view(order: &Order) -> OrderView<'_> {
         updated_at: time(order.updated_at),
         deleted_at: order.deleted_at.map(time),
         payment_intent: None,
+        payment_checkout_url: None,
     }
 }

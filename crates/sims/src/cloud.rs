@@ -4,6 +4,8 @@
 //! resource becomes `ready` (with access details) after the configured
 //! latency or number of polls, observed on `GET /v1/resources/{id}`;
 //! `DELETE` answers 202, or 404 for unknown and already deleted resources.
+//! `POST /v1/resources/{id}/suspend` and `…/resume` stop and restart a
+//! running resource's service (an unpaid subscription), idempotently.
 //! The same `Idempotency-Key` and body returns the same resource with 200
 //! (409 `already_exists` under that fault); the same key with another body
 //! is 422. Faults come from a [`CloudFaultPlan`](crate::faults::CloudFaultPlan).
@@ -52,6 +54,10 @@ struct Counts {
     deletes: u32,
     /// Delete calls failed by an injected fault.
     failed_deletes: u32,
+    /// Times a running resource was suspended (unpaid subscription).
+    suspends: u32,
+    /// Times a suspended resource was resumed.
+    resumes: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -70,6 +76,7 @@ enum Kind {
 enum Status {
     Creating,
     Ready,
+    Suspended,
     Failed,
     Deleted,
 }
@@ -220,6 +227,9 @@ impl State {
                 None => (not_found(id), None, None),
             },
             (&Method::DELETE, ["v1", "resources", id]) => self.delete(id),
+            (&Method::POST, ["v1", "resources", id, verb @ ("suspend" | "resume")]) => {
+                self.set_suspended(id, *verb == "suspend")
+            }
             _ => (Response::no_route(req), None, None),
         }
     }
@@ -336,6 +346,42 @@ impl State {
             Some(reference),
             None,
         )
+    }
+
+    /// Suspends or resumes a running resource (idempotent: one already
+    /// there answers 200 and counts nothing). Faults: `fail_nth_call`.
+    fn set_suspended(&mut self, id: &str, suspend: bool) -> (Response, Option<String>, Option<&'static str>) {
+        let Some(resource) = self
+            .resources
+            .iter_mut()
+            .find(|r| r.id == id && r.status != Status::Deleted)
+        else {
+            return (not_found(id), None, None);
+        };
+        let reference = resource.reference.clone();
+        let (from, to) = if suspend {
+            (Status::Ready, Status::Suspended)
+        } else {
+            (Status::Suspended, Status::Ready)
+        };
+        let changed = resource.status == from;
+        if changed {
+            resource.status = to;
+        }
+        let (body, ok_now) = (resource.to_json(), resource.status == to);
+        if !ok_now {
+            let message = format!("resource {id} is {:?}, not {from:?}", resource.status).to_lowercase();
+            return (Response::error(409, "invalid_state", message), Some(reference), None);
+        }
+        if changed {
+            let counts = self.count(&reference);
+            if suspend {
+                counts.suspends += 1;
+            } else {
+                counts.resumes += 1;
+            }
+        }
+        (ok(body), Some(reference), None)
     }
 
     fn count(&mut self, reference: &str) -> &mut Counts {

@@ -11,6 +11,7 @@
 //! [`sign`] produces a `Stripe-Signature` header so tests can craft webhooks.
 
 mod app;
+mod checkout;
 mod clock;
 mod cloud;
 mod email;

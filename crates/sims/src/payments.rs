@@ -6,8 +6,9 @@
 //! other request → 400 `idempotency_error`). Intents start
 //! `requires_payment_method`; the "customer" acts through `/_sim/…`:
 //! succeed, fail (declined; the intent stays `requires_payment_method`),
-//! expire (→ `canceled`). Each of those records an event and delivers it to
-//! the webhook URL, signed; cancelling through the API delivers
+//! expire (→ `canceled`), or through the hosted checkout page
+//! (`/checkout/{id}`, see [`crate::checkout`]). Each of those records an
+//! event and delivers it to the webhook URL, signed; cancelling through the API delivers
 //! `payment_intent.canceled` in the background, as Stripe would.
 //!
 //! Customer actions never fail on the intent's state, because adversarial
@@ -27,7 +28,7 @@ use crate::faults::FailNext;
 use crate::idempotency::{Idempotency, Lookup};
 use crate::server::{Handler, Request, Response};
 use crate::webhooks::{self, DeliveryOptions, MAX_DELIVERIES};
-use crate::{clock, ids};
+use crate::{checkout, clock, ids};
 
 /// The payment provider's state.
 #[derive(Debug)]
@@ -43,6 +44,8 @@ struct State {
     requests: Vec<Value>,
     idempotency: Idempotency<Response>,
     faults: FailNext,
+    /// Off-session confirmations still to decline (`/_sim/declines`).
+    declines: u32,
     webhook_url: Option<String>,
     webhook_secret: String,
 }
@@ -99,6 +102,25 @@ struct CreateIntent {
 struct CancelIntent {
     #[serde(default)]
     cancellation_reason: Option<String>,
+}
+
+/// `POST /v1/payment_intents/{id}/confirm`: an off-session charge.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmIntent {
+    #[serde(default)]
+    #[allow(dead_code)]
+    off_session: bool,
+    #[serde(default)]
+    #[allow(dead_code)]
+    payment_method: Option<String>,
+}
+
+/// `POST /_sim/declines`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Declines {
+    decline_next: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +187,7 @@ impl Payments {
                 requests: Vec::new(),
                 idempotency: Idempotency::default(),
                 faults: FailNext::default(),
+                declines: 0,
                 webhook_url,
                 webhook_secret,
             }),
@@ -198,6 +221,7 @@ impl Payments {
                     None,
                 ),
                 (&Method::POST, ["v1", "payment_intents", id, "cancel"]) => state.cancel_intent(req, id),
+                (&Method::POST, ["v1", "payment_intents", id, "confirm"]) => state.confirm_intent(req, id),
                 (&Method::POST, ["v1", "refunds"]) => (state.create_refund(req), None),
                 (&Method::GET, ["v1", "refunds", id]) => {
                     let refund = state.refunds.iter().find(|r| r["id"] == *id).cloned();
@@ -234,6 +258,17 @@ impl Payments {
                 Err(e) => e,
             },
             (&Method::GET, ["_sim", "faults"]) => ok(self.lock().faults.to_json()),
+            // `{"decline_next": N}`: the next N off-session confirmations are
+            // declined (402 `card_declined`), as a customer's expired card would.
+            (&Method::GET, ["_sim", "declines"]) => ok(json!({ "decline_next": self.lock().declines })),
+            (&Method::POST, ["_sim", "declines"]) => match req.json::<Declines>() {
+                Ok((_, declines)) => {
+                    let mut state = self.lock();
+                    state.declines = declines.decline_next;
+                    ok(json!({ "decline_next": state.declines }))
+                }
+                Err(e) => e,
+            },
             (&Method::POST, ["_sim", "faults"]) => match req.json::<FailNext>() {
                 Ok((_, faults)) => {
                     let mut state = self.lock();
@@ -273,11 +308,68 @@ impl Payments {
         }
     }
 
+    /// `/checkout/{id}`: the hosted checkout page (GET) and its form (POST).
+    async fn checkout(&self, req: &Request) -> Response {
+        let segments = req.segments();
+        let ["checkout", id] = segments.as_slice() else {
+            return Response::no_route(req);
+        };
+        match req.method {
+            Method::GET => {
+                let state = self.lock();
+                let Some(intent) = state.intent(id) else {
+                    return missing("payment_intent", id);
+                };
+                let shown = checkout::Shown {
+                    id: &intent.id,
+                    amount: intent.amount,
+                    currency: &intent.currency,
+                    status: match intent.status {
+                        Status::RequiresPaymentMethod => "requires_payment_method",
+                        Status::Succeeded => "succeeded",
+                        Status::Canceled => "canceled",
+                    },
+                    declined: intent.last_payment_error.as_ref().and_then(|e| e["message"].as_str()),
+                };
+                Response::html(
+                    200,
+                    checkout::page(&shown, checkout::return_to_in(&req.query).as_deref()),
+                )
+            }
+            Method::POST => {
+                let form = match checkout::parse_form(&req.body) {
+                    Ok(form) => form,
+                    Err(message) => return Response::error(400, "invalid_request_error", message),
+                };
+                let action = match form.choice {
+                    checkout::Choice::Pay => Action::Succeed,
+                    checkout::Choice::Decline => Action::Fail,
+                };
+                let outcome = self.act(id, action, &CustomerAction::default()).await;
+                match (outcome.status_code(), form.return_to) {
+                    (200, Some(url)) if action_is_final(action) => Response::see_other(&url),
+                    (200, Some(url)) => Response::see_other(&format!(
+                        "/checkout/{id}?return_to={}",
+                        form_urlencoded::byte_serialize(url.as_bytes()).collect::<String>()
+                    )),
+                    (200, None) => Response::see_other(&format!("/checkout/{id}")),
+                    _ => outcome,
+                }
+            }
+            _ => Response::no_route(req),
+        }
+    }
+
     async fn customer_action(&self, req: &Request, id: &str, action: Action) -> Response {
         let options = match req.json::<CustomerAction>() {
             Ok((_, options)) => options,
             Err(e) => return e,
         };
+        self.act(id, action, &options).await
+    }
+
+    /// The customer's action on intent `id`, its event recorded and delivered.
+    async fn act(&self, id: &str, action: Action, options: &CustomerAction) -> Response {
         if options.deliveries.is_some_and(|n| n > MAX_DELIVERIES) {
             return Response::error(
                 400,
@@ -346,6 +438,9 @@ impl Handler for Payments {
     }
 
     async fn handle(self: Arc<Self>, req: Request) -> Response {
+        if req.path.starts_with("/checkout/") {
+            return self.checkout(&req).await;
+        }
         if req.path.starts_with("/v1/") {
             let response = self.api(&req).await;
             self.lock().requests.push(json!({
@@ -458,6 +553,66 @@ impl State {
         }
     }
 
+    /// Confirms an intent off-session with the customer's saved payment
+    /// method (a subscription's renewal): charged at once, or declined while
+    /// `/_sim/declines` says so; either way its event is delivered. An intent
+    /// is charged at most once: confirming a succeeded one returns it as is.
+    fn confirm_intent(&mut self, req: &Request, id: &str) -> (Response, Option<(String, String, Bytes)>) {
+        let (value, _) = match req.json::<ConfirmIntent>() {
+            Ok(parsed) => parsed,
+            Err(e) => return (e, None),
+        };
+        let key = req.idempotency_key();
+        match self.idempotency.lookup(key.as_deref(), "confirm_intent", &value) {
+            Lookup::Replay(saved) => return (replayed(saved), None),
+            Lookup::Mismatch => return (idempotency_mismatch(key.as_deref()), None),
+            Lookup::New => {}
+        }
+        let now = clock::unix_now();
+        let declined = self.declines > 0;
+        let Some(intent) = self.intent_mut(id) else {
+            return (missing("payment_intent", id), None);
+        };
+        let (response, event) = match intent.status {
+            Status::Succeeded => (ok(json!(intent)), None),
+            Status::Canceled => (
+                Response::error(
+                    400,
+                    "invalid_request_error",
+                    format!("You cannot confirm this PaymentIntent because it has a status of canceled ({id})."),
+                )
+                .with_error_field("code", "payment_intent_unexpected_state"),
+                None,
+            ),
+            Status::RequiresPaymentMethod if declined => {
+                transition(intent, Action::Fail, now);
+                let snapshot = json!(intent);
+                let response = Response::error(402, "card_error", "Your card was declined.")
+                    .with_error_field("code", "card_declined")
+                    .with_error_field("payment_intent", id);
+                (response, Some(("payment_intent.payment_failed", snapshot)))
+            }
+            Status::RequiresPaymentMethod => {
+                transition(intent, Action::Succeed, now);
+                let snapshot = json!(intent);
+                (ok(snapshot.clone()), Some(("payment_intent.succeeded", snapshot)))
+            }
+        };
+        if event
+            .as_ref()
+            .is_some_and(|(kind, _)| *kind == "payment_intent.payment_failed")
+        {
+            self.declines -= 1;
+        }
+        self.idempotency
+            .save(key.as_deref(), "confirm_intent", value, response.clone());
+        let emitted = event.and_then(|(kind, snapshot)| {
+            let body = self.record_event(kind, snapshot, now);
+            self.target().map(|(url, secret)| (url, secret, body))
+        });
+        (response, emitted)
+    }
+
     fn create_refund(&mut self, req: &Request) -> Response {
         let (value, body) = match req.json::<CreateRefund>() {
             Ok(parsed) => parsed,
@@ -553,6 +708,11 @@ enum Effect {
     /// The intent is past the point where the action could happen: the event
     /// is sent as a late, out-of-order one and the intent does not change.
     OutOfOrder,
+}
+
+/// Whether the customer is done after `action` (a declined card may try again).
+fn action_is_final(action: Action) -> bool {
+    !matches!(action, Action::Fail)
 }
 
 impl Action {

@@ -2,7 +2,7 @@
 //! collection, JSON responses, and shutdown on a watch signal.
 //!
 //! Handlers are plain `async` functions of a fully read [`Request`]; every
-//! response body is JSON.
+//! response body is JSON, except the payment provider's checkout page (HTML).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,6 +37,8 @@ pub struct Request {
     pub method: Method,
     /// The path, without the query.
     pub path: String,
+    /// The query string, without `?` (empty when there is none).
+    pub query: String,
     /// The request headers.
     pub headers: HeaderMap,
     /// The raw body.
@@ -87,7 +89,7 @@ impl Request {
     }
 }
 
-/// A JSON response.
+/// A JSON response (or, for the checkout page, an HTML one).
 #[derive(Debug, Clone)]
 pub struct Response {
     /// The status code.
@@ -96,6 +98,8 @@ pub struct Response {
     pub body: Value,
     /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
+    /// An HTML body sent instead of `body`.
+    pub html: Option<String>,
 }
 
 impl Response {
@@ -105,7 +109,21 @@ impl Response {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body,
             headers: Vec::new(),
+            html: None,
         }
+    }
+
+    /// `status` with an HTML page.
+    pub fn html(status: u16, page: String) -> Self {
+        Self {
+            html: Some(page),
+            ..Self::json(status, Value::Null)
+        }
+    }
+
+    /// `303 See Other` to `location`.
+    pub fn see_other(location: &str) -> Self {
+        Self::json(303, Value::Null).with_header("location", location)
     }
 
     /// `{"error":{"type":…,"message":…}}` with `status`.
@@ -178,6 +196,7 @@ async fn dispatch<H: Handler>(handler: Arc<H>, req: hyper::Request<Incoming>) ->
             let request = Request {
                 method: parts.method,
                 path: parts.uri.path().to_owned(),
+                query: parts.uri.query().unwrap_or_default().to_owned(),
                 headers: parts.headers,
                 body: collected.to_bytes(),
             };
@@ -194,11 +213,17 @@ async fn dispatch<H: Handler>(handler: Arc<H>, req: hyper::Request<Incoming>) ->
 }
 
 fn encode(response: Response) -> hyper::Response<Full<Bytes>> {
-    let body = serde_json::to_vec(&response.body).unwrap_or_else(|_| b"{}".to_vec());
+    let (body, content_type) = match response.html {
+        Some(page) => (page.into_bytes(), "text/html; charset=utf-8"),
+        None => (
+            serde_json::to_vec(&response.body).unwrap_or_else(|_| b"{}".to_vec()),
+            "application/json",
+        ),
+    };
     let mut out = hyper::Response::new(Full::new(Bytes::from(body)));
     *out.status_mut() = response.status;
     out.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     for (name, value) in response.headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
             out.headers_mut().insert(name, value);

@@ -6,6 +6,7 @@
 //! change goes through one transaction that also writes its audit record and
 //! its outbox events; the relay reads the outbox through [`Store::relay_round`].
 
+mod analytics;
 mod capacity;
 mod codec;
 mod db;
@@ -19,6 +20,7 @@ mod native_sqlite;
 mod orders;
 mod outbox;
 mod saga;
+mod subscriptions;
 #[cfg(feature = "spin")]
 mod spin_db;
 #[cfg(feature = "spin")]
@@ -26,6 +28,7 @@ mod spin_pg;
 #[cfg(feature = "spin")]
 mod spin_sqlite;
 
+pub use analytics::{AnalyticsRows, PaidOrder};
 pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows, SqliteValue};
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
@@ -37,6 +40,7 @@ pub use native_sqlite::NativeSqlite;
 pub use orders::{AuditRecord, ListFilter, OutboxRow, Store};
 pub use outbox::{Backlog, Relay, RelayRow};
 pub use saga::{Job, JobState, SealedCredentials};
+pub use subscriptions::Renewal;
 #[cfg(feature = "spin")]
 pub use spin_db::SpinDb;
 #[cfg(feature = "spin")]

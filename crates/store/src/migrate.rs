@@ -19,6 +19,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0003_capacity.sql"),
     ),
     (4, "saga_lookups", include_str!("../../../migrations/sqlite/0004_saga_lookups.sql")),
+    (
+        5,
+        "subscriptions",
+        include_str!("../../../migrations/sqlite/0005_subscriptions.sql"),
+    ),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -37,6 +42,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0003_capacity.sql"),
     ),
     (4, "saga_lookups", include_str!("../../../migrations/postgres/0004_saga_lookups.sql")),
+    (
+        5,
+        "subscriptions",
+        include_str!("../../../migrations/postgres/0005_subscriptions.sql"),
+    ),
 ];
 
 /// The migrations of a dialect.

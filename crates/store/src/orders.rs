@@ -29,6 +29,8 @@ pub struct ListFilter {
     pub state: Option<OrderState>,
     /// Include soft-deleted (cancelled) orders; operators only.
     pub include_deleted: bool,
+    /// Only orders parked for an operator (a compensation kept failing).
+    pub needs_operator: bool,
     /// Continue after this `(created_at, id)`, exclusive.
     pub after: Option<(DateTime<Utc>, OrderId)>,
     /// At most this many.
@@ -225,6 +227,7 @@ impl<D: Db> Store<D> {
                AND ($2 = 0 OR state = $3)
                AND ($4 = 1 OR deleted_at IS NULL)
                AND ($5 = 0 OR created_at < $6 OR (created_at = $6 AND id < $7))
+               AND ($9 = 0 OR needs_operator)
              ORDER BY created_at DESC, id DESC
              LIMIT $8",
             // Each optional filter has a 0/1 switch: PostgreSQL cannot infer
@@ -238,6 +241,7 @@ impl<D: Db> Store<D> {
                 after_time,
                 after_id,
                 Param::Int(i64::from(filter.limit)),
+                Param::Int(i64::from(filter.needs_operator)),
             ],
         )?;
         if rows.is_empty() {
@@ -504,7 +508,7 @@ impl<D: Db> Store<D> {
         Ok(())
     }
 
-    fn insert_events(&self, events: &[Event]) -> Result<(), StoreError> {
+    pub(crate) fn insert_events(&self, events: &[Event]) -> Result<(), StoreError> {
         for e in events {
             self.run(
                 "INSERT INTO outbox (event_id, event_type, topic, message_key, tenant_id, order_version, occurred_at, data)

@@ -241,6 +241,7 @@ contract!(
     a_stale_version_changes_nothing,
     concurrent_writers_with_one_version_produce_exactly_one_winner,
     listing_is_newest_first_pages_by_cursor_and_hides_deleted,
+    operators_can_list_only_the_orders_parked_for_them,
     an_idempotency_key_is_claimed_once_completed_and_then_replayed,
     an_abandoned_in_flight_key_is_taken_over,
     concurrent_claims_of_one_key_have_exactly_one_winner,
@@ -472,6 +473,48 @@ fn listing_is_newest_first_pages_by_cursor_and_hides_deleted(f: Fixture) {
         )
         .unwrap();
     assert_eq!(only_cancelled.iter().map(|o| o.id).collect::<Vec<_>>(), [orders[2].id]);
+}
+
+fn operators_can_list_only_the_orders_parked_for_them(f: Fixture) {
+    let store = f.store();
+    let orders: Vec<Order> = (1..=3)
+        .map(|n| new_order(&store, "acme", n, now() + Duration::seconds(n as i64)))
+        .collect();
+    let parked = decide(
+        &orders[1],
+        Command::ParkForOperator {
+            reason: "deprovisioning keeps failing".into(),
+        },
+        Actor::System,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
+    store.write(|s| s.apply(1, &parked, "saga")).unwrap();
+    new_order(&store, "globex", 9, now());
+
+    let needing = store
+        .list_orders(
+            &tenant("acme"),
+            &ListFilter {
+                limit: 10,
+                needs_operator: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(needing.iter().map(|o| o.id).collect::<Vec<_>>(), [orders[1].id]);
+    assert!(needing[0].needs_operator);
+    let all = store
+        .list_orders(
+            &tenant("acme"),
+            &ListFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(all.len(), 3);
 }
 
 fn an_idempotency_key_is_claimed_once_completed_and_then_replayed(f: Fixture) {

@@ -44,8 +44,16 @@ pub struct Broker {
 impl Broker {
     /// Starts a broker on a free port.
     pub fn start() -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut b = Broker { dir: tempfile::tempdir().unwrap(), port, child: None };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut b = Broker {
+            dir: tempfile::tempdir().unwrap(),
+            port,
+            child: None,
+        };
         b.resume();
         b
     }
@@ -76,7 +84,9 @@ impl Broker {
             .expect("tansu on PATH (scripts/install-test-deps installs it)");
         self.child = Some(child);
         let addr = self.address();
-        eventually("the broker to listen", Duration::from_secs(20), || TcpStream::connect(&addr).ok());
+        eventually("the broker to listen", Duration::from_secs(20), || {
+            TcpStream::connect(&addr).ok()
+        });
     }
 }
 
@@ -93,7 +103,16 @@ impl RelayProcess {
     /// Starts `relay --database <db> --brokers <broker>` with a short lease.
     pub fn start(database: &str, broker: &str, batch: u32) -> RelayProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_relay"))
-            .args(["--database", database, "--brokers", broker, "--lease-secs", "2", "--metrics-ms", "500"])
+            .args([
+                "--database",
+                database,
+                "--brokers",
+                broker,
+                "--lease-secs",
+                "2",
+                "--metrics-ms",
+                "500",
+            ])
             .args(["--batch", &batch.to_string(), "--message-timeout-ms", "120000"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -135,8 +154,18 @@ pub fn consume(broker: &str, expect: usize, timeout: Duration) -> Vec<Consumed> 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/kafka/consume.py");
     let out = Command::new("python3")
         .arg(script)
-        .args(["--brokers", broker, "--topics", "orderflow.order.v1,orderflow.billing.v1"])
-        .args(["--expect", &expect.to_string(), "--timeout", &timeout.as_secs().to_string()])
+        .args([
+            "--brokers",
+            broker,
+            "--topics",
+            "orderflow.order.v1,orderflow.billing.v1",
+        ])
+        .args([
+            "--expect",
+            &expect.to_string(),
+            "--timeout",
+            &timeout.as_secs().to_string(),
+        ])
         .output()
         .expect("python3 with confluent-kafka (scripts/install-test-deps)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -180,7 +209,9 @@ impl Outbox {
     /// A migrated PostgreSQL database.
     pub fn postgres(hint: &str) -> Outbox {
         Outbox::Postgres(pg_cluster::fresh_database(hint, |owner| {
-            Store::new(NativePg::connect(owner).unwrap()).migrate(Utc::now()).unwrap();
+            Store::new(NativePg::connect(owner).unwrap())
+                .migrate(Utc::now())
+                .unwrap();
         }))
     }
 
@@ -195,7 +226,9 @@ impl Outbox {
     /// The store as the application writes it.
     pub fn app(&self) -> Store<AnyDb> {
         match self {
-            Outbox::Sqlite(dir) => Store::new(AnyDb::Sqlite(NativeSqlite::open(&dir.path().join("db.sqlite")).unwrap())),
+            Outbox::Sqlite(dir) => Store::new(AnyDb::Sqlite(
+                NativeSqlite::open(&dir.path().join("db.sqlite")).unwrap(),
+            )),
             Outbox::Postgres(db) => Store::new(AnyDb::Postgres(Box::new(NativePg::connect(&db.app_url).unwrap()))),
         }
     }
@@ -228,14 +261,37 @@ impl Outbox {
                 now,
             )
             .unwrap();
-            store.write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "u")).unwrap();
-            let submit = decide(&order, orderflow_core::Command::Submit { shown_total: order.total }, Actor::Customer, &catalog, now).unwrap();
+            store
+                .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "u"))
+                .unwrap();
+            let submit = decide(
+                &order,
+                orderflow_core::Command::Submit {
+                    shown_total: order.total,
+                },
+                Actor::Customer,
+                &catalog,
+                now,
+            )
+            .unwrap();
             store.write(|s| s.apply(order.version, &submit, "u")).unwrap();
-            let cancel =
-                decide(&submit.order, orderflow_core::Command::Cancel { reason: "changed my mind".into() }, Actor::Customer, &catalog, now).unwrap();
+            let cancel = decide(
+                &submit.order,
+                orderflow_core::Command::Cancel {
+                    reason: "changed my mind".into(),
+                },
+                Actor::Customer,
+                &catalog,
+                now,
+            )
+            .unwrap();
             store.write(|s| s.apply(submit.order.version, &cancel, "u")).unwrap();
             let rows = store.outbox_of(&order.tenant, order.id).unwrap();
-            let ids = rows.iter().filter(|r| r.topic == ORDER_TOPIC).map(|r| r.event_id.clone()).collect();
+            let ids = rows
+                .iter()
+                .filter(|r| r.topic == ORDER_TOPIC)
+                .map(|r| r.event_id.clone())
+                .collect();
             all.push((order.id.to_string(), ids));
         }
         all

@@ -9,7 +9,7 @@ mod webhook;
 mod worker;
 
 pub use outbound::{OutRequest, OutResponse, Outbound};
-pub use providers::{minor_units, CallError, Endpoint, Providers, ResourceStatus};
+pub use providers::{minor_units, CallError, Charge, Endpoint, Providers, ResourceStatus};
 pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
 pub use worker::{drive, job_owner, run_claimed_job, run_due_jobs, run_job, SagaEnv, TickReport};

@@ -3,7 +3,7 @@
 //! idempotency keys, a transactional e-mail API). Every call that creates
 //! something carries an idempotency key, so retrying it is safe.
 
-use orderflow_core::{Money, OrderId, OrderItem, TenantId};
+use orderflow_core::{Money, OrderId, OrderItem, Subscription, TenantId};
 use serde_json::{json, Value};
 
 use super::outbound::{OutRequest, OutResponse, Outbound};
@@ -34,6 +34,15 @@ pub enum CallError {
     /// Retrying will not help: the provider refused the request.
     #[error("permanent: {0}")]
     Permanent(String),
+}
+
+/// What the payment provider did with an off-session charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Charge {
+    /// Charged (or being charged); the signed webhook confirms it.
+    Accepted,
+    /// Declined; the intent stays open for a retry or the customer.
+    Declined(String),
 }
 
 /// What the cloud says of a resource.
@@ -240,6 +249,106 @@ impl Providers {
         match r.status {
             200..=299 | 404 => Ok(()),
             _ => Err(classify("delete resource", &r)),
+        }
+    }
+
+    /// Creates (or, under the same key, finds) the payment intent of a
+    /// subscription's renewal of `period`: one intent per (subscription,
+    /// period), whoever asks and however often. Returns its id.
+    pub fn create_renewal_intent(
+        &self,
+        out: &dyn Outbound,
+        subscription: &Subscription,
+        period: u32,
+    ) -> Result<String, CallError> {
+        let body = json!({
+            "amount": minor_units(&subscription.price),
+            "currency": subscription.price.currency.code().to_ascii_lowercase(),
+            "description": format!("Renewal of subscription {}, period {period}", subscription.id),
+            "metadata": {
+                "subscription_id": subscription.id.to_string(),
+                "period": period.to_string(),
+                "order_id": subscription.order.to_string(),
+                "tenant": subscription.tenant.as_str(),
+            },
+        });
+        let key = format!("renewal-{}-{period}", subscription.id);
+        let r = call(
+            out,
+            request(
+                configured(&self.payments, "payment")?,
+                "POST",
+                "/v1/payment_intents",
+                Some(&key),
+                Some(&body),
+            ),
+        )?;
+        if !(200..300).contains(&r.status) {
+            return Err(classify("create renewal intent", &r));
+        }
+        let v = json_body("create renewal intent", &r)?;
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CallError::Retryable("payment intent without id".into()))
+    }
+
+    /// Charges an intent off-session with the customer's saved payment
+    /// method (`key` makes one attempt idempotent). An intent is charged at
+    /// most once: confirming a succeeded intent again charges nothing.
+    pub fn charge_intent(&self, out: &dyn Outbound, intent_id: &str, key: &str) -> Result<Charge, CallError> {
+        let path = format!("/v1/payment_intents/{intent_id}/confirm");
+        let r = call(
+            out,
+            request(
+                configured(&self.payments, "payment")?,
+                "POST",
+                &path,
+                Some(key),
+                Some(&json!({ "off_session": true })),
+            ),
+        )?;
+        match r.status {
+            200..=299 => {
+                let v = json_body("confirm payment intent", &r)?;
+                match v["status"].as_str() {
+                    Some("succeeded" | "processing") => Ok(Charge::Accepted),
+                    _ => Ok(Charge::Declined(
+                        v["last_payment_error"]["message"]
+                            .as_str()
+                            .unwrap_or("the payment needs the customer")
+                            .to_owned(),
+                    )),
+                }
+            }
+            402 => {
+                let v = json_body("confirm payment intent", &r).unwrap_or_default();
+                Ok(Charge::Declined(
+                    v["error"]["message"].as_str().unwrap_or("card declined").to_owned(),
+                ))
+            }
+            _ => Err(classify("confirm payment intent", &r)),
+        }
+    }
+
+    /// Suspends (`suspend`) or resumes a resource's service at the cloud
+    /// provider; idempotent, and a resource that is gone needs neither.
+    pub fn set_suspended(&self, out: &dyn Outbound, resource_id: &str, suspend: bool) -> Result<(), CallError> {
+        let verb = if suspend { "suspend" } else { "resume" };
+        let path = format!("/v1/resources/{resource_id}/{verb}");
+        let r = call(
+            out,
+            request(
+                configured(&self.cloud, "cloud")?,
+                "POST",
+                &path,
+                Some(&format!("{verb}-{resource_id}")),
+                Some(&json!({})),
+            ),
+        )?;
+        match r.status {
+            200..=299 | 404 => Ok(()),
+            _ => Err(classify(&format!("{verb} resource"), &r)),
         }
     }
 

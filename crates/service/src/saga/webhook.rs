@@ -20,6 +20,8 @@ pub enum WebhookOutcome {
     Ignored(String),
     /// Refused by the order and flagged for an operator.
     Flagged(OrderId, String),
+    /// A subscription's renewal was paid: it runs one period more.
+    Renewed(TenantId, orderflow_core::SubscriptionId),
 }
 
 /// Handles `POST /v1/webhooks/payments/{provider}`: 400 for a bad
@@ -34,11 +36,13 @@ pub fn handle_payment_webhook<D: Db>(
     now: DateTime<Utc>,
     correlation_id: &str,
 ) -> Result<(HttpResponse, WebhookOutcome), ApiError> {
+    // The provider signs with the real time: check it against the system
+    // clock, whatever offset the application's clock has.
     verify_webhook(
         request.header("stripe-signature"),
         &request.body,
         secret,
-        now.timestamp(),
+        (now - crate::clock::offset()).timestamp(),
     )?;
     let event: Value = serde_json::from_slice(&request.body).map_err(|e| ApiError::BadRequest {
         problem: "webhook-body",
@@ -57,6 +61,35 @@ pub fn handle_payment_webhook<D: Db>(
         });
     }
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
+    if let Some(renewal) = store.renewal_of_intent(intent_id).map_err(|e| internal(&e))? {
+        // A subscription's renewal, not an order: the same signed path.
+        use crate::subscriptions::{apply_renewal_payment, RenewalOutcome};
+        let outcome = apply_renewal_payment(
+            store,
+            &renewal,
+            provider,
+            &event_id,
+            &event_type,
+            amount_of(intent),
+            now,
+        )
+        .map_err(|e| internal(&e))?;
+        let (body, outcome) = match outcome {
+            RenewalOutcome::Renewed(tenant, id) => (
+                json!({ "received": true, "outcome": "applied", "subscription_id": id }),
+                WebhookOutcome::Renewed(tenant, id),
+            ),
+            RenewalOutcome::Duplicate => (
+                json!({ "received": true, "outcome": "duplicate" }),
+                WebhookOutcome::Duplicate,
+            ),
+            RenewalOutcome::Ignored(why) => (
+                json!({ "received": true, "outcome": "ignored", "reason": why }),
+                WebhookOutcome::Ignored(why),
+            ),
+        };
+        return Ok((HttpResponse::json(200, &body), outcome));
+    }
     let target = store.order_of_intent(intent_id).map_err(|e| internal(&e))?;
     let outcome = store
         .write(|s| {
@@ -153,6 +186,7 @@ pub fn handle_payment_webhook<D: Db>(
     let body = match &outcome {
         WebhookOutcome::Applied(_, id) => json!({ "received": true, "outcome": "applied", "order_id": id }),
         WebhookOutcome::Duplicate => json!({ "received": true, "outcome": "duplicate" }),
+        WebhookOutcome::Renewed(_, id) => json!({ "received": true, "outcome": "applied", "subscription_id": id }),
         WebhookOutcome::Ignored(why) => json!({ "received": true, "outcome": "ignored", "reason": why }),
         WebhookOutcome::Flagged(id, why) => {
             json!({ "received": true, "outcome": "flagged", "order_id": id, "reason": why })

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use orderflow_core::{
     after_compensation_failure, after_failure, capacity_units, check_capacity, check_quota, decide, demand, parse_item,
     Actor, AfterCompensationFailure, AfterFailure, Catalog, Command, ItemState, JobKind, Money, Order, OrderState,
-    Quota, Rejection, TenantId,
+    Quota, Rejection, Subscription, TenantId,
 };
 use orderflow_store::{Db, Job, Store, StoreError};
 use serde_json::{json, Value};
@@ -45,6 +45,9 @@ pub struct SagaEnv<D: Db> {
     /// Multiplies every retry delay: 1 in production; tests shrink the
     /// 2-4-8-16-30 s schedule to run it in seconds.
     pub retry_delay_scale: f64,
+    /// How long before a period ends its renewal is charged (for the
+    /// subscription an item starts when it becomes active).
+    pub renewal_lead: Duration,
 }
 
 impl<D: Db> std::fmt::Debug for SagaEnv<D> {
@@ -54,6 +57,10 @@ impl<D: Db> std::fmt::Debug for SagaEnv<D> {
             .finish_non_exhaustive()
     }
 }
+
+/// How many due jobs of one order a kick claims in one transaction (an
+/// order's items become due together: validation starts every provisioning).
+const ORDER_BATCH: u32 = 4;
 
 /// What one run of the worker did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -89,11 +96,23 @@ pub fn drive<D: Db>(
 ) -> Result<TickReport, StoreError> {
     let mut report = TickReport::default();
     while report.ran < limit {
-        let jobs = store.claim_due_jobs(clock(), lease, 1, only_order)?;
-        let Some(job) = jobs.into_iter().next() else { break };
-        report.ran += 1;
-        if !run(&job)? {
-            report.failed += 1;
+        // One order's due jobs (a kick) are few and short: claim them in one
+        // commit. A general tick claims one at a time, so no lease runs out
+        // while earlier jobs of a long batch run.
+        let batch = if only_order.is_some() {
+            ORDER_BATCH.min(limit - report.ran)
+        } else {
+            1
+        };
+        let jobs = store.claim_due_jobs(clock(), lease, batch, only_order)?;
+        if jobs.is_empty() {
+            break;
+        }
+        for job in &jobs {
+            report.ran += 1;
+            if !run(job)? {
+                report.failed += 1;
+            }
         }
     }
     Ok(report)
@@ -330,6 +349,14 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
                 Ok(id) => id,
                 Err(e) => return Ok(Err(e)),
             };
+            // The first poll is due at once: ask now, in this run. A resource
+            // that already runs is recorded and activated in one transaction
+            // (no second claim and commit); otherwise the next run polls.
+            if env.vault.is_some() {
+                if let Ok(ResourceStatus::Ready(access)) = env.providers.resource_status(env.out.as_ref(), &id) {
+                    return activate(env, job, item_id, Some(&id), &access);
+                }
+            }
             let now = (env.clock)();
             env.store.write(|s| {
                 s.save_resource(&job.tenant, job.order, item_id, "cloud", &id, now)?;
@@ -347,21 +374,56 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
                 .write(|s| s.advance_job(&job.id, &job.payload, now + env.poll_interval, now))?;
             Ok(Ok(()))
         }
-        Ok(ResourceStatus::Ready(access)) => {
-            let now = (env.clock)();
-            let nonce = (env.nonce)();
-            let Some(vault) = &env.vault else {
-                return Ok(Err(CallError::Permanent("no credentials key in this component".into())));
-            };
-            let (kid, sealed) = vault.seal(access.to_string().as_bytes(), item_id.to_string().as_bytes(), &nonce);
-            env.store.write(|s| {
-                s.save_credentials(&job.tenant, job.order, item_id, &kid, &nonce, &sealed, now)?;
-                record(s, env, job, Command::ActivateItem { item: item_id }, now)?;
-                s.finish_job(&job.id, now)
-            })?;
-            Ok(Ok(()))
-        }
+        Ok(ResourceStatus::Ready(access)) => activate(env, job, item_id, None, &access),
     }
+}
+
+/// Seals a running resource's access details and activates its item, in
+/// one transaction that finishes the job (and records the resource, when
+/// it was created in this same run).
+fn activate<D: Db>(
+    env: &SagaEnv<D>,
+    job: &Job,
+    item_id: orderflow_core::ItemId,
+    created: Option<&str>,
+    access: &Value,
+) -> Outcome {
+    let now = (env.clock)();
+    let nonce = (env.nonce)();
+    let Some(vault) = &env.vault else {
+        return Ok(Err(CallError::Permanent("no credentials key in this component".into())));
+    };
+    let (kid, sealed) = vault.seal(access.to_string().as_bytes(), item_id.to_string().as_bytes(), &nonce);
+    env.store.write(|s| {
+        if let Some(resource) = created {
+            s.save_resource(&job.tenant, job.order, item_id, "cloud", resource, now)?;
+        }
+        s.save_credentials(&job.tenant, job.order, item_id, &kid, &nonce, &sealed, now)?;
+        record(s, env, job, Command::ActivateItem { item: item_id }, now)?;
+        start_subscription(s, env, job, item_id, now)?;
+        s.finish_job(&job.id, now)
+    })?;
+    Ok(Ok(()))
+}
+
+/// Starts the subscription of an item that has just become active, in the
+/// transaction that activated it: period 1 from now, at its snapshot price.
+/// An item that was not activated (the order moved on) starts none.
+fn start_subscription<D: Db>(
+    s: &Store<D>,
+    env: &SagaEnv<D>,
+    job: &Job,
+    item_id: orderflow_core::ItemId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(order) = s.order(&job.tenant, job.order)? else {
+        return Ok(());
+    };
+    if let Some(item) = order.item(item_id).filter(|i| i.state == ItemState::Active) {
+        let subscription = Subscription::start(job.tenant.clone(), job.order, item, now, env.renewal_lead);
+        s.start_subscription(&subscription)?;
+    }
+    Ok(())
 }
 
 /// Decrypts the item's credentials and e-mails them; the first delivery
@@ -448,9 +510,26 @@ fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     env.store.write(|s| {
         record(s, env, job, Command::RollBackItem { item: item_id }, now)?;
         s.release_capacity(item_id)?;
+        end_subscription(s, &job.tenant, item_id, now)?;
         s.finish_job(&job.id, now)
     })?;
     Ok(Ok(()))
+}
+
+/// Ends the subscription of a rolled-back item at once: nothing runs any
+/// more to renew.
+fn end_subscription<D: Db>(
+    s: &Store<D>,
+    tenant: &TenantId,
+    item_id: orderflow_core::ItemId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if let Some(subscription) = s.subscription_of_item(tenant, item_id)? {
+        if let Ok(change) = subscription.end("item rolled back", now) {
+            s.apply_subscription(subscription.version, &change)?;
+        }
+    }
+    Ok(())
 }
 
 /// `at`, with its distance from `now` scaled by the environment's factor.
