@@ -248,14 +248,9 @@ fn sigterm_shuts_the_runner_down_cleanly() {
     assert!(app.logs().shows("spin-local: shutting down", LOG_WAIT));
 }
 
-/// Opt-in: runs only when `SPIN_LOCAL_TEST_POSTGRES_URL` names a reachable
-/// server on 127.0.0.1 (e.g. `postgres://postgres@127.0.0.1:55432/postgres`).
 #[test]
-fn postgres_parameters_and_values_round_trip_when_a_server_is_configured() {
-    let Ok(url) = std::env::var("SPIN_LOCAL_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: SPIN_LOCAL_TEST_POSTGRES_URL is not set");
-        return;
-    };
+fn postgres_parameters_and_values_round_trip() {
+    let url = e2e::pg_cluster::cluster().superuser_url("postgres");
     let app = fixture_app().env("SPIN_VARIABLE_PG_URL", url).spawn();
     let body = app.get("/pg").text().expect("body");
     assert_eq!(
@@ -263,6 +258,22 @@ fn postgres_parameters_and_values_round_trip_when_a_server_is_configured() {
         "int32:7,str:widget,decimal:12.50,uuid:123e4567-e89b-12d3-a456-426614174000,\
          jsonb:{\"a\": 1},datetime:(2024, 2, 29, 13, 45, 6, 0),bool:true,date:(2024, 3, 1),null"
     );
+}
+
+#[test]
+fn a_pooled_postgres_connection_carries_nothing_from_one_request_to_the_next() {
+    let url = e2e::pg_cluster::cluster().superuser_url("postgres");
+    let app = fixture_app().env("SPIN_VARIABLE_PG_URL", url).spawn();
+    let first = app.get("/pg/session").text().expect("body");
+    let second = app.get("/pg/session").text().expect("body");
+    let pid = |s: &str| s.split(',').next().map(str::to_owned);
+    assert_eq!(
+        pid(&first),
+        pid(&second),
+        "the second request reused the first one's connection: {first} / {second}"
+    );
+    // The first request left a session setting and an open transaction behind.
+    assert!(second.ends_with(",leaked:,open_tx:"), "{second}");
 }
 
 #[test]

@@ -12,7 +12,7 @@
 //!   (same event id, for consumer dedup).
 //! - Events: CloudEvents 1.0, Kafka protocol binding, binary mode
 //!   ([`cloudevents`]). Topics per event family: `orderflow.order.v1`,
-//!   `orderflow.billing.v1` (`EventType::topic`).
+//!   `orderflow.billing.v1`, `orderflow.subscription.v1` (`EventType::topic`).
 //! - Metrics: published, errors and lag (age of the oldest unpublished
 //!   event), printed to stdout as one `metrics …` line per interval.
 

@@ -51,6 +51,8 @@ pub struct Services {
     pub variables: ResolvedVariables,
     /// Commit counter for crash injection.
     pub commits: CommitCounter,
+    /// Idle outbound PostgreSQL connections.
+    pub pg_pool: crate::host::pg_pool::PgPool,
 }
 
 struct PreparedComponent {
@@ -156,6 +158,7 @@ impl App {
                 key_value,
                 variables,
                 commits,
+                pg_pool: crate::host::pg_pool::PgPool::default(),
             },
             listen_addr: OnceLock::new(),
         }))

@@ -1,6 +1,7 @@
 //! Host implementations of the Spin interfaces (beyond WASI), one file each.
 
 pub mod key_value;
+pub mod pg_pool;
 pub mod postgres;
 pub mod sqlite;
 pub mod variables;

@@ -29,6 +29,8 @@ use crate::state::RequestState;
 /// A guest's open PostgreSQL connection.
 #[derive(Debug)]
 pub struct GuestConnection {
+    /// The connection string it was opened with (its pool).
+    address: String,
     client: tokio_postgres::Client,
 }
 
@@ -63,6 +65,9 @@ impl postgres::HostConnection for RequestState {
                 ))));
             }
         }
+        if let Some(client) = self.app.services.pg_pool.take(&address) {
+            return Ok(Ok(self.table.push(GuestConnection { address, client })?));
+        }
         match config.connect(tokio_postgres::NoTls).await {
             Ok((client, connection)) => {
                 tokio::spawn(async move {
@@ -70,7 +75,7 @@ impl postgres::HostConnection for RequestState {
                         eprintln!("spin-local: postgres connection error: {e}");
                     }
                 });
-                Ok(Ok(self.table.push(GuestConnection { client })?))
+                Ok(Ok(self.table.push(GuestConnection { address, client })?))
             }
             Err(e) => Ok(Err(Error::ConnectionFailed(e.to_string()))),
         }
@@ -148,7 +153,8 @@ impl postgres::HostConnection for RequestState {
     }
 
     async fn drop(&mut self, rep: Resource<GuestConnection>) -> wasmtime::Result<()> {
-        self.table.delete(rep)?;
+        let GuestConnection { address, client } = self.table.delete(rep)?;
+        self.app.services.pg_pool.give_back(address, client).await;
         Ok(())
     }
 }
