@@ -4,12 +4,11 @@
 //! PostgreSQL as the application role under row-level security
 //! (`sqlite::…` and `postgres::…`).
 
-#[path = "../../../tests/src/pg_cluster.rs"]
-mod pg_cluster;
+mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::*;
-use orderflow_store::{AnalyticsRows, Db, DbError, Dialect, NativePg, NativeSqlite, PaidOrder, Param, Rows, Store};
+use orderflow_store::{AnalyticsRows, NativePg, NativeSqlite, PaidOrder, Store};
 use rust_decimal_macros::dec;
 use serde_json::json;
 use uuid::Uuid;
@@ -23,29 +22,7 @@ fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
 }
 
-/// Either native backend (a test helper: the size difference does not matter).
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-enum AnyDb {
-    Sqlite(NativeSqlite),
-    Postgres(NativePg),
-}
-
-impl Db for AnyDb {
-    fn dialect(&self) -> Dialect {
-        match self {
-            AnyDb::Sqlite(d) => d.dialect(),
-            AnyDb::Postgres(d) => d.dialect(),
-        }
-    }
-
-    fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, DbError> {
-        match self {
-            AnyDb::Sqlite(d) => d.run(sql, params),
-            AnyDb::Postgres(d) => d.run(sql, params),
-        }
-    }
-}
+use support::{pg_cluster, AnyDb};
 
 /// A migrated database of one backend, and the store on it as the application.
 struct Fixture {

@@ -4,14 +4,11 @@
 //! and idempotency claims. Every test runs once per backend
 //! (`sqlite::…` and `postgres::…`).
 
-#[path = "../../../tests/src/pg_cluster.rs"]
-mod pg_cluster;
+mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::*;
-use orderflow_store::{
-    Claim, Db, DbError, Dialect, ListFilter, NativePg, NativeSqlite, Param, Rows, Store, StoreError,
-};
+use orderflow_store::{Claim, Db, ListFilter, NativePg, NativeSqlite, Store, StoreError};
 use rust_decimal_macros::dec;
 use serde_json::json;
 use uuid::Uuid;
@@ -20,29 +17,7 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
 }
 
-/// Either native backend (a test helper: the size difference does not matter).
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-enum AnyDb {
-    Sqlite(NativeSqlite),
-    Postgres(NativePg),
-}
-
-impl Db for AnyDb {
-    fn dialect(&self) -> Dialect {
-        match self {
-            AnyDb::Sqlite(d) => d.dialect(),
-            AnyDb::Postgres(d) => d.dialect(),
-        }
-    }
-
-    fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, DbError> {
-        match self {
-            AnyDb::Sqlite(d) => d.run(sql, params),
-            AnyDb::Postgres(d) => d.run(sql, params),
-        }
-    }
-}
+use support::{pg_cluster, AnyDb};
 
 /// A fresh, migrated database of one backend.
 enum Fixture {

@@ -4,8 +4,9 @@
 //! tenant B's rows; with no tenant set, nothing is visible. The relay's role
 //! sees every tenant's outbox and nothing else.
 
-#[path = "../../../tests/src/pg_cluster.rs"]
-mod pg_cluster;
+mod support;
+
+use support::pg_cluster;
 
 use chrono::{DateTime, TimeZone, Utc};
 use orderflow_core::*;

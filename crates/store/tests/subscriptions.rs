@@ -6,106 +6,22 @@
 //! and `postgres::…` as the application role under row-level security,
 //! where the cross-tenant lookups go through migration 5's functions).
 
-#[path = "../../../tests/src/pg_cluster.rs"]
-mod pg_cluster;
+mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::*;
-use orderflow_store::{Db, DbError, Dialect, NativePg, NativeSqlite, Param, Rows, Store, StoreError};
+use orderflow_store::{Db, Dialect, Param, StoreError};
 use serde_json::json;
-use uuid::Uuid;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2027, 1, 31, 10, 0, 0).unwrap()
 }
-/// Either native backend (a test helper: the size difference does not matter).
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-enum AnyDb {
-    Sqlite(NativeSqlite),
-    Postgres(NativePg),
-}
-
-impl Db for AnyDb {
-    fn dialect(&self) -> Dialect {
-        match self {
-            AnyDb::Sqlite(d) => d.dialect(),
-            AnyDb::Postgres(d) => d.dialect(),
-        }
-    }
-
-    fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, DbError> {
-        match self {
-            AnyDb::Sqlite(d) => d.run(sql, params),
-            AnyDb::Postgres(d) => d.run(sql, params),
-        }
-    }
-}
-
-/// Which backend a test runs on.
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    /// As the application (PostgreSQL: the app role, under row-level security).
-    store: Store<AnyDb>,
-    order: Order,
-    /// Opens another connection to the same database, as the application.
-    connect: Box<dyn Fn() -> Store<AnyDb> + Send + Sync>,
-}
-
-fn draft(tenant: &str, n: u128) -> Order {
-    let spec = parse_item(
-        &Catalog::standard(),
-        &json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}),
-        "",
-    )
-    .unwrap();
-    let items = (1..=3)
-        .map(|k| (ItemId::from_uuid(Uuid::from_u128(n * 1000 + k)), spec.clone()))
-        .collect();
-    Order::draft(
-        &Catalog::standard(),
-        OrderId::from_uuid(Uuid::from_u128(n)),
-        tenant.parse().unwrap(),
-        items,
-        now(),
-    )
-    .unwrap()
-}
+use support::{Backend, Fixture};
 
 /// A migrated database holding one draft of tenant `acme` (order 77, whose
 /// items are `item(1)`…`item(3)`).
 fn fixture(backend: Backend, hint: &str) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let connect: Box<dyn Fn() -> Store<AnyDb> + Send + Sync> = match backend {
-        Backend::Sqlite => {
-            let path = dir.path().join("db.sqlite");
-            Box::new(move || Store::new(AnyDb::Sqlite(NativeSqlite::open(&path).unwrap())))
-        }
-        Backend::Postgres => {
-            let db = pg_cluster::fresh_database(hint, |owner| {
-                Store::new(NativePg::connect(owner).unwrap()).migrate(now()).unwrap();
-            });
-            Box::new(move || Store::new(AnyDb::Postgres(NativePg::connect(&db.app_url).unwrap())))
-        }
-    };
-    let store = connect();
-    store.migrate(now()).unwrap();
-    let order = draft("acme", 77);
-    store
-        .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "u"))
-        .unwrap();
-    Fixture {
-        _dir: dir,
-        store,
-        order,
-        connect,
-    }
+    support::fixture(backend, hint, now())
 }
 
 macro_rules! saga_contract {

@@ -145,21 +145,26 @@ impl Providers {
             "currency": amount.currency.code().to_ascii_lowercase(),
             "metadata": { "order_id": order.to_string(), "tenant": tenant.as_str() },
         });
-        let key = format!("intent-{order}");
+        self.post_intent(out, "create payment intent", &format!("intent-{order}"), &body)
+    }
+
+    /// Creates a payment intent with `body` under idempotency key `key`;
+    /// returns its id.
+    fn post_intent(&self, out: &dyn Outbound, what: &str, key: &str, body: &Value) -> Result<String, CallError> {
         let r = call(
             out,
             request(
                 configured(&self.payments, "payment")?,
                 "POST",
                 "/v1/payment_intents",
-                Some(&key),
-                Some(&body),
+                Some(key),
+                Some(body),
             ),
         )?;
         if !(200..300).contains(&r.status) {
-            return Err(classify("create payment intent", &r));
+            return Err(classify(what, &r));
         }
-        let v = json_body("create payment intent", &r)?;
+        let v = json_body(what, &r)?;
         v["id"]
             .as_str()
             .map(str::to_owned)
@@ -273,24 +278,7 @@ impl Providers {
             },
         });
         let key = format!("renewal-{}-{period}", subscription.id);
-        let r = call(
-            out,
-            request(
-                configured(&self.payments, "payment")?,
-                "POST",
-                "/v1/payment_intents",
-                Some(&key),
-                Some(&body),
-            ),
-        )?;
-        if !(200..300).contains(&r.status) {
-            return Err(classify("create renewal intent", &r));
-        }
-        let v = json_body("create renewal intent", &r)?;
-        v["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| CallError::Retryable("payment intent without id".into()))
+        self.post_intent(out, "create renewal intent", &key, &body)
     }
 
     /// Charges an intent off-session with the customer's saved payment
