@@ -48,8 +48,9 @@ pub fn database_url(correlation_id: &str) -> Result<String, ApiError> {
 
 /// Brings this request's clock in line with the application's: a no-op on
 /// the system clock; with `clock = "adjustable"`, reads the offset from the
-/// key-value store `default`. Called by [`open_store`], so every request that
-/// touches data sees the same time in every component.
+/// key-value store `default`. Every entry point that touches data calls it
+/// before reading the clock ([`context`], [`saga_env`], [`tick`], the
+/// payment webhook), so every component sees the same time.
 pub fn sync_clock(correlation_id: &str) -> Result<(), ApiError> {
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
     if clock_source(correlation_id)? == ClockSource::System {
@@ -76,6 +77,7 @@ fn clock_source(correlation_id: &str) -> Result<ClockSource, ApiError> {
 /// Handles `POST /v1/internal/clock` (service callers only): moves the
 /// application's clock forward by `advance_secs`. Answers 404 unless the
 /// `clock` variable is `adjustable`, so production time cannot be moved.
+/// Advances are read-modify-write on one key: a test makes them one at a time.
 pub fn advance_clock(request: &RequestParts, correlation_id: &str) -> Result<orderflow_http::HttpResponse, ApiError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
