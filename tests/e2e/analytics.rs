@@ -36,19 +36,8 @@ impl World {
 
     /// Creates and submits an order for `tenant`; returns it once its payment intent exists.
     fn submitted(&self, tenant: &str, items: Value) -> Value {
-        let c = self.caller(tenant, Role::Customer);
-        let draft = c.create(items);
-        let r = c.command(
-            &id(&draft),
-            "submit",
-            &json!({ "shown_total": draft["total"] }),
-            version(&draft),
-        );
-        assert_eq!(r.status(), 200);
-        eventually("the payment intent is created", Duration::from_secs(20), || {
-            let order = json_of(c.get(&format!("/v1/orders/{}", id(&draft))));
-            order["payment_intent"].is_string().then_some(order)
-        })
+        self.caller(tenant, Role::Customer)
+            .submitted(items, Duration::from_secs(20))
     }
 
     /// The provider confirms the order's payment by its signed webhook.

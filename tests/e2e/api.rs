@@ -129,6 +129,23 @@ impl<'a> Caller<'a> {
     pub fn command(&self, id: &str, action: &str, body: &Value, version: i64) -> Response {
         self.write("POST", &format!("/v1/orders/{id}/{action}"), body, Some(version))
     }
+
+    /// Creates a draft of `items` and submits it at its own total; returns
+    /// the order once its payment intent exists (waiting up to `within`).
+    pub fn submitted(&self, items: Value, within: std::time::Duration) -> Value {
+        let draft = self.create(items);
+        let r = self.command(
+            &id(&draft),
+            "submit",
+            &json!({ "shown_total": draft["total"] }),
+            version(&draft),
+        );
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+        e2e::eventually("the payment intent is created", within, || {
+            let order = json_of(self.get(&format!("/v1/orders/{}", id(&draft))));
+            order["payment_intent"].is_string().then_some(order)
+        })
+    }
 }
 
 /// A fresh idempotency key.

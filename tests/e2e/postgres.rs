@@ -121,19 +121,7 @@ impl PgWorld {
 
     /// Creates and submits an order; returns it once its payment intent exists.
     fn submitted(&self, items: Value) -> Value {
-        let c = self.customer();
-        let draft = c.create(items);
-        let r = c.command(
-            &id(&draft),
-            "submit",
-            &json!({ "shown_total": draft["total"] }),
-            version(&draft),
-        );
-        assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
-        eventually("the payment intent is created", Duration::from_secs(30), || {
-            let order = json_of(c.get(&format!("/v1/orders/{}", id(&draft))));
-            order["payment_intent"].is_string().then_some(order)
-        })
+        self.customer().submitted(items, Duration::from_secs(30))
     }
 
     /// Waits until the order is in `state` with every item settled.

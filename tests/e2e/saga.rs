@@ -38,19 +38,7 @@ impl World {
 
     /// Creates and submits an order; returns it with its payment intent.
     fn submitted(&self, items: Value) -> Value {
-        let c = self.customer();
-        let draft = c.create(items);
-        let r = c.command(
-            &id(&draft),
-            "submit",
-            &json!({ "shown_total": draft["total"] }),
-            version(&draft),
-        );
-        assert_eq!(r.status(), 200);
-        eventually("the payment intent is created", Duration::from_secs(20), || {
-            let order = json_of(c.get(&format!("/v1/orders/{}", id(&draft))));
-            order["payment_intent"].is_string().then_some(order)
-        })
+        self.customer().submitted(items, Duration::from_secs(20))
     }
 
     /// The customer pays: the provider sends its signed webhook.

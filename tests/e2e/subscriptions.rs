@@ -18,7 +18,7 @@ use e2e::{eventually, App};
 use orderflow_http::Role;
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, outbox_types, token, uuid_key, version, vps, with_simulators, Caller};
+use crate::api::{id, json_of, outbox_types, token, uuid_key, vps, with_simulators, Caller};
 
 const SECRET: &str = "whsec_subscriptions";
 
@@ -54,19 +54,8 @@ impl World {
     /// A monthly VPS ordered, paid, provisioned and delivered: its subscription.
     fn subscribed(&self) -> (String, Value) {
         let c = self.customer();
-        let draft = c.create(json!([vps("core", "monthly")]));
-        let order_id = id(&draft);
-        let r = c.command(
-            &order_id,
-            "submit",
-            &json!({ "shown_total": draft["total"] }),
-            version(&draft),
-        );
-        assert_eq!(r.status(), 200);
-        let order = eventually("the payment intent", Duration::from_secs(20), || {
-            let order = json_of(c.get(&format!("/v1/orders/{order_id}")));
-            order["payment_intent"].is_string().then_some(order)
-        });
+        let order = c.submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+        let order_id = id(&order);
         self.sims.succeed(order["payment_intent"].as_str().unwrap(), json!({}));
         eventually("the item is delivered", Duration::from_secs(30), || {
             let order = json_of(c.get(&format!("/v1/orders/{order_id}")));

@@ -2,16 +2,10 @@
 //! `postgres://` URL (as the `orderflow_relay` role, or the owner for
 //! `migrate`) or a SQLite file path.
 
-use orderflow_store::{Db, DbError, Dialect, NativePg, NativeSqlite, Param, Rows};
+use orderflow_store::{DbError, NativePg, NativeSqlite};
 
-/// Either native backend.
-#[derive(Debug)]
-pub enum AnyDb {
-    /// A SQLite file (the one Spin's `default` database lives in).
-    Sqlite(NativeSqlite),
-    /// PostgreSQL.
-    Postgres(Box<NativePg>),
-}
+/// Either native backend (the store's).
+pub use orderflow_store::NativeDb as AnyDb;
 
 /// The database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -40,21 +34,5 @@ pub fn open(database: &str) -> Result<AnyDb, OpenError> {
                 what: database.to_owned(),
                 source,
             })
-    }
-}
-
-impl Db for AnyDb {
-    fn dialect(&self) -> Dialect {
-        match self {
-            AnyDb::Sqlite(d) => d.dialect(),
-            AnyDb::Postgres(d) => d.dialect(),
-        }
-    }
-
-    fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, DbError> {
-        match self {
-            AnyDb::Sqlite(d) => d.run(sql, params),
-            AnyDb::Postgres(d) => d.run(sql, params),
-        }
     }
 }

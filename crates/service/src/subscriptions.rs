@@ -10,7 +10,7 @@
 //! cancelled subscription. The period is extended only by the signed payment
 //! webhook, in one transaction with its events.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use orderflow_core::{
     after_renewal_failure, BillingCycle, DueAction, Money, OrderId, ProductType, RenewalState, Subscription,
     SubscriptionId, SubscriptionStatus, TenantId,
@@ -272,7 +272,7 @@ fn charge<D: Db>(env: &SagaEnv<D>, sub: &Subscription, period: u32) -> Result<bo
             Ok(Charge::Declined(reason)) | Err(CallError::Retryable(reason) | CallError::Permanent(reason)) => {
                 if s.set_renewal_state(&renewal, RenewalState::Declined, Some(reason), now)? {
                     let retry_at =
-                        after_renewal_failure(current.renewal_failures + 1, now).map(|at| scaled(env, now, at));
+                        after_renewal_failure(current.renewal_failures + 1, now).map(|at| env.scaled(now, at));
                     if let Ok(change) = current.charge_declined(period, reason, retry_at, now) {
                         s.apply_subscription(current.version, &change)?;
                     }
@@ -282,18 +282,6 @@ fn charge<D: Db>(env: &SagaEnv<D>, sub: &Subscription, period: u32) -> Result<bo
         Ok(())
     })?;
     Ok(accepted)
-}
-
-/// `at`, its distance from `now` scaled by `retry_delay_scale`.
-fn scaled<D: Db>(env: &SagaEnv<D>, now: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
-    let millis = (at - now).num_milliseconds();
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_precision_loss,
-        clippy::float_arithmetic
-    )]
-    let scaled = (millis as f64 * env.retry_delay_scale).round() as i64;
-    now + Duration::milliseconds(scaled)
 }
 
 /// What a payment event did to a renewal.

@@ -13,6 +13,8 @@ mod db;
 mod error;
 mod idempotency;
 mod migrate;
+#[cfg(all(feature = "native-sqlite", feature = "native-pg"))]
+mod native;
 #[cfg(feature = "native-pg")]
 mod native_pg;
 #[cfg(feature = "native-sqlite")]
@@ -33,6 +35,8 @@ pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows, SqliteValue};
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use migrate::{latest as latest_migration, migrations, MIGRATIONS, POSTGRES_MIGRATIONS};
+#[cfg(all(feature = "native-sqlite", feature = "native-pg"))]
+pub use native::NativeDb;
 #[cfg(feature = "native-pg")]
 pub use native_pg::NativePg;
 #[cfg(feature = "native-sqlite")]

@@ -49,7 +49,7 @@ impl Fixture {
         let db = pg_cluster::fresh_database(hint, |owner| {
             Store::new(NativePg::connect(owner).unwrap()).migrate(now()).unwrap();
         });
-        let store = Store::new(AnyDb::Postgres(NativePg::connect(&db.app_url).unwrap()));
+        let store = Store::new(AnyDb::Postgres(Box::new(NativePg::connect(&db.app_url).unwrap())));
         Fixture {
             _dir: None,
             _pg: Some(db),

@@ -75,7 +75,7 @@ impl Fixture {
     fn store(&self) -> Store<AnyDb> {
         match self {
             Fixture::Sqlite { path, .. } => Store::new(AnyDb::Sqlite(NativeSqlite::open(path).unwrap())),
-            Fixture::Postgres(db) => Store::new(AnyDb::Postgres(NativePg::connect(&db.app_url).unwrap())),
+            Fixture::Postgres(db) => Store::new(AnyDb::Postgres(Box::new(NativePg::connect(&db.app_url).unwrap()))),
         }
     }
 
@@ -83,7 +83,7 @@ impl Fixture {
     fn owner(&self) -> Store<AnyDb> {
         match self {
             Fixture::Sqlite { .. } => self.store(),
-            Fixture::Postgres(db) => Store::new(AnyDb::Postgres(NativePg::connect(&db.owner_url).unwrap())),
+            Fixture::Postgres(db) => Store::new(AnyDb::Postgres(Box::new(NativePg::connect(&db.owner_url).unwrap()))),
         }
     }
 
@@ -91,7 +91,7 @@ impl Fixture {
     fn inspector(&self) -> AnyDb {
         match self {
             Fixture::Sqlite { path, .. } => AnyDb::Sqlite(NativeSqlite::open(path).unwrap()),
-            Fixture::Postgres(db) => AnyDb::Postgres(NativePg::connect(&db.superuser_url).unwrap()),
+            Fixture::Postgres(db) => AnyDb::Postgres(Box::new(NativePg::connect(&db.superuser_url).unwrap())),
         }
     }
 

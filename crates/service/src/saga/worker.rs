@@ -50,6 +50,21 @@ pub struct SagaEnv<D: Db> {
     pub renewal_lead: Duration,
 }
 
+impl<D: Db> SagaEnv<D> {
+    /// `at`, with its distance from `now` scaled by `retry_delay_scale`
+    /// (the saga's retries and the renewals' both).
+    pub(crate) fn scaled(&self, now: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
+        let millis = (at - now).num_milliseconds();
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_precision_loss,
+            clippy::float_arithmetic
+        )]
+        let scaled = (millis as f64 * self.retry_delay_scale).round() as i64;
+        now + Duration::milliseconds(scaled)
+    }
+}
+
 impl<D: Db> std::fmt::Debug for SagaEnv<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SagaEnv")
@@ -532,18 +547,6 @@ fn end_subscription<D: Db>(
     Ok(())
 }
 
-/// `at`, with its distance from `now` scaled by the environment's factor.
-fn scaled<D: Db>(env: &SagaEnv<D>, now: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
-    let millis = (at - now).num_milliseconds();
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_precision_loss,
-        clippy::float_arithmetic
-    )]
-    let scaled = (millis as f64 * env.retry_delay_scale).round() as i64;
-    now + Duration::milliseconds(scaled)
-}
-
 /// Records a failed call: retry on schedule, or give up (forward steps:
 /// the item fails and is compensated) or park (compensations).
 fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Result<(), StoreError> {
@@ -554,7 +557,7 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
         return match after_compensation_failure(job.attempts, now) {
             AfterCompensationFailure::RetryAt { at } if !permanent => env
                 .store
-                .write(|s| s.retry_job(&job.id, scaled(env, now, at), &message, now)),
+                .write(|s| s.retry_job(&job.id, env.scaled(now, at), &message, now)),
             _ => env.store.write(|s| {
                 s.park_job(&job.id, &message, now)?;
                 let reason = format!(
@@ -569,7 +572,7 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
     match (job.kind, after_failure(job.attempts, now)) {
         (_, AfterFailure::RetryAt { at }) if !permanent => env
             .store
-            .write(|s| s.retry_job(&job.id, scaled(env, now, at), &message, now)),
+            .write(|s| s.retry_job(&job.id, env.scaled(now, at), &message, now)),
         (JobKind::Provision, _) => env.store.write(|s| {
             let item = job
                 .item

@@ -8,33 +8,12 @@ pub mod pg_cluster;
 
 use chrono::{DateTime, Utc};
 use orderflow_core::*;
-use orderflow_store::{Db, DbError, Dialect, NativePg, NativeSqlite, Param, Rows, Store};
+use orderflow_store::{NativePg, NativeSqlite, Store};
 use serde_json::json;
 use uuid::Uuid;
 
-/// Either native backend (a test helper: the size difference does not matter).
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum AnyDb {
-    Sqlite(NativeSqlite),
-    Postgres(NativePg),
-}
-
-impl Db for AnyDb {
-    fn dialect(&self) -> Dialect {
-        match self {
-            AnyDb::Sqlite(d) => d.dialect(),
-            AnyDb::Postgres(d) => d.dialect(),
-        }
-    }
-
-    fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, DbError> {
-        match self {
-            AnyDb::Sqlite(d) => d.run(sql, params),
-            AnyDb::Postgres(d) => d.run(sql, params),
-        }
-    }
-}
+/// Either native backend (the store's own).
+pub use orderflow_store::NativeDb as AnyDb;
 
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +68,7 @@ pub fn fixture(backend: Backend, hint: &str, now: DateTime<Utc>) -> Fixture {
             let db = pg_cluster::fresh_database(hint, |owner| {
                 Store::new(NativePg::connect(owner).unwrap()).migrate(now).unwrap();
             });
-            Box::new(move || Store::new(AnyDb::Postgres(NativePg::connect(&db.app_url).unwrap())))
+            Box::new(move || Store::new(AnyDb::Postgres(Box::new(NativePg::connect(&db.app_url).unwrap()))))
         }
     };
     let store = connect();
