@@ -162,13 +162,19 @@ impl<D: Db> Store<D> {
         Ok(rows)
     }
 
-    /// SQLite: leases the oldest unpublished rows whose lease is free or expired.
+    /// SQLite: leases the oldest unpublished rows whose lease is free or
+    /// expired, skipping an order's rows while an earlier row of it is still
+    /// leased (a relay killed mid-batch leaves live leases behind; its
+    /// successor must not publish that order's later events first).
     fn claim_leased(&self, relay: &Relay, now: DateTime<Utc>) -> Result<Vec<RelayRow>, StoreError> {
         let rows = self.run(
             &format!(
                 "UPDATE outbox SET claimed_by = $1, claimed_until = $2
-                  WHERE seq IN (SELECT seq FROM outbox
+                  WHERE seq IN (SELECT seq FROM outbox o
                                  WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
+                                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                                                    WHERE e.message_key = o.message_key AND e.seq < o.seq
+                                                      AND e.published_at IS NULL AND e.claimed_until >= $3)
                                  ORDER BY seq LIMIT $4)
                  RETURNING {COLUMNS}"
             ),
