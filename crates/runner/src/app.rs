@@ -51,8 +51,10 @@ pub struct Services {
     pub variables: ResolvedVariables,
     /// Commit counter for crash injection.
     pub commits: CommitCounter,
-    /// Idle outbound PostgreSQL connections.
+    /// Outbound PostgreSQL connections, pooled as Spin pools them.
     pub pg_pool: crate::host::pg_pool::PgPool,
+    /// What a PostgreSQL `query` without result rows does.
+    pub pg_empty_query: crate::host::postgres::EmptyQuery,
 }
 
 struct PreparedComponent {
@@ -71,6 +73,9 @@ pub struct LoadOptions {
     pub runtime_config: Option<PathBuf>,
     /// Where compiled components are cached (`None`: no cache).
     pub cache_dir: Option<PathBuf>,
+    /// What a PostgreSQL `query` without result rows does (default: fail,
+    /// as it would hang on Spin 4.0.0-4.0.2).
+    pub pg_empty_query: crate::host::postgres::EmptyQuery,
 }
 
 /// A loaded application, ready to serve.
@@ -159,6 +164,7 @@ impl App {
                 variables,
                 commits,
                 pg_pool: crate::host::pg_pool::PgPool::default(),
+                pg_empty_query: opts.pg_empty_query,
             },
             listen_addr: OnceLock::new(),
         }))
@@ -214,11 +220,19 @@ impl App {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let response = match self.try_invoke(request, &route, client).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("spin-local: component '{}' failed: {e:#}", route.component);
-                text_response(500, "Internal Server Error")
+        let response = if let Some(name) = non_utf8_header(&request) {
+            // Spin's `prepare_request_headers` (crates/trigger-http/src/headers.rs)
+            // reads every header value as UTF-8 and fails the request before
+            // the component runs: an empty 500.
+            eprintln!("spin-local: header '{name}' is not valid UTF-8; Spin answers 500 without running the component");
+            empty_response(500)
+        } else {
+            match self.try_invoke(request, &route, client).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("spin-local: component '{}' failed: {e:#}", route.component);
+                    text_response(500, "Internal Server Error")
+                }
             }
         };
         eprintln!(
@@ -348,6 +362,26 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// The name of the first header whose value is not valid UTF-8, if any.
+fn non_utf8_header<B>(request: &http::Request<B>) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|(_, value)| std::str::from_utf8(value.as_bytes()).is_err())
+        .map(|(name, _)| name.as_str().to_owned())
+}
+
+/// A response with a status and no body.
+fn empty_response(status: u16) -> http::Response<WasiBody> {
+    let mut response = http::Response::new(
+        Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response
 }
 
 /// A small plain-text response.

@@ -53,6 +53,11 @@ pub struct UpArgs {
     /// A header (`name: value`) added to every scheduled request.
     #[arg(long = "schedule-header", value_name = "HEADER")]
     pub schedule_headers: Vec<String>,
+    /// What a PostgreSQL `query` whose result has no rows does: `error` (the
+    /// default: on Spin 4.0.0-4.0.2 such a call never returns, see
+    /// spinframework/spin issue 3671) or `empty` (Spin 3.x: an empty set).
+    #[arg(long, value_enum, default_value = "error")]
+    pub pg_empty_query: crate::host::postgres::EmptyQuery,
 }
 
 impl UpArgs {
@@ -71,6 +76,7 @@ impl UpArgs {
                 .unwrap_or_else(|| manifest_dir.join(".spin")),
             runtime_config: self.runtime_config_file.clone(),
             cache_dir: self.cache_dir.clone().or_else(default_cache_dir),
+            pg_empty_query: self.pg_empty_query,
         }
     }
 }

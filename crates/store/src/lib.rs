@@ -13,6 +13,7 @@ mod db;
 mod error;
 mod idempotency;
 mod migrate;
+pub mod one_row;
 #[cfg(all(feature = "native-sqlite", feature = "native-pg"))]
 mod native;
 #[cfg(feature = "native-pg")]

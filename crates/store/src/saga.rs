@@ -121,7 +121,7 @@ impl<D: Db> Store<D> {
                         job.item.map(|i| i.to_string()).into(),
                         job.kind.as_str().into(),
                         job.after.as_deref().into(),
-                        serde_json::to_string(&job.payload)?.into(),
+                        Param::Json(serde_json::to_string(&job.payload)?.into()),
                         Param::Time(now),
                     ],
                 )?;
@@ -335,7 +335,7 @@ impl<D: Db> Store<D> {
                 "UPDATE saga_jobs SET state = 'pending', lease_until = NULL, next_attempt_at = $2, payload = $3, attempts = 0,
                                       last_error = NULL, updated_at = $4
                   WHERE id = $1",
-                &[id.into(), Param::Time(at), serde_json::to_string(payload)?.into(), Param::Time(now)],
+                &[id.into(), Param::Time(at), Param::Json(serde_json::to_string(payload)?.into()), Param::Time(now)],
             )?;
             Ok(())
         })

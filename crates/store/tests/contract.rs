@@ -220,6 +220,7 @@ contract!(
     an_idempotency_key_is_claimed_once_completed_and_then_replayed,
     an_abandoned_in_flight_key_is_taken_over,
     concurrent_claims_of_one_key_have_exactly_one_winner,
+    free_capacity_is_each_pools_capacity_less_its_reservations,
 );
 
 fn migrating_twice_changes_nothing(f: Fixture) {
@@ -577,4 +578,18 @@ fn concurrent_claims_of_one_key_have_exactly_one_winner(f: Fixture) {
         .collect();
     let claims: Vec<Claim> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 1, "{claims:?}");
+}
+
+fn free_capacity_is_each_pools_capacity_less_its_reservations(f: Fixture) {
+    let store = f.store();
+    let pool: (Region, ProductType) = ("lj-1".parse().unwrap(), "vps".parse().unwrap());
+    let free = |store: &Store<AnyDb>| store.free_capacity().unwrap()[&pool];
+    assert_eq!(free(&store), 500, "the seeded capacity of lj-1 VPS");
+    let item = ItemId::from_uuid(Uuid::from_u128(7));
+    store.write(|s| s.reserve_capacity(item, pool.0, pool.1, 3, now())).unwrap();
+    assert_eq!(free(&store), 497);
+    store.write(|s| s.reserve_capacity(item, pool.0, pool.1, 3, now())).unwrap();
+    assert_eq!(free(&store), 497, "an item reserves once");
+    store.write(|s| s.release_capacity(item)).unwrap();
+    assert_eq!(free(&store), 500);
 }
