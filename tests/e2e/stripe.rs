@@ -117,3 +117,49 @@ fn an_event_the_stripe_library_signs_pays_the_order_through_our_webhook() {
     assert_eq!(paid["payment"]["reference"], intent, "{paid:#}");
     assert_eq!(paid["payment"]["provider"], "stripe", "{paid:#}");
 }
+
+#[test]
+fn the_webhook_route_refuses_oversized_bodies_and_extreme_timestamps_before_reading_them() {
+    let sims = Sims::spawn(None, SECRET);
+    let app = with_simulators(&sims, SECRET).spawn();
+    let url = app.url("/v1/webhooks/payments/stripe");
+    let http = reqwest::blocking::Client::new();
+    let post = |body: Vec<u8>, signature: String| {
+        let r = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature)
+            .body(body)
+            .send()
+            .expect("app reachable");
+        let status = r.status().as_u16();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, kind, r.text().unwrap_or_default())
+    };
+    let now = chrono::Utc::now().timestamp();
+
+    // 1.1 MB, correctly signed: refused by size alone.
+    let mut big = br#"{"id":"evt_big","object":"event","type":"payment_intent.succeeded","data":{"object":{"id":"pi_x"}},"pad":""#.to_vec();
+    big.resize(1_100_000, b'a');
+    big.extend_from_slice(b"\"}");
+    let signature = orderflow_http::sign_webhook(SECRET.as_bytes(), now, &big);
+    let (status, kind, text) = post(big, signature);
+    assert_eq!(status, 413, "{text}");
+    assert!(kind.starts_with("application/problem+json"), "{kind}");
+    assert!(text.contains("65536"), "the limit is named: {text}");
+
+    // Signed at the far ends of time: stale, not an overflow.
+    let body = br#"{"id":"evt_t","object":"event","type":"payment_intent.succeeded","data":{"object":{"id":"pi_x"}}}"#;
+    for t in [i64::MIN, i64::MAX] {
+        let signature = orderflow_http::sign_webhook(SECRET.as_bytes(), t, body);
+        let (status, kind, text) = post(body.to_vec(), signature);
+        assert_eq!(status, 400, "t={t}: {text}");
+        assert!(kind.starts_with("application/problem+json"), "{kind}");
+        assert!(text.contains("timestamp"), "{text}");
+    }
+}
