@@ -91,17 +91,23 @@ def drive(args):
     key = "order-ord_1-%d" % time.time_ns()
     post_json(args.api_base + "/_sim/config", {"webhook_url": hooks.url, "webhook_secret": args.secret})
 
-    # Payment intents: create (idempotent), retrieve, cancel.
+    # A customer, then payment intents: create (idempotent), retrieve, cancel.
+    customer = stripe.Customer.create(description="Order ord_1", metadata={"order_id": "ord_1"})
+    assert customer.object == "customer" and customer.id.startswith("cus_"), customer
+    assert stripe.Customer.retrieve(customer.id).metadata["order_id"] == "ord_1"
+    e = expect_error(stripe.InvalidRequestError, lambda: stripe.PaymentIntent.create(
+        amount=100, currency="eur", customer="cus_nobody"))
+    assert (e.code, e.param) == ("resource_missing", "customer"), (e.code, e.param)
     pi = stripe.PaymentIntent.create(
         amount=1999, currency="eur", metadata={"order_id": "ord_1", "tenant": "acme"},
-        setup_future_usage="off_session", idempotency_key=key,
+        setup_future_usage="off_session", customer=customer.id, idempotency_key=key,
     )
     assert pi.object == "payment_intent" and pi.id.startswith("pi_"), pi
     assert (pi.amount, pi.currency, pi.status) == (1999, "eur", "requires_payment_method"), pi
-    assert pi.metadata["order_id"] == "ord_1", pi.metadata
+    assert pi.metadata["order_id"] == "ord_1" and pi.customer == customer.id, pi
     again = stripe.PaymentIntent.create(
         amount=1999, currency="eur", metadata={"order_id": "ord_1", "tenant": "acme"},
-        setup_future_usage="off_session", idempotency_key=key,
+        setup_future_usage="off_session", customer=customer.id, idempotency_key=key,
     )
     assert again.id == pi.id
     assert again.last_response.headers.get("Idempotent-Replayed") == "true", dict(again.last_response.headers)

@@ -130,6 +130,9 @@ fn an_order_intent_is_created_once_per_key_read_back_and_cancelled() {
         json!({"order_id": order.to_string(), "tenant": "acme"})
     );
     assert_eq!(intents[0]["setup_future_usage"], "off_session");
+    let customers = w.listing("/_sim/customers");
+    assert_eq!(customers.len(), 1, "one customer per order, however often asked");
+    assert_eq!(intents[0]["customer"], customers[0]["id"]);
 }
 
 #[test]
@@ -188,6 +191,10 @@ fn a_renewal_is_charged_off_session_with_the_method_the_order_was_paid_with() {
     let listed = w.listing("/_sim/payment_intents");
     let created = listed.iter().find(|i| i["id"] == intent.as_str()).unwrap();
     assert_eq!(created["payment_method"], method.payment_method.as_str());
+    let customer = method.customer.expect("the order's intent has its customer");
+    assert!(customer.starts_with("cus_"), "{customer}");
+    assert_eq!(created["customer"], customer.as_str(), "charged to the same customer");
+    assert_eq!(w.listing("/_sim/customers").len(), 1, "the renewal creates no customer");
 
     w.control("/_sim/declines", json!({"decline_next": 1}));
     assert_eq!(

@@ -62,6 +62,7 @@ struct State {
     intents: Vec<Intent>,
     refunds: Vec<Value>,
     sessions: Vec<Session>,
+    customers: Vec<Value>,
     events: Vec<Event>,
     requests: Vec<Value>,
     idempotency: Idempotency<Response>,
@@ -201,6 +202,7 @@ impl Payments {
                 intents: Vec::new(),
                 refunds: Vec::new(),
                 sessions: Vec::new(),
+                customers: Vec::new(),
                 events: Vec::new(),
                 requests: Vec::new(),
                 idempotency: Idempotency::default(),
@@ -256,6 +258,14 @@ impl Payments {
                 (&Method::POST, ["v1", "payment_intents", id, "cancel"]) => state.cancel_intent(req, id),
                 (&Method::POST, ["v1", "payment_intents", id, "confirm"]) => state.confirm_intent(req, id),
                 (&Method::POST, ["v1", "refunds"]) => state.create_refund(req),
+                (&Method::POST, ["v1", "customers"]) => (state.create_customer(req), Vec::new()),
+                (&Method::GET, ["v1", "customers", id]) => {
+                    let customer = state.customers.iter().find(|c| c["id"] == *id).cloned();
+                    (
+                        retrieve(req).map_or_else(|e| e, |()| customer.map_or_else(|| missing("customer", id), ok)),
+                        Vec::new(),
+                    )
+                }
                 (&Method::GET, ["v1", "refunds", id]) => {
                     let refund = state.refunds.iter().find(|r| r["id"] == *id).cloned();
                     (
@@ -339,6 +349,7 @@ impl Payments {
             (&Method::GET, ["_sim", "payment_intents"]) => ok(json!({ "data": self.lock().intents })),
             (&Method::GET, ["_sim", "refunds"]) => ok(json!({ "data": self.lock().refunds })),
             (&Method::GET, ["_sim", "checkout_sessions"]) => ok(json!({ "data": self.lock().sessions })),
+            (&Method::GET, ["_sim", "customers"]) => ok(json!({ "data": self.lock().customers })),
             // The customer pays a Checkout Session without a browser.
             (&Method::POST, ["_sim", "checkout_sessions", id, "complete"]) => match self.complete(id).await {
                 Ok(session) => ok(json!(session)),
@@ -648,6 +659,13 @@ impl State {
         if amount < 1 {
             return Err(invalid("amount", "Amount must be a positive integer in minor units."));
         }
+        if let Some(customer) = customer
+            .as_deref()
+            .filter(|c| !self.customers.iter().any(|x| x["id"] == *c))
+        {
+            return Err(invalid("customer", &format!("No such customer: '{customer}'"))
+                .with_error_field("code", "resource_missing"));
+        }
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
             return Err(invalid(
                 "currency",
@@ -813,6 +831,41 @@ impl State {
             .save(key.as_deref(), "confirm_intent", value, response.clone());
         let emitted = event.map_or_else(Vec::new, |(kind, snapshot)| self.emit(kind, snapshot, now));
         (response, emitted)
+    }
+
+    fn create_customer(&mut self, req: &Request) -> Response {
+        match self.try_create_customer(req) {
+            Ok(response) | Err(response) => response,
+        }
+    }
+
+    /// `POST /v1/customers`: whom a saved payment method belongs to.
+    fn try_create_customer(&mut self, req: &Request) -> Result<Response, Response> {
+        let mut p = Params::of(req)?;
+        let value = p.to_value();
+        let key = req.idempotency_key();
+        self.check_key(key.as_deref(), "create_customer", &value)?;
+        let description = p.string("description")?;
+        let email = p.string("email")?;
+        let name = p.string("name")?;
+        let metadata = p.metadata("metadata")?;
+        let _ = p.strings("expand")?;
+        p.finish()?;
+        let customer = json!({
+            "id": ids::new_id("cus"),
+            "object": "customer",
+            "description": description,
+            "email": email,
+            "name": name,
+            "metadata": metadata,
+            "created": clock::unix_now(),
+            "livemode": false,
+        });
+        let response = ok(customer.clone());
+        self.customers.push(customer);
+        self.idempotency
+            .save(key.as_deref(), "create_customer", value, response.clone());
+        Ok(response)
     }
 
     fn create_refund(&mut self, req: &Request) -> (Response, Vec<Emitted>) {

@@ -100,8 +100,15 @@ impl Stripe {
         }
     }
 
-    /// `POST /v1/payment_intents`.
+    /// `POST /v1/payment_intents`. An intent whose method is kept for
+    /// renewals gets its own Customer first (`POST /v1/customers`, keyed
+    /// like the intent): Stripe reuses a payment method off-session only
+    /// when it is attached to a customer, which paying such an intent does.
     pub fn create_intent(&self, out: &dyn Outbound, request: &IntentRequest) -> Result<String, CallError> {
+        let customer = match (&request.saved, request.save_for_renewals) {
+            (None, true) => Some(self.create_customer(out, request)?),
+            _ => None,
+        };
         let mut form = vec![
             ("amount", Param::from(minor(&request.amount)?)),
             ("currency", currency(&request.amount)),
@@ -110,6 +117,9 @@ impl Stripe {
         ];
         if request.save_for_renewals {
             form.push(("setup_future_usage", "off_session".into()));
+        }
+        if let Some(customer) = customer {
+            form.push(("customer", customer.into()));
         }
         if let Some(saved) = &request.saved {
             if let Some(customer) = &saved.customer {
@@ -125,6 +135,19 @@ impl Stripe {
         );
         let v = self.call(out, req).map_err(Failure::into_call)?;
         id_of(&v, "payment intent")
+    }
+
+    /// `POST /v1/customers`: the customer an order's payment method is kept
+    /// for, with the order's metadata; one per intent key.
+    fn create_customer(&self, out: &dyn Outbound, request: &IntentRequest) -> Result<String, CallError> {
+        let form = encode(&[
+            ("description", Param::from(request.description.as_str())),
+            ("metadata", metadata(&request.metadata)),
+        ]);
+        let key = format!("customer-{}", request.idempotency_key);
+        let req = self.request("POST", "/v1/customers", Some(&key), Some(form));
+        let v = self.call(out, req).map_err(Failure::into_call)?;
+        id_of(&v, "customer")
     }
 
     /// `GET /v1/payment_intents/{id}`.
@@ -475,7 +498,13 @@ mod tests {
         let request = super::super::order_intent(&tenant, order, &Money::eur(dec!(192.96)));
         assert_eq!(stripe().create_intent(&out, &request), Ok("pi_1".into()));
         let seen = out.seen.borrow();
-        let r = &seen[0];
+        assert_eq!(seen.len(), 2, "a customer for the saved method, then the intent");
+        assert_eq!(seen[0].url, "http://127.0.0.1:1/v1/customers");
+        assert_eq!(
+            header(&seen[0], "idempotency-key"),
+            Some(format!("customer-intent-{order}").as_str())
+        );
+        let r = &seen[1];
         assert_eq!(
             (r.method, r.url.as_str()),
             ("POST", "http://127.0.0.1:1/v1/payment_intents")
@@ -489,6 +518,7 @@ mod tests {
         assert!(body.contains(&format!("metadata%5Border_id%5D={order}")), "{body}");
         assert!(body.contains("metadata%5Btenant%5D=acme"), "{body}");
         assert!(body.contains("setup_future_usage=off_session"), "{body}");
+        assert!(body.ends_with("&customer=pi_1"), "the customer created first: {body}");
     }
 
     #[test]
