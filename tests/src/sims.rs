@@ -1,5 +1,5 @@
 //! The simulated providers (`crates/sims`, binary `sims`) as a child
-//! process: a Stripe-like payment provider, a cloud provider and an email
+//! process: a payment provider speaking Stripe's wire format, a cloud provider and an email
 //! API on loopback, each with a `/_sim` control surface. [`Sims::spawn`]
 //! builds the binary once per process (or takes `$SIMS_BIN`), starts it on
 //! port 0 and reads back the three base URLs; dropping it kills it.

@@ -1,4 +1,4 @@
-//! The Stripe-like payment provider.
+//! The payment provider, on Stripe's wire format.
 
 use hyper::Method;
 use orderflow_sims::{sign, verify, Running};
