@@ -418,7 +418,12 @@ impl Payments {
                     checkout::Choice::Pay => Action::Succeed,
                     checkout::Choice::Decline => Action::Fail,
                 };
-                let outcome = self.act(id, action, &CustomerAction::default()).await;
+                // The provider's own delivery, retried while the app fails it.
+                let automatic = CustomerAction {
+                    retries: AUTOMATIC_RETRIES,
+                    ..CustomerAction::default()
+                };
+                let outcome = self.act(id, action, &automatic).await;
                 match (outcome.status_code(), form.return_to) {
                     (200, Some(url)) if action_is_final(action) => Response::see_other(&url),
                     (200, Some(url)) => Response::see_other(&format!(
