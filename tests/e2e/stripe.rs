@@ -65,8 +65,15 @@ fn the_official_stripe_library_drives_the_simulator_and_verifies_its_webhooks() 
 /// Has the library sign a `payment_intent.succeeded` for `intent` with
 /// `secret` and POST it to the app; returns `{"status", "body"}`.
 fn library_signed(app: &e2e::App, secret: &str, intent: &str, amount: i64) -> Value {
+    library_signed_as(app, secret, intent, amount, "payment_intent.succeeded")
+}
+
+/// The same with another event type.
+fn library_signed_as(app: &e2e::App, secret: &str, intent: &str, amount: i64, kind: &str) -> Value {
     let out = stripe_client(&[
         "sign",
+        "--type",
+        kind,
         "--url",
         &app.url("/v1/webhooks/payments/stripe"),
         "--secret",
@@ -102,6 +109,17 @@ fn an_event_the_stripe_library_signs_pays_the_order_through_our_webhook() {
 
     let forged = library_signed(&app, "whsec_not_ours", intent, cents(&order));
     assert_eq!(forged["status"], 400, "{forged}");
+    assert_eq!(
+        json_of(customer.get(&format!("/v1/orders/{}", id(&order))))["state"],
+        "pending_payment"
+    );
+
+    let unknown = library_signed_as(&app, SECRET, intent, cents(&order), "customer.created");
+    assert_eq!(unknown["status"], 200, "{unknown}");
+    assert_eq!(
+        unknown["body"]["outcome"], "ignored",
+        "acknowledged, not acted on: {unknown}"
+    );
     assert_eq!(
         json_of(customer.get(&format!("/v1/orders/{}", id(&order))))["state"],
         "pending_payment"

@@ -8,7 +8,9 @@ the official `stripe` Python library (PyPI), run by tests/e2e/stripe.rs.
       `stripe.Webhook.construct_event`. Prints one JSON line per check.
 
   stripe_client.py sign --url URL --secret whsec_… --intent pi_… --amount N --currency eur
-      Has the library construct a `payment_intent.succeeded` event and sign
+      [--type T]
+      Has the library construct a `payment_intent.succeeded` event (or
+      another type: its object is then a customer) and sign
       it (`stripe.WebhookSignature.generate_signature_header`), POSTs it to
       our webhook route and prints {"status", "body"} as JSON.
 
@@ -208,11 +210,11 @@ def sign(args):
         "livemode": False,
         "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},
-        "type": "payment_intent.succeeded",
+        "type": args.type,
         "data": {"object": {
             "id": args.intent, "object": "payment_intent", "status": "succeeded",
             "amount": args.amount, "amount_received": args.amount, "currency": args.currency,
-        }},
+        } if args.type.startswith("payment_intent.") else {"id": "cus_library", "object": "customer"}},
     }, "sk_test_unused")
     payload = str(event)
     header = stripe.WebhookSignature.generate_signature_header(payload, args.secret)
@@ -243,6 +245,7 @@ def main():
     s.add_argument("--intent", required=True)
     s.add_argument("--amount", type=int, required=True)
     s.add_argument("--currency", default="eur")
+    s.add_argument("--type", default="payment_intent.succeeded")
     args = parser.parse_args()
     {"drive": drive, "sign": sign}[args.command](args)
 
