@@ -13,7 +13,10 @@ use serde_json::Value;
 
 use crate::api::{id, json_of, vps, with_simulators, Caller};
 
-const SECRET: &str = "whsec_e2e_stripe";
+/// Long enough for any minimum a deployment check may set (32 bytes and more).
+const SECRET: &str = "whsec_e2e_stripe_0123456789abcdefghijkl";
+/// The secret rotated in beside it.
+const ROTATED_IN: &str = "whsec_rotated_in_0123456789abcdefghijkl";
 
 /// Runs the script with `args`; panics with its output unless it succeeds.
 fn stripe_client(args: &[&str]) -> String {
@@ -100,7 +103,7 @@ fn an_event_the_stripe_library_signs_pays_the_order_through_our_webhook() {
     let app = with_simulators(&sims, SECRET)
         .env(
             "SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET",
-            format!("whsec_rotated_in,{SECRET}"),
+            format!("{ROTATED_IN},{SECRET}"),
         )
         .spawn();
     let customer = Caller::customer(&app);
@@ -125,7 +128,7 @@ fn an_event_the_stripe_library_signs_pays_the_order_through_our_webhook() {
         "pending_payment"
     );
 
-    let accepted = library_signed(&app, "whsec_rotated_in", intent, cents(&order));
+    let accepted = library_signed(&app, ROTATED_IN, intent, cents(&order));
     assert_eq!(accepted["status"], 200, "{accepted}");
     assert_eq!(accepted["body"]["outcome"], "applied", "{accepted}");
     let paid = e2e::eventually("the order is paid", Duration::from_secs(20), || {
