@@ -10,4 +10,5 @@ mod portal;
 mod postgres;
 mod runner;
 mod saga;
+mod stripe;
 mod subscriptions;

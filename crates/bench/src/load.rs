@@ -69,7 +69,7 @@ pub struct Samples {
     pub submit: Vec<Duration>,
     /// `GET /v1/orders/{id}`.
     pub get: Vec<Duration>,
-    /// `POST /v1/webhooks/payments/simpay`.
+    /// `POST /v1/webhooks/payments/stripe`.
     pub webhook: Vec<Duration>,
     /// From sending the webhook to the watcher seeing `fulfilled`.
     pub to_fulfilled: Vec<Duration>,
@@ -254,7 +254,7 @@ fn lifecycle(http: &Client, target: &Target, watcher: &Watcher, n: usize, out: &
     watcher.expect(&id);
     let sent = Instant::now();
     let (status, body) = send(
-        http.post(format!("{}/v1/webhooks/payments/simpay", target.base))
+        http.post(format!("{}/v1/webhooks/payments/stripe", target.base))
             .header("content-type", "application/json")
             .header(
                 "stripe-signature",

@@ -207,12 +207,11 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         })
     };
     let providers = Providers {
-        payment_provider: if needs.payments {
-            var("payment_provider")?
+        payments: if needs.payments {
+            Some(payment_provider(correlation_id)?)
         } else {
-            String::new()
+            None
         },
-        payments: endpoint(needs.payments, "payment_api_url", "payment_api_key")?,
         cloud: endpoint(needs.cloud, "cloud_api_url", "cloud_api_key")?,
         email: endpoint(needs.email, "email_api_url", "email_api_key")?,
     };
@@ -249,6 +248,27 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         retry_delay_scale,
         renewal_lead: renewal_lead(correlation_id)?,
     })
+}
+
+/// The payment provider the variables `payment_provider`,
+/// `payment_api_url`, `payment_api_key` and `payment_api_version` configure.
+pub fn payment_provider(correlation_id: &str) -> Result<crate::saga::PaymentProvider, ApiError> {
+    let var = |name: &str| variable(name, correlation_id);
+    let config = crate::saga::PaymentConfig {
+        provider: var("payment_provider")?,
+        api_url: var("payment_api_url")?,
+        api_key: var("payment_api_key")?,
+        api_version: var("payment_api_version")?,
+    };
+    crate::saga::PaymentProvider::from_config(&config).map_err(|e| ApiError::internal(correlation_id, &e))
+}
+
+/// The `payment_webhook_secret` variable: one secret, or several separated
+/// by commas while one is rotated.
+pub fn webhook_secrets(correlation_id: &str) -> Result<orderflow_http::WebhookSecrets, ApiError> {
+    variable("payment_webhook_secret", correlation_id)?
+        .parse()
+        .map_err(|e: String| ApiError::internal(correlation_id, &e))
 }
 
 /// The `renewal_lead_secs` variable: how long before a subscription period

@@ -3,13 +3,15 @@
 //! due jobs and records each outcome as a decision.
 
 mod outbound;
+pub mod payments;
 mod providers;
 mod vault;
 mod webhook;
 mod worker;
 
 pub use outbound::{OutRequest, OutResponse, Outbound};
-pub use providers::{minor_units, CallError, Charge, Endpoint, Providers, ResourceStatus};
+pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
+pub use providers::{CallError, Charge, Endpoint, Providers, ResourceStatus};
 pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
 pub use worker::{drive, job_owner, run_claimed_job, run_due_jobs, run_job, SagaEnv, TickReport};

@@ -221,23 +221,18 @@ fn apply<D: Db>(
 
 fn create_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     let amount: Money = serde_json::from_value(job.payload["amount"].clone()).unwrap_or(order.total);
-    let intent = match env
+    let request = super::payments::order_intent(&job.tenant, job.order, &amount);
+    let created = env
         .providers
-        .create_intent(env.out.as_ref(), &job.tenant, job.order, &amount)
-    {
-        Ok(id) => id,
+        .payments()
+        .and_then(|p| Ok((p.name(), p.create_intent(env.out.as_ref(), &request)?)));
+    let (provider, intent) = match created {
+        Ok(created) => created,
         Err(e) => return Ok(Err(e)),
     };
     let now = (env.clock)();
     env.store.write(|s| {
-        s.save_payment_intent(
-            &job.tenant,
-            job.order,
-            &env.providers.payment_provider,
-            &intent,
-            &amount,
-            now,
-        )?;
+        s.save_payment_intent(&job.tenant, job.order, provider, &intent, &amount, now)?;
         s.finish_job(&job.id, now)
     })?;
     Ok(Ok(()))
@@ -245,7 +240,11 @@ fn create_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> O
 
 fn cancel_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job) -> Outcome {
     if let Some(intent) = env.store.payment_intent_of(&job.tenant, job.order)? {
-        if let Err(e) = env.providers.cancel_intent(env.out.as_ref(), &intent) {
+        if let Err(e) = env
+            .providers
+            .payments()
+            .and_then(|p| p.cancel_intent(env.out.as_ref(), &intent))
+        {
             return Ok(Err(e));
         }
     }
