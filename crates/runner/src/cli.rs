@@ -53,6 +53,11 @@ pub struct UpArgs {
     /// A header (`name: value`) added to every scheduled request.
     #[arg(long = "schedule-header", value_name = "HEADER")]
     pub schedule_headers: Vec<String>,
+    /// How many instances serve this application together (this one
+    /// included). Above 1, key-value stores must be shared (`type = "redis"`)
+    /// and local SQLite databases are warned about.
+    #[arg(long, env = "SPIN_LOCAL_INSTANCES", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub instances: u32,
 }
 
 impl UpArgs {
@@ -71,6 +76,7 @@ impl UpArgs {
                 .unwrap_or_else(|| manifest_dir.join(".spin")),
             runtime_config: self.runtime_config_file.clone(),
             cache_dir: self.cache_dir.clone().or_else(default_cache_dir),
+            instances: self.instances,
         }
     }
 }
