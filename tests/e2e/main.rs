@@ -8,6 +8,7 @@ mod crash;
 mod orders;
 mod portal;
 mod postgres;
+mod redis_kv;
 mod runner;
 mod saga;
 mod subscriptions;
