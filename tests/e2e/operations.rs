@@ -182,3 +182,33 @@ fn a_fulfilled_order_leaves_a_log_line_per_request_and_step_tied_by_one_correlat
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs: {secret}");
     }
 }
+
+#[test]
+fn on_postgres_health_and_metrics_cross_tenants_without_lifting_row_level_security() {
+    use orderflow_store::{NativePg, Store};
+    let db = e2e::pg_cluster::fresh_database("ops_metrics", |owner| {
+        let store = Store::new(NativePg::connect(owner).expect("connect as the schema owner"));
+        store.migrate(chrono::Utc::now()).expect("the owner applies the schema");
+    });
+    let app = App::builder(crate::api::manifest())
+        .build_packages(crate::api::PACKAGES)
+        .env("SPIN_VARIABLE_DATABASE_URL", &db.app_url)
+        .spawn();
+    assert_eq!(app.get("/healthz").status(), 200);
+
+    let acme = Caller::customer(&app);
+    let globex = Caller::new(&app, "globex", Role::Customer);
+    acme.create(json!([vps("core", "monthly")]));
+    let cancelled = globex.create(json!([vps("core", "monthly")]));
+    let r = globex.command(&id(&cancelled), "cancel", &json!({}), 1);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+
+    // acme's operator sees globex's order in the figures, and only as a count.
+    let text = metrics(&Caller::operator(&app));
+    assert_eq!(sample(&text, "orderflow_orders{state=\"draft\"}"), 1);
+    assert_eq!(sample(&text, "orderflow_orders{state=\"cancelled\"}"), 1);
+    assert_eq!(sample(&text, "orderflow_outbox_backlog"), 3, "two creations and a cancellation:\n{text}");
+    assert!(!text.contains(&id(&cancelled)), "no order id in the figures");
+    // ... while acme's own reads still cannot see globex's order.
+    assert_eq!(Caller::operator(&app).get(&format!("/v1/orders/{}", id(&cancelled))).status(), 404);
+}
