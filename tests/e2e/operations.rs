@@ -212,3 +212,50 @@ fn on_postgres_health_and_metrics_cross_tenants_without_lifting_row_level_securi
     // ... while acme's own reads still cannot see globex's order.
     assert_eq!(Caller::operator(&app).get(&format!("/v1/orders/{}", id(&cancelled))).status(), 404);
 }
+
+/// `target/release/relay`, built once per test process.
+fn relay_binary() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--quiet", "-p", "relay"])
+            .current_dir(e2e::workspace_root())
+            .status()
+            .expect("cargo build -p relay");
+        assert!(status.success(), "cargo build -p relay failed");
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| e2e::workspace_root().join("target"))
+            .join("release")
+            .join("relay")
+    })
+    .clone()
+}
+
+#[test]
+fn the_cluster_scheduler_drives_the_tick_with_service_tokens_it_mints_itself() {
+    // No --schedule: only `relay schedule` ticks this app.
+    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).spawn();
+    let mut scheduler = std::process::Command::new(relay_binary())
+        .args(["schedule", "--app", &format!("http://{}", app.addr()), "--every", "100ms=/v1/internal/tick"])
+        .env("SPIN_VARIABLE_AUTH_KEYS", orderflow_http::DEV_KEYRING)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start relay schedule");
+    let ticks = eventually("three ticks answered 200", Duration::from_secs(30), || {
+        let ticks: Vec<Value> = log_lines(&app)
+            .into_iter()
+            .filter(|l| l["component"] == "retry" && l["route"] == "/v1/internal/tick")
+            .collect();
+        (ticks.len() >= 3).then_some(ticks)
+    });
+    let _ = scheduler.kill();
+    let _ = scheduler.wait();
+    for tick in &ticks {
+        assert_eq!(tick["status"], 200, "the app accepted the scheduler's token: {tick}");
+        assert_eq!(tick["tenant"], "platform", "{tick}");
+    }
+    let ids: std::collections::BTreeSet<&str> = ticks.iter().filter_map(|t| t["correlation_id"].as_str()).collect();
+    assert_eq!(ids.len(), ticks.len(), "each tick has its own correlation id, sent by the scheduler");
+}
