@@ -317,4 +317,11 @@ mod tests {
         assert!(sqlite_redis.to_string().contains("not supported"), "{sqlite_redis}");
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    #[test]
+    fn the_deployments_example_runtime_config_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/runtime-config.example.toml");
+        let rc = RuntimeConfig::load(Some(&file), Path::new("/state")).expect("deploy's example loads");
+        assert!(matches!(rc.key_value("default"), Some(KeyValueBackend::Redis(_))));
+    }
 }
