@@ -20,10 +20,12 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 use crate::bindings;
 use crate::crash::CommitCounter;
 use crate::database::Database;
+use crate::host::key_value::KeyValueStore;
+use crate::host::redis_kv::RedisStore;
 use crate::manifest::{Manifest, Route};
 use crate::outbound::AllowedHosts;
 use crate::routes::{RouteMatch, Router};
-use crate::runtime_config::RuntimeConfig;
+use crate::runtime_config::{KeyValueBackend, RuntimeConfig};
 use crate::state::RequestState;
 use crate::variables::ResolvedVariables;
 
@@ -45,8 +47,8 @@ pub struct Grants {
 pub struct Services {
     /// SQLite databases by label.
     pub sqlite: BTreeMap<String, Arc<Database>>,
-    /// Key-value stores (SQLite files) by label.
-    pub key_value: BTreeMap<String, Arc<Database>>,
+    /// Key-value stores (SQLite files or Redis servers) by label.
+    pub key_value: BTreeMap<String, Arc<KeyValueStore>>,
     /// Resolved component variables.
     pub variables: ResolvedVariables,
     /// Commit counter for crash injection.
@@ -76,6 +78,10 @@ pub struct LoadOptions {
     /// What a PostgreSQL `query` without result rows does (default: fail,
     /// as it would hang on Spin 4.0.0-4.0.2).
     pub pg_empty_query: crate::host::postgres::EmptyQuery,
+    /// How many runner instances serve this application together (1: this
+    /// one alone). Above 1, a local key-value file is refused and a local
+    /// SQLite database is warned about: each instance would have its own.
+    pub instances: u32,
 }
 
 /// A loaded application, ready to serve.
@@ -120,10 +126,13 @@ impl App {
                 }
             }
             for label in &c.key_value_stores {
-                if let Some(path) = runtime.key_value_path(label) {
-                    key_value
-                        .entry(label.clone())
-                        .or_insert_with(|| Arc::new(Database::new(path)));
+                if let Some(backend) = runtime.key_value(label) {
+                    key_value.entry(label.clone()).or_insert_with(|| {
+                        Arc::new(match backend {
+                            KeyValueBackend::Sqlite(path) => KeyValueStore::Sqlite(Database::new(path)),
+                            KeyValueBackend::Redis(url) => KeyValueStore::Redis(RedisStore::new(url.clone())),
+                        })
+                    });
                 }
             }
             let allowed_hosts = AllowedHosts::parse(&c.allowed_outbound_hosts)
@@ -138,6 +147,8 @@ impl App {
                 }),
             );
         }
+
+        crate::fleet::check(opts.instances, &manifest, &runtime)?;
 
         let router = Router::build(manifest.http_triggers.iter().filter_map(|t| match &t.route {
             Route::Path(p) => Some((p.as_str(), t.component.as_str())),

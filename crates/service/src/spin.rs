@@ -12,9 +12,10 @@ use uuid::Uuid;
 use crate::clock::{self, ClockSource};
 use crate::context::Ctx;
 
-/// A new correlation id for this request.
+/// This request's correlation id: the caller's `x-correlation-id` when it
+/// sent a well-formed one, else a fresh UUIDv7 ([`crate::observe`]).
 pub fn correlation_id() -> String {
-    Uuid::now_v7().to_string()
+    crate::observe::correlation_id()
 }
 
 /// The keyring from the `auth_keys` variable (a secret).
@@ -26,11 +27,13 @@ pub fn keyring(correlation_id: &str) -> Result<Keyring, ApiError> {
 
 /// The request's verified caller (401 otherwise).
 pub fn principal(request: &RequestParts, correlation_id: &str) -> Result<Principal, ApiError> {
-    authenticate(
+    let principal = authenticate(
         request.header("authorization"),
         &keyring(correlation_id)?,
         Utc::now().timestamp(),
-    )
+    )?;
+    crate::observe::note_tenant(&principal.tenant);
+    Ok(principal)
 }
 
 /// The `database_url` variable: empty when the component does not declare it
@@ -301,6 +304,7 @@ pub fn chain(url: &str, token: &str) -> Result<(u16, Vec<u8>), String> {
         .method(spin_sdk::http::Method::Post)
         .uri(url)
         .header("authorization", format!("Bearer {token}"))
+        .header(crate::observe::CORRELATION_HEADER, crate::observe::correlation_id())
         .build();
     let response: spin_sdk::http::Response =
         spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| e.to_string())?;
@@ -340,6 +344,7 @@ pub fn run_handed_job(
     principal(request, correlation_id)?.require_role(&[orderflow_http::Role::Service])?;
     let env = saga_env(needs, correlation_id)?;
     let ran = crate::saga::run_claimed_job(&env, job_id).map_err(|e| ApiError::internal(correlation_id, &e))?;
+    crate::observe::note_outcome(ran);
     Ok(orderflow_http::HttpResponse::json(
         200,
         &serde_json::json!({ "job": job_id, "ran": ran.is_some(), "succeeded": ran == Some(true) }),

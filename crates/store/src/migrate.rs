@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0005_subscriptions.sql"),
     ),
     (6, "spin_types", include_str!("../../../migrations/sqlite/0006_spin_types.sql")),
+    (7, "metrics", include_str!("../../../migrations/sqlite/0007_metrics.sql")),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -49,6 +50,7 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0005_subscriptions.sql"),
     ),
     (6, "spin_types", include_str!("../../../migrations/postgres/0006_spin_types.sql")),
+    (7, "metrics", include_str!("../../../migrations/postgres/0007_metrics.sql")),
 ];
 
 /// The migrations of a dialect.

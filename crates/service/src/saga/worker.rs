@@ -149,7 +149,10 @@ pub fn job_owner(kind: JobKind) -> (&'static str, &'static str) {
 /// someone else finished it, or its lease ran out and it will run again.
 pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str) -> Result<Option<bool>, StoreError> {
     match env.store.job(id)? {
-        Some(job) if job.state == orderflow_store::JobState::Running => run_job(env, &job).map(Some),
+        Some(job) if job.state == orderflow_store::JobState::Running => {
+            crate::observe::note_job(&job.id, &job.tenant, job.order, job.kind);
+            run_job(env, &job).map(Some)
+        }
         _ => Ok(None),
     }
 }
