@@ -5,6 +5,7 @@ mod analytics;
 mod api;
 mod clock;
 mod crash;
+mod fleet;
 mod operations;
 mod orders;
 mod portal;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::api::{id, json_of, vps, with_simulators, Caller};
 
-const SECRET: &str = "whsec_e2e_operations";
+const SECRET: &str = "whsec_e2e_operations_0123456789abcdef";
 
 /// The components' JSON log lines (the runner's own lines are not JSON).
 fn log_lines(app: &App) -> Vec<Value> {
@@ -106,7 +106,7 @@ fn metrics_are_for_operators_and_services_and_count_every_tenants_orders() {
 fn a_fulfilled_order_leaves_a_log_line_per_request_and_step_tied_by_one_correlation_id_and_no_secret() {
     let sims = Sims::spawn(None, SECRET);
     let app = with_simulators(&sims, SECRET).spawn();
-    sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let customer = Caller::customer(&app);
     let order = customer.submitted(json!([vps("core", "monthly"), vps("business", "monthly")]), Duration::from_secs(20));
     let order_id = id(&order);
