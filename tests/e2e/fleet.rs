@@ -10,12 +10,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use e2e::pg_cluster::{self, TestDatabase};
-use e2e::redis_server::RedisServer;
+use e2e::pg_cluster::TestDatabase;
+use e2e::shared::{migrated_database, SharedKeyValue};
 use e2e::sims::Sims;
 use e2e::App;
-use orderflow_store::{Cell, Db, NativePg, Store};
+use orderflow_store::{Cell, Db, NativePg};
 use serde_json::{json, Value};
 
 use crate::api::{id, json_of, vps, with_simulators, Caller};
@@ -28,26 +27,16 @@ const INSTANCES: usize = 3;
 /// Three instances on one database and one Redis, with the simulators.
 struct Fleet {
     db: TestDatabase,
-    _redis: RedisServer,
-    _config: tempfile::TempDir,
+    _key_value: SharedKeyValue,
     sims: Sims,
     instances: Vec<App>,
 }
 
 impl Fleet {
     fn start() -> Fleet {
-        let db = pg_cluster::fresh_database("fleet", |owner| {
-            let store = Store::new(NativePg::connect(owner).expect("connect as the schema owner"));
-            store.migrate(Utc::now()).expect("the owner applies the schema");
-        });
-        let redis = RedisServer::start();
-        let config = tempfile::tempdir().expect("temp dir");
-        let runtime_config = config.path().join("runtime-config.toml");
-        std::fs::write(
-            &runtime_config,
-            format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url()),
-        )
-        .expect("runtime config");
+        let db = migrated_database("fleet");
+        let key_value = SharedKeyValue::start();
+        let runtime_config = key_value.runtime_config();
         let sims = Sims::spawn(None, SECRET);
         let instances = (0..INSTANCES)
             .map(|_| {
@@ -60,8 +49,7 @@ impl Fleet {
             .collect();
         Fleet {
             db,
-            _redis: redis,
-            _config: config,
+            _key_value: key_value,
             sims,
             instances,
         }

@@ -5,11 +5,10 @@
 //! order's webhook to the next one; every instance ticks the saga worker.
 
 use e2e::pg_cluster;
-use e2e::redis_server::RedisServer;
+use e2e::shared::{migrated_database, SharedKeyValue};
 use e2e::sims::Sims;
 use e2e::App;
 use orderflow_http::Role;
-use orderflow_store::{NativePg, Store};
 
 use crate::baseline::{self, CommitRate};
 use crate::load::{self, LifecycleRun, Target, Watcher};
@@ -30,10 +29,7 @@ pub struct FleetRun {
 /// and one run per fleet size.
 pub fn run(options: &Options, sims: &Sims, max: usize) -> (CommitRate, Vec<FleetRun>) {
     progress("fleet: a throwaway PostgreSQL database, migrated by its owner, and a redis-server");
-    let tdb = pg_cluster::fresh_database("bench_fleet", |owner| {
-        let store = Store::new(NativePg::connect(owner).expect("connect as the schema owner"));
-        store.migrate(chrono::Utc::now()).expect("the owner applies the schema");
-    });
+    let tdb = migrated_database("bench_fleet");
     pg_cluster::cluster().psql(
         &tdb.name,
         "CREATE TABLE bench_commit (id BIGSERIAL PRIMARY KEY, at TIMESTAMPTZ NOT NULL, payload TEXT NOT NULL)",
@@ -42,14 +38,8 @@ pub fn run(options: &Options, sims: &Sims, max: usize) -> (CommitRate, Vec<Fleet
     progress(&format!("fleet: {:.0} commits/s (pgbench, {} clients)", rate.per_second(), options.clients));
     // Every fulfilled item keeps its pool's capacity: room for the whole run.
     pg_cluster::cluster().psql(&tdb.name, "UPDATE region_capacity SET capacity = 100000000");
-    let redis = RedisServer::start();
-    let config = tempfile::tempdir().expect("temp dir");
-    let runtime_config = config.path().join("runtime-config.toml");
-    std::fs::write(
-        &runtime_config,
-        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url()),
-    )
-    .expect("runtime config");
+    let key_value = SharedKeyValue::start();
+    let runtime_config = key_value.runtime_config();
     let service = load::token("platform", Role::Service);
     let packages = packages();
     let packages: Vec<&str> = packages.iter().map(String::as_str).collect();

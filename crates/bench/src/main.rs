@@ -37,7 +37,6 @@ use e2e::pg_cluster;
 use e2e::sims::Sims;
 use e2e::App;
 use orderflow_http::Role;
-use orderflow_store::{NativePg, Store};
 
 use crate::baseline::CommitRate;
 use crate::load::{LifecycleRun, ReadRun, Target, Watcher};
@@ -287,10 +286,7 @@ fn run_database(db: Database, options: &Options, sims: &Sims) -> DatabaseRun {
             progress(&format!(
                 "{name}: starting a throwaway cluster and migrating a database"
             ));
-            let tdb = pg_cluster::fresh_database("bench", |owner| {
-                let store = Store::new(NativePg::connect(owner).expect("connect as the schema owner"));
-                store.migrate(chrono::Utc::now()).expect("the owner applies the schema");
-            });
+            let tdb = e2e::shared::migrated_database("bench");
             pg_cluster::cluster().psql(
                 &tdb.name,
                 "CREATE TABLE bench_commit (id BIGSERIAL PRIMARY KEY, at TIMESTAMPTZ NOT NULL, payload TEXT NOT NULL)",

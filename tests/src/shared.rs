@@ -1,0 +1,46 @@
+//! What the instances of a fleet share, for the fleet test and the
+//! benchmark: one PostgreSQL database with the schema applied by its owner,
+//! and one Redis holding the key-value store `default`, named in a Spin
+//! runtime config (`type = "redis"`) each instance is started with.
+
+use std::path::{Path, PathBuf};
+
+use orderflow_store::{NativePg, Store};
+
+use crate::pg_cluster::{self, TestDatabase};
+use crate::redis_server::RedisServer;
+
+/// A fresh database of the throwaway cluster, migrated by its owner.
+pub fn migrated_database(hint: &str) -> TestDatabase {
+    pg_cluster::fresh_database(hint, |owner| {
+        let store = Store::new(NativePg::connect(owner).expect("connect as the schema owner"));
+        store.migrate(chrono::Utc::now()).expect("the owner applies the schema");
+    })
+}
+
+/// A throwaway Redis and a runtime config that puts key-value `default` on it.
+#[derive(Debug)]
+pub struct SharedKeyValue {
+    /// The server.
+    pub redis: RedisServer,
+    dir: tempfile::TempDir,
+}
+
+impl SharedKeyValue {
+    /// Starts the server and writes the runtime config.
+    pub fn start() -> SharedKeyValue {
+        let redis = RedisServer::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("runtime-config.toml"),
+            format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url()),
+        )
+        .expect("runtime config");
+        SharedKeyValue { redis, dir }
+    }
+
+    /// The runtime config file (`--runtime-config-file`).
+    pub fn runtime_config(&self) -> PathBuf {
+        Path::new(self.dir.path()).join("runtime-config.toml")
+    }
+}
