@@ -107,7 +107,7 @@ pub fn run(options: &Options, sims: &Sims, max: usize) -> (CommitRate, Vec<Fleet
 /// multiple of one instance.
 pub fn table(rate: &CommitRate, runs: &[FleetRun], clients: usize) -> String {
     let mut out = format!(
-        "| instances | orders/s ({clients} clients) | × one instance | write tx per order | limit = commit rate ÷ tx per order | throughput ÷ limit |\n|---|---|---|---|---|---|\n"
+        "| instances | orders/s ({clients} clients) | × one instance | webhook → fulfilled p50 / p99 ms | write tx per order | limit = commit rate ÷ tx per order | throughput ÷ limit |\n|---|---|---|---|---|---|---|\n"
     );
     let one = runs.first().map_or(0.0, |r| r.run.orders_per_second());
     for r in runs {
@@ -117,13 +117,16 @@ pub fn table(rate: &CommitRate, runs: &[FleetRun], clients: usize) -> String {
         } else {
             0.0
         };
+        let to_fulfilled = crate::stats::Latency::of(&r.run.samples.to_fulfilled);
         out.push_str(&format!(
-            "| {} | {ops:.1} ({} orders in {:.1} s, {} errors) | {:.2} | {:.1} | {limit:.0} | {:.1} % |\n",
+            "| {} | {ops:.1} ({} orders in {:.1} s, {} errors) | {:.2} | {:.1} / {:.1} | {:.1} | {limit:.0} | {:.1} % |\n",
             r.instances,
             r.run.samples.fulfilled,
             r.run.elapsed.as_secs_f64(),
             r.run.samples.error_count,
             if one > 0.0 { ops / one } else { 0.0 },
+            to_fulfilled.p50,
+            to_fulfilled.p99,
             r.write_transactions_per_order,
             if limit > 0.0 { 100.0 * ops / limit } else { 0.0 },
         ));
