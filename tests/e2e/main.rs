@@ -5,6 +5,7 @@ mod analytics;
 mod api;
 mod clock;
 mod crash;
+mod hardening;
 mod orders;
 mod portal;
 mod postgres;

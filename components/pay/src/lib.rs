@@ -43,7 +43,7 @@ pub const ROUTES: &[Route<App>] = &[
             if provider != host::variable("payment_provider", id)? {
                 return Err(ApiError::not_found("payment provider", provider));
             }
-            let secret = host::variable("payment_webhook_secret", id)?;
+            let secret = host::secret_variable("payment_webhook_secret", id)?;
             host::sync_clock(id)?;
             let now = clock::now();
             let store = host::open_store(now, id)?;

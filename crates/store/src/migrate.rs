@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "subscriptions",
         include_str!("../../../migrations/sqlite/0005_subscriptions.sql"),
     ),
+    (7, "hardening", include_str!("../../../migrations/sqlite/0007_hardening.sql")),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -47,6 +48,7 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "subscriptions",
         include_str!("../../../migrations/postgres/0005_subscriptions.sql"),
     ),
+    (7, "hardening", include_str!("../../../migrations/postgres/0007_hardening.sql")),
 ];
 
 /// The migrations of a dialect.
