@@ -78,6 +78,7 @@ pub const PROVIDER_TROUBLE_RETRYING: &str = "the provider had a problem; we retr
 /// The same, once the step stopped retrying.
 pub const PROVIDER_TROUBLE: &str = "the provider had a problem";
 
+
 /// Who reads a view: customers get plain reasons, operators (and the
 /// platform's services) the recorded detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,11 +99,13 @@ impl Audience {
     }
 }
 
-/// The audit record as `audience` reads it: the saga's failure records
-/// (an item failed, an order parked for an operator) carry provider detail
-/// in their reason, which a customer reads as a plain sentence instead.
+/// The audit record as `audience` reads it: the saga worker's failure
+/// records (an item failed, an order parked for an operator) carry the
+/// provider's answer in their reason, which a customer reads as a plain
+/// sentence instead. Reasons the platform wrote itself (a payment webhook
+/// of the wrong amount, say) stay as written.
 pub fn audit_for(mut record: orderflow_store::AuditRecord, audience: Audience) -> orderflow_store::AuditRecord {
-    if audience == Audience::Customer && record.actor == "system" {
+    if audience == Audience::Customer && record.actor == "system" && record.subject == crate::saga::SAGA_SUBJECT {
         match record.command.as_str() {
             "fail an item of" => record.reason = PROVIDER_TROUBLE.to_owned(),
             "park" => record.reason = format!("{PROVIDER_TROUBLE}; an operator is looking into it"),
@@ -238,6 +241,15 @@ mod tests {
     fn an_operator_reads_the_providers_detail() {
         let seen = audit_for(failed_item_record(), Audience::of(orderflow_http::Role::Operator));
         assert!(seen.reason.contains("answered 500"));
+    }
+
+    #[test]
+    fn a_reason_the_platform_wrote_itself_is_left_as_written() {
+        let mut record = failed_item_record();
+        record.subject = "webhook:simpay".into();
+        record.command = "park".into();
+        record.reason = "payment of 9.99 EUR does not match the order total 10.00 EUR".into();
+        assert!(audit_for(record, Audience::Customer).reason.contains("does not match"));
     }
 
     #[test]

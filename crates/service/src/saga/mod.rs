@@ -14,6 +14,7 @@ pub use providers::{minor_units, CallError, Charge, Endpoint, Providers, Resourc
 pub use retention::{purge_expired, webhook_dedup_window, Purged, PURGE_BATCH};
 pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
+pub(crate) use worker::SUBJECT as SAGA_SUBJECT;
 pub use worker::{
     drive, job_owner, provider_timeout, run_claimed_job, run_due_jobs, run_job, SagaEnv, TickReport, RELEASE_DELAY,
 };

@@ -18,7 +18,7 @@ use super::providers::{CallError, Providers, ResourceStatus};
 use super::vault::{Vault, NONCE_LEN};
 
 /// Who the saga is in the audit trail.
-const SUBJECT: &str = "saga";
+pub(crate) const SUBJECT: &str = "saga";
 
 /// Everything the worker needs.
 pub struct SagaEnv<D: Db> {
