@@ -9,7 +9,7 @@ mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::*;
-use orderflow_store::JobState;
+use orderflow_store::{Db, JobState};
 use uuid::Uuid;
 
 fn now() -> DateTime<Utc> {
@@ -327,6 +327,7 @@ saga_contract!(
     a_worker_whose_lease_ran_out_can_no_longer_write_its_job,
     a_late_retry_cannot_resurrect_a_finished_job,
     a_released_job_is_due_again_without_an_attempt_counted,
+    a_writer_that_locked_the_order_makes_the_next_one_wait_and_read_its_change,
 );
 
 fn a_worker_whose_lease_ran_out_can_no_longer_write_its_job(f: Fixture) {
@@ -392,4 +393,45 @@ fn a_released_job_is_due_again_without_an_attempt_counted(f: Fixture) {
         .unwrap()
         .remove(0);
     assert_eq!((again.id.as_str(), again.attempts), (job.id.as_str(), 1));
+}
+
+fn a_writer_that_locked_the_order_makes_the_next_one_wait_and_read_its_change(f: Fixture) {
+    let connect = &f.connect;
+    let (tenant, id) = (f.order.tenant.clone(), f.order.id);
+    let seen = std::thread::scope(|scope| {
+        // given a writer (an item's outcome) holding the order
+        let other = f
+            .store
+            .write(|s| {
+                let current = s.order_for_update(&tenant, id)?.expect("the order");
+                // when a second writer reads the same order for its own change
+                let other = scope.spawn(|| {
+                    connect()
+                        .write(|s| s.order_for_update(&tenant, id))
+                        .unwrap()
+                        .expect("the order")
+                        .version
+                });
+                // (PostgreSQL: wait until it queues on the row lock, or has read)
+                if s.db().dialect() == orderflow_store::Dialect::Postgres {
+                    let probe = connect();
+                    let waiting = "SELECT count(*) AS n FROM pg_stat_activity
+                                    WHERE datname = current_database() AND wait_event_type = 'Lock'";
+                    while !other.is_finished()
+                        && probe.db().run(waiting, &[]).unwrap().first().unwrap().int("n").unwrap() == 0
+                    {
+                        std::thread::yield_now();
+                    }
+                }
+                let cancel = Command::Cancel { reason: "changed my mind".into() };
+                let decision = decide(&current, cancel, Actor::Customer, &Catalog::standard(), now()).expect("cancel");
+                s.apply(current.version, &decision, "u")?;
+                Ok(other)
+            })
+            .unwrap();
+        other.join().unwrap()
+    });
+    // then it waited for the first to commit and read its change, instead of
+    // reading the old version and losing on the version guard later
+    assert_eq!(seen, f.order.version + 1);
 }
