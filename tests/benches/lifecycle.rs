@@ -69,7 +69,7 @@ fn main() {
         .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
         .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "0")
         .spawn();
-    sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let client = reqwest::blocking::Client::new();
 
     eprintln!("baseline: {BASELINE_REQUESTS} round trips to a component that only answers …");

@@ -26,7 +26,7 @@ impl World {
         let app = with_simulators(&sims, SECRET)
             .env("SPIN_VARIABLE_CLOCK", "adjustable")
             .spawn();
-        sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+        sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
         World { sims, app }
     }
 

@@ -20,6 +20,7 @@ pub const PACKAGES: &[&str] = &[
     "analytics",
     "portal",
     "renew",
+    "ops",
 ];
 
 /// The app's own manifest.

@@ -210,7 +210,7 @@ fn crash_after_every_commit(scenario: &Scenario) {
             .spawn();
         sim(
             &format!("{}/_sim/config", sims.payments),
-            &json!({"webhook_url": app.url("/v1/webhooks/payments/simpay"), "webhook_secret": SECRET}),
+            &json!({"webhook_url": app.url("/v1/webhooks/payments/stripe"), "webhook_secret": SECRET}),
         )
         .expect("configure the payment simulator");
         let mut driver = Driver {
@@ -254,7 +254,7 @@ fn crash_after_every_commit(scenario: &Scenario) {
         app.restart_with(|b| b.env_remove("SPIN_LOCAL_CRASH_AFTER_COMMITS"));
         sim(
             &format!("{}/_sim/config", sims.payments),
-            &json!({"webhook_url": app.url("/v1/webhooks/payments/simpay"), "webhook_secret": SECRET}),
+            &json!({"webhook_url": app.url("/v1/webhooks/payments/stripe"), "webhook_secret": SECRET}),
         )
         .expect("configure the payment simulator");
         let mut driver = Driver {

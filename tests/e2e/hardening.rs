@@ -87,7 +87,7 @@ fn a_short_secret_is_refused_naming_the_variable_but_never_its_value() {
         .send()
         .expect("request");
     assert_eq!(products.status(), 500);
-    let webhook = app.post("/v1/webhooks/payments/simpay", "{}");
+    let webhook = app.post("/v1/webhooks/payments/stripe", "{}");
     assert_eq!(webhook.status(), 500);
     let logs = app.logs();
     assert!(logs.shows("variable `auth_keys`", Duration::from_secs(5)), "{}", logs.text());
@@ -223,7 +223,7 @@ fn an_idempotency_key_is_the_callers_own_not_the_whole_tenants() {
 fn a_customer_reads_a_plain_reason_where_a_provider_failed_and_an_operator_the_detail() {
     let sims = Sims::spawn(None, SECRET);
     let app = with_simulators(&sims, SECRET).spawn();
-    sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let customer = Caller::customer(&app);
     let operator = Caller::operator(&app);
     let order = customer.submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
@@ -255,7 +255,7 @@ fn a_provider_that_hangs_fails_the_call_before_the_lease_ends_and_the_item_is_ma
     let sims = Sims::spawn(None, SECRET);
     // Two-second leases: each call phase is bounded by one second.
     let app = with_simulators(&sims, SECRET).spawn();
-    sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let customer = Caller::customer(&app);
     let operator = Caller::operator(&app);
     let order = customer.submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
@@ -329,7 +329,7 @@ fn six_orders_for_two_units(app: &App) -> Vec<(String, Value)> {
 fn concurrent_validations_never_reserve_more_than_a_pool_holds_on_sqlite() {
     let sims = Sims::spawn(None, SECRET);
     let app = with_simulators(&sims, SECRET).spawn();
-    sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let orders = six_orders_for_two_units(&app);
     let db = rusqlite::Connection::open(app.state_dir().join("sqlite_db.db")).expect("open the app's database");
     db.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
@@ -367,7 +367,7 @@ fn concurrent_validations_never_reserve_more_than_a_pool_holds_on_postgres() {
     let app = with_simulators(&sims, SECRET)
         .env("SPIN_VARIABLE_DATABASE_URL", &db.app_url)
         .spawn();
-    sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let orders = six_orders_for_two_units(&app);
     let validated = pay_all_at_once_and_count_validated(&app, &sims, &orders);
     let rows = su
@@ -392,7 +392,7 @@ fn the_running_app_answers_as_its_openapi_document_says() {
     assert!(installed, "schemathesis is not installed: run scripts/install-test-deps");
     let sims = Sims::spawn(None, SECRET);
     let app = with_simulators(&sims, SECRET).spawn();
-    sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let token = crate::api::token("acme", Role::Operator);
     let report = tempfile::tempdir().expect("temp dir");
     let config = e2e::workspace_root().join("tests/schemathesis.toml");

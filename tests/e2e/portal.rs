@@ -220,7 +220,7 @@ fn world(change: impl FnOnce(e2e::AppBuilder) -> e2e::AppBuilder) -> (Sims, App)
             .env("SPIN_VARIABLE_RETRY_DELAY_SCALE", "0.5"),
     )
     .spawn();
-    sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     (sims, app)
 }
 
@@ -472,7 +472,7 @@ fn an_operator_reverts_a_payment_before_provisioning_starts() {
         .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
         .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
         .spawn();
-    sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let customer = Caller::customer(&app);
     let draft = customer.create(json!([
         {"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}

@@ -41,7 +41,7 @@ impl PgWorld {
         let app = with_simulators(&sims, SECRET)
             .env("SPIN_VARIABLE_DATABASE_URL", &db.app_url)
             .spawn();
-        sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+        sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
         PgWorld { db, sims, app }
     }
 

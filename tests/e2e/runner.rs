@@ -208,6 +208,29 @@ fn a_trapping_component_returns_500_and_the_runner_keeps_serving() {
 }
 
 #[test]
+fn a_header_value_that_is_not_utf8_gets_an_empty_500_before_any_component_runs() {
+    let app = fixture_app().spawn();
+    let raw = reqwest::header::HeaderValue::from_bytes(b"\"v\xff\xfe\"").expect("obs-text is a valid header value");
+    let response = app
+        .client()
+        .get(app.url("/headers/exact"))
+        .header("if-match", raw)
+        .send()
+        .expect("send");
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.text().expect("body"), "");
+    assert!(app.logs().shows("header 'if-match' is not valid UTF-8", LOG_WAIT));
+    // Valid UTF-8 beyond ASCII is passed on.
+    let response = app
+        .client()
+        .get(app.url("/headers/exact"))
+        .header("x-name", reqwest::header::HeaderValue::from_bytes("Žiga".as_bytes()).expect("value"))
+        .send()
+        .expect("send");
+    assert_eq!(response.status(), 200);
+}
+
+#[test]
 fn the_scheduler_posts_the_tick_route_on_its_interval() {
     let app = fixture_app()
         .arg("--schedule", "100ms=/sqlite/tick")
@@ -249,31 +272,95 @@ fn sigterm_shuts_the_runner_down_cleanly() {
 }
 
 #[test]
-fn postgres_parameters_and_values_round_trip() {
+fn postgres_parameters_and_values_round_trip_as_spin_binds_and_decodes_them() {
     let url = e2e::pg_cluster::cluster().superuser_url("postgres");
     let app = fixture_app().env("SPIN_VARIABLE_PG_URL", url).spawn();
     let body = app.get("/pg").text().expect("body");
+    // jsonb is re-serialized by serde_json; `name` is not a type Spin decodes.
     assert_eq!(
         body,
-        "int32:7,str:widget,decimal:12.50,uuid:123e4567-e89b-12d3-a456-426614174000,\
-         jsonb:{\"a\": 1},datetime:(2024, 2, 29, 13, 45, 6, 0),bool:true,date:(2024, 3, 1),null"
+        "int64:7,str:widget,decimal:12.50,uuid:123e4567-e89b-12d3-a456-426614174000,\
+         jsonb:{\"a\":1},datetime:(2024, 2, 29, 13, 45, 6, 123456000),bool:true,date:(2024, 3, 1),int32:3,null,\
+         unsupported:x"
     );
 }
 
 #[test]
-fn a_pooled_postgres_connection_carries_nothing_from_one_request_to_the_next() {
+fn an_int64_parameter_for_an_integer_column_is_a_wrong_type_error_as_on_spin() {
+    let url = e2e::pg_cluster::cluster().superuser_url("postgres");
+    let app = fixture_app().env("SPIN_VARIABLE_PG_URL", url).spawn();
+    let body = app.get("/pg/int64-into-int4").text().expect("body");
+    assert!(body.starts_with("Err(Error::QueryFailed(QueryError::Text("), "{body}");
+    // The driver's error, as Spin reports it (Debug text, quotes escaped).
+    assert!(body.contains(r#"kind: ToSql(0), cause: Some(WrongType { postgres: Int4, rust: \"i64\" })"#), "{body}");
+}
+
+#[test]
+fn a_timestamptz_column_cannot_be_read_as_on_spin() {
+    let url = e2e::pg_cluster::cluster().superuser_url("postgres");
+    let app = fixture_app().env("SPIN_VARIABLE_PG_URL", url).spawn();
+    let body = app.get("/pg/read-timestamptz").text().expect("body");
+    assert!(body.starts_with("Err(Error::QueryFailed(QueryError::Text("), "{body}");
+    assert!(
+        body.contains(
+            r#"kind: FromSql(0), cause: Some(WrongType { postgres: Timestamptz, rust: \"core::option::Option<chrono::naive::datetime::NaiveDateTime>\" })"#
+        ),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_query_without_rows_fails_naming_the_spin_issue_unless_spin_3_behaviour_is_chosen() {
+    let url = e2e::pg_cluster::cluster().superuser_url("postgres");
+    let strict = fixture_app().env("SPIN_VARIABLE_PG_URL", url.clone()).spawn();
+    let body = strict.get("/pg/empty").text().expect("body");
+    assert!(body.starts_with("Err(Error::Other("), "{body}");
+    assert!(body.contains("spinframework/spin issue 3671"), "{body}");
+
+    let spin3 = fixture_app()
+        .env("SPIN_VARIABLE_PG_URL", url)
+        .arg("--pg-empty-query", "empty")
+        .spawn();
+    let body = spin3.get("/pg/empty").text().expect("body");
+    assert_eq!(body, "Ok(RowSet { columns: [], rows: [] })");
+}
+
+#[test]
+fn a_recycled_postgres_connection_keeps_session_state_reset_but_a_trapped_transaction_open() {
     let url = e2e::pg_cluster::cluster().superuser_url("postgres");
     let app = fixture_app().env("SPIN_VARIABLE_PG_URL", url).spawn();
     let first = app.get("/pg/session").text().expect("body");
+    assert!(first.ends_with(",leaked:,in_tx:false,trapped_rows:0"), "{first}");
+    assert_eq!(app.get("/pg/trap").status(), 500);
     let second = app.get("/pg/session").text().expect("body");
     let pid = |s: &str| s.split(',').next().map(str::to_owned);
     assert_eq!(
         pid(&first),
         pid(&second),
-        "the second request reused the first one's connection: {first} / {second}"
+        "every request reused the one pooled connection: {first} / {second}"
     );
-    // The first request left a session setting and an open transaction behind.
-    assert!(second.ends_with(",leaked:,open_tx:"), "{second}");
+    // Spin's recycling (deadpool's `Clean`) reset the session setting the
+    // first request left, but no ROLLBACK: the trapped request's transaction
+    // is still open, with its uncommitted row.
+    assert!(second.ends_with(",leaked:,in_tx:true,trapped_rows:1"), "{second}");
+}
+
+#[test]
+fn the_store_never_inherits_a_transaction_a_trapped_request_left_on_its_pooled_connection() {
+    let cluster = e2e::pg_cluster::cluster();
+    let app = fixture_app()
+        .env("SPIN_VARIABLE_PG_URL", cluster.superuser_url("postgres"))
+        .spawn();
+    assert_eq!(app.get("/pg/store/trap").status(), 500);
+    let probe = app.get("/pg/store/probe").text().expect("body");
+    // Same connection (the only idle one), no tenant, no open transaction,
+    // nothing of the trapped write; a zero-row read came back empty.
+    assert!(probe.contains(",tenant:,in_tx:false,tenant_a_rows:0,empty:0"), "{probe}");
+    let committed = cluster.psql(
+        "postgres",
+        "SELECT string_agg(tenant, ',' ORDER BY tenant) FROM fixture_store_rows",
+    );
+    assert!(committed.contains("tenant-b") && !committed.contains("tenant-a"), "{committed}");
 }
 
 #[test]

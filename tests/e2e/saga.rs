@@ -28,7 +28,7 @@ impl World {
     fn start_with(change: impl FnOnce(e2e::AppBuilder) -> e2e::AppBuilder) -> World {
         let sims = Sims::spawn(None, SECRET);
         let app = change(with_simulators(&sims, SECRET)).spawn();
-        sims.set_webhook(&app.url("/v1/webhooks/payments/simpay"), SECRET);
+        sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
         World { sims, app }
     }
 

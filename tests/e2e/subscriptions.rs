@@ -44,7 +44,7 @@ impl World {
     /// Points the provider's webhooks at the app (again, after a restart on a new port).
     fn hook(&self) {
         self.sims
-            .set_webhook(&self.app.url("/v1/webhooks/payments/simpay"), SECRET);
+            .set_webhook(&self.app.url("/v1/webhooks/payments/stripe"), SECRET);
     }
 
     fn customer(&self) -> Caller<'_> {

@@ -20,6 +20,7 @@ mod poll;
 
 pub mod fixtures;
 pub mod pg_cluster;
+pub mod redis_server;
 pub mod sims;
 
 pub use app::{App, AppBuilder};

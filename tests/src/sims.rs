@@ -1,5 +1,5 @@
 //! The simulated providers (`crates/sims`, binary `sims`) as a child
-//! process: a Stripe-like payment provider, a cloud provider and an email
+//! process: a payment provider speaking Stripe's wire format, a cloud provider and an email
 //! API on loopback, each with a `/_sim` control surface. [`Sims::spawn`]
 //! builds the binary once per process (or takes `$SIMS_BIN`), starts it on
 //! port 0 and reads back the three base URLs; dropping it kills it.
@@ -9,7 +9,7 @@
 //! use serde_json::json;
 //! let sims = Sims::spawn(None, "whsec_e2e");
 //! // Point the app at `sims.payments` / `sims.cloud` / `sims.email`, then:
-//! sims.set_webhook("http://127.0.0.1:3000/v1/webhooks/payments/simpay", "whsec_e2e");
+//! sims.set_webhook("http://127.0.0.1:3000/v1/webhooks/payments/stripe", "whsec_e2e");
 //! sims.set_cloud_faults(json!({ "fail_reference": "item-1", "times": 2 }));
 //! let outcome = sims.succeed("pi_123", json!({ "deliveries": 10, "concurrent": true }));
 //! assert_eq!(outcome["statuses"][0], 200);

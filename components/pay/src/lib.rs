@@ -40,15 +40,16 @@ pub const ROUTES: &[Route<App>] = &[
         handler: |app, req, params| {
             let id = &app.correlation_id;
             let provider = params.get("provider").unwrap_or_default();
-            if provider != host::variable("payment_provider", id)? {
+            let configured = host::payment_provider(id)?;
+            if provider != configured.name() {
                 return Err(ApiError::not_found("payment provider", provider));
             }
-            let secret = host::secret_variable("payment_webhook_secret", id)?;
+            let secrets = host::webhook_secrets(id)?;
             host::sync_clock(id)?;
             let now = clock::now();
             let store = host::open_store(now, id)?;
             let (response, outcome) =
-                handle_payment_webhook(&store, &Catalog::standard(), provider, secret.as_bytes(), req, now, id)?;
+                handle_payment_webhook(&store, &Catalog::standard(), &configured, &secrets, req, now, id)?;
             if let WebhookOutcome::Applied(tenant, order) = &outcome {
                 host::kick(tenant, *order, id);
             }

@@ -5,9 +5,10 @@
 //! - SQLite: one connection in a tight loop of small write transactions
 //!   (`BEGIN IMMEDIATE; INSERT; COMMIT`) on a file in the same temporary
 //!   directory tree as the runner's state, in WAL mode with
-//!   `synchronous = FULL` — what `crates/runner/src/database.rs` sets on
-//!   every connection. SQLite has one writer at a time, so one connection
-//!   is its ceiling.
+//!   `synchronous = FULL` — what the store sets (WAL) and keeps (SQLite's
+//!   default `FULL`) on every connection it opens through Spin's interface
+//!   (`crates/store/src/spin_sqlite.rs`). SQLite has one writer at a time,
+//!   so one connection is its ceiling.
 //! - PostgreSQL: `pgbench` with a one-insert transaction script, against
 //!   the throwaway cluster the app then runs on (same server, same settings),
 //!   with as many clients as the load.

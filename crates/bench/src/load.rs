@@ -26,12 +26,19 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// Where the load goes.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
+    /// `http://127.0.0.1:PORT` of each instance serving the app (one, or a fleet).
+    pub bases: Vec<String>,
     /// The payment webhook's signing secret.
     pub secret: String,
     /// Tenants are `<prefix>-<n>`: one per order, so quotas never cut a run short.
     pub tenant_prefix: String,
+}
+
+impl Target {
+    /// The instance for the `n`-th order or request: each in turn.
+    pub fn base(&self, n: usize) -> &str {
+        &self.bases[n % self.bases.len()]
+    }
 }
 
 /// The three items of every order: a VPS, a managed database, object storage.
@@ -69,7 +76,7 @@ pub struct Samples {
     pub submit: Vec<Duration>,
     /// `GET /v1/orders/{id}`.
     pub get: Vec<Duration>,
-    /// `POST /v1/webhooks/payments/simpay`.
+    /// `POST /v1/webhooks/payments/stripe`.
     pub webhook: Vec<Duration>,
     /// From sending the webhook to the watcher seeing `fulfilled`.
     pub to_fulfilled: Vec<Duration>,
@@ -197,7 +204,7 @@ fn lifecycle(http: &Client, target: &Target, watcher: &Watcher, n: usize, out: &
     let customer = token(&tenant, Role::Customer);
     let t = Instant::now();
     let (status, draft) = send(
-        http.post(format!("{}/v1/orders", target.base))
+        http.post(format!("{}/v1/orders", target.base(n)))
             .bearer_auth(&customer)
             .header("content-type", "application/json")
             .header("idempotency-key", uuid::Uuid::new_v4().to_string())
@@ -210,7 +217,7 @@ fn lifecycle(http: &Client, target: &Target, watcher: &Watcher, n: usize, out: &
     let id = draft["id"].as_str().ok_or("create: no id")?.to_owned();
     let t = Instant::now();
     let (status, body) = send(
-        http.post(format!("{}/v1/orders/{id}/submit", target.base))
+        http.post(format!("{}/v1/orders/{id}/submit", target.base(n)))
             .bearer_auth(&customer)
             .header("content-type", "application/json")
             .header("idempotency-key", uuid::Uuid::new_v4().to_string())
@@ -228,7 +235,7 @@ fn lifecycle(http: &Client, target: &Target, watcher: &Watcher, n: usize, out: &
     while intent.is_none() && asked.elapsed() < PATIENCE {
         let t = Instant::now();
         let (status, order) = send(
-            http.get(format!("{}/v1/orders/{id}", target.base))
+            http.get(format!("{}/v1/orders/{id}", target.base(n)))
                 .bearer_auth(&customer),
         )?;
         out.get.push(t.elapsed());
@@ -254,7 +261,8 @@ fn lifecycle(http: &Client, target: &Target, watcher: &Watcher, n: usize, out: &
     watcher.expect(&id);
     let sent = Instant::now();
     let (status, body) = send(
-        http.post(format!("{}/v1/webhooks/payments/simpay", target.base))
+        // In a fleet, the provider's webhook reaches another instance than the shop.
+        http.post(format!("{}/v1/webhooks/payments/stripe", target.base(n + 1)))
             .header("content-type", "application/json")
             .header(
                 "stripe-signature",
@@ -350,7 +358,7 @@ pub fn reads(target: &Target, paths: &[(String, String)], clients: usize, reques
                             break;
                         }
                         let (bearer, path) = &paths[n % paths.len()];
-                        let mut request = http.get(format!("{}{path}", target.base));
+                        let mut request = http.get(format!("{}{path}", target.base(n)));
                         if !bearer.is_empty() {
                             request = request.bearer_auth(bearer);
                         }

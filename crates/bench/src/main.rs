@@ -24,6 +24,7 @@
 
 mod baseline;
 mod chart;
+mod fleet;
 mod load;
 mod report;
 mod stats;
@@ -42,11 +43,11 @@ use crate::baseline::CommitRate;
 use crate::load::{LifecycleRun, ReadRun, Target, Watcher};
 
 /// The payment webhook's secret for the run.
-const SECRET: &str = "whsec_bench_padded_to_32_bytes_or_more";
+pub(crate) const SECRET: &str = "whsec_bench_padded_to_32_bytes_or_more";
 
 /// The app's components: every package under `components/` (built for
 /// wasm32-wasip2 before the runner starts).
-fn packages() -> Vec<String> {
+pub(crate) fn packages() -> Vec<String> {
     let dir = e2e::workspace_root().join("components");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -80,6 +81,9 @@ pub struct Options {
     pub databases: Vec<Database>,
     /// Where the JSON and the PNG go.
     pub out_dir: PathBuf,
+    /// `--fleet N`: instead of the per-database runs, lifecycle throughput
+    /// with 1..=N runner instances on one PostgreSQL and one Redis.
+    pub fleet: Option<usize>,
 }
 
 /// A database the app runs on.
@@ -102,7 +106,8 @@ impl Database {
 }
 
 const USAGE: &str = "usage: bench [--clients N (16)] [--orders N (300)] [--sequential N (30)] [--reads N (20000)]
-             [--phase-secs S (60)] [--baseline-secs S (5)] [--only sqlite|postgres] [--out DIR (target/bench)]";
+             [--phase-secs S (60)] [--baseline-secs S (5)] [--only sqlite|postgres] [--out DIR (target/bench)]
+             [--fleet N (instances, 1..=N on PostgreSQL and Redis, instead of the per-database runs)]";
 
 fn parse_options() -> Result<Options, String> {
     let mut o = Options {
@@ -114,6 +119,7 @@ fn parse_options() -> Result<Options, String> {
         baseline_secs: 5,
         databases: vec![Database::Sqlite, Database::Postgres],
         out_dir: e2e::workspace_root().join("target").join("bench"),
+        fleet: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -143,6 +149,7 @@ fn parse_options() -> Result<Options, String> {
                 }
             }
             "--out" => o.out_dir = PathBuf::from(&value),
+            "--fleet" => o.fleet = Some(number()?),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
@@ -216,6 +223,12 @@ fn main() {
     ));
     progress("building and starting the simulated providers (instant answers)");
     let sims = Sims::spawn(None, SECRET);
+    if let Some(max) = options.fleet {
+        let (rate, runs) = fleet::run(&options, &sims, max);
+        progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));
+        println!("{}", fleet::table(&rate, &runs, options.clients));
+        return;
+    }
     let mut runs = Vec::new();
     for db in &options.databases {
         runs.push(run_database(*db, &options, &sims));
@@ -238,7 +251,7 @@ fn main() {
 }
 
 /// One line of progress on stderr, with the time since start.
-fn progress(what: &str) {
+pub(crate) fn progress(what: &str) {
     use std::sync::OnceLock;
     static START: OnceLock<Instant> = OnceLock::new();
     let t = START.get_or_init(Instant::now).elapsed().as_secs_f64();
@@ -300,7 +313,7 @@ fn run_database(db: Database, options: &Options, sims: &Sims) -> DatabaseRun {
         }
     };
     let target = Target {
-        base: app.url(""),
+        bases: vec![app.url("")],
         secret: SECRET.to_owned(),
         tenant_prefix: format!("bench-{name}"),
     };

@@ -92,7 +92,7 @@ pub fn table(runs: &[DatabaseRun], options: &Options) -> String {
         &|r| lat(Latency::of(&r.concurrent.samples.get)),
     );
     row(
-        format!("POST /v1/webhooks/payments/simpay, {n} clients, p50/p95/p99 ms"),
+        format!("POST /v1/webhooks/payments/stripe, {n} clients, p50/p95/p99 ms"),
         &|r| lat(Latency::of(&r.concurrent.samples.webhook)),
     );
     row(

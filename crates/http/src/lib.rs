@@ -35,4 +35,6 @@ pub use problem::{
 pub use request::RequestParts;
 pub use response::{HttpResponse, REPLAYED_HEADER};
 pub use spin::respond;
-pub use webhook::{sign_webhook, verify_webhook, WebhookError, WEBHOOK_TOLERANCE_SECS};
+pub use webhook::{
+    sign_webhook, verify_webhook, WebhookError, WebhookSecrets, WEBHOOK_BODY_LIMIT, WEBHOOK_TOLERANCE_SECS,
+};

@@ -14,13 +14,16 @@
 //!   ([`cloudevents`]). Topics per event family: `orderflow.order.v1`,
 //!   `orderflow.billing.v1`, `orderflow.subscription.v1` (`EventType::topic`).
 //! - Metrics: published, errors and lag (age of the oldest unpublished
-//!   event), printed to stdout as one `metrics …` line per interval.
+//!   event), printed to stdout as one `metrics …` line per interval, and
+//!   served as Prometheus text on `--metrics-listen` ([`exposition`]).
 
 mod cloudevents;
 mod database;
+pub mod exposition;
 mod metrics;
 mod publisher;
 mod runner;
+pub mod schedule;
 
 pub use cloudevents::{headers, CE_SOURCE};
 pub use database::{open, AnyDb, OpenError};

@@ -1,10 +1,12 @@
 //! `relay`: publishes the outbox to Kafka; `relay routes` prints the routing
-//! matrix; `relay migrate` applies the schema (as the database owner).
+//! matrix; `relay migrate` applies the schema (as the database owner);
+//! `relay schedule` drives the app's tick and renewals inside a cluster.
 //!
 //! ```text
 //! cargo run -p relay -- --database <sqlite path | postgres url> --brokers 127.0.0.1:9092
 //! cargo run -p relay -- routes
 //! cargo run -p relay -- migrate --database postgres://owner@127.0.0.1:5432/orderflow
+//! SPIN_VARIABLE_AUTH_KEYS=… cargo run -p relay -- schedule --app http://127.0.0.1:3000
 //! ```
 
 use std::process::ExitCode;
@@ -49,6 +51,10 @@ struct Cli {
     /// default 2 there, 1 on SQLite).
     #[arg(long)]
     workers: Option<usize>,
+    /// Serve the metrics in the Prometheus text format at
+    /// `http://<ADDR>/metrics` (e.g. `0.0.0.0:9464`).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Create the topics at start (one partition each).
     #[arg(long, default_value_t = true)]
     create_topics: bool,
@@ -58,6 +64,20 @@ struct Cli {
 enum Command {
     /// Print the routing matrix: event type, topic, consumers.
     Routes,
+    /// Drive the app's periodic routes (the saga tick, renewals) from inside a
+    /// cluster, with a fresh one-minute service token per request minted from
+    /// the app's keyring (env SPIN_VARIABLE_AUTH_KEYS).
+    Schedule {
+        /// The app's base URL, plain HTTP, e.g. http://orderflow.shop.svc.
+        #[arg(long)]
+        app: String,
+        /// `INTERVAL=ROUTE`, repeatable [default: 1s=/v1/internal/tick and 10s=/v1/internal/renew].
+        #[arg(long = "every", value_name = "INTERVAL=ROUTE")]
+        every: Vec<relay::schedule::Every>,
+        /// The tenant the service tokens name (the routes work across tenants).
+        #[arg(long, default_value = "platform")]
+        tenant: String,
+    },
     /// Apply the schema migrations (connect as the schema owner).
     Migrate {
         /// A SQLite file or a postgres:// URL of the owner role.
@@ -75,6 +95,36 @@ fn main() -> ExitCode {
                 let names: Vec<&str> = consumers.iter().map(|c| c.as_str()).collect();
                 println!("{:<36} {:<26} {}", event.as_str(), event.topic(), names.join(","));
             }
+            ExitCode::SUCCESS
+        }
+        Some(Command::Schedule { app, every, tenant }) => {
+            let Ok(keys) = std::env::var("SPIN_VARIABLE_AUTH_KEYS") else {
+                eprintln!("relay schedule: SPIN_VARIABLE_AUTH_KEYS (the app's auth_keys) is not set");
+                return ExitCode::from(2);
+            };
+            let target = keys
+                .parse::<orderflow_http::Keyring>()
+                .map_err(|e| format!("SPIN_VARIABLE_AUTH_KEYS: {e}"))
+                .and_then(|keyring| {
+                    let tenant = tenant.parse().map_err(|e| format!("--tenant: {e}"))?;
+                    relay::schedule::Target::new(&app, tenant, keyring)
+                });
+            let target = match target {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("relay schedule: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let every = if every.is_empty() {
+                vec![
+                    "1s=/v1/internal/tick".parse().expect("valid"),
+                    "10s=/v1/internal/renew".parse().expect("valid"),
+                ]
+            } else {
+                every
+            };
+            relay::schedule::run(&target, &every, None);
             ExitCode::SUCCESS
         }
         Some(Command::Migrate { database }) => {
@@ -115,7 +165,19 @@ fn main() -> ExitCode {
                 run_for: None,
                 workers: cli.workers,
             };
-            let metrics = Metrics::default();
+            let metrics = std::sync::Arc::new(Metrics::default());
+            if let Some(addr) = cli.metrics_listen {
+                match std::net::TcpListener::bind(addr) {
+                    Ok(listener) => {
+                        let served = metrics.clone();
+                        std::thread::spawn(move || relay::exposition::serve(listener, served));
+                    }
+                    Err(e) => {
+                        eprintln!("relay: --metrics-listen {addr}: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             match run(&config, &metrics) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

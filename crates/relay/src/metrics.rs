@@ -1,7 +1,10 @@
 //! The relay's counters, printed as one line per interval:
-//! `metrics published=<total> errors=<total> backlog=<rows> lag_ms=<age of the oldest unpublished event>`.
+//! `metrics published=<total> errors=<total> backlog=<rows> lag_ms=<age of the oldest unpublished event>`,
+//! and served in the Prometheus text format (`--metrics-listen`, see
+//! [`crate::exposition`]) from the same counters and the backlog last read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use orderflow_store::Backlog;
@@ -11,6 +14,8 @@ use orderflow_store::Backlog;
 pub struct Metrics {
     published: AtomicU64,
     errors: AtomicU64,
+    /// The backlog as last read, and when.
+    last_backlog: Mutex<Option<(Backlog, DateTime<Utc>)>>,
 }
 
 impl Metrics {
@@ -35,6 +40,45 @@ impl Metrics {
         self.errors.load(Ordering::Relaxed)
     }
 
+    /// Keeps `backlog`, read at `at`, for the Prometheus text.
+    pub fn observe(&self, backlog: Backlog, at: DateTime<Utc>) {
+        *self.last_backlog.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((backlog, at));
+    }
+
+    /// The Prometheus text exposition (0.0.4) at `now`: the counters, and the
+    /// backlog as last read (every metrics interval), its oldest event's age
+    /// counted to `now`.
+    pub fn prometheus(&self, now: DateTime<Utc>) -> String {
+        let last = *self.last_backlog.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (rows, age, read_age) = match last {
+            Some((b, at)) => (
+                b.rows,
+                b.oldest.map_or(0, |t| (now - t).num_seconds().max(0)),
+                (now - at).num_seconds().max(0),
+            ),
+            None => (0, 0, -1),
+        };
+        format!(
+            "# HELP orderflow_relay_published_total Events published to Kafka and marked, since start.\n\
+             # TYPE orderflow_relay_published_total counter\n\
+             orderflow_relay_published_total {}\n\
+             # HELP orderflow_relay_errors_total Failed deliveries and failed rounds, since start.\n\
+             # TYPE orderflow_relay_errors_total counter\n\
+             orderflow_relay_errors_total {}\n\
+             # HELP orderflow_outbox_backlog Outbox events not yet published, as last read.\n\
+             # TYPE orderflow_outbox_backlog gauge\n\
+             orderflow_outbox_backlog {rows}\n\
+             # HELP orderflow_outbox_oldest_unpublished_age_seconds Age of the oldest unpublished event (0: none).\n\
+             # TYPE orderflow_outbox_oldest_unpublished_age_seconds gauge\n\
+             orderflow_outbox_oldest_unpublished_age_seconds {age}\n\
+             # HELP orderflow_relay_backlog_read_age_seconds How long ago the backlog was read (-1: not yet).\n\
+             # TYPE orderflow_relay_backlog_read_age_seconds gauge\n\
+             orderflow_relay_backlog_read_age_seconds {read_age}\n",
+            self.published_total(),
+            self.errors_total(),
+        )
+    }
+
     /// The metrics line for `backlog` at `now`.
     pub fn line(&self, backlog: &Backlog, now: DateTime<Utc>) -> String {
         let lag_ms = backlog.oldest.map_or(0, |t| (now - t).num_milliseconds().max(0));
@@ -44,5 +88,39 @@ impl Metrics {
             self.errors_total(),
             backlog.rows
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+
+    #[test]
+    fn the_prometheus_text_carries_the_counters_and_the_last_backlog() {
+        let m = Metrics::default();
+        let now = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+        assert!(m.prometheus(now).contains("orderflow_relay_backlog_read_age_seconds -1\n"));
+        m.published(5);
+        m.error();
+        m.observe(
+            Backlog {
+                rows: 12,
+                oldest: Some(now - Duration::seconds(30)),
+            },
+            now - Duration::seconds(2),
+        );
+        let text = m.prometheus(now);
+        for expected in [
+            "orderflow_relay_published_total 5\n",
+            "orderflow_relay_errors_total 1\n",
+            "orderflow_outbox_backlog 12\n",
+            "orderflow_outbox_oldest_unpublished_age_seconds 30\n",
+            "orderflow_relay_backlog_read_age_seconds 2\n",
+            "# TYPE orderflow_relay_published_total counter\n",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
     }
 }

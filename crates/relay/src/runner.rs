@@ -135,7 +135,11 @@ fn work(
         if reports && last_metrics.elapsed() >= config.metrics_every {
             last_metrics = Instant::now();
             match store.backlog() {
-                Ok(b) => println!("{}", metrics.line(&b, Utc::now())),
+                Ok(b) => {
+                    let now = Utc::now();
+                    metrics.observe(b, now);
+                    println!("{}", metrics.line(&b, now));
+                }
                 Err(e) => eprintln!("relay: backlog: {e}"),
             }
         }

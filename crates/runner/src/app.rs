@@ -20,10 +20,12 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 use crate::bindings;
 use crate::crash::CommitCounter;
 use crate::database::Database;
+use crate::host::key_value::KeyValueStore;
+use crate::host::redis_kv::RedisStore;
 use crate::manifest::{Manifest, Route};
 use crate::outbound::AllowedHosts;
 use crate::routes::{RouteMatch, Router};
-use crate::runtime_config::RuntimeConfig;
+use crate::runtime_config::{KeyValueBackend, RuntimeConfig};
 use crate::state::RequestState;
 use crate::variables::ResolvedVariables;
 
@@ -45,14 +47,16 @@ pub struct Grants {
 pub struct Services {
     /// SQLite databases by label.
     pub sqlite: BTreeMap<String, Arc<Database>>,
-    /// Key-value stores (SQLite files) by label.
-    pub key_value: BTreeMap<String, Arc<Database>>,
+    /// Key-value stores (SQLite files or Redis servers) by label.
+    pub key_value: BTreeMap<String, Arc<KeyValueStore>>,
     /// Resolved component variables.
     pub variables: ResolvedVariables,
     /// Commit counter for crash injection.
     pub commits: CommitCounter,
-    /// Idle outbound PostgreSQL connections.
+    /// Outbound PostgreSQL connections, pooled as Spin pools them.
     pub pg_pool: crate::host::pg_pool::PgPool,
+    /// What a PostgreSQL `query` without result rows does.
+    pub pg_empty_query: crate::host::postgres::EmptyQuery,
 }
 
 struct PreparedComponent {
@@ -71,6 +75,13 @@ pub struct LoadOptions {
     pub runtime_config: Option<PathBuf>,
     /// Where compiled components are cached (`None`: no cache).
     pub cache_dir: Option<PathBuf>,
+    /// What a PostgreSQL `query` without result rows does (default: fail,
+    /// as it would hang on Spin 4.0.0-4.0.2).
+    pub pg_empty_query: crate::host::postgres::EmptyQuery,
+    /// How many runner instances serve this application together (1: this
+    /// one alone). Above 1, a local key-value file is refused and a local
+    /// SQLite database is warned about: each instance would have its own.
+    pub instances: u32,
 }
 
 /// A loaded application, ready to serve.
@@ -115,10 +126,13 @@ impl App {
                 }
             }
             for label in &c.key_value_stores {
-                if let Some(path) = runtime.key_value_path(label) {
-                    key_value
-                        .entry(label.clone())
-                        .or_insert_with(|| Arc::new(Database::new(path)));
+                if let Some(backend) = runtime.key_value(label) {
+                    key_value.entry(label.clone()).or_insert_with(|| {
+                        Arc::new(match backend {
+                            KeyValueBackend::Sqlite(path) => KeyValueStore::Sqlite(Database::new(path)),
+                            KeyValueBackend::Redis(url) => KeyValueStore::Redis(RedisStore::new(url.clone())),
+                        })
+                    });
                 }
             }
             let allowed_hosts = AllowedHosts::parse(&c.allowed_outbound_hosts)
@@ -133,6 +147,8 @@ impl App {
                 }),
             );
         }
+
+        crate::fleet::check(opts.instances, &manifest, &runtime)?;
 
         let router = Router::build(manifest.http_triggers.iter().filter_map(|t| match &t.route {
             Route::Path(p) => Some((p.as_str(), t.component.as_str())),
@@ -159,6 +175,7 @@ impl App {
                 variables,
                 commits,
                 pg_pool: crate::host::pg_pool::PgPool::default(),
+                pg_empty_query: opts.pg_empty_query,
             },
             listen_addr: OnceLock::new(),
         }))
@@ -214,11 +231,19 @@ impl App {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let response = match self.try_invoke(request, &route, client).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("spin-local: component '{}' failed: {e:#}", route.component);
-                text_response(500, "Internal Server Error")
+        let response = if let Some(name) = non_utf8_header(&request) {
+            // Spin's `prepare_request_headers` (crates/trigger-http/src/headers.rs)
+            // reads every header value as UTF-8 and fails the request before
+            // the component runs: an empty 500.
+            eprintln!("spin-local: header '{name}' is not valid UTF-8; Spin answers 500 without running the component");
+            empty_response(500)
+        } else {
+            match self.try_invoke(request, &route, client).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("spin-local: component '{}' failed: {e:#}", route.component);
+                    text_response(500, "Internal Server Error")
+                }
             }
         };
         eprintln!(
@@ -348,6 +373,26 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// The name of the first header whose value is not valid UTF-8, if any.
+fn non_utf8_header<B>(request: &http::Request<B>) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|(_, value)| std::str::from_utf8(value.as_bytes()).is_err())
+        .map(|(name, _)| name.as_str().to_owned())
+}
+
+/// A response with a status and no body.
+fn empty_response(status: u16) -> http::Response<WasiBody> {
+    let mut response = http::Response::new(
+        Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response
 }
 
 /// A small plain-text response.

@@ -72,6 +72,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         cache_dir: std::env::current_exe()
             .ok()
             .and_then(|e| e.parent().map(|p| p.join("spin-local-cache"))),
+        pg_empty_query: crate::host::postgres::EmptyQuery::default(),
+        instances: 1,
     };
     let app = tokio::task::spawn_blocking(move || App::load(&opts))
         .await?

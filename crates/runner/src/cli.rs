@@ -53,6 +53,16 @@ pub struct UpArgs {
     /// A header (`name: value`) added to every scheduled request.
     #[arg(long = "schedule-header", value_name = "HEADER")]
     pub schedule_headers: Vec<String>,
+    /// What a PostgreSQL `query` whose result has no rows does: `error` (the
+    /// default: on Spin 4.0.0-4.0.2 such a call never returns, see
+    /// spinframework/spin issue 3671) or `empty` (Spin 3.x: an empty set).
+    #[arg(long, value_enum, default_value = "error")]
+    pub pg_empty_query: crate::host::postgres::EmptyQuery,
+    /// How many instances serve this application together (this one
+    /// included). Above 1, key-value stores must be shared (`type = "redis"`)
+    /// and local SQLite databases are warned about.
+    #[arg(long, env = "SPIN_LOCAL_INSTANCES", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub instances: u32,
 }
 
 impl UpArgs {
@@ -71,6 +81,8 @@ impl UpArgs {
                 .unwrap_or_else(|| manifest_dir.join(".spin")),
             runtime_config: self.runtime_config_file.clone(),
             cache_dir: self.cache_dir.clone().or_else(default_cache_dir),
+            pg_empty_query: self.pg_empty_query,
+            instances: self.instances,
         }
     }
 }

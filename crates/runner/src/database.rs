@@ -1,15 +1,11 @@
-//! One SQLite database file and its pool of idle connections.
+//! One SQLite database file, and a pool of idle host connections to it for
+//! the runner's own use: the key-value stores (whose SQL is the host's, not a
+//! guest's) and the benchmark's native baseline.
 //!
-//! Every guest `Connection::open` checks out its *own* rusqlite connection, so
-//! a guest that runs `BEGIN IMMEDIATE`, several `execute` calls and `COMMIT`
-//! holds SQLite's write lock across those calls and no other request can
-//! interleave. Connections are pooled to avoid reopening the file per request;
-//! a connection is rolled back before it goes back to the pool if the guest
-//! left a transaction open (for example because it trapped).
-//!
-//! Each connection uses WAL journaling, `synchronous = FULL` (a committed
-//! transaction survives power loss) and a 5 s busy wait (retried every
-//! 250 µs), so a writer waits for the lock instead of failing with `SQLITE_BUSY`.
+//! Guest SQLite connections do not come from here: they are opened per guest
+//! `open` with Spin's defaults (see [`crate::host::sqlite`]). The host's own
+//! connections use WAL journaling, `synchronous = FULL` and a 5 s busy wait
+//! (retried every 250 µs), and are rolled back before going back to the pool.
 //!
 //! All methods here block; callers run them on `spawn_blocking` threads.
 

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod crash;
 pub mod database;
 pub mod engine;
+pub mod fleet;
 pub mod host;
 pub mod manifest;
 pub mod outbound;

@@ -10,10 +10,16 @@
 //! [key_value_store.cache]
 //! type = "spin"
 //! path = "data/cache.db"
+//!
+//! [key_value_store.default]
+//! type = "redis"
+//! url = "redis://redis.example:6379/0"
 //! ```
 //!
-//! Other backends Spin knows (`libsql`, `redis`, Azure, ...) are rejected with
-//! a clear error. There is deliberately no PostgreSQL table: Spin has none, and
+//! A `redis` key-value store is Spin's `spin-key-value-redis` (see
+//! `host::key_value`): its one option is `url`, checked at start-up with the
+//! same parser Spin uses (`redis::parse_redis_url`). Other backends Spin
+//! knows (`libsql`, Azure, ...) are rejected with a clear error. There is deliberately no PostgreSQL table: Spin has none, and
 //! components take their connection string from a variable.
 //!
 //! Without a runtime config, label `default` maps to `<state-dir>/sqlite_db.db`
@@ -44,8 +50,8 @@ pub enum RuntimeConfigError {
         /// The parse error.
         source: Box<toml::de::Error>,
     },
-    /// A backend type other than `spin`.
-    #[error("{table}.{label}: store type '{kind}' is not supported by spin-local (only \"spin\")")]
+    /// A backend type spin-local does not implement.
+    #[error("{table}.{label}: store type '{kind}' is not supported by spin-local (SQLite: \"spin\"; key-value: \"spin\" or \"redis\")")]
     UnsupportedType {
         /// `sqlite_database` or `key_value_store`.
         table: &'static str,
@@ -53,6 +59,23 @@ pub enum RuntimeConfigError {
         label: String,
         /// The rejected type.
         kind: String,
+    },
+    /// An option that does not belong to the store's type (`url` on a
+    /// `spin` store, `path` on a `redis` one), or a missing one.
+    #[error("{table}.{label}: {problem}")]
+    BadOption {
+        /// `sqlite_database` or `key_value_store`.
+        table: &'static str,
+        /// The label.
+        label: String,
+        /// What is wrong, naming the option.
+        problem: String,
+    },
+    /// A `redis` store's `url` that Spin's parser refuses (Spin: "Invalid Redis URL").
+    #[error("key_value_store.{label}: Invalid Redis URL (expected redis://[user:password@]host[:port][/db] or rediss://…)")]
+    InvalidRedisUrl {
+        /// The label.
+        label: String,
     },
     /// A component was granted a label with no backing store.
     #[error("component '{component}' uses {what} '{label}', which is not defined in the runtime config (only 'default' is implicit)")]
@@ -82,17 +105,42 @@ struct RawStore {
     kind: String,
     #[serde(default)]
     path: Option<PathBuf>,
+    /// A `redis` key-value store's server.
+    #[serde(default)]
+    url: Option<String>,
     /// Spin's option for SQLite `ATTACH`; accepted, `ATTACH` is not restricted here.
     #[serde(default)]
     #[allow(dead_code)]
     allow_attach_file: bool,
 }
 
-/// Where each label's database file lives.
+/// Where a key-value label's data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeyValueBackend {
+    /// Spin's default store: a SQLite file on this machine.
+    Sqlite(PathBuf),
+    /// A Redis server, shared by every instance that names it.
+    Redis(String),
+}
+
+impl std::fmt::Debug for KeyValueBackend {
+    // The URL may carry a password: show only where it points.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Redis(url) => f
+                .debug_tuple("Redis")
+                .field(&url.rsplit('@').next().unwrap_or_default())
+                .finish(),
+        }
+    }
+}
+
+/// Where each label's database lives.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     sqlite: BTreeMap<String, PathBuf>,
-    key_value: BTreeMap<String, PathBuf>,
+    key_value: BTreeMap<String, KeyValueBackend>,
 }
 
 impl RuntimeConfig {
@@ -102,7 +150,7 @@ impl RuntimeConfig {
             sqlite: BTreeMap::from([("default".to_owned(), state_dir.join("sqlite_db.db"))]),
             key_value: BTreeMap::from([(
                 "default".to_owned(),
-                state_dir.join("sqlite_key_value.db"),
+                KeyValueBackend::Sqlite(state_dir.join("sqlite_key_value.db")),
             )]),
         };
         let Some(file) = file else {
@@ -118,37 +166,56 @@ impl RuntimeConfig {
                 source: Box::new(source),
             })?;
         let base = file.parent().unwrap_or(Path::new("."));
-        for (table, stores, target, default_name) in [
-            (
-                "sqlite_database",
-                raw.sqlite_database,
-                &mut config.sqlite,
-                "sqlite_db",
-            ),
-            (
-                "key_value_store",
-                raw.key_value_store,
-                &mut config.key_value,
-                "sqlite_key_value",
-            ),
-        ] {
-            for (label, store) in stores {
-                if store.kind != "spin" {
+        // Spin uses an in-memory database when `path` is omitted; we keep
+        // data on disk under the state dir instead (documented).
+        let local = |p: Option<PathBuf>, default_name: &str, label: &str| match p {
+            Some(p) if p.is_absolute() => p,
+            Some(p) => base.join(p),
+            None => state_dir.join(format!("{default_name}_{label}.db")),
+        };
+        for (label, store) in raw.sqlite_database {
+            if store.kind != "spin" {
+                return Err(RuntimeConfigError::UnsupportedType {
+                    table: "sqlite_database",
+                    label,
+                    kind: store.kind,
+                });
+            }
+            if store.url.is_some() {
+                return Err(bad_option("sqlite_database", &label, "`url` is not an option of type \"spin\""));
+            }
+            let path = local(store.path, "sqlite_db", &label);
+            config.sqlite.insert(label, path);
+        }
+        for (label, store) in raw.key_value_store {
+            let backend = match store.kind.as_str() {
+                "spin" => {
+                    if store.url.is_some() {
+                        return Err(bad_option("key_value_store", &label, "`url` is not an option of type \"spin\""));
+                    }
+                    KeyValueBackend::Sqlite(local(store.path, "sqlite_key_value", &label))
+                }
+                "redis" => {
+                    if store.path.is_some() {
+                        return Err(bad_option("key_value_store", &label, "`path` is not an option of type \"redis\""));
+                    }
+                    let Some(url) = store.url else {
+                        return Err(bad_option("key_value_store", &label, "type \"redis\" needs `url`"));
+                    };
+                    if redis::parse_redis_url(&url).is_none() {
+                        return Err(RuntimeConfigError::InvalidRedisUrl { label });
+                    }
+                    KeyValueBackend::Redis(url)
+                }
+                _ => {
                     return Err(RuntimeConfigError::UnsupportedType {
-                        table,
+                        table: "key_value_store",
                         label,
                         kind: store.kind,
-                    });
+                    })
                 }
-                // Spin uses an in-memory database when `path` is omitted; we
-                // keep data on disk under the state dir instead (documented).
-                let path = match store.path {
-                    Some(p) if p.is_absolute() => p,
-                    Some(p) => base.join(p),
-                    None => state_dir.join(format!("{default_name}_{label}.db")),
-                };
-                target.insert(label, path);
-            }
+            };
+            config.key_value.insert(label, backend);
         }
         Ok(config)
     }
@@ -158,9 +225,9 @@ impl RuntimeConfig {
         self.sqlite.get(label).map(PathBuf::as_path)
     }
 
-    /// The database file for a key-value label.
-    pub fn key_value_path(&self, label: &str) -> Option<&Path> {
-        self.key_value.get(label).map(PathBuf::as_path)
+    /// Where a key-value label's data lives.
+    pub fn key_value(&self, label: &str) -> Option<&KeyValueBackend> {
+        self.key_value.get(label)
     }
 
     /// Checks that every label a component is granted has a backing store.
@@ -170,19 +237,26 @@ impl RuntimeConfig {
         sqlite: &[String],
         key_value: &[String],
     ) -> Result<(), RuntimeConfigError> {
-        for (labels, map, what) in [
-            (sqlite, &self.sqlite, "SQLite database"),
-            (key_value, &self.key_value, "key-value store"),
-        ] {
-            if let Some(label) = labels.iter().find(|l| !map.contains_key(*l)) {
-                return Err(RuntimeConfigError::UndefinedLabel {
-                    component: component.to_owned(),
-                    what,
-                    label: label.clone(),
-                });
-            }
+        let undefined = |what, label: &String| RuntimeConfigError::UndefinedLabel {
+            component: component.to_owned(),
+            what,
+            label: label.clone(),
+        };
+        if let Some(label) = sqlite.iter().find(|l| !self.sqlite.contains_key(*l)) {
+            return Err(undefined("SQLite database", label));
+        }
+        if let Some(label) = key_value.iter().find(|l| !self.key_value.contains_key(*l)) {
+            return Err(undefined("key-value store", label));
         }
         Ok(())
+    }
+}
+
+fn bad_option(table: &'static str, label: &str, problem: &str) -> RuntimeConfigError {
+    RuntimeConfigError::BadOption {
+        table,
+        label: label.to_owned(),
+        problem: problem.to_owned(),
     }
 }
 
@@ -203,7 +277,10 @@ mod tests {
         let rc = RuntimeConfig::load(Some(&file), Path::new("/state")).expect("loads");
         assert_eq!(rc.sqlite_path("orders"), Some(dir.join("o.db").as_path()));
         assert_eq!(rc.sqlite_path("default"), Some(Path::new("/state/sqlite_db.db")));
-        assert_eq!(rc.key_value_path("cache"), Some(Path::new("/abs/c.db")));
+        assert_eq!(
+            rc.key_value("cache"),
+            Some(&KeyValueBackend::Sqlite(PathBuf::from("/abs/c.db")))
+        );
         assert!(rc.check_component("c", &["nope".into()], &[]).is_err());
         std::fs::write(&file, "[sqlite_database.x]\ntype = \"libsql\"\nurl = \"u\"\n")
             .expect("write");
@@ -211,5 +288,40 @@ mod tests {
         std::fs::write(&file, "[postgres]\nurl = \"u\"\n").expect("write");
         assert!(RuntimeConfig::load(Some(&file), Path::new("/s")).is_err());
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_redis_key_value_store_takes_a_url_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("rc-redis-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("runtime.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).expect("write");
+            RuntimeConfig::load(Some(&file), Path::new("/state"))
+        };
+        let rc = load("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://:pw@10.0.0.5:6380/2\"\n")
+            .expect("loads");
+        assert_eq!(
+            rc.key_value("default"),
+            Some(&KeyValueBackend::Redis("redis://:pw@10.0.0.5:6380/2".into()))
+        );
+        assert!(!format!("{rc:?}").contains("pw"), "the password is never printed");
+        let no_url = load("[key_value_store.default]\ntype = \"redis\"\n").unwrap_err();
+        assert!(no_url.to_string().contains("needs `url`"), "{no_url}");
+        let bad_url = load("[key_value_store.default]\ntype = \"redis\"\nurl = \"http://x\"\n").unwrap_err();
+        assert!(bad_url.to_string().contains("Invalid Redis URL"), "{bad_url}");
+        let path = load("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://h\"\npath = \"x.db\"\n")
+            .unwrap_err();
+        assert!(path.to_string().contains("`path`"), "{path}");
+        let sqlite_redis = load("[sqlite_database.default]\ntype = \"redis\"\nurl = \"redis://h\"\n").unwrap_err();
+        assert!(sqlite_redis.to_string().contains("not supported"), "{sqlite_redis}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_deployments_example_runtime_config_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/runtime-config.example.toml");
+        let rc = RuntimeConfig::load(Some(&file), Path::new("/state")).expect("deploy's example loads");
+        assert!(matches!(rc.key_value("default"), Some(KeyValueBackend::Redis(_))));
     }
 }

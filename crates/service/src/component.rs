@@ -18,12 +18,13 @@ macro_rules! spin_component {
             #[spin_sdk::http_component]
             fn handle(request: spin_sdk::http::Request) -> spin_sdk::http::Response {
                 let request = orderflow_http::RequestParts::from(request);
+                let started = $crate::observe::begin(&request);
                 let make = $state;
                 let response: orderflow_http::HttpResponse = match make(&request) {
                     Ok(state) => $crate::dispatch($routes, &state, &request),
                     Err(error) => error.into(),
                 };
-                response.into()
+                $crate::observe::finish($name, $routes, &request, started, response).into()
             }
         }
 

@@ -10,6 +10,7 @@ mod component;
 mod context;
 mod errors;
 mod idempotent;
+pub mod observe;
 mod openapi;
 mod orders;
 mod products;
@@ -18,6 +19,8 @@ pub mod saga;
 mod subscriptions;
 #[cfg(feature = "spin")]
 pub mod spin;
+#[cfg(feature = "spin")]
+pub mod spin_ops;
 mod views;
 
 pub use analytics::{get_analytics, FigureCache};

@@ -45,6 +45,21 @@ fn matches(template: &'static str, path: &str) -> Option<Params> {
     }
 }
 
+/// The template of the route `request` matches (its method's, else the
+/// first with that path) and its parameters, for logging.
+pub fn matched<S: ?Sized>(routes: &[Route<S>], request: &RequestParts) -> Option<(&'static str, Params)> {
+    let mut by_path = None;
+    for route in routes {
+        if let Some(params) = matches(route.path, &request.path) {
+            if route.method == request.method {
+                return Some((route.path, params));
+            }
+            by_path.get_or_insert((route.path, params));
+        }
+    }
+    by_path
+}
+
 /// Finds the route for `request` and runs it: 404 when no path matches, 405
 /// (with `Allow`) when the path matches under other methods only.
 pub fn dispatch<S: ?Sized>(routes: &[Route<S>], state: &S, request: &RequestParts) -> HttpResponse {

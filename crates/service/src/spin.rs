@@ -12,9 +12,10 @@ use uuid::Uuid;
 use crate::clock::{self, ClockSource};
 use crate::context::Ctx;
 
-/// A new correlation id for this request.
+/// This request's correlation id: the caller's `x-correlation-id` when it
+/// sent a well-formed one, else a fresh UUIDv7 ([`crate::observe`]).
 pub fn correlation_id() -> String {
-    Uuid::now_v7().to_string()
+    crate::observe::correlation_id()
 }
 
 /// The keyring from the `auth_keys` variable (a secret). A malformed or
@@ -26,22 +27,15 @@ pub fn keyring(correlation_id: &str) -> Result<Keyring, ApiError> {
         .map_err(|e| ApiError::internal(correlation_id, &format!("variable `auth_keys`: {e}")))
 }
 
-/// A secret variable that must hold at least [`orderflow_http::MIN_SECRET_BYTES`]
-/// bytes (a webhook signing secret). A shorter one is refused with a 500
-/// whose log line names the variable and the length, never the value.
-pub fn secret_variable(name: &str, correlation_id: &str) -> Result<String, ApiError> {
-    let value = variable(name, correlation_id)?;
-    orderflow_http::check_secret_length(name, &value).map_err(|e| ApiError::internal(correlation_id, &e))?;
-    Ok(value)
-}
-
 /// The request's verified caller (401 otherwise).
 pub fn principal(request: &RequestParts, correlation_id: &str) -> Result<Principal, ApiError> {
-    authenticate(
+    let principal = authenticate(
         request.header("authorization"),
         &keyring(correlation_id)?,
         Utc::now().timestamp(),
-    )
+    )?;
+    crate::observe::note_tenant(&principal.tenant);
+    Ok(principal)
 }
 
 /// The `database_url` variable: empty when the component does not declare it
@@ -266,12 +260,11 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         })
     };
     let providers = Providers {
-        payment_provider: if needs.payments {
-            var("payment_provider")?
+        payments: if needs.payments {
+            Some(payment_provider(correlation_id)?)
         } else {
-            String::new()
+            None
         },
-        payments: endpoint(needs.payments, "payment_api_url", "payment_api_key")?,
         cloud: endpoint(needs.cloud, "cloud_api_url", "cloud_api_key")?,
         email: endpoint(needs.email, "email_api_url", "email_api_key")?,
     };
@@ -316,6 +309,34 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
     })
 }
 
+/// The payment provider the variables `payment_provider`,
+/// `payment_api_url`, `payment_api_key` and `payment_api_version` configure.
+pub fn payment_provider(correlation_id: &str) -> Result<crate::saga::PaymentProvider, ApiError> {
+    let var = |name: &str| variable(name, correlation_id);
+    let config = crate::saga::PaymentConfig {
+        provider: var("payment_provider")?,
+        api_url: var("payment_api_url")?,
+        api_key: var("payment_api_key")?,
+        api_version: var("payment_api_version")?,
+    };
+    crate::saga::PaymentProvider::from_config(&config).map_err(|e| ApiError::internal(correlation_id, &e))
+}
+
+/// The `payment_webhook_secret` variable: one secret, or several separated
+/// by commas while one is rotated.
+///
+/// Each secret must hold at least [`orderflow_http::MIN_SECRET_BYTES`] bytes;
+/// a shorter one is a 500 whose log line names the variable and the
+/// length, never the value.
+pub fn webhook_secrets(correlation_id: &str) -> Result<orderflow_http::WebhookSecrets, ApiError> {
+    let raw = variable("payment_webhook_secret", correlation_id)?;
+    for secret in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        orderflow_http::check_secret_length("payment_webhook_secret", secret)
+            .map_err(|e| ApiError::internal(correlation_id, &e))?;
+    }
+    raw.parse().map_err(|e: String| ApiError::internal(correlation_id, &e))
+}
+
 /// The `renewal_lead_secs` variable: how long before a subscription period
 /// ends its renewal is charged; three days where a component does not
 /// declare it.
@@ -346,6 +367,7 @@ pub fn chain(url: &str, token: &str) -> Result<(u16, Vec<u8>), String> {
         .method(spin_sdk::http::Method::Post)
         .uri(url)
         .header("authorization", format!("Bearer {token}"))
+        .header(crate::observe::CORRELATION_HEADER, crate::observe::correlation_id())
         .build();
     let response: spin_sdk::http::Response =
         spin_sdk::http::run(spin_sdk::http::send(request)).map_err(|e| e.to_string())?;
@@ -396,6 +418,7 @@ pub fn run_handed_job(
     let env = saga_env(needs, correlation_id)?;
     let ran =
         crate::saga::run_claimed_job(&env, job_id, claim).map_err(|e| crate::from_store(e, correlation_id))?;
+    crate::observe::note_outcome(ran);
     Ok(orderflow_http::HttpResponse::json(
         200,
         &serde_json::json!({ "job": job_id, "ran": ran.is_some(), "succeeded": ran == Some(true) }),

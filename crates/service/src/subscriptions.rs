@@ -24,7 +24,8 @@ use crate::context::Ctx;
 use crate::errors::from_store;
 use crate::idempotent::{write_idempotently, Prepared};
 use crate::router::Params;
-use crate::saga::{CallError, Charge, SagaEnv};
+use crate::saga::payments::SavedMethod;
+use crate::saga::{CallError, Charge, PaymentChange, PaymentEvent, PaymentProvider, SagaEnv};
 
 /// A subscription as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -232,24 +233,27 @@ fn charge<D: Db>(env: &SagaEnv<D>, sub: &Subscription, period: u32) -> Result<bo
     let renewal = env.store.write(|s| s.start_renewal(sub, period, true, now))?;
     let intent = match &renewal.intent_id {
         Some(intent) => Ok(intent.clone()),
-        None => env
-            .providers
-            .create_renewal_intent(env.out.as_ref(), sub, period)
-            .inspect(|intent| {
+        None => env.providers.payments().and_then(|provider| {
+            let saved = saved_method(env, provider, sub)?;
+            let request = crate::saga::payments::renewal_intent(sub, period, saved);
+            provider.create_intent(env.out.as_ref(), &request).inspect(|intent| {
                 let linked = env
                     .store
-                    .write(|s| s.link_renewal_intent(&renewal, &env.providers.payment_provider, intent, now));
+                    .write(|s| s.link_renewal_intent(&renewal, provider.name(), intent, now));
                 if let Err(e) = linked {
                     eprintln!("renew: intent {intent} of {} not linked yet: {e}", renewal.id);
                 }
-            }),
+            })
+        }),
     };
     // The attempt number keys the charge: a crashed attempt's charge is
     // replayed, a new attempt confirms the same intent again (which charges
     // an intent at most once).
     let outcome = intent.and_then(|intent| {
         let key = format!("renewal-{}-{period}-{}", sub.id, renewal.attempts);
-        env.providers.charge_intent(env.out.as_ref(), &intent, &key)
+        env.providers
+            .payments()
+            .and_then(|p| p.confirm_off_session(env.out.as_ref(), &intent, &key))
     });
     let now = (env.clock)();
     let accepted = matches!(outcome, Ok(Charge::Accepted));
@@ -284,6 +288,23 @@ fn charge<D: Db>(env: &SagaEnv<D>, sub: &Subscription, period: u32) -> Result<bo
     Ok(accepted)
 }
 
+/// The payment method that paid the subscription's order, as the provider
+/// kept it for renewals (read from the order's payment intent), if any.
+fn saved_method<D: Db>(
+    env: &SagaEnv<D>,
+    provider: &PaymentProvider,
+    sub: &Subscription,
+) -> Result<Option<SavedMethod>, CallError> {
+    let order_intent = env
+        .store
+        .payment_intent_of(&sub.tenant, sub.order)
+        .map_err(|e| CallError::Retryable(format!("reading the order's payment intent: {e}")))?;
+    match order_intent {
+        Some(intent) => Ok(provider.retrieve_intent(env.out.as_ref(), &intent)?.saved),
+        None => Ok(None),
+    }
+}
+
 /// What a payment event did to a renewal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RenewalOutcome {
@@ -297,7 +318,7 @@ pub enum RenewalOutcome {
 
 /// Applies a verified payment event for a renewal's intent, in one
 /// transaction with the record of the event (so a replay does nothing):
-/// `payment_intent.succeeded` for the renewal's amount pays it and extends
+/// a payment of the renewal's amount pays it and extends
 /// the subscription by exactly one period (resuming it if suspended).
 /// Declines were recorded by the renewal run when it charged; their events
 /// only get recorded.
@@ -306,16 +327,18 @@ pub fn apply_renewal_payment<D: Db>(
     store: &Store<D>,
     renewal: &Renewal,
     provider: &str,
-    event_id: &str,
-    event_type: &str,
-    paid: Result<Money, String>,
+    event: &PaymentEvent,
     now: DateTime<Utc>,
 ) -> Result<RenewalOutcome, StoreError> {
     store.write(|s| {
         let sub = s.subscription(&renewal.tenant, renewal.subscription)?;
         let order = sub.as_ref().map(|x| x.order);
-        let (label, outcome, change) = match (event_type, &sub, &paid) {
-            ("payment_intent.succeeded", Some(sub), Ok(amount)) if *amount == renewal.amount => {
+        let paid = match &event.change {
+            PaymentChange::Succeeded { amount, .. } => Some(amount),
+            _ => None,
+        };
+        let (label, outcome, change) = match (paid, &sub) {
+            (Some(Ok(amount)), Some(sub)) if *amount == renewal.amount => {
                 match sub.renewal_paid(renewal.period, *amount, now) {
                     Ok(change) => (
                         "applied: renewal paid".to_owned(),
@@ -328,11 +351,11 @@ pub fn apply_renewal_payment<D: Db>(
                     }
                 }
             }
-            ("payment_intent.succeeded", _, Ok(amount)) => {
+            (Some(Ok(amount)), _) => {
                 let why = format!("flagged: paid {amount}, the renewal is {}", renewal.amount);
                 (why.clone(), RenewalOutcome::Ignored(why), None)
             }
-            ("payment_intent.succeeded", _, Err(why)) => {
+            (Some(Err(why)), _) => {
                 let why = format!("flagged: {why}");
                 (why.clone(), RenewalOutcome::Ignored(why), None)
             }
@@ -341,7 +364,7 @@ pub fn apply_renewal_payment<D: Db>(
                 (why.clone(), RenewalOutcome::Ignored(why), None)
             }
         };
-        if !s.record_webhook(provider, event_id, event_type, order, &label, now)? {
+        if !s.record_webhook(provider, &event.id, &event.kind, order, &label, now)? {
             return Ok(RenewalOutcome::Duplicate);
         }
         if let Some((version, change)) = change {

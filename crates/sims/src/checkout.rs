@@ -57,7 +57,7 @@ pub(crate) fn return_to_in(query: &str) -> Option<String> {
 }
 
 /// Only loopback `http://` URLs: the browser goes back to a local app.
-fn allowed_return(url: &str) -> Option<String> {
+pub(crate) fn allowed_return(url: &str) -> Option<String> {
     let rest = url.strip_prefix("http://")?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
@@ -67,8 +67,10 @@ fn allowed_return(url: &str) -> Option<String> {
 /// What the page shows of an intent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Shown<'a> {
-    /// The intent id.
+    /// The intent (or session) id.
     pub id: &'a str,
+    /// Where the page's form posts.
+    pub action: &'a str,
     /// Minor units.
     pub amount: i64,
     /// Lower-case ISO code.
@@ -93,6 +95,7 @@ pub(crate) fn amount_text(amount: i64, currency: &str) -> String {
 pub(crate) fn page(intent: &Shown<'_>, return_to: Option<&str>) -> String {
     let amount = amount_text(intent.amount, intent.currency);
     let id = escape(intent.id);
+    let action = escape(intent.action);
     let back = return_to.map(|url| format!(r#"<p><a href="{0}">Back to the shop</a></p>"#, escape(url)));
     let body = match intent.status {
         "requires_payment_method" => {
@@ -104,7 +107,7 @@ pub(crate) fn page(intent: &Shown<'_>, return_to: Option<&str>) -> String {
             });
             format!(
                 r#"<p>Amount due: <strong id="amount">{amount}</strong></p>
-{declined}<form method="post" action="/checkout/{id}">
+{declined}<form method="post" action="{action}">
 {hidden}<button type="submit" name="choice" value="pay" id="pay">Pay {amount}</button>
 <button type="submit" name="choice" value="decline" id="decline">Decline the card</button>
 </form>"#
@@ -169,6 +172,7 @@ mod tests {
     fn the_page_escapes_what_it_shows_and_offers_pay_while_unpaid() {
         let shown = Shown {
             id: "pi_1",
+            action: "/checkout/pi_1",
             amount: 57_898,
             currency: "eur",
             status: "requires_payment_method",

@@ -1,5 +1,5 @@
 //! Simulated external providers for tests and local development: a
-//! Stripe-like payment provider, a cloud provider that provisions
+//! payment provider speaking Stripe's wire format, a cloud provider that provisions
 //! asynchronously, and an email API that records what it is asked to send.
 //!
 //! They are deliberately **outside the product**: the platform talks to them
@@ -16,6 +16,7 @@ mod clock;
 mod cloud;
 mod email;
 mod faults;
+mod form;
 mod idempotency;
 mod ids;
 mod payments;
@@ -26,5 +27,6 @@ pub mod client;
 pub mod server;
 
 pub use app::{start, Config, Running, DEFAULT_WEBHOOK_SECRET};
+pub use payments::API_VERSION;
 pub use signature::{sign, verify};
 pub use webhooks::{Delivery, DeliveryOptions};

@@ -1,9 +1,19 @@
-//! The Stripe-like payment provider.
+//! The payment provider, speaking Stripe's wire format for the endpoints the
+//! platform uses.
 //!
-//! API (bearer `sk_test_…`): create/get/cancel payment intents, create/get
-//! refunds, all with `Idempotency-Key` semantics (same key and request →
-//! the saved response again, with `Idempotent-Replayed: true`; same key,
-//! other request → 400 `idempotency_error`). Intents start
+//! API (bearer `sk_test_…`, optional `Stripe-Version`): create, retrieve,
+//! cancel and confirm payment intents, create and retrieve refunds, create,
+//! retrieve and expire Checkout Sessions. Requests are form-encoded with
+//! bracketed keys and parsed strictly ([`crate::form`]: an unknown or
+//! malformed parameter is Stripe's 400 error object); amounts are integers
+//! in minor units with lower-case currencies; errors are `{"error": {"type",
+//! "code", "message", …}}` (402 `card_declined`, 429 `rate_limit` through
+//! `/_sim/faults`). Creating calls honour `Idempotency-Key` (same key and
+//! parameters → the saved response again, with `Idempotent-Replayed: true`;
+//! same key, other parameters → 400 `idempotency_error`). Events are
+//! Stripe's envelopes (`evt_…`, `object: "event"`, `api_version`, …),
+//! delivered signed; an automatic delivery that fails is retried with
+//! backoff, as Stripe retries. Intents start
 //! `requires_payment_method`; the "customer" acts through `/_sim/…`:
 //! succeed, fail (declined; the intent stays `requires_payment_method`),
 //! expire (→ `canceled`), or through the hosted checkout page
@@ -25,10 +35,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::faults::FailNext;
+use crate::form::Params;
 use crate::idempotency::{Idempotency, Lookup};
 use crate::server::{Handler, Request, Response};
 use crate::webhooks::{self, DeliveryOptions, MAX_DELIVERIES};
 use crate::{checkout, clock, ids};
+
+/// The API version the simulator speaks and stamps on its events.
+pub const API_VERSION: &str = "2026-10-28.endive";
+
+/// How often an automatic delivery is retried after failing (Stripe
+/// retries for days; the simulator a few times, quickly).
+const AUTOMATIC_RETRIES: u32 = 5;
+
+/// An event to deliver: where, signed with what, the bytes.
+type Emitted = (String, String, Bytes);
 
 /// The payment provider's state.
 #[derive(Debug)]
@@ -40,6 +61,8 @@ pub(crate) struct Payments {
 struct State {
     intents: Vec<Intent>,
     refunds: Vec<Value>,
+    sessions: Vec<Session>,
+    customers: Vec<Value>,
     events: Vec<Event>,
     requests: Vec<Value>,
     idempotency: Idempotency<Response>,
@@ -68,12 +91,46 @@ struct Intent {
     amount_refunded: i64,
     currency: String,
     metadata: Map<String, Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
+    client_secret: String,
+    customer: Option<String>,
+    payment_method: Option<String>,
+    setup_future_usage: Option<String>,
+    latest_charge: Option<String>,
     created: i64,
     canceled_at: Option<i64>,
     cancellation_reason: Option<String>,
     last_payment_error: Option<Value>,
+    livemode: bool,
+}
+
+/// A Checkout Session: a hosted page that creates and pays an intent.
+#[derive(Debug, Clone, Serialize)]
+struct Session {
+    id: String,
+    object: &'static str,
+    mode: String,
+    /// `open`, `complete` or `expired`.
+    status: &'static str,
+    /// `unpaid` or `paid`.
+    payment_status: &'static str,
+    amount_total: i64,
+    currency: String,
+    url: Option<String>,
+    success_url: Option<String>,
+    cancel_url: Option<String>,
+    metadata: Map<String, Value>,
+    client_reference_id: Option<String>,
+    customer: Option<String>,
+    payment_intent: Option<String>,
+    #[serde(skip)]
+    intent_metadata: Map<String, Value>,
+    #[serde(skip)]
+    intent_setup_future_usage: Option<String>,
+    #[serde(skip)]
+    description: Option<String>,
+    created: i64,
+    expires_at: i64,
     livemode: bool,
 }
 
@@ -86,53 +143,11 @@ struct Event {
     body: Bytes,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateIntent {
-    amount: i64,
-    currency: String,
-    #[serde(default)]
-    metadata: Map<String, Value>,
-    #[serde(default)]
-    description: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CancelIntent {
-    #[serde(default)]
-    cancellation_reason: Option<String>,
-}
-
-/// `POST /v1/payment_intents/{id}/confirm`: an off-session charge.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfirmIntent {
-    #[serde(default)]
-    #[allow(dead_code)]
-    off_session: bool,
-    #[serde(default)]
-    #[allow(dead_code)]
-    payment_method: Option<String>,
-}
-
 /// `POST /_sim/declines`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Declines {
     decline_next: u32,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateRefund {
-    payment_intent: String,
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
-    metadata: Map<String, Value>,
-    #[serde(default)]
-    reason: Option<String>,
 }
 
 /// Options of `/_sim/payment_intents/{id}/{succeed|fail|expire}`.
@@ -147,6 +162,8 @@ struct CustomerAction {
     amount: Option<i64>,
     /// Reported in the event instead of the intent's currency.
     currency: Option<String>,
+    /// Retry each failed delivery this many times (default none).
+    retries: u32,
 }
 
 impl CustomerAction {
@@ -156,6 +173,7 @@ impl CustomerAction {
             concurrent: self.concurrent,
             timestamp_offset_secs: self.timestamp_offset_secs,
             forge: self.forge,
+            retries: self.retries,
         }
     }
 }
@@ -183,6 +201,8 @@ impl Payments {
             state: Mutex::new(State {
                 intents: Vec::new(),
                 refunds: Vec::new(),
+                sessions: Vec::new(),
+                customers: Vec::new(),
                 events: Vec::new(),
                 requests: Vec::new(),
                 idempotency: Idempotency::default(),
@@ -202,42 +222,86 @@ impl Payments {
         if !req.bearer_has_prefix("sk_test_") {
             return Response::error(
                 401,
-                "authentication_error",
+                "invalid_request_error",
                 "Invalid API Key provided: use `Authorization: Bearer sk_test_…`.",
-            );
+            )
+            .with_error_field("code", "api_key_invalid");
+        }
+        if let Some(version) = req.header("stripe-version").filter(|v| !valid_version(v)) {
+            return Response::error(
+                400,
+                "invalid_request_error",
+                format!("Invalid Stripe API version: {version}"),
+            )
+            .with_error_field("code", "api_version_invalid");
         }
         let (response, emitted) = {
             let mut state = self.lock();
             if let Some(status) = state.faults.take() {
-                return Response::error(status, "api_error", "injected fault");
+                return injected(status);
             }
+            let host = req.header("host").unwrap_or("127.0.0.1").to_owned();
             let segments = req.segments();
             match (&req.method, segments.as_slice()) {
-                (&Method::POST, ["v1", "payment_intents"]) => (state.create_intent(req), None),
+                (&Method::POST, ["v1", "payment_intents"]) => (state.create_intent(req), Vec::new()),
                 (&Method::GET, ["v1", "payment_intents", id]) => (
-                    state
-                        .intent(id)
-                        .map_or_else(|| missing("payment_intent", id), |i| ok(json!(i))),
-                    None,
+                    retrieve(req).map_or_else(
+                        |e| e,
+                        |()| {
+                            state
+                                .intent(id)
+                                .map_or_else(|| missing("payment_intent", id), |i| ok(json!(i)))
+                        },
+                    ),
+                    Vec::new(),
                 ),
                 (&Method::POST, ["v1", "payment_intents", id, "cancel"]) => state.cancel_intent(req, id),
                 (&Method::POST, ["v1", "payment_intents", id, "confirm"]) => state.confirm_intent(req, id),
-                (&Method::POST, ["v1", "refunds"]) => (state.create_refund(req), None),
+                (&Method::POST, ["v1", "refunds"]) => state.create_refund(req),
+                (&Method::POST, ["v1", "customers"]) => (state.create_customer(req), Vec::new()),
+                (&Method::GET, ["v1", "customers", id]) => {
+                    let customer = state.customers.iter().find(|c| c["id"] == *id).cloned();
+                    (
+                        retrieve(req).map_or_else(|e| e, |()| customer.map_or_else(|| missing("customer", id), ok)),
+                        Vec::new(),
+                    )
+                }
                 (&Method::GET, ["v1", "refunds", id]) => {
                     let refund = state.refunds.iter().find(|r| r["id"] == *id).cloned();
-                    (refund.map_or_else(|| missing("refund", id), ok), None)
+                    (
+                        retrieve(req).map_or_else(|e| e, |()| refund.map_or_else(|| missing("refund", id), ok)),
+                        Vec::new(),
+                    )
                 }
-                _ => (Response::no_route(req), None),
+                (&Method::POST, ["v1", "checkout", "sessions"]) => (state.create_session(req, &host), Vec::new()),
+                (&Method::GET, ["v1", "checkout", "sessions", id]) => {
+                    let session = state.sessions.iter().find(|c| c.id == *id).map(|c| json!(c));
+                    (
+                        retrieve(req)
+                            .map_or_else(|e| e, |()| session.map_or_else(|| missing("checkout.session", id), ok)),
+                        Vec::new(),
+                    )
+                }
+                (&Method::POST, ["v1", "checkout", "sessions", id, "expire"]) => state.expire_session(req, id),
+                _ => (
+                    Response::error(
+                        404,
+                        "invalid_request_error",
+                        format!("Unrecognized request URL ({} {}).", req.method, req.path),
+                    ),
+                    Vec::new(),
+                ),
             }
         };
-        if let Some((url, secret, body)) = emitted {
-            // Stripe delivers asynchronously; the caller may hold locks that the
-            // webhook handler needs, so never deliver inside the API call.
+        for (url, secret, body) in emitted {
+            // Stripe delivers asynchronously, and retries what fails; the
+            // caller may hold locks that the webhook handler needs, so never
+            // deliver inside the API call.
             tokio::spawn(async move {
-                webhooks::deliver(&url, &secret, body, &DeliveryOptions::default()).await;
+                webhooks::deliver(&url, &secret, body, &automatic()).await;
             });
         }
-        response
+        response.with_header("request-id", ids::new_id("req"))
     }
 
     async fn control(&self, req: &Request) -> Response {
@@ -284,6 +348,13 @@ impl Payments {
             }
             (&Method::GET, ["_sim", "payment_intents"]) => ok(json!({ "data": self.lock().intents })),
             (&Method::GET, ["_sim", "refunds"]) => ok(json!({ "data": self.lock().refunds })),
+            (&Method::GET, ["_sim", "checkout_sessions"]) => ok(json!({ "data": self.lock().sessions })),
+            (&Method::GET, ["_sim", "customers"]) => ok(json!({ "data": self.lock().customers })),
+            // The customer pays a Checkout Session without a browser.
+            (&Method::POST, ["_sim", "checkout_sessions", id, "complete"]) => match self.complete(id).await {
+                Ok(session) => ok(json!(session)),
+                Err(e) => e,
+            },
             (&Method::GET, ["_sim", "requests"]) => ok(json!({ "data": self.lock().requests })),
             (&Method::GET, ["_sim", "events"]) => {
                 let state = self.lock();
@@ -320,8 +391,10 @@ impl Payments {
                 let Some(intent) = state.intent(id) else {
                     return missing("payment_intent", id);
                 };
+                let action = format!("/checkout/{}", intent.id);
                 let shown = checkout::Shown {
                     id: &intent.id,
+                    action: &action,
                     amount: intent.amount,
                     currency: &intent.currency,
                     status: match intent.status {
@@ -345,7 +418,12 @@ impl Payments {
                     checkout::Choice::Pay => Action::Succeed,
                     checkout::Choice::Decline => Action::Fail,
                 };
-                let outcome = self.act(id, action, &CustomerAction::default()).await;
+                // The provider's own delivery, retried while the app fails it.
+                let automatic = CustomerAction {
+                    retries: AUTOMATIC_RETRIES,
+                    ..CustomerAction::default()
+                };
+                let outcome = self.act(id, action, &automatic).await;
                 match (outcome.status_code(), form.return_to) {
                     (200, Some(url)) if action_is_final(action) => Response::see_other(&url),
                     (200, Some(url)) => Response::see_other(&format!(
@@ -358,6 +436,80 @@ impl Payments {
             }
             _ => Response::no_route(req),
         }
+    }
+
+    /// `/c/pay/{session}`: a Checkout Session's hosted page (GET) and its
+    /// form (POST). Paying creates and pays the session's intent, delivers
+    /// `payment_intent.succeeded` and `checkout.session.completed`, then
+    /// sends the browser to the session's `success_url` (loopback only).
+    async fn session_page(&self, req: &Request) -> Response {
+        let segments = req.segments();
+        let ["c", "pay", id] = segments.as_slice() else {
+            return Response::no_route(req);
+        };
+        let page = |session: &Session, declined: Option<&str>| {
+            let action = format!("/c/pay/{}", session.id);
+            let shown = checkout::Shown {
+                id: &session.id,
+                action: &action,
+                amount: session.amount_total,
+                currency: &session.currency,
+                status: match session.status {
+                    "open" => "requires_payment_method",
+                    "complete" => "succeeded",
+                    _ => "canceled",
+                },
+                declined,
+            };
+            let back = session.success_url.as_deref().and_then(checkout::allowed_return);
+            Response::html(200, checkout::page(&shown, back.as_deref()))
+        };
+        match req.method {
+            Method::GET => {
+                let state = self.lock();
+                match state.sessions.iter().find(|c| c.id == *id) {
+                    Some(session) => page(session, None),
+                    None => missing("checkout.session", id),
+                }
+            }
+            Method::POST => {
+                let form = match checkout::parse_form(&req.body) {
+                    Ok(form) => form,
+                    Err(message) => return Response::error(400, "invalid_request_error", message),
+                };
+                if form.choice == checkout::Choice::Decline {
+                    let state = self.lock();
+                    return match state.sessions.iter().find(|c| c.id == *id) {
+                        Some(session) => page(session, Some("Your card was declined.")),
+                        None => missing("checkout.session", id),
+                    };
+                }
+                let session = match self.complete(id).await {
+                    Ok(session) => session,
+                    Err(e) => return e,
+                };
+                match session.success_url.as_deref().and_then(checkout::allowed_return) {
+                    Some(url) => Response::see_other(&url),
+                    None => page(&session, None),
+                }
+            }
+            _ => Response::no_route(req),
+        }
+    }
+
+    /// Completes a session as its customer paying, delivering its events.
+    async fn complete(&self, id: &str) -> Result<Session, Response> {
+        let (session, bodies, target) = {
+            let mut state = self.lock();
+            let (session, bodies) = state.complete_session(id, clock::unix_now())?;
+            (session, bodies, state.target())
+        };
+        if let Some((url, secret)) = target {
+            for body in bodies {
+                webhooks::deliver(&url, &secret, body, &automatic()).await;
+            }
+        }
+        Ok(session)
     }
 
     async fn customer_action(&self, req: &Request, id: &str, action: Action) -> Response {
@@ -441,6 +593,9 @@ impl Handler for Payments {
         if req.path.starts_with("/checkout/") {
             return self.checkout(&req).await;
         }
+        if req.path.starts_with("/c/pay/") {
+            return self.session_page(&req).await;
+        }
         if req.path.starts_with("/v1/") {
             let response = self.api(&req).await;
             self.lock().requests.push(json!({
@@ -475,34 +630,69 @@ impl State {
         self.intents.iter_mut().find(|i| i.id == id)
     }
 
+    /// Looks `key` up for `endpoint` with `params`: `Err` is the answer to
+    /// give at once (a replay, or a key reused with other parameters).
+    fn check_key(&self, key: Option<&str>, endpoint: &'static str, params: &Value) -> Result<(), Response> {
+        match self.idempotency.lookup(key, endpoint, params) {
+            Lookup::Replay(saved) => Err(replayed(saved)),
+            Lookup::Mismatch => Err(idempotency_mismatch(key)),
+            Lookup::New => Ok(()),
+        }
+    }
+
     fn create_intent(&mut self, req: &Request) -> Response {
-        let (value, body) = match req.json::<CreateIntent>() {
-            Ok(parsed) => parsed,
-            Err(e) => return e,
-        };
+        match self.try_create_intent(req) {
+            Ok(response) | Err(response) => response,
+        }
+    }
+
+    fn try_create_intent(&mut self, req: &Request) -> Result<Response, Response> {
+        let mut p = Params::of(req)?;
+        let value = p.to_value();
         let key = req.idempotency_key();
-        match self.idempotency.lookup(key.as_deref(), "create_intent", &value) {
-            Lookup::Replay(saved) => return replayed(saved),
-            Lookup::Mismatch => return idempotency_mismatch(key.as_deref()),
-            Lookup::New => {}
+        self.check_key(key.as_deref(), "create_intent", &value)?;
+        let amount = p.required_integer("amount")?;
+        let currency = p.required_string("currency")?;
+        let metadata = p.metadata("metadata")?;
+        let description = p.string("description")?;
+        let customer = p.string("customer")?;
+        let payment_method = p.string("payment_method")?;
+        let setup_future_usage = p.one_of("setup_future_usage", &["off_session", "on_session"])?;
+        let _ = p.strings("payment_method_types")?;
+        let _ = p.strings("expand")?;
+        p.finish()?;
+        if amount < 1 {
+            return Err(invalid("amount", "Amount must be a positive integer in minor units."));
         }
-        if body.amount < 1 {
-            return invalid("amount", "Amount must be a positive integer in minor units.");
+        if let Some(customer) = customer
+            .as_deref()
+            .filter(|c| !self.customers.iter().any(|x| x["id"] == *c))
+        {
+            return Err(invalid("customer", &format!("No such customer: '{customer}'"))
+                .with_error_field("code", "resource_missing"));
         }
-        let currency = body.currency.to_ascii_lowercase();
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
-            return invalid("currency", "Currency must be a three-letter ISO code.");
+            return Err(invalid(
+                "currency",
+                "Currency must be a three-letter lower-case ISO code.",
+            ));
         }
+        let id = ids::new_id("pi");
         let intent = Intent {
-            id: ids::new_id("pi"),
+            client_secret: format!("{id}_secret_{}", ids::token(24)),
+            id,
             object: "payment_intent",
             status: Status::RequiresPaymentMethod,
-            amount: body.amount,
+            amount,
             amount_received: 0,
             amount_refunded: 0,
             currency,
-            metadata: body.metadata,
-            description: body.description,
+            metadata,
+            description,
+            customer,
+            payment_method,
+            setup_future_usage,
+            latest_charge: None,
             created: clock::unix_now(),
             canceled_at: None,
             cancellation_reason: None,
@@ -513,41 +703,69 @@ impl State {
         self.intents.push(intent);
         self.idempotency
             .save(key.as_deref(), "create_intent", value, response.clone());
-        response
+        Ok(response)
     }
 
-    /// Cancels (idempotently); returns the event to deliver on a real transition.
-    fn cancel_intent(&mut self, req: &Request, id: &str) -> (Response, Option<(String, String, Bytes)>) {
-        let body = match req.json::<CancelIntent>() {
-            Ok((_, body)) => body,
-            Err(e) => return (e, None),
+    /// Cancels; returns the event to deliver. Cancelling one that is
+    /// already cancelled or paid is Stripe's 400
+    /// `payment_intent_unexpected_state`.
+    fn cancel_intent(&mut self, req: &Request, id: &str) -> (Response, Vec<Emitted>) {
+        let parsed = Params::of(req).and_then(|mut p| {
+            let value = p.to_value();
+            let reason = p.one_of(
+                "cancellation_reason",
+                &["duplicate", "fraudulent", "requested_by_customer", "abandoned"],
+            )?;
+            p.finish().map(|()| (value, reason))
+        });
+        let (value, reason) = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => return (e, Vec::new()),
         };
+        // The key covers the path: cancelling another intent with it is a mismatch.
+        let value = json!({ "intent": id, "params": value });
+        let key = req.idempotency_key();
+        if let Err(answer) = self.check_key(key.as_deref(), "cancel_intent", &value) {
+            return (answer, Vec::new());
+        }
+        let (response, emitted) = self.cancel_now(id, reason);
+        self.idempotency
+            .save(key.as_deref(), "cancel_intent", value, response.clone());
+        (response, emitted)
+    }
+
+    fn cancel_now(&mut self, id: &str, reason: Option<String>) -> (Response, Vec<Emitted>) {
         let now = clock::unix_now();
         let Some(intent) = self.intent_mut(id) else {
-            return (missing("payment_intent", id), None);
+            return (missing("payment_intent", id), Vec::new());
         };
         match intent.status {
-            Status::Canceled => (ok(json!(intent)), None),
-            Status::Succeeded => (
-                Response::error(
-                    400,
-                    "invalid_request_error",
-                    format!("You cannot cancel this PaymentIntent because it has a status of succeeded ({id})."),
+            Status::Canceled | Status::Succeeded => {
+                let status = if intent.status == Status::Canceled {
+                    "canceled"
+                } else {
+                    "succeeded"
+                };
+                (
+                    Response::error(
+                        400,
+                        "invalid_request_error",
+                        format!(
+                            "You cannot cancel this PaymentIntent because it has a status of {status}. Only a PaymentIntent with one of the following statuses may be canceled: requires_payment_method, requires_capture, requires_confirmation, requires_action, processing."
+                        ),
+                    )
+                    .with_error_field("code", "payment_intent_unexpected_state")
+                    .with_error_field("payment_intent", json!(intent)),
+                    Vec::new(),
                 )
-                .with_error_field("code", "payment_intent_unexpected_state"),
-                None,
-            ),
+            }
             Status::RequiresPaymentMethod => {
                 intent.status = Status::Canceled;
                 intent.canceled_at = Some(now);
-                intent.cancellation_reason = Some(
-                    body.cancellation_reason
-                        .unwrap_or_else(|| "requested_by_customer".into()),
-                );
+                intent.cancellation_reason = Some(reason.unwrap_or_else(|| "requested_by_customer".into()));
                 let snapshot = json!(intent);
                 let response = ok(snapshot.clone());
-                let event = self.record_event("payment_intent.canceled", snapshot, now);
-                let emitted = self.target().map(|(url, secret)| (url, secret, event));
+                let emitted = self.emit("payment_intent.canceled", snapshot, now);
                 (response, emitted)
             }
         }
@@ -557,29 +775,38 @@ impl State {
     /// method (a subscription's renewal): charged at once, or declined while
     /// `/_sim/declines` says so; either way its event is delivered. An intent
     /// is charged at most once: confirming a succeeded one returns it as is.
-    fn confirm_intent(&mut self, req: &Request, id: &str) -> (Response, Option<(String, String, Bytes)>) {
-        let (value, _) = match req.json::<ConfirmIntent>() {
+    fn confirm_intent(&mut self, req: &Request, id: &str) -> (Response, Vec<Emitted>) {
+        let parsed = Params::of(req).and_then(|mut p| {
+            let value = p.to_value();
+            let _off_session = p.boolean("off_session")?;
+            let payment_method = p.string("payment_method")?;
+            let _ = p.strings("expand")?;
+            p.finish()
+                .map(|()| (json!({ "intent": id, "params": value }), payment_method))
+        });
+        let (value, payment_method) = match parsed {
             Ok(parsed) => parsed,
-            Err(e) => return (e, None),
+            Err(e) => return (e, Vec::new()),
         };
         let key = req.idempotency_key();
-        match self.idempotency.lookup(key.as_deref(), "confirm_intent", &value) {
-            Lookup::Replay(saved) => return (replayed(saved), None),
-            Lookup::Mismatch => return (idempotency_mismatch(key.as_deref()), None),
-            Lookup::New => {}
+        if let Err(answer) = self.check_key(key.as_deref(), "confirm_intent", &value) {
+            return (answer, Vec::new());
         }
         let now = clock::unix_now();
         let declined = self.declines > 0;
         let Some(intent) = self.intent_mut(id) else {
-            return (missing("payment_intent", id), None);
+            return (missing("payment_intent", id), Vec::new());
         };
+        if payment_method.is_some() {
+            intent.payment_method = payment_method;
+        }
         let (response, event) = match intent.status {
             Status::Succeeded => (ok(json!(intent)), None),
             Status::Canceled => (
                 Response::error(
                     400,
                     "invalid_request_error",
-                    format!("You cannot confirm this PaymentIntent because it has a status of canceled ({id})."),
+                    "You cannot confirm this PaymentIntent because it has a status of canceled.",
                 )
                 .with_error_field("code", "payment_intent_unexpected_state"),
                 None,
@@ -589,7 +816,8 @@ impl State {
                 let snapshot = json!(intent);
                 let response = Response::error(402, "card_error", "Your card was declined.")
                     .with_error_field("code", "card_declined")
-                    .with_error_field("payment_intent", id);
+                    .with_error_field("decline_code", "generic_decline")
+                    .with_error_field("payment_intent", snapshot.clone());
                 (response, Some(("payment_intent.payment_failed", snapshot)))
             }
             Status::RequiresPaymentMethod => {
@@ -606,57 +834,115 @@ impl State {
         }
         self.idempotency
             .save(key.as_deref(), "confirm_intent", value, response.clone());
-        let emitted = event.and_then(|(kind, snapshot)| {
-            let body = self.record_event(kind, snapshot, now);
-            self.target().map(|(url, secret)| (url, secret, body))
-        });
+        let emitted = event.map_or_else(Vec::new, |(kind, snapshot)| self.emit(kind, snapshot, now));
         (response, emitted)
     }
 
-    fn create_refund(&mut self, req: &Request) -> Response {
-        let (value, body) = match req.json::<CreateRefund>() {
-            Ok(parsed) => parsed,
-            Err(e) => return e,
-        };
-        let key = req.idempotency_key();
-        match self.idempotency.lookup(key.as_deref(), "create_refund", &value) {
-            Lookup::Replay(saved) => return replayed(saved),
-            Lookup::Mismatch => return idempotency_mismatch(key.as_deref()),
-            Lookup::New => {}
+    fn create_customer(&mut self, req: &Request) -> Response {
+        match self.try_create_customer(req) {
+            Ok(response) | Err(response) => response,
         }
-        let Some(intent) = self.intents.iter_mut().find(|i| i.id == body.payment_intent) else {
-            return invalid(
-                "payment_intent",
-                &format!("No such payment_intent: '{}'", body.payment_intent),
-            )
-            .with_error_field("code", "resource_missing");
+    }
+
+    /// `POST /v1/customers`: whom a saved payment method belongs to.
+    fn try_create_customer(&mut self, req: &Request) -> Result<Response, Response> {
+        let mut p = Params::of(req)?;
+        let value = p.to_value();
+        let key = req.idempotency_key();
+        self.check_key(key.as_deref(), "create_customer", &value)?;
+        let description = p.string("description")?;
+        let email = p.string("email")?;
+        let name = p.string("name")?;
+        let metadata = p.metadata("metadata")?;
+        let _ = p.strings("expand")?;
+        p.finish()?;
+        let customer = json!({
+            "id": ids::new_id("cus"),
+            "object": "customer",
+            "description": description,
+            "email": email,
+            "name": name,
+            "metadata": metadata,
+            "created": clock::unix_now(),
+            "livemode": false,
+        });
+        let response = ok(customer.clone());
+        self.customers.push(customer);
+        self.idempotency
+            .save(key.as_deref(), "create_customer", value, response.clone());
+        Ok(response)
+    }
+
+    fn create_refund(&mut self, req: &Request) -> (Response, Vec<Emitted>) {
+        match self.try_create_refund(req) {
+            Ok(answer) => answer,
+            Err(response) => (response, Vec::new()),
+        }
+    }
+
+    /// `POST /v1/refunds` for a paid intent (or its charge): at most what is
+    /// left unrefunded; `refund.created` and `charge.refunded` follow.
+    fn try_create_refund(&mut self, req: &Request) -> Result<(Response, Vec<Emitted>), Response> {
+        let mut p = Params::of(req)?;
+        let value = p.to_value();
+        let key = req.idempotency_key();
+        self.check_key(key.as_deref(), "create_refund", &value)?;
+        let payment_intent = p.string("payment_intent")?;
+        let charge = p.string("charge")?;
+        let amount = p.integer("amount")?;
+        let metadata = p.metadata("metadata")?;
+        let reason = p.one_of("reason", &["duplicate", "fraudulent", "requested_by_customer"])?;
+        let _ = p.strings("expand")?;
+        p.finish()?;
+        let intent = match (&payment_intent, &charge) {
+            (Some(pi), _) => self.intents.iter_mut().find(|i| i.id == *pi),
+            (None, Some(ch)) => self
+                .intents
+                .iter_mut()
+                .find(|i| i.latest_charge.as_deref() == Some(ch.as_str())),
+            (None, None) => {
+                return Err(invalid(
+                    "payment_intent",
+                    "One of the following params should be provided for this request: payment_intent or charge.",
+                ))
+            }
+        };
+        let Some(intent) = intent else {
+            let (param, id) = payment_intent
+                .map(|pi| ("payment_intent", pi))
+                .or(charge.map(|ch| ("charge", ch)))
+                .unwrap_or_default();
+            return Err(
+                invalid(param, &format!("No such {param}: '{id}'")).with_error_field("code", "resource_missing")
+            );
         };
         if intent.status != Status::Succeeded {
-            return invalid(
+            return Err(invalid(
                 "payment_intent",
                 "This PaymentIntent does not have a successful charge to refund.",
-            );
+            ));
         }
         let refundable = intent.amount_received - intent.amount_refunded;
-        let amount = body.amount.unwrap_or(refundable);
+        let amount = amount.unwrap_or(refundable);
         if amount < 1 {
-            return if refundable == 0 {
+            return Err(if refundable == 0 {
                 invalid("amount", "Charge has already been refunded.")
                     .with_error_field("code", "charge_already_refunded")
             } else {
                 invalid("amount", "Amount must be a positive integer in minor units.")
-            };
+            });
         }
         if amount > refundable {
-            return invalid(
+            return Err(invalid(
                 "amount",
                 &format!(
                     "Refund amount ({amount}) is greater than the unrefunded amount on the charge ({refundable})."
                 ),
             )
-            .with_error_field("code", "amount_too_large");
+            .with_error_field("code", "amount_too_large"));
         }
         intent.amount_refunded += amount;
+        let now = clock::unix_now();
         let refund = json!({
             "id": ids::new_id("re"),
             "object": "refund",
@@ -664,16 +950,223 @@ impl State {
             "amount": amount,
             "currency": intent.currency,
             "payment_intent": intent.id,
-            "metadata": body.metadata,
-            "reason": body.reason,
-            "idempotency_key": key,
-            "created": clock::unix_now(),
+            "charge": intent.latest_charge,
+            "metadata": metadata,
+            "reason": reason,
+            "created": now,
+        });
+        let charge = json!({
+            "id": intent.latest_charge,
+            "object": "charge",
+            "amount": intent.amount_received,
+            "amount_captured": intent.amount_received,
+            "amount_refunded": intent.amount_refunded,
+            "currency": intent.currency,
+            "payment_intent": intent.id,
+            "paid": true,
+            "refunded": intent.amount_refunded == intent.amount_received,
+            "status": "succeeded",
+            "created": intent.created,
         });
         let response = ok(refund.clone());
-        self.refunds.push(refund);
+        self.refunds.push(refund.clone());
         self.idempotency
             .save(key.as_deref(), "create_refund", value, response.clone());
-        response
+        let mut emitted = self.emit("refund.created", refund, now);
+        emitted.extend(self.emit("charge.refunded", charge, now));
+        Ok((response, emitted))
+    }
+
+    fn create_session(&mut self, req: &Request, host: &str) -> Response {
+        match self.try_create_session(req, host) {
+            Ok(response) | Err(response) => response,
+        }
+    }
+
+    /// `POST /v1/checkout/sessions` (mode `payment`, line items with
+    /// `price_data`): a session whose `url` is the simulator's hosted page.
+    fn try_create_session(&mut self, req: &Request, host: &str) -> Result<Response, Response> {
+        let mut p = Params::of(req)?;
+        let value = p.to_value();
+        let key = req.idempotency_key();
+        self.check_key(key.as_deref(), "create_session", &value)?;
+        let mode = p.one_of("mode", &["payment", "setup", "subscription"])?;
+        if mode.as_deref() != Some("payment") {
+            return Err(invalid("mode", "The simulator supports mode=payment only."));
+        }
+        let success_url = p.string("success_url")?;
+        let cancel_url = p.string("cancel_url")?;
+        let metadata = p.metadata("metadata")?;
+        let client_reference_id = p.string("client_reference_id")?;
+        let customer = p.string("customer")?;
+        let _customer_email = p.string("customer_email")?;
+        let _ = p.strings("payment_method_types")?;
+        let _ = p.strings("expand")?;
+        let (mut intent_metadata, mut setup_future_usage, mut description) = (Map::new(), None, None);
+        if let Some(mut data) = p.object("payment_intent_data")? {
+            intent_metadata = data.metadata("metadata")?;
+            setup_future_usage = data.one_of("setup_future_usage", &["off_session", "on_session"])?;
+            description = data.string("description")?;
+            data.finish()?;
+        }
+        let items = p.list("line_items")?;
+        p.finish()?;
+        if items.is_empty() {
+            return Err(invalid("line_items", "Missing required param: line_items.")
+                .with_error_field("code", "parameter_missing"));
+        }
+        let (mut total, mut currency) = (0_i64, None::<String>);
+        for (i, mut item) in items.into_iter().enumerate() {
+            let quantity = item.integer("quantity")?.unwrap_or(1);
+            let Some(mut price) = item.object("price_data")? else {
+                return Err(invalid(
+                    &format!("line_items[{i}][price_data]"),
+                    "The simulator needs price_data on every line item.",
+                ));
+            };
+            let item_currency = price.required_string("currency")?;
+            let unit = price.required_integer("unit_amount")?;
+            if let Some(mut product) = price.object("product_data")? {
+                product.required_string("name")?;
+                let _ = product.string("description")?;
+                product.finish()?;
+            } else {
+                let _ = price.required_string("product")?;
+            }
+            price.finish()?;
+            item.finish()?;
+            if unit < 0 || quantity < 1 {
+                return Err(invalid(
+                    &format!("line_items[{i}]"),
+                    "Amounts and quantities must be positive.",
+                ));
+            }
+            if currency.as_ref().is_some_and(|c| *c != item_currency) {
+                return Err(invalid(
+                    &format!("line_items[{i}][price_data][currency]"),
+                    "All line items must share one currency.",
+                ));
+            }
+            currency = Some(item_currency);
+            total = unit
+                .checked_mul(quantity)
+                .and_then(|x| x.checked_add(total))
+                .ok_or_else(|| invalid("line_items", "The total is too large."))?;
+        }
+        let now = clock::unix_now();
+        let id = format!("cs_test_{}", ids::token(24));
+        let session = Session {
+            url: Some(format!("http://{host}/c/pay/{id}")),
+            id,
+            object: "checkout.session",
+            mode: "payment".into(),
+            status: "open",
+            payment_status: "unpaid",
+            amount_total: total,
+            currency: currency.unwrap_or_default(),
+            success_url,
+            cancel_url,
+            metadata,
+            client_reference_id,
+            customer,
+            payment_intent: None,
+            intent_metadata,
+            intent_setup_future_usage: setup_future_usage,
+            description,
+            created: now,
+            expires_at: now + 24 * 3600,
+            livemode: false,
+        };
+        let response = ok(json!(session));
+        self.sessions.push(session);
+        self.idempotency
+            .save(key.as_deref(), "create_session", value, response.clone());
+        Ok(response)
+    }
+
+    /// `POST /v1/checkout/sessions/{id}/expire`: only an open session expires.
+    fn expire_session(&mut self, req: &Request, id: &str) -> (Response, Vec<Emitted>) {
+        if let Err(e) = Params::of(req).and_then(Params::finish) {
+            return (e, Vec::new());
+        }
+        let now = clock::unix_now();
+        let Some(session) = self.sessions.iter_mut().find(|c| c.id == id) else {
+            return (missing("checkout.session", id), Vec::new());
+        };
+        if session.status != "open" {
+            return (
+                invalid(
+                    "session",
+                    &format!(
+                        "Only Checkout Sessions with a status of open can be expired; this one is {}.",
+                        session.status
+                    ),
+                ),
+                Vec::new(),
+            );
+        }
+        session.status = "expired";
+        session.url = None;
+        let snapshot = json!(session);
+        let emitted = self.emit("checkout.session.expired", snapshot.clone(), now);
+        (ok(snapshot), emitted)
+    }
+
+    /// The customer pays an open session on its page: its payment intent
+    /// is created and paid, and both events are recorded for delivery.
+    fn complete_session(&mut self, id: &str, now: i64) -> Result<(Session, Vec<Bytes>), Response> {
+        let Some(index) = self.sessions.iter().position(|c| c.id == id) else {
+            return Err(missing("checkout.session", id));
+        };
+        let session = self.sessions[index].clone();
+        if session.status != "open" {
+            return Ok((session, Vec::new()));
+        }
+        let pi = ids::new_id("pi");
+        let mut intent = Intent {
+            client_secret: format!("{pi}_secret_{}", ids::token(24)),
+            id: pi.clone(),
+            object: "payment_intent",
+            status: Status::RequiresPaymentMethod,
+            amount: session.amount_total,
+            amount_received: 0,
+            amount_refunded: 0,
+            currency: session.currency.clone(),
+            metadata: session.intent_metadata.clone(),
+            description: session.description.clone(),
+            customer: session.customer.clone(),
+            payment_method: None,
+            setup_future_usage: session.intent_setup_future_usage.clone(),
+            latest_charge: None,
+            created: now,
+            canceled_at: None,
+            cancellation_reason: None,
+            last_payment_error: None,
+            livemode: false,
+        };
+        transition(&mut intent, Action::Succeed, now);
+        let paid = json!(intent);
+        self.intents.push(intent);
+        let session = &mut self.sessions[index];
+        session.status = "complete";
+        session.payment_status = "paid";
+        session.payment_intent = Some(pi);
+        session.url = None;
+        let done = session.clone();
+        let bodies = vec![
+            self.record_event("payment_intent.succeeded", paid, now),
+            self.record_event("checkout.session.completed", json!(done), now),
+        ];
+        Ok((done, bodies))
+    }
+
+    /// Records an event and, when a webhook endpoint is set, returns it for delivery.
+    fn emit(&mut self, kind: &'static str, object: Value, now: i64) -> Vec<Emitted> {
+        let body = self.record_event(kind, object, now);
+        self.target()
+            .map(|(url, secret)| (url, secret, body))
+            .into_iter()
+            .collect()
     }
 
     fn record_event(&mut self, kind: &'static str, object: Value, now: i64) -> Bytes {
@@ -682,10 +1175,13 @@ impl State {
         let event = json!({
             "id": id,
             "object": "event",
-            "type": kind,
+            "api_version": API_VERSION,
             "created": now,
-            "livemode": false,
             "data": { "object": object },
+            "livemode": false,
+            "pending_webhooks": 1,
+            "request": { "id": null, "idempotency_key": null },
+            "type": kind,
         });
         let body = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
         self.events.push(Event {
@@ -744,6 +1240,12 @@ fn transition(intent: &mut Intent, action: Action, now: i64) {
             intent.status = Status::Succeeded;
             intent.amount_received = intent.amount;
             intent.last_payment_error = None;
+            intent.latest_charge = Some(ids::new_id("ch"));
+            // The card the customer paid with (kept for off-session use
+            // when the intent asked for it).
+            if intent.payment_method.is_none() {
+                intent.payment_method = Some(ids::new_id("pm"));
+            }
         }
         Action::Fail => {
             intent.last_payment_error = Some(json!({
@@ -800,6 +1302,54 @@ async fn deliver_and_report(
 
 fn ok(body: Value) -> Response {
     Response::json(200, body)
+}
+
+/// A GET's query: only `expand[]` is accepted (and changes nothing here).
+fn retrieve(req: &Request) -> Result<(), Response> {
+    let mut p = Params::of(req)?;
+    let _ = p.strings("expand")?;
+    p.finish()
+}
+
+/// `YYYY-MM-DD` with an optional `.name` release suffix.
+fn valid_version(version: &str) -> bool {
+    let (date, release) = version.split_once('.').unwrap_or((version, "x"));
+    let b = date.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && !release.is_empty()
+        && release.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// The error an injected fault answers, as Stripe words it.
+fn injected(status: u16) -> Response {
+    match status {
+        402 => Response::error(402, "card_error", "Your card was declined.")
+            .with_error_field("code", "card_declined")
+            .with_error_field("decline_code", "generic_decline"),
+        429 => Response::error(
+            429,
+            "invalid_request_error",
+            "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+        )
+        .with_error_field("code", "rate_limit"),
+        409 => Response::error(409, "invalid_request_error", "This object cannot be accessed right now because another API request or Stripe process is currently accessing it.")
+            .with_error_field("code", "lock_timeout"),
+        status => Response::error(status, "api_error", "injected fault"),
+    }
+}
+
+/// How an event the provider sends on its own is delivered: once, retried
+/// with backoff while the endpoint fails.
+fn automatic() -> DeliveryOptions {
+    DeliveryOptions {
+        retries: AUTOMATIC_RETRIES,
+        ..DeliveryOptions::default()
+    }
 }
 
 fn replayed(saved: &Response) -> Response {

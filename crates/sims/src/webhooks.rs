@@ -28,6 +28,10 @@ pub struct DeliveryOptions {
     pub timestamp_offset_secs: i64,
     /// Sign with a wrong secret.
     pub forge: bool,
+    /// Send each delivery again while the endpoint fails (no answer or not
+    /// 2xx), up to this many more times, with backoff from 100 ms doubling
+    /// to 3.2 s, as Stripe retries (over hours there).
+    pub retries: u32,
 }
 
 impl Default for DeliveryOptions {
@@ -37,6 +41,7 @@ impl Default for DeliveryOptions {
             concurrent: false,
             timestamp_offset_secs: 0,
             forge: false,
+            retries: 0,
         }
     }
 }
@@ -54,6 +59,8 @@ pub struct Delivery {
     pub error: Option<String>,
     /// The `Stripe-Signature` header sent.
     pub signature: String,
+    /// How many times it was sent (more than one after retries).
+    pub attempts: u32,
 }
 
 /// Delivers `body` to `url` as `options` say and reports every attempt, in
@@ -65,7 +72,15 @@ pub(crate) async fn deliver(url: &str, secret: &str, body: Bytes, options: &Deli
     } else {
         secret.to_owned()
     };
-    let attempt = |_| deliver_once(url.to_owned(), key.clone(), body.clone(), options.timestamp_offset_secs);
+    let attempt = |_| {
+        deliver_retrying(
+            url.to_owned(),
+            key.clone(),
+            body.clone(),
+            options.timestamp_offset_secs,
+            options.retries,
+        )
+    };
     if options.concurrent {
         let handles: Vec<_> = (0..count).map(|i| tokio::spawn(attempt(i))).collect();
         let mut out = Vec::with_capacity(handles.len());
@@ -86,12 +101,40 @@ pub(crate) async fn deliver(url: &str, secret: &str, body: Bytes, options: &Deli
     }
 }
 
+/// One delivery and its retries; reports the last attempt.
+async fn deliver_retrying(url: String, secret: String, body: Bytes, offset: i64, retries: u32) -> Delivery {
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 0;
+    loop {
+        let delivery = deliver_once(url.clone(), secret.clone(), body.clone(), offset).await;
+        let succeeded = delivery.status.is_some_and(|s| (200..300).contains(&s));
+        if succeeded || attempt >= retries {
+            return Delivery {
+                attempts: attempt + 1,
+                ..delivery
+            };
+        }
+        eprintln!(
+            "payments: delivery to {url} failed ({}); retrying in {delay:?}",
+            delivery
+                .status
+                .map_or_else(|| delivery.error.clone().unwrap_or_default(), |s| s.to_string())
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(3200));
+        attempt += 1;
+    }
+}
+
 async fn deliver_once(url: String, secret: String, body: Bytes, offset: i64) -> Delivery {
     let header = signature::sign(&secret, clock::unix_now() + offset, &body);
     let headers = [
         ("content-type", "application/json"),
         ("stripe-signature", header.as_str()),
-        ("user-agent", "orderflow-sims/1 (Stripe-like webhooks)"),
+        (
+            "user-agent",
+            "Stripe/1.0 (+https://stripe.com/docs/webhooks) orderflow-sims",
+        ),
     ];
     match client::request(Method::POST, &url, &headers, body, DELIVERY_TIMEOUT).await {
         Ok(response) => Delivery {
@@ -99,6 +142,7 @@ async fn deliver_once(url: String, secret: String, body: Bytes, offset: i64) -> 
             body: Some(response.text()),
             error: None,
             signature: header,
+            attempts: 1,
         },
         Err(error) => failed(header, error),
     }
@@ -110,5 +154,6 @@ fn failed(signature: String, error: String) -> Delivery {
         body: None,
         error: Some(error),
         signature,
+        attempts: 1,
     }
 }

@@ -39,9 +39,10 @@ impl<D: Db> Store<D> {
     /// reserved. A pool without a capacity row has none free.
     pub fn free_capacity(&self) -> Result<HashMap<(Region, ProductType), u32>, StoreError> {
         let rows = self.run(
+            // PostgreSQL's sum of bigints is numeric: cast back to an integer.
             "SELECT c.region, c.product,
-                    c.capacity - coalesce((SELECT sum(r.units) FROM capacity_reservations r
-                                             WHERE r.region = c.region AND r.product = c.product), 0) AS free
+                    CAST(c.capacity - coalesce((SELECT sum(r.units) FROM capacity_reservations r
+                                                  WHERE r.region = c.region AND r.product = c.product), 0) AS BIGINT) AS free
                FROM region_capacity c",
             &[],
         )?;

@@ -62,7 +62,8 @@ impl Dialect {
 pub enum Param<'a> {
     /// SQL NULL.
     Null,
-    /// A 64-bit integer.
+    /// A 64-bit integer: `INTEGER` on SQLite, `bigint` on PostgreSQL (Spin
+    /// binds it as an `i64`, which no `integer` column accepts).
     Int(i64),
     /// Text.
     Text(Cow<'a, str>),
@@ -73,7 +74,8 @@ pub enum Param<'a> {
     /// An exact decimal: text on SQLite, `numeric` on PostgreSQL.
     Decimal(Decimal),
     /// An instant: RFC 3339 text with microseconds on SQLite (so text order
-    /// is time order), `timestamptz` on PostgreSQL.
+    /// is time order), `timestamp` holding UTC on PostgreSQL (Spin binds a
+    /// date-time as a naive one, which no `timestamptz` column accepts).
     Time(DateTime<Utc>),
     /// A JSON document (serialized): text on SQLite, `jsonb` on PostgreSQL.
     Json(Cow<'a, str>),

@@ -124,7 +124,7 @@ impl<D: Db> Store<D> {
     /// created before `before`, oldest first; returns how many went. The
     /// tick calls it with `before` = now − 24 h, in bounded batches. On
     /// PostgreSQL the records are under row-level security, so the delete
-    /// runs in `orderflow_purge_idempotency` (SECURITY DEFINER, migration 7).
+    /// runs in `orderflow_purge_idempotency` (SECURITY DEFINER, migration 8).
     pub fn purge_idempotency_keys(&self, before: DateTime<Utc>, max_rows: u32) -> Result<u64, StoreError> {
         let rows = match self.db().dialect() {
             crate::db::Dialect::Sqlite => self.write(|s| {

@@ -12,7 +12,9 @@ mod codec;
 mod db;
 mod error;
 mod idempotency;
+mod metrics;
 mod migrate;
+pub mod one_row;
 #[cfg(all(feature = "native-sqlite", feature = "native-pg"))]
 mod native;
 #[cfg(feature = "native-pg")]
@@ -34,6 +36,7 @@ pub use analytics::{AnalyticsRows, PaidOrder};
 pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows, SqliteValue};
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
+pub use metrics::OpsMetrics;
 pub use migrate::{latest as latest_migration, migrations, MIGRATIONS, POSTGRES_MIGRATIONS};
 #[cfg(all(feature = "native-sqlite", feature = "native-pg"))]
 pub use native::NativeDb;

@@ -24,7 +24,9 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "subscriptions",
         include_str!("../../../migrations/sqlite/0005_subscriptions.sql"),
     ),
-    (7, "hardening", include_str!("../../../migrations/sqlite/0007_hardening.sql")),
+    (6, "spin_types", include_str!("../../../migrations/sqlite/0006_spin_types.sql")),
+    (7, "metrics", include_str!("../../../migrations/sqlite/0007_metrics.sql")),
+    (8, "hardening", include_str!("../../../migrations/sqlite/0008_hardening.sql")),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -48,7 +50,9 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "subscriptions",
         include_str!("../../../migrations/postgres/0005_subscriptions.sql"),
     ),
-    (7, "hardening", include_str!("../../../migrations/postgres/0007_hardening.sql")),
+    (6, "spin_types", include_str!("../../../migrations/postgres/0006_spin_types.sql")),
+    (7, "metrics", include_str!("../../../migrations/postgres/0007_metrics.sql")),
+    (8, "hardening", include_str!("../../../migrations/postgres/0008_hardening.sql")),
 ];
 
 /// The migrations of a dialect.
@@ -80,10 +84,18 @@ impl<D: Db> Store<D> {
         let dialect = self.db().dialect();
         self.write(|s| {
             if dialect == Dialect::Postgres {
-                s.run("SELECT pg_advisory_xact_lock($1) AS locked", &[Param::Int(MIGRATION_LOCK)])?;
+                s.run("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)", &[Param::Int(MIGRATION_LOCK)])?;
             }
+            // PostgreSQL: bigint, the only integer type Spin binds an i64 to
+            // (a database from before 0006 has INTEGER until 0006 changes it).
+            let version_type = match dialect {
+                Dialect::Sqlite => "INTEGER",
+                Dialect::Postgres => "BIGINT",
+            };
             s.run(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version {version_type} PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                ),
                 &[],
             )?;
             let have = current(s.db())?;

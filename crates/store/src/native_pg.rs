@@ -1,20 +1,24 @@
 //! The store's [`Db`] over a native PostgreSQL connection (the `postgres`
 //! crate), for tests, the relay and other native tools.
 //!
-//! Parameters adapt to the type the server inferred for each placeholder, so
-//! the store's dialect-neutral [`Param`]s bind to `timestamptz`, `numeric`,
-//! `jsonb`, `boolean` and integer columns alike (text holding an RFC 3339
-//! time or a decimal is accepted too, for statements written for SQLite's
-//! text columns). Results are normalized as [`Cell`] documents: flags as 0/1,
-//! decimals and times as text.
+//! Parameters and columns are typed exactly as Spin's PostgreSQL interface
+//! types them (`crates/factor-outbound-pg/src/types.rs` in Spin), so the
+//! contract tests run natively catch what would fail on Spin: a [`Param`] is
+//! bound as one fixed Rust type (integers `i64` → `bigint` only, text
+//! `String` → text types only, times `NaiveDateTime` → `timestamp` only,
+//! decimals `Decimal` → `numeric`, JSON → `json`/`jsonb`, flags `bool`,
+//! bytes `bytea`) and a mismatch is tokio-postgres's `WrongType` error;
+//! `timestamptz` columns cannot be read, and types Spin returns as
+//! `unsupported` are refused. Results are normalized as [`Cell`]s: flags as
+//! 0/1, decimals and times as text. (Zero-row results are returned as they
+//! are: the Spin backend alone shapes its queries, see [`crate::one_row`].)
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use chrono::NaiveDateTime;
+use postgres::types::{IsNull, ToSql, Type};
 use postgres::{Client, NoTls, Statement};
 use rust_decimal::Decimal;
 
@@ -82,7 +86,7 @@ impl Db for NativePg {
         for row in &rows {
             let mut cells = Vec::with_capacity(columns.len());
             for (i, col) in stmt.columns().iter().enumerate() {
-                cells.push(cell(row, i, col.type_()).map_err(|e| DbError::Decode(format!("{}: {e}", col.name())))?);
+                cells.push(cell(row, i, col.type_()).map_err(|e| DbError::Decode(format!("{}: {e:?}", col.name())))?);
             }
             out.push(cells);
         }
@@ -93,16 +97,18 @@ impl Db for NativePg {
 fn to_db_error(e: postgres::Error) -> DbError {
     match e.as_db_error() {
         Some(db) => DbError::from_sqlstate(db.code().code(), db.to_string()),
-        None => DbError::Other(e.to_string()),
+        // As Spin reports it: the driver's Debug text, which names the cause
+        // (e.g. a `WrongType` parameter).
+        None => DbError::Other(format!("{e:?}")),
     }
 }
 
-fn cell(row: &postgres::Row, i: usize, ty: &Type) -> Result<Cell, postgres::Error> {
+fn cell(row: &postgres::Row, i: usize, ty: &Type) -> Result<Cell, BoxError> {
     fn opt<'a, T: postgres::types::FromSql<'a>>(
         row: &'a postgres::Row,
         i: usize,
         f: impl FnOnce(T) -> Cell,
-    ) -> Result<Cell, postgres::Error> {
+    ) -> Result<Cell, BoxError> {
         Ok(row.try_get::<_, Option<T>>(i)?.map_or(Cell::Null, f))
     }
     match *ty {
@@ -113,16 +119,21 @@ fn cell(row: &postgres::Row, i: usize, ty: &Type) -> Result<Cell, postgres::Erro
         Type::FLOAT4 => opt(row, i, |x: f32| Cell::Real(x.into())),
         Type::FLOAT8 => opt(row, i, Cell::Real),
         Type::NUMERIC => opt(row, i, |d: Decimal| Cell::Text(d.to_string())),
-        Type::TIMESTAMPTZ => opt(row, i, |t: DateTime<Utc>| Cell::Text(fmt_time(t))),
-        Type::TIMESTAMP => opt(row, i, |t: NaiveDateTime| Cell::Text(fmt_time(t.and_utc()))),
-        Type::JSON | Type::JSONB => opt(row, i, |v: serde_json::Value| Cell::Text(v.to_string())),
+        // As on Spin: both read as NaiveDateTime, so `timestamptz` fails.
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => opt(row, i, |t: NaiveDateTime| Cell::Text(fmt_time(t.and_utc()))),
+        Type::JSONB => opt(row, i, |v: serde_json::Value| Cell::Text(v.to_string())),
         Type::BYTEA => opt(row, i, Cell::Blob),
-        Type::VOID => Ok(Cell::Null),
-        _ => opt(row, i, Cell::Text),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR => opt(row, i, Cell::Text),
+        _ => Err(format!(
+            "a `{ty}` column is `unsupported` on Spin's PostgreSQL interface; cast it in the statement"
+        )
+        .into()),
     }
 }
 
-/// A [`Param`] bound to whatever type the server inferred for its placeholder.
+/// A [`Param`] bound as the one Rust type Spin binds its parameter variant
+/// as (see the module documentation): a placeholder of another type is
+/// tokio-postgres's `WrongType` error, never a conversion.
 #[derive(Debug)]
 struct Bound<'a>(&'a Param<'a>);
 
@@ -130,62 +141,38 @@ impl ToSql for Bound<'_> {
     fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
         match self.0 {
             Param::Null => Ok(IsNull::Yes),
-            Param::Int(n) => int(*n, ty, out),
-            Param::Bool(b) => match *ty {
-                Type::BOOL => b.to_sql(ty, out),
-                _ => int(i64::from(*b), ty, out),
-            },
-            Param::Decimal(d) => match *ty {
-                Type::NUMERIC => d.to_sql(ty, out),
-                _ => d.to_string().to_sql(ty, out),
-            },
-            Param::Time(t) => time(*t, ty, out),
-            Param::Text(s) | Param::Json(s) => text(s, ty, out),
-            Param::Blob(b) => match *ty {
-                Type::BYTEA => b.as_ref().to_sql(ty, out),
-                _ => std::str::from_utf8(b)?.to_sql(ty, out),
-            },
+            Param::Int(n) => n.to_sql(ty, out),
+            Param::Bool(b) => b.to_sql(ty, out),
+            Param::Decimal(d) => d.to_sql(ty, out),
+            Param::Time(t) => t.naive_utc().to_sql(ty, out),
+            Param::Text(s) => s.as_ref().to_sql(ty, out),
+            Param::Json(s) => serde_json::from_str::<serde_json::Value>(s)?.to_sql(ty, out),
+            Param::Blob(b) => b.as_ref().to_sql(ty, out),
         }
+    }
+
+    fn to_sql_checked(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
+        fn check<T: ToSql>(ty: &Type) -> Result<(), BoxError> {
+            if T::accepts(ty) {
+                Ok(())
+            } else {
+                Err(Box::new(postgres::types::WrongType::new::<T>(ty.clone())))
+            }
+        }
+        match self.0 {
+            Param::Null => {}
+            Param::Int(_) => check::<i64>(ty)?,
+            Param::Bool(_) => check::<bool>(ty)?,
+            Param::Decimal(_) => check::<Decimal>(ty)?,
+            Param::Time(_) => check::<NaiveDateTime>(ty)?,
+            Param::Text(_) => check::<String>(ty)?,
+            Param::Json(_) => check::<serde_json::Value>(ty)?,
+            Param::Blob(_) => check::<Vec<u8>>(ty)?,
+        }
+        self.to_sql(ty, out)
     }
 
     fn accepts(_: &Type) -> bool {
         true
-    }
-
-    to_sql_checked!();
-}
-
-fn int(n: i64, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
-    match *ty {
-        Type::INT2 => i16::try_from(n)?.to_sql(ty, out),
-        Type::INT4 => i32::try_from(n)?.to_sql(ty, out),
-        Type::INT8 => n.to_sql(ty, out),
-        Type::BOOL => (n != 0).to_sql(ty, out),
-        Type::NUMERIC => Decimal::from(n).to_sql(ty, out),
-        _ => n.to_string().to_sql(ty, out),
-    }
-}
-
-fn time(t: DateTime<Utc>, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
-    match *ty {
-        Type::TIMESTAMPTZ => t.to_sql(ty, out),
-        Type::TIMESTAMP => t.naive_utc().to_sql(ty, out),
-        _ => fmt_time(t).to_sql(ty, out),
-    }
-}
-
-fn text(s: &str, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
-    match *ty {
-        Type::TIMESTAMPTZ | Type::TIMESTAMP => time(DateTime::parse_from_rfc3339(s)?.with_timezone(&Utc), ty, out),
-        Type::NUMERIC => Decimal::from_str(s)?.to_sql(ty, out),
-        Type::JSON | Type::JSONB => serde_json::from_str::<serde_json::Value>(s)?.to_sql(ty, out),
-        Type::INT2 | Type::INT4 | Type::INT8 => int(s.parse()?, ty, out),
-        Type::BOOL => match s {
-            "true" | "t" | "1" => true.to_sql(ty, out),
-            "false" | "f" | "0" => false.to_sql(ty, out),
-            other => Err(format!("`{other}` is not a boolean").into()),
-        },
-        Type::BYTEA => s.as_bytes().to_sql(ty, out),
-        _ => s.to_sql(ty, out),
     }
 }

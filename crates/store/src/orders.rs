@@ -243,24 +243,24 @@ impl<D: Db> Store<D> {
         let rows = self.run(
             "SELECT * FROM orders
              WHERE tenant_id = $1
-               AND ($2 = 0 OR state = $3)
-               AND ($4 = 1 OR deleted_at IS NULL)
-               AND ($5 = 0 OR created_at < $6 OR (created_at = $6 AND id < $7))
-               AND ($9 = 0 OR needs_operator)
+               AND (NOT $2 OR state = $3)
+               AND ($4 OR deleted_at IS NULL)
+               AND (NOT $5 OR created_at < $6 OR (created_at = $6 AND id < $7))
+               AND (NOT $9 OR needs_operator)
              ORDER BY created_at DESC, id DESC
              LIMIT $8",
-            // Each optional filter has a 0/1 switch: PostgreSQL cannot infer
-            // the type of a placeholder that is only tested for NULL.
+            // Each optional filter has a boolean switch: PostgreSQL cannot
+            // infer the type of a placeholder that is only tested for NULL.
             &[
                 tenant.as_str().into(),
-                Param::Int(i64::from(filter.state.is_some())),
+                Param::Bool(filter.state.is_some()),
                 filter.state.map(|s| s.as_str()).into(),
-                Param::Int(i64::from(filter.include_deleted)),
-                Param::Int(i64::from(filter.after.is_some())),
+                Param::Bool(filter.include_deleted),
+                Param::Bool(filter.after.is_some()),
                 after_time,
                 after_id,
                 Param::Int(i64::from(filter.limit)),
-                Param::Int(i64::from(filter.needs_operator)),
+                Param::Bool(filter.needs_operator),
             ],
         )?;
         if rows.is_empty() {

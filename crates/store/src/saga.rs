@@ -127,7 +127,7 @@ impl<D: Db> Store<D> {
                         job.item.map(|i| i.to_string()).into(),
                         job.kind.as_str().into(),
                         job.after.as_deref().into(),
-                        serde_json::to_string(&job.payload)?.into(),
+                        Param::Json(serde_json::to_string(&job.payload)?.into()),
                         Param::Time(now),
                     ],
                 )?;

@@ -2,15 +2,30 @@
 //! `spin_sdk::pg4`). The connection string comes from a Spin variable and its
 //! host must be in the component's `allowed_outbound_hosts`.
 //!
-//! Parameters are sent typed (flags as booleans, decimals as decimals, times
-//! as UTC date-times, JSON as jsonb), so they bind to the PostgreSQL schema's
-//! `boolean`, `numeric`, `timestamptz` and `jsonb` columns; results are
-//! normalized to [`Cell`]s exactly as the native backend does.
+//! Written for what every released Spin (3.x from the version with
+//! `spin:postgres@4.0.0`, and 4.x) actually does:
+//! - Each parameter is bound as one fixed Rust type with no conversion by the
+//!   host, so [`Param`]s go out as the variant whose type the schema's column
+//!   has: integers as `int64` (`bigint` columns), text as `str` (`text`),
+//!   flags as `boolean`, decimals as `decimal` (`numeric`), times as
+//!   `datetime` (`timestamp`, UTC, with microseconds), JSON as `jsonb`.
+//! - Spin 4.0.0–4.0.2 never return from a `query` whose result has no rows.
+//!   Statements without results (`BEGIN`, `COMMIT`, writes without
+//!   `RETURNING`) therefore go through `execute`, and every statement with a
+//!   result goes through `query` wrapped by [`one_row::wrap`], so
+//!   the host always has a row to return; the marker row is dropped here.
+//! - Spin's pool hands a connection back to the next request without rolling
+//!   back a transaction a trapped request left open. Opening a connection
+//!   therefore rolls back first, and limits how long any transaction may sit
+//!   idle, so an abandoned one cannot hold its locks for long either.
+//!
+//! Results are normalized to [`Cell`]s exactly as the native backend does.
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use spin_sdk::pg4::{Connection, DbValue, ParameterValue, PgError as Error, QueryError};
 
 use crate::db::{fmt_time, Cell, Db, DbError, Dialect, Param, Rows};
+use crate::one_row;
 
 /// A Spin PostgreSQL connection.
 pub struct SpinPg(Connection);
@@ -21,10 +36,19 @@ impl std::fmt::Debug for SpinPg {
     }
 }
 
+/// How long a transaction may stay open with nobody using it before the
+/// server ends the session (a request that trapped mid-transaction).
+const IDLE_IN_TRANSACTION: &str =
+    "SELECT set_config('idle_in_transaction_session_timeout', '30s', false) AS idle_in_transaction";
+
 impl SpinPg {
-    /// Connects to `url` (`postgres://user:password@host:port/db`).
+    /// Connects to `url` (`postgres://user:password@host:port/db`), leaving
+    /// no transaction open that a pooled connection may have brought along.
     pub fn open(url: &str) -> Result<Self, DbError> {
-        Connection::open(url).map(SpinPg).map_err(to_db_error)
+        let db = Connection::open(url).map(SpinPg).map_err(to_db_error)?;
+        db.0.execute("ROLLBACK", &[]).map_err(to_db_error)?;
+        db.run(IDLE_IN_TRANSACTION, &[])?;
+        Ok(db)
     }
 }
 
@@ -35,16 +59,23 @@ impl Db for SpinPg {
 
     fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<Rows, DbError> {
         let values: Vec<ParameterValue> = params.iter().map(parameter).collect();
-        let result = self.0.query(sql, &values).map_err(to_db_error)?;
+        if !one_row::returns_rows(sql) {
+            self.0.execute(sql, &values).map_err(to_db_error)?;
+            return Ok(Rows::default());
+        }
+        let result = self
+            .0
+            .query(&one_row::wrap(sql), &values)
+            .map_err(to_db_error)?;
         let rows = result
             .rows
             .into_iter()
             .map(|r| r.into_iter().map(cell).collect::<Result<Vec<_>, _>>())
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Rows {
+        Ok(one_row::unwrap(Rows {
             columns: result.columns.into_iter().map(|c| c.name).collect(),
             rows,
-        })
+        }))
     }
 }
 
@@ -100,7 +131,14 @@ fn cell(v: DbValue) -> Result<Cell, DbError> {
 
 fn to_db_error(e: Error) -> DbError {
     match e {
-        Error::QueryFailed(QueryError::DbError(db)) => DbError::from_sqlstate(&db.code, db.as_text),
+        Error::QueryFailed(QueryError::DbError(db)) => {
+            let constraint = db.extras.iter().find(|(k, _)| k == "constraint").map(|(_, v)| v.as_str());
+            let message = match constraint {
+                Some(c) => format!("{} (constraint {c})", db.message),
+                None => db.message,
+            };
+            DbError::from_sqlstate(&db.code, message)
+        }
         Error::QueryFailed(QueryError::Text(msg)) => DbError::from_message(msg),
         other => DbError::Other(format!("{other:?}")),
     }

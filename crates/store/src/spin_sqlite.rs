@@ -1,9 +1,19 @@
 //! The store's [`Db`] over Spin's SQLite (`fermyon:spin/sqlite@2.0.0`, which
 //! every Spin 2.x, 3.x and 4.x host provides).
+//!
+//! Spin opens each guest connection with SQLite's and rusqlite's defaults and
+//! sets nothing else, so what the store relies on it sets itself, on every
+//! connection: a 5 s busy timeout (a writer waits for the lock instead of
+//! failing at once) and WAL journaling (readers are not blocked by the writer;
+//! the mode is stored in the file, so after the first connection this only
+//! confirms it).
 
 use spin_sdk::sqlite::{Connection, Error, Value};
 
 use crate::db::{Cell, Db, DbError, Dialect, Param, Rows, SqliteValue};
+
+/// How long a statement waits for another connection's lock, in ms.
+const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
 
 /// A Spin SQLite connection.
 pub struct SpinSqlite(Connection);
@@ -17,7 +27,10 @@ impl std::fmt::Debug for SpinSqlite {
 impl SpinSqlite {
     /// Opens the database with this label (granted in `spin.toml`).
     pub fn open(label: &str) -> Result<Self, DbError> {
-        Connection::open(label).map(SpinSqlite).map_err(to_db_error)
+        let db = Connection::open(label).map(SpinSqlite).map_err(to_db_error)?;
+        db.run(BUSY_TIMEOUT, &[])?;
+        db.run("PRAGMA journal_mode = WAL", &[])?;
+        Ok(db)
     }
 }
 

@@ -191,12 +191,12 @@ impl<D: Db> Store<D> {
             s.run(
                 "SELECT * FROM subscriptions
                   WHERE tenant_id = $1
-                    AND ($2 = 0 OR created_at < $3 OR (created_at = $3 AND id < $4))
+                    AND (NOT $2 OR created_at < $3 OR (created_at = $3 AND id < $4))
                   ORDER BY created_at DESC, id DESC
                   LIMIT $5",
                 &[
                     tenant.as_str().into(),
-                    Param::Int(i64::from(after.is_some())),
+                    Param::Bool(after.is_some()),
                     after_time.clone(),
                     after_id.clone(),
                     Param::Int(i64::from(limit)),

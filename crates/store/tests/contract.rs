@@ -224,6 +224,7 @@ contract!(
     the_purge_removes_idempotency_records_older_than_a_day_in_bounded_batches,
     the_purge_removes_webhook_records_older_than_their_window_in_bounded_batches,
     the_application_cannot_change_or_remove_the_audit_log,
+    free_capacity_is_each_pools_capacity_less_its_reservations,
 );
 
 fn migrating_twice_changes_nothing(f: Fixture) {
@@ -667,4 +668,18 @@ fn the_application_cannot_change_or_remove_the_audit_log(f: Fixture) {
         }
     }
     assert_eq!(f.count("audit_log"), before);
+}
+
+fn free_capacity_is_each_pools_capacity_less_its_reservations(f: Fixture) {
+    let store = f.store();
+    let pool: (Region, ProductType) = ("lj-1".parse().unwrap(), "vps".parse().unwrap());
+    let free = |store: &Store<AnyDb>| store.free_capacity().unwrap()[&pool];
+    assert_eq!(free(&store), 500, "the seeded capacity of lj-1 VPS");
+    let item = ItemId::from_uuid(Uuid::from_u128(7));
+    store.write(|s| s.reserve_capacity(item, pool.0, pool.1, 3, now())).unwrap();
+    assert_eq!(free(&store), 497);
+    store.write(|s| s.reserve_capacity(item, pool.0, pool.1, 3, now())).unwrap();
+    assert_eq!(free(&store), 497, "an item reserves once");
+    store.write(|s| s.release_capacity(item)).unwrap();
+    assert_eq!(free(&store), 500);
 }

@@ -253,3 +253,33 @@ fn the_relay_role_sees_every_tenants_outbox_and_nothing_else() {
         other => panic!("the relay read orders: {other:?}"),
     }
 }
+
+#[test]
+fn every_column_and_lookup_argument_has_a_type_spins_postgres_interface_binds_and_reads() {
+    // Spin binds `int64` as i64 and `datetime` as NaiveDateTime, and reads
+    // every date-time column as NaiveDateTime: an `integer`, `timestamptz` or
+    // `json` column (or function argument) would fail on Spin.
+    let db = two_tenants("spin-types");
+    let su = NativePg::connect(&db.superuser_url).unwrap();
+    let columns = su
+        .run(
+            "SELECT table_name || '.' || column_name || ' ' || data_type AS col FROM information_schema.columns
+              WHERE table_schema = 'public' AND data_type IN ('integer', 'smallint', 'timestamp with time zone', 'json')
+              ORDER BY 1",
+            &[],
+        )
+        .unwrap();
+    let columns: Vec<&str> = columns.iter().map(|r| r.text("col").unwrap()).collect();
+    assert!(columns.is_empty(), "columns Spin cannot bind or read: {columns:?}");
+    let arguments = su
+        .run(
+            "SELECT p.proname::text AS fn FROM pg_proc p
+              WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'orderflow_%'
+                AND EXISTS (SELECT 1 FROM unnest(p.proargtypes) AS t (oid)
+                             WHERE t.oid IN ('integer'::regtype, 'timestamptz'::regtype))",
+            &[],
+        )
+        .unwrap();
+    let arguments: Vec<&str> = arguments.iter().map(|r| r.text("fn").unwrap()).collect();
+    assert!(arguments.is_empty(), "lookups with arguments Spin cannot bind: {arguments:?}");
+}

@@ -3,5 +3,6 @@
 pub mod key_value;
 pub mod pg_pool;
 pub mod postgres;
+pub mod redis_kv;
 pub mod sqlite;
 pub mod variables;

@@ -1,39 +1,54 @@
 //! `fermyon:spin/sqlite@2.0.0` (what `spin_sdk::sqlite` uses) and
-//! `spin:sqlite/sqlite@3.0.0` (`spin_sdk::sqlite3`), backed by rusqlite.
+//! `spin:sqlite/sqlite@3.0.0` (`spin_sdk::sqlite3`), backed by rusqlite, opened
+//! the way Spin's in-process SQLite opens them (`crates/sqlite-inproc/src/lib.rs`).
 //!
-//! Each guest connection owns one rusqlite connection from the database's pool
-//! for its whole lifetime (see [`crate::database`]), so explicit transactions
-//! spanning several `execute` calls behave as on one SQLite connection.
+//! Each guest `open` gets its own rusqlite connection, opened lazily on the
+//! first statement with `rusqlite::Connection::open` and nothing else: SQLite's
+//! defaults (rollback journal unless the file is already in WAL mode,
+//! `synchronous = FULL`) and rusqlite's 5 s busy timeout with SQLite's own
+//! sleeping busy handler. Whatever an application wants of SQLite (WAL, a
+//! different busy timeout) it sets through the interface, so it holds on Spin
+//! too. The connection closes when the guest drops it or its instance goes
+//! away (a trap included); closing rolls back a transaction left open. Every
+//! SQLite error is reported as `io(message)`, as Spin does.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use wasmtime::component::Resource;
 
 use crate::bindings::{sqlite2, sqlite3};
-use crate::database::Database;
 use crate::state::RequestState;
 
 /// A guest's open SQLite connection.
 #[derive(Debug)]
 pub struct GuestConnection {
-    db: Arc<Database>,
-    /// `None` only while a statement runs on a blocking thread.
-    conn: Option<rusqlite::Connection>,
+    path: PathBuf,
+    conn: Slot,
+}
+
+/// The rusqlite connection behind a guest connection.
+#[derive(Debug)]
+enum Slot {
+    /// Not opened yet: Spin opens the file on the first statement.
+    Unopened,
+    /// Open and idle.
+    Open(rusqlite::Connection),
+    /// A statement runs on a blocking thread.
+    Busy,
 }
 
 impl Drop for GuestConnection {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else {
+        let Slot::Open(conn) = std::mem::replace(&mut self.conn, Slot::Busy) else {
             return;
         };
-        let db = self.db.clone();
-        // Check-in may run a ROLLBACK: keep it off the async executor threads.
+        // Closing may roll back or checkpoint: keep it off the async executor threads.
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                handle.spawn_blocking(move || db.checkin(conn));
+                handle.spawn_blocking(move || drop(conn));
             }
-            Err(_) => db.checkin(conn),
+            Err(_) => drop(conn),
         }
     }
 }
@@ -44,16 +59,13 @@ enum DbError {
     NoSuchDatabase,
     AccessDenied,
     InvalidConnection,
-    DatabaseFull,
     Io(String),
 }
 
 impl From<rusqlite::Error> for DbError {
     fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => DbError::DatabaseFull,
-            _ => DbError::Io(e.to_string()),
-        }
+        // Spin maps every rusqlite error to `io` with its message.
+        DbError::Io(e.to_string())
     }
 }
 
@@ -63,21 +75,17 @@ struct Output {
 }
 
 impl RequestState {
-    async fn sqlite_open(&mut self, label: String) -> wasmtime::Result<Result<GuestConnection, DbError>> {
+    fn sqlite_open(&mut self, label: String) -> Result<GuestConnection, DbError> {
         if !self.grants.sqlite_databases.contains(&label) {
-            return Ok(Err(DbError::AccessDenied));
+            return Err(DbError::AccessDenied);
         }
-        let Some(db) = self.app.services.sqlite.get(&label).cloned() else {
-            return Ok(Err(DbError::NoSuchDatabase));
+        let Some(db) = self.app.services.sqlite.get(&label) else {
+            return Err(DbError::NoSuchDatabase);
         };
-        let pool = db.clone();
-        let conn = tokio::task::spawn_blocking(move || pool.checkout()).await?;
-        Ok(conn
-            .map(|conn| GuestConnection {
-                db,
-                conn: Some(conn),
-            })
-            .map_err(DbError::from))
+        Ok(GuestConnection {
+            path: db.path().to_owned(),
+            conn: Slot::Unopened,
+        })
     }
 
     async fn sqlite_execute(
@@ -88,37 +96,56 @@ impl RequestState {
     ) -> wasmtime::Result<Result<Output, DbError>> {
         let guest: &mut GuestConnection =
             self.table.get_mut(&Resource::<GuestConnection>::new_borrow(rep))?;
-        let Some(conn) = guest.conn.take() else {
-            return Ok(Err(DbError::InvalidConnection));
+        let slot = match std::mem::replace(&mut guest.conn, Slot::Busy) {
+            Slot::Busy => return Ok(Err(DbError::InvalidConnection)),
+            slot => slot,
         };
-        let (conn, result, committed) = tokio::task::spawn_blocking(move || {
+        let path = guest.path.clone();
+        let (slot, result, committed) = tokio::task::spawn_blocking(move || {
+            let conn = match slot {
+                Slot::Open(conn) => conn,
+                _ => match open(&path) {
+                    Ok(conn) => conn,
+                    Err(e) => return (Slot::Unopened, Err(e), false),
+                },
+            };
             let in_transaction = !conn.is_autocommit();
             let result = run_statement(&conn, &statement, params);
             let committed = result.is_ok()
                 && in_transaction
                 && conn.is_autocommit()
                 && !is_rollback(&statement);
-            (conn, result, committed)
+            (Slot::Open(conn), result, committed)
         })
         .await?;
         let guest: &mut GuestConnection =
             self.table.get_mut(&Resource::<GuestConnection>::new_borrow(rep))?;
-        guest.conn = Some(conn);
+        guest.conn = slot;
         if committed {
             self.app.services.commits.record("sqlite");
         }
         Ok(result.map_err(DbError::from))
     }
 
-    fn sqlite_connection(&mut self, rep: u32) -> wasmtime::Result<&rusqlite::Connection> {
+    fn sqlite_connection(&mut self, rep: u32) -> wasmtime::Result<Option<&rusqlite::Connection>> {
         let guest: &GuestConnection = self
             .table
             .get(&Resource::<GuestConnection>::new_borrow(rep))?;
-        guest
-            .conn
-            .as_ref()
-            .ok_or_else(|| wasmtime::Error::msg("sqlite connection used concurrently"))
+        match &guest.conn {
+            Slot::Open(conn) => Ok(Some(conn)),
+            Slot::Unopened => Ok(None),
+            Slot::Busy => Err(wasmtime::Error::msg("sqlite connection used concurrently")),
+        }
     }
+}
+
+/// Opens the file as Spin does: `rusqlite::Connection::open`, nothing more.
+fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    if let Some(parent) = path.parent() {
+        // An error here resurfaces as the open error below.
+        let _ = std::fs::create_dir_all(parent);
+    }
+    rusqlite::Connection::open(path)
 }
 
 fn is_rollback(statement: &str) -> bool {
@@ -167,7 +194,6 @@ macro_rules! sqlite_interface {
                     DbError::NoSuchDatabase => $m::Error::NoSuchDatabase,
                     DbError::AccessDenied => $m::Error::AccessDenied,
                     DbError::InvalidConnection => $m::Error::InvalidConnection,
-                    DbError::DatabaseFull => $m::Error::DatabaseFull,
                     DbError::Io(s) => $m::Error::Io(s),
                 }
             }
@@ -221,7 +247,7 @@ impl sqlite2::HostConnection for RequestState {
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<GuestConnection>, sqlite2::Error>> {
-        match self.sqlite_open(database).await? {
+        match self.sqlite_open(database) {
             Ok(conn) => Ok(Ok(self.table.push(conn)?)),
             Err(e) => Ok(Err(e.into())),
         }
@@ -249,7 +275,7 @@ impl sqlite3::HostConnection for RequestState {
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<GuestConnection>, sqlite3::Error>> {
-        match self.sqlite_open(database).await? {
+        match self.sqlite_open(database) {
             Ok(conn) => Ok(Ok(self.table.push(conn)?)),
             Err(e) => Ok(Err(e.into())),
         }
@@ -267,11 +293,11 @@ impl sqlite3::HostConnection for RequestState {
     }
 
     async fn last_insert_rowid(&mut self, this: Resource<GuestConnection>) -> wasmtime::Result<i64> {
-        Ok(self.sqlite_connection(this.rep())?.last_insert_rowid())
+        Ok(self.sqlite_connection(this.rep())?.map_or(0, rusqlite::Connection::last_insert_rowid))
     }
 
     async fn changes(&mut self, this: Resource<GuestConnection>) -> wasmtime::Result<u64> {
-        Ok(self.sqlite_connection(this.rep())?.changes())
+        Ok(self.sqlite_connection(this.rep())?.map_or(0, rusqlite::Connection::changes))
     }
 
     async fn drop(&mut self, rep: Resource<GuestConnection>) -> wasmtime::Result<()> {

@@ -3,6 +3,7 @@
 //! due jobs and records each outcome as a decision.
 
 mod outbound;
+pub mod payments;
 mod providers;
 mod retention;
 mod vault;
@@ -10,7 +11,8 @@ mod webhook;
 mod worker;
 
 pub use outbound::{OutRequest, OutResponse, Outbound};
-pub use providers::{minor_units, CallError, Charge, Endpoint, Providers, ResourceStatus};
+pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
+pub use providers::{CallError, Charge, Endpoint, Providers, ResourceStatus};
 pub use retention::{purge_expired, webhook_dedup_window, Purged, PURGE_BATCH};
 pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};

@@ -1,12 +1,13 @@
-//! Clients for the payment, cloud and e-mail providers, speaking the HTTP
-//! contracts real ones use (Stripe-like payment intents, a resource API with
-//! idempotency keys, a transactional e-mail API). Every call that creates
-//! something carries an idempotency key, so retrying it is safe.
+//! Clients for the cloud and e-mail providers (a resource API with
+//! idempotency keys, a transactional e-mail API), and the configured payment
+//! provider (`super::payments`). Every call that creates something carries
+//! an idempotency key, so retrying it is safe.
 
-use orderflow_core::{Money, OrderId, OrderItem, Subscription, TenantId};
+use orderflow_core::OrderItem;
 use serde_json::{json, Value};
 
 use super::outbound::{OutRequest, OutResponse, Outbound};
+use super::payments::PaymentProvider;
 
 /// A provider's base URL and API key (from Spin variables).
 #[derive(Clone, PartialEq, Eq)]
@@ -60,10 +61,8 @@ pub enum ResourceStatus {
 /// (least privilege); a call to one it lacks is a permanent error.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Providers {
-    /// The payment provider's name, as in the webhook route.
-    pub payment_provider: String,
-    /// Payments API.
-    pub payments: Option<Endpoint>,
+    /// The payment provider.
+    pub payments: Option<PaymentProvider>,
     /// Cloud API (one for every product and region here; the config could map each to its own).
     pub cloud: Option<Endpoint>,
     /// E-mail API.
@@ -124,71 +123,12 @@ fn json_body(what: &str, r: &OutResponse) -> Result<Value, CallError> {
     serde_json::from_slice(&r.body).map_err(|e| CallError::Retryable(format!("{what}: unreadable answer: {e}")))
 }
 
-/// Minor units (cents) of a rounded amount.
-pub fn minor_units(amount: &Money) -> i64 {
-    let mut a = amount.amount.round_dp(2);
-    a.rescale(2);
-    i64::try_from(a.mantissa()).unwrap_or(i64::MAX)
-}
-
 impl Providers {
-    /// Creates (or, under the same key, finds) the order's payment intent; returns its id.
-    pub fn create_intent(
-        &self,
-        out: &dyn Outbound,
-        tenant: &TenantId,
-        order: OrderId,
-        amount: &Money,
-    ) -> Result<String, CallError> {
-        let body = json!({
-            "amount": minor_units(amount),
-            "currency": amount.currency.code().to_ascii_lowercase(),
-            "metadata": { "order_id": order.to_string(), "tenant": tenant.as_str() },
-        });
-        self.post_intent(out, "create payment intent", &format!("intent-{order}"), &body)
-    }
-
-    /// Creates a payment intent with `body` under idempotency key `key`;
-    /// returns its id.
-    fn post_intent(&self, out: &dyn Outbound, what: &str, key: &str, body: &Value) -> Result<String, CallError> {
-        let r = call(
-            out,
-            request(
-                configured(&self.payments, "payment")?,
-                "POST",
-                "/v1/payment_intents",
-                Some(key),
-                Some(body),
-            ),
-        )?;
-        if !(200..300).contains(&r.status) {
-            return Err(classify(what, &r));
-        }
-        let v = json_body(what, &r)?;
-        v["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| CallError::Retryable("payment intent without id".into()))
-    }
-
-    /// Voids a payment intent (idempotent).
-    pub fn cancel_intent(&self, out: &dyn Outbound, intent_id: &str) -> Result<(), CallError> {
-        let path = format!("/v1/payment_intents/{intent_id}/cancel");
-        let endpoint = configured(&self.payments, "payment")?;
-        let r = call(
-            out,
-            request(
-                endpoint,
-                "POST",
-                &path,
-                Some(&format!("cancel-{intent_id}")),
-                Some(&json!({})),
-            ),
-        )?;
-        match r.status {
-            200..=299 | 404 => Ok(()),
-            _ => Err(classify("cancel payment intent", &r)),
-        }
+    /// The payment provider, or a permanent error in a component without one.
+    pub fn payments(&self) -> Result<&PaymentProvider, CallError> {
+        self.payments
+            .as_ref()
+            .ok_or_else(|| CallError::Permanent("the payment provider is not configured in this component".into()))
     }
 
     /// Creates an item's resource; "already exists" counts as success. Returns the resource id.
@@ -257,68 +197,6 @@ impl Providers {
         }
     }
 
-    /// Creates (or, under the same key, finds) the payment intent of a
-    /// subscription's renewal of `period`: one intent per (subscription,
-    /// period), whoever asks and however often. Returns its id.
-    pub fn create_renewal_intent(
-        &self,
-        out: &dyn Outbound,
-        subscription: &Subscription,
-        period: u32,
-    ) -> Result<String, CallError> {
-        let body = json!({
-            "amount": minor_units(&subscription.price),
-            "currency": subscription.price.currency.code().to_ascii_lowercase(),
-            "description": format!("Renewal of subscription {}, period {period}", subscription.id),
-            "metadata": {
-                "subscription_id": subscription.id.to_string(),
-                "period": period.to_string(),
-                "order_id": subscription.order.to_string(),
-                "tenant": subscription.tenant.as_str(),
-            },
-        });
-        let key = format!("renewal-{}-{period}", subscription.id);
-        self.post_intent(out, "create renewal intent", &key, &body)
-    }
-
-    /// Charges an intent off-session with the customer's saved payment
-    /// method (`key` makes one attempt idempotent). An intent is charged at
-    /// most once: confirming a succeeded intent again charges nothing.
-    pub fn charge_intent(&self, out: &dyn Outbound, intent_id: &str, key: &str) -> Result<Charge, CallError> {
-        let path = format!("/v1/payment_intents/{intent_id}/confirm");
-        let r = call(
-            out,
-            request(
-                configured(&self.payments, "payment")?,
-                "POST",
-                &path,
-                Some(key),
-                Some(&json!({ "off_session": true })),
-            ),
-        )?;
-        match r.status {
-            200..=299 => {
-                let v = json_body("confirm payment intent", &r)?;
-                match v["status"].as_str() {
-                    Some("succeeded" | "processing") => Ok(Charge::Accepted),
-                    _ => Ok(Charge::Declined(
-                        v["last_payment_error"]["message"]
-                            .as_str()
-                            .unwrap_or("the payment needs the customer")
-                            .to_owned(),
-                    )),
-                }
-            }
-            402 => {
-                let v = json_body("confirm payment intent", &r).unwrap_or_default();
-                Ok(Charge::Declined(
-                    v["error"]["message"].as_str().unwrap_or("card declined").to_owned(),
-                ))
-            }
-            _ => Err(classify("confirm payment intent", &r)),
-        }
-    }
-
     /// Suspends (`suspend`) or resumes a resource's service at the cloud
     /// provider; idempotent, and a resource that is gone needs neither.
     pub fn set_suspended(&self, out: &dyn Outbound, resource_id: &str, suspend: bool) -> Result<(), CallError> {
@@ -371,13 +249,6 @@ impl Providers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rust_decimal_macros::dec;
-
-    #[test]
-    fn minor_units_are_cents() {
-        assert_eq!(minor_units(&Money::eur(dec!(192.96))), 19296);
-        assert_eq!(minor_units(&Money::eur(dec!(10))), 1000);
-    }
 
     #[test]
     fn server_errors_are_retryable_and_client_errors_are_not() {

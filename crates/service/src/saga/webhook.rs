@@ -1,12 +1,14 @@
-//! The payment provider's webhook: verified, deduplicated by event id, and
-//! applied as a decision in the same transaction that records the event.
+//! The payment provider's webhook: verified and parsed by the provider into
+//! a typed change, deduplicated by event id, and applied as a decision in
+//! the same transaction that records the event.
 
-use chrono::{DateTime, TimeZone, Utc};
-use orderflow_core::{decide, Actor, Catalog, Command, Currency, Money, OrderId, Payment, Rejection, TenantId};
-use orderflow_http::{verify_webhook, ApiError, HttpResponse, RequestParts};
+use chrono::{DateTime, Utc};
+use orderflow_core::{decide, Actor, Catalog, Command, OrderId, Payment, Rejection, TenantId};
+use orderflow_http::{ApiError, HttpResponse, RequestParts, WebhookSecrets};
 use orderflow_store::{Db, Store};
-use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::json;
+
+use super::payments::{PaymentChange, PaymentProvider};
 
 /// What became of a webhook event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,105 +26,79 @@ pub enum WebhookOutcome {
     Renewed(TenantId, orderflow_core::SubscriptionId),
 }
 
-/// Handles `POST /v1/webhooks/payments/{provider}`: 400 for a bad
-/// signature (nothing changes), 2xx otherwise (so the provider stops
-/// retrying), with the outcome in the body.
+/// Handles `POST /v1/webhooks/payments/{provider}`: the provider verifies
+/// and parses its own event (400 for a bad signature or body, 413 for an
+/// oversized one; nothing changes), then the typed change is applied; 2xx
+/// otherwise (so the provider stops retrying), with the outcome in the body.
+/// Event types the domain does not act on are recorded and acknowledged.
 pub fn handle_payment_webhook<D: Db>(
     store: &Store<D>,
     catalog: &Catalog,
-    provider: &str,
-    secret: &[u8],
+    provider: &PaymentProvider,
+    secrets: &WebhookSecrets,
     request: &RequestParts,
     now: DateTime<Utc>,
     correlation_id: &str,
 ) -> Result<(HttpResponse, WebhookOutcome), ApiError> {
     // The provider signs with the real time: check it against the system
     // clock, whatever offset the application's clock has.
-    verify_webhook(
-        request.header("stripe-signature"),
-        &request.body,
-        secret,
-        (now - crate::clock::offset()).timestamp(),
-    )?;
-    let event: Value = serde_json::from_slice(&request.body).map_err(|e| ApiError::BadRequest {
-        problem: "webhook-body",
-        detail: format!("the event is not JSON: {e}"),
-        accepted: None,
-    })?;
-    let event_id = event["id"].as_str().unwrap_or_default().to_owned();
-    let event_type = event["type"].as_str().unwrap_or_default().to_owned();
-    let intent = &event["data"]["object"];
-    let intent_id = intent["id"].as_str().unwrap_or_default();
-    if event_id.is_empty() || event_type.is_empty() || intent_id.is_empty() {
-        return Err(ApiError::BadRequest {
-            problem: "webhook-body",
-            detail: "the event needs id, type and data.object.id".into(),
-            accepted: None,
-        });
-    }
+    let event = provider.parse_webhook(request, secrets, (now - crate::clock::offset()).timestamp())?;
+    let name = provider.name();
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
+    let Some(intent_id) = event.change.intent() else {
+        let fresh = store
+            .write(|s| s.record_webhook(name, &event.id, &event.kind, None, "ignored: not acted on", now))
+            .map_err(|e| internal(&e))?;
+        let outcome = if fresh {
+            WebhookOutcome::Ignored(format!("{} is not acted on", event.kind))
+        } else {
+            WebhookOutcome::Duplicate
+        };
+        return Ok((respond(&outcome), outcome));
+    };
     if let Some(renewal) = store.renewal_of_intent(intent_id).map_err(|e| internal(&e))? {
         // A subscription's renewal, not an order: the same signed path.
         use crate::subscriptions::{apply_renewal_payment, RenewalOutcome};
-        let outcome = apply_renewal_payment(
-            store,
-            &renewal,
-            provider,
-            &event_id,
-            &event_type,
-            amount_of(intent),
-            now,
-        )
-        .map_err(|e| internal(&e))?;
-        let (body, outcome) = match outcome {
-            RenewalOutcome::Renewed(tenant, id) => (
-                json!({ "received": true, "outcome": "applied", "subscription_id": id }),
-                WebhookOutcome::Renewed(tenant, id),
-            ),
-            RenewalOutcome::Duplicate => (
-                json!({ "received": true, "outcome": "duplicate" }),
-                WebhookOutcome::Duplicate,
-            ),
-            RenewalOutcome::Ignored(why) => (
-                json!({ "received": true, "outcome": "ignored", "reason": why }),
-                WebhookOutcome::Ignored(why),
-            ),
+        let outcome = apply_renewal_payment(store, &renewal, name, &event, now).map_err(|e| internal(&e))?;
+        let outcome = match outcome {
+            RenewalOutcome::Renewed(tenant, id) => WebhookOutcome::Renewed(tenant, id),
+            RenewalOutcome::Duplicate => WebhookOutcome::Duplicate,
+            RenewalOutcome::Ignored(why) => WebhookOutcome::Ignored(why),
         };
-        return Ok((HttpResponse::json(200, &body), outcome));
+        return Ok((respond(&outcome), outcome));
     }
     let target = store.order_of_intent(intent_id).map_err(|e| internal(&e))?;
     let outcome = store
         .write(|s| {
             let Some((tenant, order_id)) = &target else {
-                let fresh = s.record_webhook(provider, &event_id, &event_type, None, "unknown payment intent", now)?;
+                let fresh = s.record_webhook(name, &event.id, &event.kind, None, "unknown payment intent", now)?;
                 return Ok(if fresh {
                     WebhookOutcome::Ignored("unknown payment intent".into())
                 } else {
                     WebhookOutcome::Duplicate
                 });
             };
-            let command = match event_type.as_str() {
-                "payment_intent.succeeded" => Some(match amount_of(intent) {
+            let succeeded = matches!(event.change, PaymentChange::Succeeded { .. });
+            let command = match &event.change {
+                PaymentChange::Succeeded { amount, .. } => Some(match amount {
                     Ok(amount) => Command::ConfirmPayment(Payment {
-                        provider: provider.to_owned(),
+                        provider: name.to_owned(),
                         reference: intent_id.to_owned(),
-                        amount,
-                        paid_at: event["created"]
-                            .as_i64()
-                            .and_then(|t| Utc.timestamp_opt(t, 0).single())
-                            .unwrap_or(now),
+                        amount: *amount,
+                        paid_at: event.created.unwrap_or(now),
                     }),
                     // Paid in a currency the order is not in: flag it, like any mismatch.
                     Err(why) => Command::ParkForOperator {
                         reason: format!("payment {intent_id}: {why}"),
                     },
                 }),
-                "payment_intent.canceled" => Some(Command::ExpirePayment),
-                _ => None,
+                PaymentChange::Canceled { .. } => Some(Command::ExpirePayment),
+                // A declined attempt leaves the intent open; refunds are
+                // requested by the saga, their confirmations only recorded.
+                PaymentChange::Failed { .. } | PaymentChange::Refunded { .. } | PaymentChange::Other => None,
             };
             let Some(order) = s.order(tenant, *order_id)? else {
-                let fresh =
-                    s.record_webhook(provider, &event_id, &event_type, Some(*order_id), "order missing", now)?;
+                let fresh = s.record_webhook(name, &event.id, &event.kind, Some(*order_id), "order missing", now)?;
                 return Ok(if fresh {
                     WebhookOutcome::Ignored("order missing".into())
                 } else {
@@ -130,10 +106,10 @@ pub fn handle_payment_webhook<D: Db>(
                 });
             };
             let already_paid = order.payment.as_ref().is_some_and(|p| p.reference == intent_id);
-            if already_paid && event_type == "payment_intent.succeeded" {
+            if already_paid && succeeded {
                 // Another event for the payment we already recorded: nothing new.
                 let why = "ignored: payment already recorded".to_owned();
-                let fresh = s.record_webhook(provider, &event_id, &event_type, Some(*order_id), &why, now)?;
+                let fresh = s.record_webhook(name, &event.id, &event.kind, Some(*order_id), &why, now)?;
                 return Ok(if fresh {
                     WebhookOutcome::Ignored(why)
                 } else {
@@ -144,7 +120,7 @@ pub fn handle_payment_webhook<D: Db>(
             let (label, outcome, decision) = match decided {
                 None => (
                     "ignored: not a state change".to_owned(),
-                    WebhookOutcome::Ignored(event_type.clone()),
+                    WebhookOutcome::Ignored(event.kind.clone()),
                     None,
                 ),
                 Some(Ok(d)) => (
@@ -152,7 +128,7 @@ pub fn handle_payment_webhook<D: Db>(
                     WebhookOutcome::Applied(tenant.clone(), *order_id),
                     Some(d),
                 ),
-                Some(Err(Rejection::IllegalTransition { state, .. })) if event_type != "payment_intent.succeeded" => {
+                Some(Err(Rejection::IllegalTransition { state, .. })) if !succeeded => {
                     let why = format!("ignored: order is {state}");
                     (why.clone(), WebhookOutcome::Ignored(why), None)
                 }
@@ -174,16 +150,21 @@ pub fn handle_payment_webhook<D: Db>(
                     (why.clone(), WebhookOutcome::Flagged(*order_id, why), park)
                 }
             };
-            if !s.record_webhook(provider, &event_id, &event_type, Some(*order_id), &label, now)? {
+            if !s.record_webhook(name, &event.id, &event.kind, Some(*order_id), &label, now)? {
                 return Ok(WebhookOutcome::Duplicate);
             }
             if let Some(d) = decision {
-                s.apply(order.version, &d, &format!("webhook:{provider}"))?;
+                s.apply(order.version, &d, &format!("webhook:{name}"))?;
             }
             Ok(outcome)
         })
         .map_err(|e| internal(&e))?;
-    let body = match &outcome {
+    Ok((respond(&outcome), outcome))
+}
+
+/// The acknowledgement, naming what became of the event.
+fn respond(outcome: &WebhookOutcome) -> HttpResponse {
+    let body = match outcome {
         WebhookOutcome::Applied(_, id) => json!({ "received": true, "outcome": "applied", "order_id": id }),
         WebhookOutcome::Duplicate => json!({ "received": true, "outcome": "duplicate" }),
         WebhookOutcome::Renewed(_, id) => json!({ "received": true, "outcome": "applied", "subscription_id": id }),
@@ -192,17 +173,5 @@ pub fn handle_payment_webhook<D: Db>(
             json!({ "received": true, "outcome": "flagged", "order_id": id, "reason": why })
         }
     };
-    Ok((HttpResponse::json(200, &body), outcome))
-}
-
-/// The intent's amount: minor units and an ISO currency (lower case on the wire).
-fn amount_of(intent: &Value) -> Result<Money, String> {
-    let minor = intent["amount"].as_i64().ok_or("the event has no amount")?;
-    let code = intent["currency"].as_str().unwrap_or_default().to_ascii_uppercase();
-    let currency =
-        Currency::from_code(&code).ok_or_else(|| format!("paid in `{code}`, not in the order's currency"))?;
-    Ok(Money {
-        amount: Decimal::new(minor, 2),
-        currency,
-    })
+    HttpResponse::json(200, &body)
 }

@@ -163,6 +163,7 @@ pub fn job_owner(kind: JobKind) -> (&'static str, &'static str) {
 pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str, claim: i64) -> Result<Option<bool>, StoreError> {
     match env.store.job(id)? {
         Some(job) if job.state == orderflow_store::JobState::Running && job.claim == claim => {
+            crate::observe::note_job(&job.id, &job.tenant, job.order, job.kind);
             run_job(env, &job).map(Some)
         }
         _ => Ok(None),
@@ -250,23 +251,18 @@ fn apply<D: Db>(
 
 fn create_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     let amount: Money = serde_json::from_value(job.payload["amount"].clone()).unwrap_or(order.total);
-    let intent = match env
+    let request = super::payments::order_intent(&job.tenant, job.order, &amount);
+    let created = env
         .providers
-        .create_intent(env.out.as_ref(), &job.tenant, job.order, &amount)
-    {
-        Ok(id) => id,
+        .payments()
+        .and_then(|p| Ok((p.name(), p.create_intent(env.out.as_ref(), &request)?)));
+    let (provider, intent) = match created {
+        Ok(created) => created,
         Err(e) => return Ok(Err(e)),
     };
     let now = (env.clock)();
     env.store.write(|s| {
-        s.save_payment_intent(
-            &job.tenant,
-            job.order,
-            &env.providers.payment_provider,
-            &intent,
-            &amount,
-            now,
-        )?;
+        s.save_payment_intent(&job.tenant, job.order, provider, &intent, &amount, now)?;
         s.finish_job(job, now)
     })?;
     Ok(Ok(()))
@@ -274,7 +270,11 @@ fn create_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> O
 
 fn cancel_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job) -> Outcome {
     if let Some(intent) = env.store.payment_intent_of(&job.tenant, job.order)? {
-        if let Err(e) = env.providers.cancel_intent(env.out.as_ref(), &intent) {
+        if let Err(e) = env
+            .providers
+            .payments()
+            .and_then(|p| p.cancel_intent(env.out.as_ref(), &intent))
+        {
             return Ok(Err(e));
         }
     }

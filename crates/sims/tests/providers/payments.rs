@@ -1,10 +1,14 @@
-//! The Stripe-like payment provider.
+//! The payment provider, on Stripe's wire format.
 
 use hyper::Method;
 use orderflow_sims::{sign, verify, Running};
 use serde_json::{json, Value};
 
-use crate::support::{call, control, list, start, start_with, Receiver, PAYMENTS_KEY, SECRET};
+use std::time::Duration;
+
+use orderflow_sims::client;
+
+use crate::support::{call, control, list, start, start_with, Received, Receiver, PAYMENTS_KEY, SECRET};
 
 async fn create_intent(sims: &Running, key: &str, amount: i64) -> Value {
     let url = format!("{}/v1/payment_intents", sims.payments_url());
@@ -80,7 +84,7 @@ async fn api_calls_without_a_test_secret_key_are_unauthorized() {
     for auth in [None, Some("Bearer sk_live_123"), Some("Bearer sk_test_")] {
         let response = call(Method::POST, &url, auth, None, Some(body.clone())).await;
         assert_eq!(response.status, 401, "{auth:?}");
-        assert_eq!(response.json()["error"]["type"], "authentication_error");
+        assert_eq!(response.json()["error"]["type"], "invalid_request_error");
     }
 }
 
@@ -356,7 +360,7 @@ async fn without_a_webhook_url_the_event_is_recorded_but_not_sent() {
 }
 
 #[tokio::test]
-async fn cancelling_through_the_api_is_idempotent_and_notifies_once() {
+async fn cancelling_twice_with_one_key_replays_and_without_it_is_refused_as_stripe_does() {
     let (sims, receiver) = with_receiver().await;
     let intent = create_intent(&sims, "k", 100).await;
     let url = format!(
@@ -365,12 +369,15 @@ async fn cancelling_through_the_api_is_idempotent_and_notifies_once() {
         intent["id"].as_str().unwrap_or_default()
     );
 
-    let first = call(Method::POST, &url, Some(PAYMENTS_KEY), None, None).await;
-    let second = call(Method::POST, &url, Some(PAYMENTS_KEY), None, None).await;
+    let first = call(Method::POST, &url, Some(PAYMENTS_KEY), Some("c1"), None).await;
+    let replay = call(Method::POST, &url, Some(PAYMENTS_KEY), Some("c1"), None).await;
+    let fresh = call(Method::POST, &url, Some(PAYMENTS_KEY), Some("c2"), None).await;
 
-    assert_eq!((first.status, second.status), (200, 200));
-    assert_eq!(first.json(), second.json());
+    assert_eq!((first.status, replay.status, fresh.status), (200, 200, 400));
+    assert_eq!(first.json(), replay.json());
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
     assert_eq!(first.json()["status"], "canceled");
+    assert_eq!(fresh.json()["error"]["code"], "payment_intent_unexpected_state");
     let received = receiver.wait_for(1).await;
     assert_eq!(received[0].json()["type"], "payment_intent.canceled");
     assert_eq!(
@@ -441,4 +448,188 @@ async fn faults_fail_exactly_the_next_n_api_calls() {
     assert!(requests
         .iter()
         .all(|r| r["idempotency_key"] == "k" && r["method"] == "POST"));
+}
+
+#[tokio::test]
+async fn requests_are_parsed_as_stripes_form_encoding_strictly() {
+    let sims = start().await;
+    let url = format!("{}/v1/payment_intents", sims.payments_url());
+    let refused = |body: Value| {
+        let url = url.clone();
+        async move {
+            let response = call(Method::POST, &url, Some(PAYMENTS_KEY), None, Some(body)).await;
+            assert_eq!(response.status, 400, "{}", response.text());
+            let error = response.json()["error"].clone();
+            assert_eq!(error["type"], "invalid_request_error");
+            (
+                error["code"].as_str().unwrap_or_default().to_owned(),
+                error["param"].clone(),
+            )
+        }
+    };
+    assert_eq!(
+        refused(json!({"amount": 100, "currency": "eur", "colour": "red"})).await,
+        ("parameter_unknown".into(), json!("colour"))
+    );
+    assert_eq!(
+        refused(json!({"amount": 100, "currency": "eur", "metadata": {"a": {"b": "c"}}})).await,
+        ("parameter_invalid_string".into(), json!("metadata[a]"))
+    );
+    assert_eq!(
+        refused(json!({"amount": "ten", "currency": "eur"})).await,
+        ("parameter_invalid_integer".into(), json!("amount"))
+    );
+    assert_eq!(
+        refused(json!({"currency": "eur"})).await,
+        ("parameter_missing".into(), json!("amount"))
+    );
+
+    let json_body = client::request(
+        Method::POST,
+        &url,
+        &[("authorization", PAYMENTS_KEY), ("content-type", "application/json")],
+        r#"{"amount":100,"currency":"eur"}"#,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(json_body.status, 400, "JSON is not Stripe's encoding");
+
+    let form = "amount=100&currency=eur&metadata[order_id]=o1";
+    let send = |version: &'static str| {
+        let url = url.clone();
+        async move {
+            let headers = [
+                ("authorization", PAYMENTS_KEY),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("stripe-version", version),
+            ];
+            client::request(Method::POST, &url, &headers, form, Duration::from_secs(10)).await
+        }
+    };
+    let pinned = send(orderflow_sims::API_VERSION).await.unwrap();
+    assert_eq!(pinned.status, 200, "{}", pinned.text());
+    assert_eq!(pinned.json()["metadata"], json!({"order_id": "o1"}));
+    assert!(pinned.headers.contains_key("request-id"));
+    assert_eq!(send("yesterday").await.unwrap().status, 400);
+}
+
+#[tokio::test]
+async fn an_automatic_delivery_that_fails_is_retried_until_accepted() {
+    let receiver = Receiver::failing_first(2).await;
+    let url = receiver.url.clone();
+    let sims = start_with(|c| c.webhook_url = Some(url)).await;
+    let intent = create_intent(&sims, "k", 100).await;
+    let cancel = format!(
+        "{}/v1/payment_intents/{}/cancel",
+        sims.payments_url(),
+        intent["id"].as_str().unwrap_or_default()
+    );
+
+    let response = call(Method::POST, &cancel, Some(PAYMENTS_KEY), None, None).await;
+    assert_eq!(response.status, 200);
+
+    let received = receiver.wait_for(3).await;
+    let ids: Vec<Value> = received.iter().map(|r| r.json()["id"].clone()).collect();
+    assert_eq!(ids, vec![ids[0].clone(); 3], "the same event, sent until accepted");
+    assert_eq!(received[0].json()["type"], "payment_intent.canceled");
+    assert_eq!(received[0].json()["api_version"], orderflow_sims::API_VERSION);
+}
+
+#[tokio::test]
+async fn rate_limits_and_declines_come_as_stripes_error_objects() {
+    let sims = start().await;
+    let faults = format!("{}/_sim/faults", sims.payments_url());
+    let url = format!("{}/v1/payment_intents", sims.payments_url());
+    let body = json!({"amount": 100, "currency": "eur"});
+    for (status, kind, code) in [
+        (429, "invalid_request_error", "rate_limit"),
+        (402, "card_error", "card_declined"),
+    ] {
+        control(&faults, json!({"fail_next": 1, "status": status})).await;
+        let response = call(Method::POST, &url, Some(PAYMENTS_KEY), None, Some(body.clone())).await;
+        assert_eq!(response.status, status);
+        assert_eq!(response.json()["error"]["type"], kind);
+        assert_eq!(response.json()["error"]["code"], code);
+    }
+    let after = call(Method::POST, &url, Some(PAYMENTS_KEY), None, Some(body)).await;
+    assert_eq!(after.status, 200, "faults are used up");
+}
+
+#[tokio::test]
+async fn a_checkout_session_has_a_page_that_pays_it_and_announces_both_events() {
+    let (sims, receiver) = with_receiver().await;
+    let url = format!("{}/v1/checkout/sessions", sims.payments_url());
+    let body = json!({
+        "mode": "payment",
+        "success_url": "http://127.0.0.1:3000/portal/paid",
+        "cancel_url": "http://127.0.0.1:3000/portal/cancelled",
+        "line_items": [{"quantity": 2, "price_data": {"currency": "eur", "unit_amount": 1250, "product_data": {"name": "VPS"}}}],
+        "metadata": {"order_id": "o1"},
+        "payment_intent_data": {"metadata": {"order_id": "o1"}, "setup_future_usage": "off_session"},
+    });
+    let created = call(Method::POST, &url, Some(PAYMENTS_KEY), Some("cs-1"), Some(body)).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let session = created.json();
+    assert_eq!(session["object"], "checkout.session");
+    assert_eq!(
+        (session["status"].as_str(), session["amount_total"].as_i64()),
+        (Some("open"), Some(2500))
+    );
+    let page_url = session["url"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        page_url.starts_with(&format!("{}/c/pay/cs_test_", sims.payments_url())),
+        "{page_url}"
+    );
+
+    let page = call(Method::GET, &page_url, None, None, None).await;
+    assert!(page.text().contains("Pay €25.00"), "{}", page.text());
+    let paid = client::request(
+        Method::POST,
+        &page_url,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        "choice=pay",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(paid.status, 303);
+    assert_eq!(paid.headers["location"], "http://127.0.0.1:3000/portal/paid");
+
+    let received = receiver.wait_for(2).await;
+    let kinds: Vec<Value> = received.iter().map(|r| r.json()["type"].clone()).collect();
+    assert_eq!(
+        kinds,
+        [json!("payment_intent.succeeded"), json!("checkout.session.completed")]
+    );
+    let completed = received[1].json()["data"]["object"].clone();
+    assert_eq!(completed["payment_status"], "paid");
+    assert_eq!(completed["payment_intent"], received[0].json()["data"]["object"]["id"]);
+    assert_eq!(
+        received[0].json()["data"]["object"]["metadata"],
+        json!({"order_id": "o1"})
+    );
+    assert_eq!(received[0].json()["data"]["object"]["amount_received"], 2500);
+}
+
+#[tokio::test]
+async fn a_refund_is_announced_with_refund_created_and_charge_refunded() {
+    let (sims, receiver) = with_receiver().await;
+    let intent = create_intent(&sims, "k", 1000).await;
+    act(&sims, &intent, "succeed", json!({})).await;
+    let url = format!("{}/v1/refunds", sims.payments_url());
+    let body = json!({"payment_intent": intent["id"], "amount": 400});
+    let refund = call(Method::POST, &url, Some(PAYMENTS_KEY), Some("r1"), Some(body)).await;
+    assert_eq!(refund.status, 200, "{}", refund.text());
+
+    let received = receiver.wait_for(3).await;
+    let kinds: Vec<Value> = received.iter().map(|r| r.json()["type"].clone()).collect();
+    assert!(kinds.contains(&json!("refund.created")), "{kinds:?}");
+    let charge = received
+        .iter()
+        .map(Received::json)
+        .find(|e| e["type"] == "charge.refunded")
+        .unwrap_or_else(|| panic!("no charge.refunded in {kinds:?}"));
+    assert_eq!(charge["data"]["object"]["payment_intent"], intent["id"]);
+    assert_eq!(charge["data"]["object"]["amount_refunded"], 400);
 }

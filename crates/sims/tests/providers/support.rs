@@ -43,17 +43,62 @@ pub async fn call(
     key: Option<&str>,
     body: Option<Value>,
 ) -> ClientResponse {
-    let mut headers = vec![("content-type", "application/json")];
+    // The payment API speaks Stripe's form encoding; everything else JSON.
+    let stripe = url.contains("/v1/") && auth.is_some_and(|a| a.starts_with("Bearer sk_"));
+    let content_type = if stripe {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    let mut headers = vec![("content-type", content_type)];
     if let Some(auth) = auth {
         headers.push(("authorization", auth));
     }
     if let Some(key) = key {
         headers.push(("idempotency-key", key));
     }
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let body = match body {
+        Some(b) if stripe => stripe_form(&b),
+        Some(b) => b.to_string(),
+        None => String::new(),
+    };
     client::request(method.clone(), url, &headers, body, Duration::from_secs(20))
         .await
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// A JSON object as Stripe's form encoding: nested objects and arrays as
+/// bracketed keys (`metadata[order_id]=…`, `line_items[0][quantity]=1`).
+pub fn stripe_form(body: &Value) -> String {
+    fn flatten(out: &mut form_urlencoded::Serializer<'_, String>, key: &str, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if key.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{key}[{k}]")
+                    };
+                    flatten(out, &key, v);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    flatten(out, &format!("{key}[{i}]"), v);
+                }
+            }
+            Value::String(s) => {
+                out.append_pair(key, s);
+            }
+            Value::Null => {}
+            other => {
+                out.append_pair(key, &other.to_string());
+            }
+        }
+    }
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    flatten(&mut out, "", body);
+    out.finish()
 }
 
 /// `GET url` of a `/_sim` listing, returning its `data` array.
@@ -100,6 +145,8 @@ impl Received {
 #[derive(Debug)]
 struct Recorder {
     status: u16,
+    /// Answer 500 to this many requests first.
+    fail_first: usize,
     barrier: Option<Barrier>,
     received: Mutex<Vec<Received>>,
     count: watch::Sender<usize>,
@@ -120,22 +167,28 @@ impl Handler for Recorder {
             received.len()
         };
         self.count.send_replace(count);
-        Response::json(self.status, json!({ "received": true }))
+        let status = if count <= self.fail_first { 500 } else { self.status };
+        Response::json(status, json!({ "received": true }))
     }
 }
 
 impl Receiver {
     /// A receiver answering 200.
     pub async fn start() -> Self {
-        Self::start_with(200, None).await
+        Self::start_with(200, None, 0).await
     }
 
     /// A receiver that answers only when `n` requests are in flight at once.
     pub async fn requiring_concurrency(n: usize) -> Self {
-        Self::start_with(200, Some(Barrier::new(n))).await
+        Self::start_with(200, Some(Barrier::new(n)), 0).await
     }
 
-    async fn start_with(status: u16, barrier: Option<Barrier>) -> Self {
+    /// A receiver that answers 500 to the first `n` requests, 200 after.
+    pub async fn failing_first(n: usize) -> Self {
+        Self::start_with(200, None, n).await
+    }
+
+    async fn start_with(status: u16, barrier: Option<Barrier>, fail_first: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("bind: {e}"));
@@ -146,6 +199,7 @@ impl Receiver {
         let (count, _) = watch::channel(0);
         let handler = Arc::new(Recorder {
             status,
+            fail_first,
             barrier,
             received: Mutex::new(Vec::new()),
             count,

@@ -1,8 +1,8 @@
 -- Hardening (issue 14): fenced saga jobs, idempotency keys per principal,
 -- the tick's retention purge, and an append-only audit log. The PostgreSQL
--- twin of migrations/sqlite/0007_hardening.sql. Forward-only. New columns
+-- twin of migrations/sqlite/0008_hardening.sql. Forward-only. New columns
 -- are BIGINT and times TIMESTAMP (UTC, from the application's clock, bound
--- as parameters), as after migration 6.
+-- as parameters), as after migration 6 (spin_types).
 
 -- Every claim of a job takes the next epoch; each later write of the job
 -- must name the epoch it claimed, so a worker whose lease ran out (and whose

@@ -1,6 +1,6 @@
 -- Hardening (issue 14): fenced saga jobs, idempotency keys per principal,
 -- indexes for the tick's retention purge, and an append-only audit log.
--- The SQLite twin of migrations/postgres/0007_hardening.sql. Forward-only.
+-- The SQLite twin of migrations/postgres/0008_hardening.sql. Forward-only.
 
 -- Every claim of a job takes the next epoch; each later write of the job
 -- must name the epoch it claimed, so a worker whose lease ran out (and whose

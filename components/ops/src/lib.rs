@@ -1,0 +1,35 @@
+//! The ops component: what operators and the platform ask of a running
+//! instance. `GET /healthz` (no credential: Kubernetes liveness and
+//! readiness probes) says whether this instance reaches its database;
+//! `GET /v1/internal/metrics` (operator or service role) gives the saga's
+//! queue, the parked orders, the outbox backlog and the orders by state in
+//! the Prometheus text format. Wiring only.
+
+use orderflow_http::{ApiError, RequestParts};
+use orderflow_service::{spin as host, spin_ops, Route};
+
+/// Per request: a correlation id for logs.
+#[derive(Debug)]
+pub struct App {
+    correlation_id: String,
+}
+
+/// Every route this component serves; `/v1/openapi.json` documents exactly these.
+pub const ROUTES: &[Route<App>] = &[
+    Route {
+        method: "GET",
+        path: "/healthz",
+        handler: |app, _, _| Ok(spin_ops::health(&app.correlation_id)),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/internal/metrics",
+        handler: |app, req, _| spin_ops::metrics(req, &app.correlation_id),
+    },
+];
+
+orderflow_service::spin_component!("ops", ROUTES, |_: &RequestParts| {
+    Ok::<_, ApiError>(App {
+        correlation_id: host::correlation_id(),
+    })
+});

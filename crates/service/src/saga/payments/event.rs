@@ -1,0 +1,68 @@
+//! What a payment provider's webhook told us, parsed once at the edge into
+//! the few changes the domain acts on. Every provider module turns its own
+//! wire format into a [`PaymentEvent`]; the webhook handler only matches on
+//! [`PaymentChange`].
+
+use chrono::{DateTime, Utc};
+use orderflow_core::Money;
+
+/// A verified event from the payment provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentEvent {
+    /// The provider's event id: the key for deduplication.
+    pub id: String,
+    /// The provider's name for the event type, kept in the webhook record.
+    pub kind: String,
+    /// When the provider says it happened, if it says.
+    pub created: Option<DateTime<Utc>>,
+    /// What changed.
+    pub change: PaymentChange,
+}
+
+/// The domain's reading of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentChange {
+    /// The payment intent was paid: `amount` received (an error when the
+    /// event's currency is not one we bill in).
+    Succeeded {
+        /// The payment intent.
+        intent: String,
+        /// What was paid.
+        amount: Result<Money, String>,
+    },
+    /// An attempt to pay was declined; the intent stays open.
+    Failed {
+        /// The payment intent.
+        intent: String,
+        /// The provider's reason.
+        reason: String,
+    },
+    /// The intent was cancelled or expired: it can no longer be paid.
+    Canceled {
+        /// The payment intent.
+        intent: String,
+    },
+    /// Money was refunded on the intent's payment (in total so far, when
+    /// the provider says).
+    Refunded {
+        /// The payment intent.
+        intent: String,
+        /// The refunded total, if the event carries it.
+        amount: Option<Result<Money, String>>,
+    },
+    /// An event type the domain does not act on: acknowledged and recorded.
+    Other,
+}
+
+impl PaymentChange {
+    /// The payment intent the change concerns, if any.
+    pub fn intent(&self) -> Option<&str> {
+        match self {
+            PaymentChange::Succeeded { intent, .. }
+            | PaymentChange::Failed { intent, .. }
+            | PaymentChange::Canceled { intent }
+            | PaymentChange::Refunded { intent, .. } => Some(intent),
+            PaymentChange::Other => None,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The operations routes inside Spin: the health check that probes use and
+//! the metrics scrapers read (the `ops` component).
+
+use chrono::Utc;
+use orderflow_http::{ApiError, HttpResponse, RequestParts, Role};
+
+use crate::clock;
+use crate::spin::{open_store, principal, sync_clock};
+
+/// `GET /healthz`: 200 `{"status":"ok"}` when this instance reaches its
+/// database (SQLite `default`, or PostgreSQL as `database_url` says) and the
+/// schema is at the version this build expects; otherwise 503 with a problem
+/// that names no cause (the cause goes to the component's log). No
+/// credential: Kubernetes probes carry none. No clock or key-value store:
+/// only the database decides.
+pub fn health(correlation_id: &str) -> HttpResponse {
+    match open_store(Utc::now(), correlation_id) {
+        Ok(_) => HttpResponse::json(200, &serde_json::json!({ "status": "ok" })),
+        Err(_) => {
+            // open_store logged the cause with the correlation id.
+            let mut response = HttpResponse::json(
+                503,
+                &serde_json::json!({
+                    "type": "about:blank",
+                    "title": "Service Unavailable",
+                    "status": 503,
+                    "detail": "the database is not reachable or its schema is not current",
+                    "correlation_id": correlation_id,
+                }),
+            );
+            for (name, value) in &mut response.headers {
+                if name == "content-type" {
+                    "application/problem+json".clone_into(value);
+                }
+            }
+            response
+        }
+    }
+}
+
+/// `GET /v1/internal/metrics` (operator or service role): every tenant's
+/// operational figures at the application's time, as Prometheus text.
+pub fn metrics(request: &RequestParts, correlation_id: &str) -> Result<HttpResponse, ApiError> {
+    principal(request, correlation_id)?.require_role(&[Role::Operator, Role::Service])?;
+    sync_clock(correlation_id)?;
+    let store = open_store(clock::now(), correlation_id)?;
+    let figures = store
+        .ops_metrics(clock::now())
+        .map_err(|e| ApiError::internal(correlation_id, &e))?;
+    Ok(HttpResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".to_owned(), "text/plain; version=0.0.4; charset=utf-8".to_owned()),
+            ("cache-control".to_owned(), "no-store".to_owned()),
+        ],
+        body: crate::observe::prometheus_text(&figures).into_bytes(),
+    })
+}

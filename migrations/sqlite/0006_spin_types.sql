@@ -1,0 +1,5 @@
+-- The twin of migrations/postgres/0006_spin_types.sql, which changes
+-- PostgreSQL column types to those Spin's PostgreSQL interface binds
+-- (timestamp, bigint). SQLite's columns already hold what the store writes
+-- (integers, RFC 3339 text): nothing changes here; the version is recorded
+-- so both dialects stay at the same number.

@@ -1,0 +1,6 @@
+-- Operational figures across tenants. On PostgreSQL this version adds the
+-- SECURITY DEFINER function orderflow_metrics (see
+-- migrations/postgres/0007_metrics.sql), so row-level security stays on for
+-- the application role. SQLite has no row-level security and the store
+-- reads the tables directly (crates/store/src/metrics.rs): nothing to
+-- change here, but the version exists in both dialects.
