@@ -161,15 +161,7 @@ impl<D: Db> Store<D> {
                               WHERE received_at < $1 ORDER BY received_at LIMIT $2)
                       RETURNING 1 AS gone";
         let params = [before.into(), Param::Int(i64::from(max_rows))];
-        let gone = match self.db().dialect() {
-            crate::db::Dialect::Sqlite => self.write(|s| s.run(delete, &params).map(|r| r.len()))?,
-            // One row always (Spin 4.0.0-4.0.2 never return from a query
-            // without rows): the count of what the delete removed.
-            crate::db::Dialect::Postgres => {
-                let r = self.run(&format!("WITH purged AS ({delete}) SELECT count(*) AS gone FROM purged"), &params)?;
-                usize::try_from(r.first().map(|r| r.int("gone")).transpose()?.unwrap_or(0)).unwrap_or(0)
-            }
-        };
+        let gone = self.write(|s| s.run(delete, &params).map(|r| r.len()))?;
         Ok(gone as u64)
     }
 }

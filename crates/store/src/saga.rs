@@ -295,15 +295,9 @@ impl<D: Db> Store<D> {
               WHERE id = $1 AND claim_epoch = $2 AND state = 'running'
              RETURNING id"
         );
-        let updated = self.in_job_tenant(&job.id, |s| match s.db().dialect() {
-            Dialect::Sqlite => Ok(i64::try_from(s.run(&update, &all)?.len()).unwrap_or(i64::MAX)),
-            // Always one row back (Spin 4.0.0-4.0.2 never return from a
-            // query without rows): how many the guarded update changed.
-            Dialect::Postgres => {
-                let rows = s.run(&format!("WITH fenced AS ({update}) SELECT count(*) AS n FROM fenced"), &all)?;
-                Ok(rows.first().map(|r| r.int("n")).transpose()?.unwrap_or(0))
-            }
-        })?;
+        // (A result without rows is safe on every Spin: the PostgreSQL
+        // backend wraps each query so the host always has a row to return.)
+        let updated = self.in_job_tenant(&job.id, |s| Ok(s.run(&update, &all)?.len()))?;
         if updated == 0 {
             return Err(StoreError::ClaimLost(job.id.clone()));
         }
