@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 const ORDERS: usize = 40;
 const BASELINE_REQUESTS: usize = 400;
-const SECRET: &str = "whsec_bench";
+const SECRET: &str = "whsec_bench_padded_to_32_bytes_or_more";
 
 fn token(tenant: &str, role: Role) -> String {
     let keyring: Keyring = DEV_KEYRING.parse().expect("dev keyring");
@@ -62,6 +62,7 @@ fn main() {
     let sims = Sims::spawn(None, SECRET);
     let app = App::builder(root.join("spin.toml"))
         .build_packages(&packages)
+        .dev_secrets()
         .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
         .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
         .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::api::{id, json_of, version, vps, with_simulators, Caller};
 
-const SECRET: &str = "whsec_e2e";
+const SECRET: &str = "whsec_e2e_padded_to_32_bytes_or_more";
 
 struct World {
     sims: Sims,

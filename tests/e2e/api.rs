@@ -30,7 +30,7 @@ pub fn manifest() -> PathBuf {
 
 /// Starts the whole app on a fresh state directory.
 pub fn spawn() -> App {
-    App::builder(manifest()).build_packages(PACKAGES).spawn()
+    App::builder(manifest()).build_packages(PACKAGES).dev_secrets().spawn()
 }
 
 /// The app, wired to the simulated providers `sims` (webhooks signed with
@@ -41,6 +41,7 @@ pub fn with_simulators(sims: &e2e::sims::Sims, secret: &str) -> e2e::AppBuilder 
     let tick = token("platform", Role::Service);
     App::builder(manifest())
         .build_packages(PACKAGES)
+        .dev_secrets()
         .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
         .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
         .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)

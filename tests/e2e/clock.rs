@@ -12,6 +12,7 @@ use orderflow_http::Role;
 fn an_advanced_clock_dates_new_orders_in_every_component_but_tokens_stay_valid() {
     let app = App::builder(api::manifest())
         .build_packages(api::PACKAGES)
+        .dev_secrets()
         .env("SPIN_VARIABLE_CLOCK", "adjustable")
         .spawn();
 

@@ -19,7 +19,7 @@ use crate::api::{manifest, token, uuid_key, vps, Caller, PACKAGES};
 /// How long a log line may lag behind the event it reports.
 const LOG_WAIT: Duration = Duration::from_secs(10);
 
-const SECRET: &str = "whsec_crash";
+const SECRET: &str = "whsec_crash_padded_to_32_bytes_or_more";
 
 /// Pause between a client's polls of a deadline-bounded wait.
 const PACE: Duration = Duration::from_millis(25);
@@ -27,6 +27,7 @@ const PACE: Duration = Duration::from_millis(25);
 fn builder(sims: &Sims) -> e2e::AppBuilder {
     App::builder(manifest())
         .build_packages(PACKAGES)
+        .dev_secrets()
         .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
         .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
         .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)

@@ -6,6 +6,7 @@ mod api;
 mod clock;
 mod crash;
 mod fleet;
+mod hardening;
 mod operations;
 mod orders;
 mod portal;

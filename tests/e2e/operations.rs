@@ -44,7 +44,7 @@ fn sample(text: &str, name: &str) -> u64 {
 
 #[test]
 fn the_health_route_needs_no_credential_and_says_only_up() {
-    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).spawn();
+    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).dev_secrets().spawn();
     let response = app.get("/healthz");
     assert_eq!(response.status(), 200);
     assert_eq!(json_of(response), json!({ "status": "ok" }));
@@ -55,6 +55,7 @@ fn the_health_route_is_503_without_its_database_and_names_no_cause() {
     let password = "hunter2-operations";
     let app = App::builder(crate::api::manifest())
         .build_packages(crate::api::PACKAGES)
+        .dev_secrets()
         // A PostgreSQL that is not there (a closed loopback port).
         .env(
             "SPIN_VARIABLE_DATABASE_URL",
@@ -77,7 +78,7 @@ fn the_health_route_is_503_without_its_database_and_names_no_cause() {
 
 #[test]
 fn metrics_are_for_operators_and_services_and_count_every_tenants_orders() {
-    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).spawn();
+    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).dev_secrets().spawn();
     let acme = Caller::customer(&app);
     let globex = Caller::new(&app, "globex", Role::Customer);
     acme.create(json!([vps("core", "monthly")]));
@@ -192,6 +193,7 @@ fn on_postgres_health_and_metrics_cross_tenants_without_lifting_row_level_securi
     });
     let app = App::builder(crate::api::manifest())
         .build_packages(crate::api::PACKAGES)
+        .dev_secrets()
         .env("SPIN_VARIABLE_DATABASE_URL", &db.app_url)
         .spawn();
     assert_eq!(app.get("/healthz").status(), 200);
@@ -235,7 +237,7 @@ fn relay_binary() -> std::path::PathBuf {
 #[test]
 fn the_cluster_scheduler_drives_the_tick_with_service_tokens_it_mints_itself() {
     // No --schedule: only `relay schedule` ticks this app.
-    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).spawn();
+    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).dev_secrets().spawn();
     let mut scheduler = std::process::Command::new(relay_binary())
         .args(["schedule", "--app", &format!("http://{}", app.addr()), "--every", "100ms=/v1/internal/tick"])
         .env("SPIN_VARIABLE_AUTH_KEYS", orderflow_http::DEV_KEYRING)

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::api::{id, json_of, manifest, token, version, with_simulators, Caller, PACKAGES};
 
-const SECRET: &str = "whsec_e2e";
+const SECRET: &str = "whsec_e2e_padded_to_32_bytes_or_more";
 /// Generous: the page polls every 2 s and the saga retries on a real clock.
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -466,6 +466,7 @@ fn an_operator_reverts_a_payment_before_provisioning_starts() {
     let sims = Sims::spawn(None, SECRET);
     let app = App::builder(&held)
         .build_packages(PACKAGES)
+        .dev_secrets()
         .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
         .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
         .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)

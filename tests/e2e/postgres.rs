@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::api::{id, json_of, version, vps, with_simulators, Caller};
 
-const SECRET: &str = "whsec_e2e_pg";
+const SECRET: &str = "whsec_e2e_pg_padded_to_32_bytes_or_more";
 
 /// A fresh PostgreSQL database, migrated by its owner; the simulators; and
 /// the app on that database as the application role, ticking the saga

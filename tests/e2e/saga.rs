@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::api::{id, json_of, outbox_types, version, vps, with_simulators, Caller};
 
-const SECRET: &str = "whsec_e2e";
+const SECRET: &str = "whsec_e2e_padded_to_32_bytes_or_more";
 
 /// The app wired to fresh simulators, ticking the worker every 200 ms, with
 /// the retry schedule shrunk twentyfold (2-4-8-16-30 s → 0.1-0.2-0.4-0.8-1.5 s).

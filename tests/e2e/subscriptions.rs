@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::api::{id, json_of, outbox_types, token, uuid_key, vps, with_simulators, Caller};
 
-const SECRET: &str = "whsec_subscriptions";
+const SECRET: &str = "whsec_subscriptions_padded_to_32_bytes_or_more";
 
 /// The VPS core plan's monthly price, in cents.
 const CORE_MONTHLY_CENTS: i64 = 1000;

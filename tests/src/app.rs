@@ -31,6 +31,16 @@ impl AppBuilder {
         self
     }
 
+    /// Passes the development values of the app's three required secrets
+    /// (`auth_keys`, `credentials_key`, `payment_webhook_secret`), as
+    /// `scripts/dev` does: `spin.toml` has no defaults for them. Call it
+    /// before any `env` that overrides one of them.
+    pub fn dev_secrets(self) -> Self {
+        self.env("SPIN_VARIABLE_AUTH_KEYS", crate::dev::AUTH_KEYS)
+            .env("SPIN_VARIABLE_CREDENTIALS_KEY", crate::dev::CREDENTIALS_KEY)
+            .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", crate::dev::WEBHOOK_SECRET)
+    }
+
     /// Removes an environment variable set earlier (or inherited).
     pub fn env_remove(mut self, key: impl Into<String>) -> Self {
         self.envs.push((key.into(), None));
@@ -306,5 +316,15 @@ impl App {
 impl Drop for App {
     fn drop(&mut self) {
         self.kill();
+        // A failing test unwinds through here: its output (which the test
+        // harness shows only for failures) then carries the runner's log,
+        // so every e2e failure can be read next to what the app printed.
+        if std::thread::panicking() {
+            eprintln!(
+                "---- spin-local log (state dir {}) ----\n{}\n---- end of spin-local log ----",
+                self.state_dir.display(),
+                self.logs.text()
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! ```
 
 mod app;
+pub mod dev;
 mod artifacts;
 mod logs;
 mod poll;

@@ -321,5 +321,9 @@ impl Sims {
 impl Drop for Sims {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows the simulators' log beside the runner's.
+        if std::thread::panicking() {
+            eprintln!("---- sims log ----\n{}\n---- end of sims log ----", self.logs.text());
+        }
     }
 }

@@ -51,7 +51,7 @@ pub const ROUTES: &[Route<App>] = &[Route {
             None => DEFAULT_LIMIT,
         };
         let env = host::saga_env(NEEDS, id)?;
-        let report = run_renewals(&env, limit).map_err(|e| ApiError::internal(id, &e))?;
+        let report = run_renewals(&env, limit).map_err(|e| orderflow_service::from_store(e, id))?;
         Ok(HttpResponse::json(200, &report))
     },
 }];

@@ -5,7 +5,7 @@
 //! Spin's cron trigger plugin calling the route) and by other components
 //! when they have just queued work for an order. It talks to no provider.
 
-use orderflow_http::{parse_query, ApiError, RequestParts};
+use orderflow_http::{parse_query, ApiError, RequestParts, Role};
 use orderflow_service::{spin as host, Route};
 
 /// Per request: a correlation id for logs.
@@ -23,20 +23,24 @@ pub const ROUTES: &[Route<App>] = &[
         method: "POST",
         path: "/v1/internal/tick",
         handler: |app, req, _| {
+            // The credential first: a caller that may not tick learns
+            // nothing from how its query would have been read.
+            let caller = host::principal(req, &app.correlation_id)?;
+            caller.require_role(&[Role::Service])?;
             let query = parse_query(&req.query, &["order", "limit"])?;
             let order = match query.get("order") {
                 Some(raw) => Some(raw.parse().map_err(|_| ApiError::not_found("order", raw.as_str()))?),
                 None => None,
             };
             let limit = match query.get("limit") {
-                Some(raw) => raw.parse().map_err(|_| ApiError::BadRequest {
+                Some(raw) => raw.parse().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::BadRequest {
                     problem: "invalid-query",
                     detail: format!("limit must be a positive whole number, not `{raw}`"),
                     accepted: None,
                 })?,
                 None => DEFAULT_LIMIT,
             };
-            host::tick(req, order, limit, &app.correlation_id)
+            host::tick(&caller, order, limit, &app.correlation_id)
         },
     },
     // Tests and demonstrations only: 404 unless `clock = "adjustable"`.

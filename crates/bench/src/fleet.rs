@@ -57,6 +57,7 @@ pub fn run(options: &Options, sims: &Sims, max: usize) -> (CommitRate, Vec<Fleet
             .map(|_| {
                 App::builder(e2e::workspace_root().join("spin.toml"))
                     .build_packages(&packages)
+                    .dev_secrets()
                     .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
                     .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
                     .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)

@@ -42,7 +42,7 @@ use crate::baseline::CommitRate;
 use crate::load::{LifecycleRun, ReadRun, Target, Watcher};
 
 /// The payment webhook's secret for the run.
-pub(crate) const SECRET: &str = "whsec_bench";
+pub(crate) const SECRET: &str = "whsec_bench_padded_to_32_bytes_or_more";
 
 /// The app's components: every package under `components/` (built for
 /// wasm32-wasip2 before the runner starts).
@@ -264,6 +264,7 @@ fn run_database(db: Database, options: &Options, sims: &Sims) -> DatabaseRun {
     let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
     let builder = App::builder(e2e::workspace_root().join("spin.toml"))
         .build_packages(&packages)
+        .dev_secrets()
         .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
         .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
         .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)

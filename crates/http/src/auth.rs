@@ -29,6 +29,20 @@ pub const TOKEN_PREFIX: &str = "ofw1.";
 /// The shortest secret a [`Keyring`] accepts, in bytes (HMAC-SHA256's output size).
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// `Ok` when the secret variable `name` holds at least [`MIN_SECRET_BYTES`]
+/// bytes; otherwise a message naming the variable and the length, never the
+/// value (it goes to logs).
+pub fn check_secret_length(name: &str, value: &str) -> Result<(), String> {
+    if value.len() >= MIN_SECRET_BYTES {
+        Ok(())
+    } else {
+        Err(format!(
+            "variable `{name}` is {} bytes long; at least {MIN_SECRET_BYTES} are required",
+            value.len()
+        ))
+    }
+}
+
 /// How far in the future `iat` may be before a token is rejected; absorbs clock
 /// drift between the minting and verifying machines.
 pub const CLOCK_SKEW_SECS: i64 = 60;
@@ -373,6 +387,15 @@ pub fn authenticate(authorization: Option<&str>, keyring: &Keyring, now: i64) ->
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_short_secret_is_refused_by_its_variable_name_not_its_value() {
+        let err = check_secret_length("payment_webhook_secret", "whsec_tooshort").expect_err("short");
+        assert!(err.contains("`payment_webhook_secret`"), "{err}");
+        assert!(err.contains("14 bytes"), "{err}");
+        assert!(!err.contains("whsec_tooshort"), "{err}");
+        assert!(check_secret_length("x", &"s".repeat(MIN_SECRET_BYTES)).is_ok());
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -142,6 +142,15 @@ pub enum ApiError {
         /// The offending fields; empty for a reused key.
         errors: Vec<FieldError>,
     },
+    /// 503 Service Unavailable, with `Retry-After`: the database stayed
+    /// busy with other writers beyond the store's wait (SQLite's lock, a
+    /// PostgreSQL deadlock or serialization failure that kept recurring).
+    /// Nothing was changed; the same request may simply be sent again.
+    #[error("busy; retry after {retry_after_secs} s")]
+    Unavailable {
+        /// Sent as `Retry-After`.
+        retry_after_secs: u32,
+    },
     /// 500 Internal Server Error: opaque. The cause went to the log with
     /// `correlation_id`; the body carries only that id, so a client's report
     /// can be matched to the log line.
@@ -213,6 +222,7 @@ impl ApiError {
             Self::Unprocessable { .. } => 422,
             Self::PreconditionRequired { .. } => 428,
             Self::Internal { .. } => 500,
+            Self::Unavailable { .. } => 503,
         }
     }
 
@@ -229,7 +239,7 @@ impl ApiError {
                 )]
             }
             Self::MethodNotAllowed { allowed } => vec![("allow", allowed.join(", "))],
-            Self::Conflict(Conflict::IdempotencyKeyInFlight { retry_after_secs }) => {
+            Self::Conflict(Conflict::IdempotencyKeyInFlight { retry_after_secs }) | Self::Unavailable { retry_after_secs } => {
                 vec![("retry-after", retry_after_secs.to_string())]
             }
             _ => Vec::new(),
@@ -321,6 +331,16 @@ impl ApiError {
                 p.errors = errors.clone();
                 p
             }
+            Self::Unavailable { retry_after_secs } => Problem::new(
+                "busy",
+                "Busy",
+                status,
+                format!(
+                    "the service is busy with other requests and changed nothing; send the same request again \
+                     after {retry_after_secs} s"
+                ),
+            )
+            .with_extension("retry_after", *retry_after_secs),
             Self::Internal { correlation_id } => Problem::new(
                 "internal",
                 "Internal server error",
@@ -407,6 +427,7 @@ mod tests {
                 detail: "send If-Match".into(),
             },
             ApiError::validation(vec![]),
+            ApiError::Unavailable { retry_after_secs: 1 },
             ApiError::Internal {
                 correlation_id: "c".into(),
             },
@@ -433,6 +454,14 @@ mod tests {
         assert!(!body.contains("SQLITE"));
         assert!(!body.contains("secret_column"));
         assert_eq!(error.status(), 500);
+    }
+
+    #[test]
+    fn a_busy_database_is_a_503_with_retry_after_not_a_500() {
+        let error = ApiError::Unavailable { retry_after_secs: 1 };
+        assert_eq!(error.status(), 503);
+        assert_eq!(error.headers(), vec![("retry-after", "1".to_owned())]);
+        assert_eq!(error.to_problem().type_uri, "https://orderflow.dev/problems/busy");
     }
 
     #[test]

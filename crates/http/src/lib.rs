@@ -18,7 +18,7 @@ mod spin;
 mod webhook;
 
 pub use auth::{
-    authenticate, bearer_token, AuthError, Claims, Keyring, KeyringError, Principal, Role, CLOCK_SKEW_SECS,
+    authenticate, bearer_token, check_secret_length, AuthError, Claims, Keyring, KeyringError, Principal, Role, CLOCK_SKEW_SECS,
     DEV_KEYRING, MIN_SECRET_BYTES, TOKEN_PREFIX,
 };
 pub use cursor::{parse_limit, parse_query, Cursor, Page, DEFAULT_LIMIT, MAX_LIMIT};

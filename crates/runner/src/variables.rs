@@ -14,8 +14,10 @@ use crate::manifest::Manifest;
 /// Errors resolving variables at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum VariableError {
-    /// A required application variable has no value.
-    #[error("required variable '{0}' has no value: set SPIN_VARIABLE_{upper}", upper = .0.to_uppercase())]
+    /// A required application variable has no value. The first words are
+    /// Spin's own (`spin-expressions`: `no provider resolved required
+    /// variable "name"`), so operators see the message they know.
+    #[error("no provider resolved required variable {0:?}: set SPIN_VARIABLE_{upper}", upper = .0.to_uppercase())]
     Missing(String),
     /// A component template refers to an undeclared application variable.
     #[error("component '{component}': variable '{variable}' refers to undeclared application variable '{reference}'")]
@@ -184,6 +186,10 @@ variables = { url = "postgres://u:{{ password }}@{{host}}/db", plain = "x" }
         let m = Manifest::parse(TEXT, Path::new(".")).expect("manifest");
         let err = ResolvedVariables::resolve(&m, |_| None).expect_err("missing");
         assert!(matches!(err, VariableError::Missing(ref n) if n == "password"));
+        assert_eq!(
+            err.to_string(),
+            "no provider resolved required variable \"password\": set SPIN_VARIABLE_PASSWORD"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use orderflow_core::{Actor, OrderState, Rejection, Violation, ALLOWED_TRANSITIONS};
 use orderflow_http::{ApiError, Conflict, FieldError, Role};
-use orderflow_store::StoreError;
+use orderflow_store::{DbError, StoreError};
 use serde_json::json;
 
 /// Validation findings → 422 with one field error each.
@@ -58,9 +58,21 @@ pub fn from_rejection(rejection: Rejection, caller: Role, correlation_id: &str) 
     }
 }
 
-/// A store failure → 409 for a lost race, 500 (logged, opaque) otherwise.
+/// How long a client should wait before sending a request again that found
+/// the database busy.
+pub const BUSY_RETRY_AFTER_SECS: u32 = 1;
+
+/// A store failure → 409 for a lost race, 503 with `Retry-After` for a
+/// database that stayed busy (nothing was written; the request may be sent
+/// again), 500 (logged, opaque) otherwise.
 pub fn from_store(error: StoreError, correlation_id: &str) -> ApiError {
     match error {
+        StoreError::Db(DbError::Busy) => {
+            eprintln!("database busy beyond the store's retries [correlation_id={correlation_id}]: answered 503");
+            ApiError::Unavailable {
+                retry_after_secs: BUSY_RETRY_AFTER_SECS,
+            }
+        }
         StoreError::VersionConflict { expected } => ApiError::Conflict(Conflict::Other {
             detail: format!("the order changed after version {expected} was read; read it again and retry"),
         }),
@@ -74,4 +86,22 @@ fn reachable_from(state: OrderState) -> Vec<String> {
         .filter(|(f, t)| *f == state && *t != state)
         .map(|(_, t)| t.as_str().to_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_busy_beyond_the_retries_is_503_with_retry_after() {
+        let error = from_store(StoreError::Db(DbError::Busy), "c-1");
+        assert_eq!(error.status(), 503);
+        assert_eq!(error.headers(), vec![("retry-after", BUSY_RETRY_AFTER_SECS.to_string())]);
+    }
+
+    #[test]
+    fn other_database_failures_stay_opaque_500s() {
+        let error = from_store(StoreError::Db(DbError::Other("disk I/O error".into())), "c-2");
+        assert_eq!(error.status(), 500);
+    }
 }

@@ -46,6 +46,9 @@ pub fn write_idempotently<'a, D: Db>(
     run: impl FnOnce() -> Result<Prepared<'a, D>, ApiError>,
 ) -> HttpResponse {
     let tenant = &ctx.principal.tenant;
+    // Keys are the caller's own: another caller of the tenant reusing one
+    // neither replays nor blocks this caller's request.
+    let principal = ctx.principal.subject.as_str();
     let correlation_id = ctx.correlation_id.as_str();
     let key = match IdempotencyKey::parse(request.header(IDEMPOTENCY_KEY_HEADER)) {
         Ok(key) => key,
@@ -59,6 +62,7 @@ pub fn write_idempotently<'a, D: Db>(
     let fp = fingerprint(&request.method, &path, &request.body);
     let claim = ctx.store.claim_key(
         tenant,
+        principal,
         key.as_str(),
         fp.as_str(),
         ctx.now,
@@ -76,7 +80,7 @@ pub fn write_idempotently<'a, D: Db>(
         ctx.store
             .write(|s| {
                 (prepared.commit)(s)?;
-                s.complete_key(tenant, key.as_str(), &saved)
+                s.complete_key(tenant, principal, key.as_str(), &saved)
             })
             .map_err(|e| from_store(e, correlation_id))?;
         Ok(prepared.response)
@@ -88,9 +92,9 @@ pub fn write_idempotently<'a, D: Db>(
             let keep = response.status < 500 && response.status != 409;
             let settled = if keep {
                 ctx.store
-                    .write(|s| s.complete_key(tenant, key.as_str(), &saved_bytes(&response)))
+                    .write(|s| s.complete_key(tenant, principal, key.as_str(), &saved_bytes(&response)))
             } else {
-                ctx.store.release_key(tenant, key.as_str())
+                ctx.store.release_key(tenant, principal, key.as_str())
             };
             if let Err(e) = settled {
                 // The answer stands; the key will be taken over once its lease runs out.

@@ -38,4 +38,4 @@ pub use subscriptions::{
     apply_renewal_payment, cancel_subscription, list_subscriptions, run_renewals, subscription_view, RenewReport,
     RenewalOutcome, SubscriptionView,
 };
-pub use views::{order_view, OrderView, Progress};
+pub use views::{audit_for, order_view, Audience, OrderView, Progress, PROVIDER_TROUBLE, PROVIDER_TROUBLE_RETRYING};

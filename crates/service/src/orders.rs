@@ -6,7 +6,7 @@ use orderflow_core::{
     OrderState, Quota,
 };
 use orderflow_http::{
-    check_if_match, decode_json, parse_query, ApiError, Cursor, HttpResponse, Page, RequestParts, Role,
+    check_if_match, decode_json, parse_query, ApiError, Cursor, FieldError, HttpResponse, Page, RequestParts, Role,
     DEFAULT_BODY_LIMIT, IF_MATCH_HEADER,
 };
 use orderflow_store::{Db, ListFilter};
@@ -17,7 +17,7 @@ use crate::context::Ctx;
 use crate::errors::{from_rejection, from_store, from_violations};
 use crate::idempotent::{write_idempotently, Prepared};
 use crate::router::Params;
-use crate::views::order_view;
+use crate::views::{audit_for, order_view, Audience};
 
 /// `POST /v1/orders` and `PATCH /v1/orders/{id}` bodies.
 #[derive(Debug, Deserialize)]
@@ -32,7 +32,57 @@ struct ItemsBody {
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
     /// The total the client showed the customer.
-    shown_total: Money,
+    shown_total: WireMoney,
+}
+
+/// Money as a client sends it, before its amount is known to be a decimal
+/// string: `Decimal`'s own deserializer also takes JSON numbers, which have
+/// passed through a float on the client's side, so the amount is read here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireMoney {
+    amount: Value,
+    currency: orderflow_core::Currency,
+}
+
+impl WireMoney {
+    /// The money, or 400 naming the field when the amount is a JSON number
+    /// (422 when it is a string that is not a decimal, or another type).
+    fn parse(self, pointer: &str) -> Result<Money, ApiError> {
+        let at = format!("{pointer}/amount");
+        let amount = match self.amount {
+            Value::String(text) => text.trim().parse::<rust_decimal::Decimal>().map_err(|_| {
+                ApiError::validation(vec![FieldError::new(
+                    at.clone(),
+                    "decimal",
+                    format!("`{text}` is not a decimal number"),
+                    json!("a decimal string such as \"192.96\""),
+                )])
+            })?,
+            Value::Number(number) => {
+                return Err(ApiError::BadRequest {
+                    problem: "amount-not-a-string",
+                    detail: format!(
+                        "{at} is the JSON number {number}; money amounts are decimal strings such as \"192.96\", \
+                         never numbers, which a client may have rounded through a float"
+                    ),
+                    accepted: Some(json!({ "pointer": at, "example": "192.96" })),
+                })
+            }
+            other => {
+                return Err(ApiError::validation(vec![FieldError::new(
+                    at,
+                    "type",
+                    format!("expected a decimal string, got {other}"),
+                    json!("a decimal string such as \"192.96\""),
+                )]))
+            }
+        };
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
+    }
 }
 
 /// `POST /v1/orders/{id}/cancel` body (optional).
@@ -157,7 +207,7 @@ pub fn get_order<D: Db>(ctx: &Ctx<D>, params: &Params, checkout: Option<&str>) -
         .payment_intent_of(tenant, order.id)
         .map_err(|e| from_store(e, &ctx.correlation_id))?;
     let view = order_view(&order)
-        .with_progress(&jobs)
+        .with_progress(&jobs, Audience::of(ctx.principal.role))
         .with_payment_intent(intent)
         .with_checkout_url(checkout);
     Ok(HttpResponse::json(200, &view).with_etag(order.version))
@@ -273,6 +323,7 @@ pub fn submit_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params
     }
     act(ctx, request, params, |_| {
         let SubmitBody { shown_total } = body(request)?;
+        let shown_total = shown_total.parse("/shown_total")?;
         Ok(Command::Submit { shown_total })
     })
 }
@@ -308,6 +359,8 @@ pub fn audit_trail<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse,
         .store
         .audit(&ctx.principal.tenant, order.id)
         .map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let audience = Audience::of(ctx.principal.role);
+    let records: Vec<_> = records.into_iter().map(|r| audit_for(r, audience)).collect();
     Ok(HttpResponse::json(200, &json!({ "items": records })))
 }
 
@@ -362,4 +415,35 @@ pub fn redeliver_item<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Para
             commit: Box::new(move |s| s.insert_jobs(&tenant, std::slice::from_ref(&job), now)),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(amount: Value) -> WireMoney {
+        serde_json::from_value(json!({ "amount": amount, "currency": "EUR" })).expect("wire money")
+    }
+
+    #[test]
+    fn an_amount_sent_as_a_json_number_is_a_400_naming_the_field() {
+        let error = wire(json!(192.96)).parse("/shown_total").expect_err("a number");
+        assert_eq!(error.status(), 400);
+        let problem = error.to_problem();
+        assert!(problem.detail.contains("/shown_total/amount"), "{}", problem.detail);
+        assert_eq!(problem.extensions["accepted"]["pointer"], "/shown_total/amount");
+    }
+
+    #[test]
+    fn an_amount_sent_as_a_decimal_string_is_money() {
+        let money = wire(json!("192.96")).parse("/shown_total").expect("a decimal string");
+        assert_eq!(money, Money::eur(rust_decimal_macros::dec!(192.96)));
+    }
+
+    #[test]
+    fn an_amount_that_is_no_decimal_is_a_422_at_the_field() {
+        let error = wire(json!("a lot")).parse("/shown_total").expect_err("not a decimal");
+        assert_eq!(error.status(), 422);
+        assert_eq!(error.to_problem().errors[0].pointer, "/shown_total/amount");
+    }
 }

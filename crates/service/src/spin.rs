@@ -18,11 +18,13 @@ pub fn correlation_id() -> String {
     crate::observe::correlation_id()
 }
 
-/// The keyring from the `auth_keys` variable (a secret).
+/// The keyring from the `auth_keys` variable (a secret). A malformed or
+/// short key is a 500 whose log line names the variable and the key id,
+/// never a secret.
 pub fn keyring(correlation_id: &str) -> Result<Keyring, ApiError> {
-    let raw =
-        spin_sdk::variables::get("auth_keys").map_err(|e| ApiError::internal(correlation_id, &format!("{e:?}")))?;
-    raw.parse().map_err(|e| ApiError::internal(correlation_id, &e))
+    let raw = variable("auth_keys", correlation_id)?;
+    raw.parse()
+        .map_err(|e| ApiError::internal(correlation_id, &format!("variable `auth_keys`: {e}")))
 }
 
 /// The request's verified caller (401 otherwise).
@@ -87,10 +89,11 @@ pub fn advance_clock(request: &RequestParts, correlation_id: &str) -> Result<ord
     struct Advance {
         advance_secs: u32,
     }
+    // The credential first, on every route: only then whether the clock moves.
+    principal(request, correlation_id)?.require_role(&[orderflow_http::Role::Service])?;
     if clock_source(correlation_id)? == ClockSource::System {
         return Err(ApiError::not_found("route", "/v1/internal/clock"));
     }
-    principal(request, correlation_id)?.require_role(&[orderflow_http::Role::Service])?;
     let Advance { advance_secs } = orderflow_http::decode_json(
         request.header("content-type"),
         &request.body,
@@ -114,7 +117,7 @@ pub fn advance_clock(request: &RequestParts, correlation_id: &str) -> Result<ord
 pub fn open_store(now: chrono::DateTime<Utc>, correlation_id: &str) -> Result<Store<SpinDb>, ApiError> {
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
     let store = Store::new(SpinDb::open(&database_url(correlation_id)?, "default").map_err(|e| internal(&e))?);
-    store.migrate(now).map_err(|e| internal(&e))?;
+    store.migrate(now).map_err(|e| crate::from_store(e, correlation_id))?;
     Ok(store)
 }
 
@@ -142,13 +145,26 @@ pub fn variable(name: &str, correlation_id: &str) -> Result<String, ApiError> {
     spin_sdk::variables::get(name).map_err(|e| ApiError::internal(correlation_id, &format!("variable `{name}`: {e:?}")))
 }
 
-/// Spin's outbound HTTP, blocking on the SDK's executor.
+/// Spin's outbound HTTP, blocking, with every phase of a call bounded by
+/// `timeout` (connect, first byte, between bytes), which is kept below the
+/// job lease: a provider that hangs fails the call, it does not outlive the
+/// worker's claim.
 #[derive(Debug)]
-pub struct SpinOutbound;
+pub struct SpinOutbound {
+    /// The bound on each phase of a call.
+    pub timeout: std::time::Duration,
+}
 
 impl crate::saga::Outbound for SpinOutbound {
+    /// Sends through `wasi:http/outgoing-handler` with request options: the
+    /// SDK's `send` passes none, so a provider that accepts the connection
+    /// and never answers would hold the job past its lease.
     fn send(&self, request: crate::saga::OutRequest) -> Result<crate::saga::OutResponse, String> {
-        use spin_sdk::http::{Method, Request, Response};
+        use spin_sdk::http::conversions::TryIntoOutgoingRequest;
+        use spin_sdk::http::{Method, Request};
+        use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types};
+        use wasi::io::streams::StreamError;
+
         let method = match request.method {
             "GET" => Method::Get,
             "POST" => Method::Post,
@@ -162,12 +178,46 @@ impl crate::saga::Outbound for SpinOutbound {
         for (name, value) in &request.headers {
             builder.header(name.as_str(), value.as_str());
         }
-        let outgoing = builder.body(request.body).build();
-        let response: Response = spin_sdk::http::run(spin_sdk::http::send(outgoing)).map_err(|e| format!("{e}"))?;
-        Ok(crate::saga::OutResponse {
-            status: *response.status(),
-            body: response.into_body(),
-        })
+        let (outgoing, buffered) = builder
+            .body(request.body)
+            .build()
+            .try_into_outgoing_request()
+            .map_err(|e| format!("{e}"))?;
+        let options = types::RequestOptions::new();
+        let nanos = Some(u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX));
+        // A host that cannot bound a phase says so; the others still apply.
+        let _ = options.set_connect_timeout(nanos);
+        let _ = options.set_first_byte_timeout(nanos);
+        let _ = options.set_between_bytes_timeout(nanos);
+        let body = outgoing.body().map_err(|()| "request body already taken".to_owned())?;
+        let future = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| format!("{e:?}"))?;
+        {
+            let stream = body.write().map_err(|()| "request body stream unavailable".to_owned())?;
+            for chunk in buffered.unwrap_or_default().chunks(4096) {
+                stream.blocking_write_and_flush(chunk).map_err(|e| format!("{e:?}"))?;
+            }
+        }
+        types::OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
+        future.subscribe().block();
+        let response = future
+            .get()
+            .ok_or_else(|| "no response".to_owned())?
+            .map_err(|()| "response already taken".to_owned())?
+            .map_err(|e| format!("{e:?}"))?;
+        let status = response.status();
+        let incoming = response.consume().map_err(|()| "response body already taken".to_owned())?;
+        let mut bytes = Vec::new();
+        {
+            let stream = incoming.stream().map_err(|()| "response body stream unavailable".to_owned())?;
+            loop {
+                match stream.blocking_read(64 * 1024) {
+                    Ok(chunk) => bytes.extend_from_slice(&chunk),
+                    Err(StreamError::Closed) => break,
+                    Err(e) => return Err(format!("{e:?}")),
+                }
+            }
+        }
+        Ok(crate::saga::OutResponse { status, body: bytes })
     }
 }
 
@@ -219,7 +269,11 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         email: endpoint(needs.email, "email_api_url", "email_api_key")?,
     };
     let vault: Option<Vault> = if needs.vault {
-        Some(var("credentials_key")?.parse().map_err(|e| internal(&e))?)
+        Some(
+            var("credentials_key")?
+                .parse()
+                .map_err(|e| internal(&format!("variable `credentials_key`: {e}")))?,
+        )
     } else {
         None
     };
@@ -242,7 +296,9 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         catalog: Catalog::standard(),
         providers,
         vault,
-        out: Box::new(SpinOutbound),
+        out: Box::new(SpinOutbound {
+            timeout: crate::saga::provider_timeout(chrono::Duration::seconds(lease_secs as i64)),
+        }),
         clock: clock::now,
         nonce: random_nonce,
         lease: chrono::Duration::seconds(lease_secs as i64),
@@ -268,10 +324,17 @@ pub fn payment_provider(correlation_id: &str) -> Result<crate::saga::PaymentProv
 
 /// The `payment_webhook_secret` variable: one secret, or several separated
 /// by commas while one is rotated.
+///
+/// Each secret must hold at least [`orderflow_http::MIN_SECRET_BYTES`] bytes;
+/// a shorter one is a 500 whose log line names the variable and the
+/// length, never the value.
 pub fn webhook_secrets(correlation_id: &str) -> Result<orderflow_http::WebhookSecrets, ApiError> {
-    variable("payment_webhook_secret", correlation_id)?
-        .parse()
-        .map_err(|e: String| ApiError::internal(correlation_id, &e))
+    let raw = variable("payment_webhook_secret", correlation_id)?;
+    for secret in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        orderflow_http::check_secret_length("payment_webhook_secret", secret)
+            .map_err(|e| ApiError::internal(correlation_id, &e))?;
+    }
+    raw.parse().map_err(|e: String| ApiError::internal(correlation_id, &e))
 }
 
 /// The `renewal_lead_secs` variable: how long before a subscription period
@@ -333,8 +396,9 @@ pub fn kick(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, c
 }
 
 /// Handles `POST /v1/internal/jobs/<segment>/{id}` in a saga step component:
-/// a service caller hands over a claimed job, which runs here with only the
-/// providers and keys in `needs`.
+/// a service caller hands over a claimed job (`?claim=<epoch>` names the
+/// claim), which runs here with only the providers and keys in `needs` —
+/// and only while the job is still under that claim.
 pub fn run_handed_job(
     request: &RequestParts,
     job_id: &str,
@@ -342,8 +406,18 @@ pub fn run_handed_job(
     correlation_id: &str,
 ) -> Result<orderflow_http::HttpResponse, ApiError> {
     principal(request, correlation_id)?.require_role(&[orderflow_http::Role::Service])?;
+    let query = orderflow_http::parse_query(&request.query, &["claim"])?;
+    let claim = query
+        .get("claim")
+        .and_then(|raw| raw.parse::<i64>().ok())
+        .ok_or_else(|| ApiError::BadRequest {
+            problem: "invalid-query",
+            detail: "claim must be the whole-number epoch of the job's claim".to_owned(),
+            accepted: None,
+        })?;
     let env = saga_env(needs, correlation_id)?;
-    let ran = crate::saga::run_claimed_job(&env, job_id).map_err(|e| ApiError::internal(correlation_id, &e))?;
+    let ran =
+        crate::saga::run_claimed_job(&env, job_id, claim).map_err(|e| crate::from_store(e, correlation_id))?;
     crate::observe::note_outcome(ran);
     Ok(orderflow_http::HttpResponse::json(
         200,
@@ -354,13 +428,14 @@ pub fn run_handed_job(
 /// The retry component's tick: claims due jobs and hands each to the
 /// component that owns its kind, through service chaining. A job whose
 /// hand-over fails stays claimed until its lease ends, then runs again.
+/// `caller` is the verified service principal (the route authenticates
+/// before it reads its query).
 pub fn tick(
-    request: &RequestParts,
+    caller: &Principal,
     order: Option<orderflow_core::OrderId>,
     limit: u32,
     correlation_id: &str,
 ) -> Result<orderflow_http::HttpResponse, ApiError> {
-    let caller = principal(request, correlation_id)?;
     caller.require_role(&[orderflow_http::Role::Service])?;
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
     let number =
@@ -371,24 +446,44 @@ pub fn tick(
     let token = service_token(&caller.tenant, "saga-worker", correlation_id).map_err(|e| internal(&e))?;
     let report = crate::saga::drive(&store, clock::now, lease, limit, order, |job| {
         let (component, segment) = crate::saga::job_owner(job.kind);
-        let url = format!("http://{component}.spin.internal/v1/internal/jobs/{segment}/{}", job.id);
-        match chain(&url, &token) {
-            Ok((200, body)) => Ok(serde_json::from_slice::<serde_json::Value>(&body)
-                .map(|v| v["succeeded"] == true)
-                .unwrap_or(false)),
-            Ok((status, body)) => {
-                eprintln!(
-                    "saga: {url} answered {status}: {} [correlation_id={correlation_id}]",
-                    String::from_utf8_lossy(&body)
-                );
-                Ok(false)
+        let url = format!(
+            "http://{component}.spin.internal/v1/internal/jobs/{segment}/{}?claim={}",
+            job.id, job.claim
+        );
+        let failed = match chain(&url, &token) {
+            Ok((200, body)) => {
+                return Ok(serde_json::from_slice::<serde_json::Value>(&body)
+                    .map(|v| v["succeeded"] == true)
+                    .unwrap_or(false))
             }
-            Err(e) => {
-                eprintln!("saga: {url} unreachable: {e} [correlation_id={correlation_id}]");
-                Ok(false)
-            }
+            Ok((status, body)) => format!("answered {status}: {}", String::from_utf8_lossy(&body)),
+            Err(e) => format!("unreachable: {e}"),
+        };
+        eprintln!("saga: {url} {failed} [correlation_id={correlation_id}]; the job is released");
+        // The job did not run to an outcome: give it back now rather than
+        // leave it claimed until its lease ends. A claim that moved on
+        // meanwhile (it did finish after all) is left alone.
+        let now = clock::now();
+        match store.write(|s| s.release_job(job, now + crate::saga::RELEASE_DELAY, now)) {
+            Ok(()) | Err(orderflow_store::StoreError::ClaimLost(_)) => Ok(false),
+            Err(e) => Err(e),
         }
     })
-    .map_err(|e| internal(&e))?;
-    Ok(orderflow_http::HttpResponse::json(200, &report))
+    .map_err(|e| crate::from_store(e, correlation_id))?;
+    // The periodic tick (not an order's kick) also purges what is past its
+    // window, a bounded batch per tick.
+    let purged = if order.is_none() {
+        crate::saga::purge_expired(&store, clock::now()).map_err(|e| crate::from_store(e, correlation_id))?
+    } else {
+        crate::saga::Purged::default()
+    };
+    Ok(orderflow_http::HttpResponse::json(
+        200,
+        &serde_json::json!({
+            "ran": report.ran,
+            "failed": report.failed,
+            "purged_idempotency_keys": purged.idempotency_keys,
+            "purged_webhook_events": purged.webhook_events,
+        }),
+    ))
 }

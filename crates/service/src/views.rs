@@ -71,10 +71,55 @@ pub struct Progress {
     pub last_error: Option<String>,
 }
 
+/// What a customer reads where a provider's error was recorded: the detail
+/// (internal URLs, the provider's own words) is for operators only.
+pub const PROVIDER_TROUBLE_RETRYING: &str = "the provider had a problem; we retry";
+
+/// The same, once the step stopped retrying.
+pub const PROVIDER_TROUBLE: &str = "the provider had a problem";
+
+
+/// Who reads a view: customers get plain reasons, operators (and the
+/// platform's services) the recorded detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A customer of the tenant.
+    Customer,
+    /// An operator or a service: sees provider error detail.
+    Staff,
+}
+
+impl Audience {
+    /// The audience of a caller with `role`.
+    pub fn of(role: orderflow_http::Role) -> Self {
+        match role {
+            orderflow_http::Role::Customer => Audience::Customer,
+            orderflow_http::Role::Operator | orderflow_http::Role::Service => Audience::Staff,
+        }
+    }
+}
+
+/// The audit record as `audience` reads it: the saga worker's failure
+/// records (an item failed, an order parked for an operator) carry the
+/// provider's answer in their reason, which a customer reads as a plain
+/// sentence instead. Reasons the platform wrote itself (a payment webhook
+/// of the wrong amount, say) stay as written.
+pub fn audit_for(mut record: orderflow_store::AuditRecord, audience: Audience) -> orderflow_store::AuditRecord {
+    if audience == Audience::Customer && record.actor == "system" && record.subject == crate::saga::SAGA_SUBJECT {
+        match record.command.as_str() {
+            "fail an item of" => record.reason = PROVIDER_TROUBLE.to_owned(),
+            "park" => record.reason = format!("{PROVIDER_TROUBLE}; an operator is looking into it"),
+            _ => {}
+        }
+    }
+    record
+}
+
 impl<'a> OrderView<'a> {
-    /// Adds each item's progress from its latest provisioning job.
+    /// Adds each item's progress from its latest provisioning job; a
+    /// customer reads a plain sentence where a provider error was recorded.
     #[must_use]
-    pub fn with_progress(mut self, jobs: &[Job]) -> Self {
+    pub fn with_progress(mut self, jobs: &[Job], audience: Audience) -> Self {
         for item in &mut self.items {
             let latest = jobs
                 .iter()
@@ -88,7 +133,16 @@ impl<'a> OrderView<'a> {
                         j.attempts
                     },
                     next_attempt_at: (j.state == JobState::Pending).then(|| time(j.next_attempt_at)),
-                    last_error: j.last_error.clone(),
+                    last_error: match audience {
+                        Audience::Staff => j.last_error.clone(),
+                        Audience::Customer => j.last_error.as_ref().map(|_| {
+                            if matches!(j.state, JobState::Pending | JobState::Running) {
+                                PROVIDER_TROUBLE_RETRYING.to_owned()
+                            } else {
+                                PROVIDER_TROUBLE.to_owned()
+                            }
+                        }),
+                    },
                 },
                 None => Progress {
                     attempts: 0,
@@ -156,5 +210,54 @@ pub fn order_view(order: &Order) -> OrderView<'_> {
         deleted_at: order.deleted_at.map(time),
         payment_intent: None,
         payment_checkout_url: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_item_record() -> orderflow_store::AuditRecord {
+        orderflow_store::AuditRecord {
+            order_version: 7,
+            actor: "system".into(),
+            subject: "saga".into(),
+            command: "fail an item of".into(),
+            from: Some("provisioning".into()),
+            to: "partially_fulfilled".into(),
+            reason: "retryable: POST http://10.0.0.7:4020/v1/resources answered 500: {\"trace\":\"db01 down\"}".into(),
+            at: "2026-11-22T10:00:00.000000Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_customer_reads_a_plain_reason_where_the_provider_failed() {
+        let seen = audit_for(failed_item_record(), Audience::Customer);
+        assert_eq!(seen.reason, PROVIDER_TROUBLE);
+        assert!(!seen.reason.contains("http"));
+    }
+
+    #[test]
+    fn an_operator_reads_the_providers_detail() {
+        let seen = audit_for(failed_item_record(), Audience::of(orderflow_http::Role::Operator));
+        assert!(seen.reason.contains("answered 500"));
+    }
+
+    #[test]
+    fn a_reason_the_platform_wrote_itself_is_left_as_written() {
+        let mut record = failed_item_record();
+        record.subject = "webhook:simpay".into();
+        record.command = "park".into();
+        record.reason = "payment of 9.99 EUR does not match the order total 10.00 EUR".into();
+        assert!(audit_for(record, Audience::Customer).reason.contains("does not match"));
+    }
+
+    #[test]
+    fn a_customers_own_reason_is_left_as_written() {
+        let mut record = failed_item_record();
+        record.actor = "customer".into();
+        record.command = "cancel".into();
+        record.reason = "changed my mind".into();
+        assert_eq!(audit_for(record, Audience::Customer).reason, "changed my mind");
     }
 }

@@ -11,7 +11,30 @@ use crate::db::{Db, Param};
 use crate::error::StoreError;
 use crate::orders::Store;
 
+/// An arbitrary constant naming the PostgreSQL advisory lock that
+/// serializes validations (capacity and quota checks with their reservation).
+const RESERVATION_LOCK: i64 = 0x6f66_5f72_6573_6572;
+
 impl<D: Db> Store<D> {
+    /// Serializes the check-then-reserve of capacity and quota until the end
+    /// of the open write transaction. Call first in the [`Store::write`]
+    /// that validates an order: on PostgreSQL under read committed two
+    /// validations would otherwise both read the same free units and both
+    /// reserve them; a transaction-scoped advisory lock makes the second
+    /// wait, and its reads (each statement sees what committed before it)
+    /// then include the first one's reservations and live items. It needs no
+    /// grant on the shared tables. SQLite's write transaction is already
+    /// exclusive.
+    pub fn lock_reservations(&self) -> Result<(), StoreError> {
+        if self.db().dialect() == crate::db::Dialect::Postgres {
+            self.run(
+                "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l",
+                &[Param::Int(RESERVATION_LOCK)],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Units free in each pool: its capacity less what validated orders
     /// reserved. A pool without a capacity row has none free.
     pub fn free_capacity(&self) -> Result<HashMap<(Region, ProductType), u32>, StoreError> {

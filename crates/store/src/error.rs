@@ -14,6 +14,11 @@ pub enum StoreError {
     /// A uniqueness constraint refused the write (for example a duplicate key).
     #[error("duplicate: {0}")]
     Duplicate(String),
+    /// A saga job's lease ran out and another worker claimed it (or it was
+    /// finished) before this worker wrote its outcome: the write is refused
+    /// and its transaction rolls back, so a job never runs to two outcomes.
+    #[error("saga job {0} is no longer under this worker's claim")]
+    ClaimLost(String),
     /// Stored data does not decode into the domain; a bug or a corrupt row.
     #[error("corrupt row: {0}")]
     Corrupt(String),

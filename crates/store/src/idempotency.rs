@@ -1,4 +1,5 @@
-//! Idempotency records: one row per `(tenant, key)`, claimed by inserting it
+//! Idempotency records: one row per `(tenant, principal, key)` — a key is
+//! the caller's own, not shared with the rest of its tenant — claimed by inserting it
 //! (the unique key makes concurrent duplicates wait for and see each other)
 //! or, for an expired or abandoned record, by updating it under its row lock.
 //!
@@ -35,12 +36,14 @@ pub enum Claim {
 }
 
 impl<D: Db> Store<D> {
-    /// Claims `key` for a request with `fingerprint`. A record older than
-    /// `ttl`, or an in-flight record older than `abandon_after` (its request
-    /// died without finishing), is taken over.
+    /// Claims `principal`'s `key` for a request with `fingerprint`. A record
+    /// older than `ttl`, or an in-flight record older than `abandon_after`
+    /// (its request died without finishing), is taken over.
+    #[allow(clippy::too_many_arguments)]
     pub fn claim_key(
         &self,
         tenant: &TenantId,
+        principal: &str,
         key: &str,
         fingerprint: &str,
         now: DateTime<Utc>,
@@ -52,19 +55,19 @@ impl<D: Db> Store<D> {
                 // Insert first: of concurrent claims of a new key exactly one
                 // inserts (the others wait for it on the unique key, then see it).
                 let inserted = s.run(
-                    "INSERT INTO idempotency_keys (tenant_id, idem_key, fingerprint, state, response, created_at)
-                     VALUES ($1, $2, $3, 'in_flight', NULL, $4)
-                     ON CONFLICT (tenant_id, idem_key) DO NOTHING
+                    "INSERT INTO idempotency_keys (tenant_id, principal, idem_key, fingerprint, state, response, created_at)
+                     VALUES ($1, $5, $2, $3, 'in_flight', NULL, $4)
+                     ON CONFLICT (tenant_id, principal, idem_key) DO NOTHING
                      RETURNING idem_key",
-                    &[tenant.as_str().into(), key.into(), fingerprint.into(), now.into()],
+                    &[tenant.as_str().into(), key.into(), fingerprint.into(), now.into(), principal.into()],
                 )?;
                 if !inserted.is_empty() {
                     return Ok(Claim::Claimed);
                 }
                 let rows = s.run(
                     "SELECT fingerprint, state, response, created_at FROM idempotency_keys
-                      WHERE tenant_id = $1 AND idem_key = $2 FOR UPDATE",
-                    &[tenant.as_str().into(), key.into()],
+                      WHERE tenant_id = $1 AND principal = $3 AND idem_key = $2 FOR UPDATE",
+                    &[tenant.as_str().into(), key.into(), principal.into()],
                 )?;
                 let r = rows
                     .first()
@@ -82,8 +85,8 @@ impl<D: Db> Store<D> {
                 }
                 s.run(
                     "UPDATE idempotency_keys SET fingerprint = $3, state = 'in_flight', response = NULL, created_at = $4
-                      WHERE tenant_id = $1 AND idem_key = $2",
-                    &[tenant.as_str().into(), key.into(), fingerprint.into(), now.into()],
+                      WHERE tenant_id = $1 AND principal = $5 AND idem_key = $2",
+                    &[tenant.as_str().into(), key.into(), fingerprint.into(), now.into(), principal.into()],
                 )?;
                 Ok(Claim::Claimed)
             })
@@ -92,24 +95,73 @@ impl<D: Db> Store<D> {
 
     /// Saves the response of the request that claimed `key`. Call inside the
     /// transaction that commits the request's effects, so both or neither persist.
-    pub fn complete_key(&self, tenant: &TenantId, key: &str, response: &[u8]) -> Result<(), StoreError> {
+    pub fn complete_key(&self, tenant: &TenantId, principal: &str, key: &str, response: &[u8]) -> Result<(), StoreError> {
         self.in_tenant(tenant, |s| {
             s.run(
-                "UPDATE idempotency_keys SET state = 'done', response = $3 WHERE tenant_id = $1 AND idem_key = $2",
-                &[tenant.as_str().into(), key.into(), Param::Blob(response.into())],
+                "UPDATE idempotency_keys SET state = 'done', response = $3
+                  WHERE tenant_id = $1 AND principal = $4 AND idem_key = $2",
+                &[tenant.as_str().into(), key.into(), Param::Blob(response.into()), principal.into()],
             )
         })?;
         Ok(())
     }
 
     /// Gives a claimed key back (the request failed in a way worth retrying).
-    pub fn release_key(&self, tenant: &TenantId, key: &str) -> Result<(), StoreError> {
+    pub fn release_key(&self, tenant: &TenantId, principal: &str, key: &str) -> Result<(), StoreError> {
         self.in_tenant(tenant, |s| {
             s.run(
-                "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND idem_key = $2 AND state = 'in_flight'",
-                &[tenant.as_str().into(), key.into()],
+                "DELETE FROM idempotency_keys
+                  WHERE tenant_id = $1 AND principal = $3 AND idem_key = $2 AND state = 'in_flight'",
+                &[tenant.as_str().into(), key.into(), principal.into()],
             )
         })?;
         Ok(())
+    }
+}
+
+impl<D: Db> Store<D> {
+    /// Deletes at most `max_rows` idempotency records (of every tenant)
+    /// created before `before`, oldest first; returns how many went. The
+    /// tick calls it with `before` = now − 24 h, in bounded batches. On
+    /// PostgreSQL the records are under row-level security, so the delete
+    /// runs in `orderflow_purge_idempotency` (SECURITY DEFINER, migration 8).
+    pub fn purge_idempotency_keys(&self, before: DateTime<Utc>, max_rows: u32) -> Result<u64, StoreError> {
+        let rows = match self.db().dialect() {
+            crate::db::Dialect::Sqlite => self.write(|s| {
+                s.run(
+                    "DELETE FROM idempotency_keys
+                      WHERE (tenant_id, principal, idem_key) IN (
+                            SELECT tenant_id, principal, idem_key FROM idempotency_keys
+                             WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+                     RETURNING 1 AS gone",
+                    &[before.into(), Param::Int(i64::from(max_rows))],
+                )
+                .map(|r| r.len())
+            })?,
+            crate::db::Dialect::Postgres => {
+                let r = self.run(
+                    "SELECT orderflow_purge_idempotency($1, $2) AS gone",
+                    &[before.into(), Param::Int(i64::from(max_rows))],
+                )?;
+                let n = r.first().map(|r| r.int("gone")).transpose()?.unwrap_or(0);
+                usize::try_from(n).unwrap_or(0)
+            }
+        };
+        Ok(rows as u64)
+    }
+
+    /// Deletes at most `max_rows` processed-webhook records received before
+    /// `before`, oldest first; returns how many went. Not tenant data (a
+    /// webhook names its order only after the lookup), so no row-level
+    /// security is involved.
+    pub fn purge_webhook_events(&self, before: DateTime<Utc>, max_rows: u32) -> Result<u64, StoreError> {
+        let delete = "DELETE FROM webhook_events
+                       WHERE (provider, event_id) IN (
+                             SELECT provider, event_id FROM webhook_events
+                              WHERE received_at < $1 ORDER BY received_at LIMIT $2)
+                      RETURNING 1 AS gone";
+        let params = [before.into(), Param::Int(i64::from(max_rows))];
+        let gone = self.write(|s| s.run(delete, &params).map(|r| r.len()))?;
+        Ok(gone as u64)
     }
 }

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (6, "spin_types", include_str!("../../../migrations/sqlite/0006_spin_types.sql")),
     (7, "metrics", include_str!("../../../migrations/sqlite/0007_metrics.sql")),
+    (8, "hardening", include_str!("../../../migrations/sqlite/0008_hardening.sql")),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -51,6 +52,7 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (6, "spin_types", include_str!("../../../migrations/postgres/0006_spin_types.sql")),
     (7, "metrics", include_str!("../../../migrations/postgres/0007_metrics.sql")),
+    (8, "hardening", include_str!("../../../migrations/postgres/0008_hardening.sql")),
 ];
 
 /// The migrations of a dialect.

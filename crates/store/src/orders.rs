@@ -19,8 +19,12 @@ use crate::codec::{parse, parse_decimal, parse_time};
 use crate::db::{Db, DbError, Dialect, Param, Row, Rows};
 use crate::error::StoreError;
 
-/// How many times a write transaction is retried when another writer holds the lock.
-const BUSY_RETRIES: u32 = 50;
+/// How many times a write transaction is retried when the database is busy.
+/// Few: on SQLite each attempt has already waited out the connection's busy
+/// timeout (5 s under Spin), and on PostgreSQL busy means a deadlock or a
+/// serialization failure, which a retry or two resolves. Beyond them the
+/// caller answers 503 with `Retry-After`, having changed nothing.
+const BUSY_RETRIES: u32 = 2;
 
 /// Filters for listing a tenant's orders, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,11 +201,26 @@ impl<D: Db> Store<D> {
         self.in_tenant(tenant, |s| s.order_in_tenant(tenant, id))
     }
 
+    /// The tenant's order, its row locked until the end of the open write
+    /// transaction: on PostgreSQL `FOR UPDATE`, so concurrent writers of one
+    /// order (say, two items completing at once) queue instead of one losing
+    /// on the version guard; on SQLite the write lock already serializes
+    /// them. Call inside [`Store::write`].
+    pub fn order_for_update(&self, tenant: &TenantId, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.in_tenant(tenant, |s| s.order_in_tenant_locked(tenant, id, true))
+    }
+
     fn order_in_tenant(&self, tenant: &TenantId, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let rows = self.run(
-            "SELECT * FROM orders WHERE tenant_id = $1 AND id = $2",
-            &[tenant.as_str().into(), id.to_string().into()],
-        )?;
+        self.order_in_tenant_locked(tenant, id, false)
+    }
+
+    fn order_in_tenant_locked(&self, tenant: &TenantId, id: OrderId, lock: bool) -> Result<Option<Order>, StoreError> {
+        let sql = if lock {
+            "SELECT * FROM orders WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
+        } else {
+            "SELECT * FROM orders WHERE tenant_id = $1 AND id = $2"
+        };
+        let rows = self.run(sql, &[tenant.as_str().into(), id.to_string().into()])?;
         let Some(row) = rows.first() else { return Ok(None) };
         let items = self.run(
             "SELECT * FROM order_items WHERE tenant_id = $1 AND order_id = $2 ORDER BY position",

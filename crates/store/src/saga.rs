@@ -70,6 +70,11 @@ pub struct Job {
     pub next_attempt_at: DateTime<Utc>,
     /// The last failure, if any.
     pub last_error: Option<String>,
+    /// The epoch of the claim this copy was read under: every claim takes
+    /// the next one, and each later write of the job (finish, retry,
+    /// advance, park) must match it, or the job was claimed again
+    /// meanwhile and the write is refused ([`StoreError::ClaimLost`]).
+    pub claim: i64,
 }
 
 /// An item's credentials as stored: encrypted, with the id of the key.
@@ -95,6 +100,7 @@ fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
         attempts: u32::try_from(r.int("attempts")?).unwrap_or(u32::MAX),
         next_attempt_at: parse_time(r.text("next_attempt_at")?)?,
         last_error: r.opt_text("last_error")?.map(str::to_owned),
+        claim: r.int("claim_epoch")?,
     })
 }
 
@@ -189,12 +195,14 @@ impl<D: Db> Store<D> {
             let mut jobs = rows.iter().map(|r| job_from_row(&r)).collect::<Result<Vec<_>, _>>()?;
             for job in &mut jobs {
                 s.run(
-                    "UPDATE saga_jobs SET state = 'running', lease_until = $2, attempts = attempts + 1, updated_at = $3
+                    "UPDATE saga_jobs SET state = 'running', lease_until = $2, attempts = attempts + 1, updated_at = $3,
+                                          claim_epoch = claim_epoch + 1
                       WHERE id = $1",
                     &[job.id.as_str().into(), Param::Time(now + lease), Param::Time(now)],
                 )?;
                 job.state = JobState::Running;
                 job.attempts += 1;
+                job.claim += 1;
             }
             Ok(jobs)
         })
@@ -239,7 +247,8 @@ impl<D: Db> Store<D> {
                 }
                 let claimed = s.in_tenant(tenant, |s| {
                     s.run(
-                        "UPDATE saga_jobs SET state = 'running', lease_until = $2, attempts = attempts + 1, updated_at = $3
+                        "UPDATE saga_jobs SET state = 'running', lease_until = $2, attempts = attempts + 1, updated_at = $3,
+                                              claim_epoch = claim_epoch + 1
                           WHERE id = $1
                             AND ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'running' AND lease_until <= $3))
                           RETURNING *",
@@ -272,26 +281,45 @@ impl<D: Db> Store<D> {
         }
     }
 
+    /// Updates the job `job` names, only while it is still under that
+    /// claim (running, same epoch): `set` is the `SET` list, whose
+    /// placeholders start at `$3` (`$1` is the id, `$2` the epoch).
+    /// Zero rows means the lease ran out and another worker claimed the job
+    /// (or finished it): [`StoreError::ClaimLost`], so the caller's
+    /// transaction, which records this run's outcome, rolls back.
+    fn fenced_update(&self, job: &Job, set: &str, params: &[Param<'_>]) -> Result<(), StoreError> {
+        let mut all: Vec<Param<'_>> = vec![job.id.as_str().into(), Param::Int(job.claim)];
+        all.extend_from_slice(params);
+        let update = format!(
+            "UPDATE saga_jobs SET {set}
+              WHERE id = $1 AND claim_epoch = $2 AND state = 'running'
+             RETURNING id"
+        );
+        // (A result without rows is safe on every Spin: the PostgreSQL
+        // backend wraps each query so the host always has a row to return.)
+        let updated = self.in_job_tenant(&job.id, |s| Ok(s.run(&update, &all)?.len()))?;
+        if updated == 0 {
+            return Err(StoreError::ClaimLost(job.id.clone()));
+        }
+        Ok(())
+    }
+
     /// Marks a job done. Call inside the [`Store::write`] that records its outcome.
-    pub fn finish_job(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.in_job_tenant(id, |s| {
-            s.run(
-                "UPDATE saga_jobs SET state = 'done', lease_until = NULL, updated_at = $2 WHERE id = $1",
-                &[id.into(), Param::Time(now)],
-            )?;
-            Ok(())
-        })
+    pub fn finish_job(&self, job: &Job, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fenced_update(
+            job,
+            "state = 'done', lease_until = NULL, updated_at = $3",
+            &[Param::Time(now)],
+        )
     }
 
     /// Ends a job that gave up (its failure is recorded as a decision elsewhere).
-    pub fn give_up_job(&self, id: &str, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.in_job_tenant(id, |s| {
-            s.run(
-                "UPDATE saga_jobs SET state = 'done', lease_until = NULL, last_error = $2, updated_at = $3 WHERE id = $1",
-                &[id.into(), error.into(), Param::Time(now)],
-            )?;
-            Ok(())
-        })
+    pub fn give_up_job(&self, job: &Job, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fenced_update(
+            job,
+            "state = 'done', lease_until = NULL, last_error = $3, updated_at = $4",
+            &[error.into(), Param::Time(now)],
+        )
     }
 
     /// The tenant's contact address for deliveries, if it registered one.
@@ -310,46 +338,44 @@ impl<D: Db> Store<D> {
     }
 
     /// Puts a failed job back for another attempt at `at`.
-    pub fn retry_job(&self, id: &str, at: DateTime<Utc>, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.in_job_tenant(id, |s| {
-            s.run(
-                "UPDATE saga_jobs SET state = 'pending', lease_until = NULL, next_attempt_at = $2, last_error = $3, updated_at = $4
-                  WHERE id = $1",
-                &[id.into(), Param::Time(at), error.into(), Param::Time(now)],
-            )?;
-            Ok(())
-        })
+    pub fn retry_job(&self, job: &Job, at: DateTime<Utc>, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fenced_update(
+            job,
+            "state = 'pending', lease_until = NULL, next_attempt_at = $3, last_error = $4, updated_at = $5",
+            &[Param::Time(at), error.into(), Param::Time(now)],
+        )
+    }
+
+    /// Gives a claimed job back at once, due again at `at`, without counting
+    /// the attempt: its hand-over to the component that runs it failed, so
+    /// it never ran. (Waiting out the lease would stall the order for it.)
+    pub fn release_job(&self, job: &Job, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fenced_update(
+            job,
+            "state = 'pending', lease_until = NULL, next_attempt_at = $3, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+             updated_at = $4",
+            &[Param::Time(at), Param::Time(now)],
+        )
     }
 
     /// Moves a job to its next phase: new payload, due at `at`, attempts
     /// counted afresh (waiting for a provider is not failing).
-    pub fn advance_job(
-        &self,
-        id: &str,
-        payload: &Value,
-        at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.in_job_tenant(id, |s| {
-            s.run(
-                "UPDATE saga_jobs SET state = 'pending', lease_until = NULL, next_attempt_at = $2, payload = $3, attempts = 0,
-                                      last_error = NULL, updated_at = $4
-                  WHERE id = $1",
-                &[id.into(), Param::Time(at), Param::Json(serde_json::to_string(payload)?.into()), Param::Time(now)],
-            )?;
-            Ok(())
-        })
+    pub fn advance_job(&self, job: &Job, payload: &Value, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fenced_update(
+            job,
+            "state = 'pending', lease_until = NULL, next_attempt_at = $3, payload = $4, attempts = 0,
+             last_error = NULL, updated_at = $5",
+            &[Param::Time(at), Param::Json(serde_json::to_string(payload)?.into()), Param::Time(now)],
+        )
     }
 
     /// Stops retrying a job; an operator must look.
-    pub fn park_job(&self, id: &str, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.in_job_tenant(id, |s| {
-            s.run(
-                "UPDATE saga_jobs SET state = 'parked', lease_until = NULL, last_error = $2, updated_at = $3 WHERE id = $1",
-                &[id.into(), error.into(), Param::Time(now)],
-            )?;
-            Ok(())
-        })
+    pub fn park_job(&self, job: &Job, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fenced_update(
+            job,
+            "state = 'parked', lease_until = NULL, last_error = $3, updated_at = $4",
+            &[error.into(), Param::Time(now)],
+        )
     }
 
     /// One job, of any tenant: a handed-over job arrives as a bare id (on

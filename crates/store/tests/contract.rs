@@ -220,6 +220,10 @@ contract!(
     an_idempotency_key_is_claimed_once_completed_and_then_replayed,
     an_abandoned_in_flight_key_is_taken_over,
     concurrent_claims_of_one_key_have_exactly_one_winner,
+    an_idempotency_key_belongs_to_its_principal_not_to_the_whole_tenant,
+    the_purge_removes_idempotency_records_older_than_a_day_in_bounded_batches,
+    the_purge_removes_webhook_records_older_than_their_window_in_bounded_batches,
+    the_application_cannot_change_or_remove_the_audit_log,
     free_capacity_is_each_pools_capacity_less_its_reservations,
 );
 
@@ -498,16 +502,16 @@ fn an_idempotency_key_is_claimed_once_completed_and_then_replayed(f: Fixture) {
     let t = tenant("acme");
     let (ttl, abandon) = (Duration::hours(24), Duration::seconds(30));
     assert_eq!(
-        store.claim_key(&t, "k1", "fp", now(), ttl, abandon).unwrap(),
+        store.claim_key(&t, "alice", "k1", "fp", now(), ttl, abandon).unwrap(),
         Claim::Claimed
     );
-    match store.claim_key(&t, "k1", "fp", now(), ttl, abandon).unwrap() {
+    match store.claim_key(&t, "alice", "k1", "fp", now(), ttl, abandon).unwrap() {
         Claim::Existing(r) => assert_eq!(r.response, None),
         other => panic!("{other:?}"),
     }
-    store.write(|s| s.complete_key(&t, "k1", b"saved")).unwrap();
+    store.write(|s| s.complete_key(&t, "alice", "k1", b"saved")).unwrap();
     match store
-        .claim_key(&t, "k1", "fp", now() + Duration::hours(23), ttl, abandon)
+        .claim_key(&t, "alice", "k1", "fp", now() + Duration::hours(23), ttl, abandon)
         .unwrap()
     {
         Claim::Existing(r) => assert_eq!(r.response.as_deref(), Some(&b"saved"[..])),
@@ -516,14 +520,14 @@ fn an_idempotency_key_is_claimed_once_completed_and_then_replayed(f: Fixture) {
     // Another tenant's key space is separate.
     assert_eq!(
         store
-            .claim_key(&tenant("globex"), "k1", "fp", now(), ttl, abandon)
+            .claim_key(&tenant("globex"), "alice", "k1", "fp", now(), ttl, abandon)
             .unwrap(),
         Claim::Claimed
     );
     // After 24 hours the key is free again.
     assert_eq!(
         store
-            .claim_key(&t, "k1", "fp2", now() + Duration::hours(24), ttl, abandon)
+            .claim_key(&t, "alice", "k1", "fp2", now() + Duration::hours(24), ttl, abandon)
             .unwrap(),
         Claim::Claimed
     );
@@ -534,25 +538,25 @@ fn an_abandoned_in_flight_key_is_taken_over(f: Fixture) {
     let t = tenant("acme");
     let (ttl, abandon) = (Duration::hours(24), Duration::seconds(30));
     assert_eq!(
-        store.claim_key(&t, "k", "fp", now(), ttl, abandon).unwrap(),
+        store.claim_key(&t, "alice", "k", "fp", now(), ttl, abandon).unwrap(),
         Claim::Claimed
     );
     assert!(matches!(
         store
-            .claim_key(&t, "k", "fp", now() + Duration::seconds(29), ttl, abandon)
+            .claim_key(&t, "alice", "k", "fp", now() + Duration::seconds(29), ttl, abandon)
             .unwrap(),
         Claim::Existing(_)
     ));
     assert_eq!(
         store
-            .claim_key(&t, "k", "fp", now() + Duration::seconds(30), ttl, abandon)
+            .claim_key(&t, "alice", "k", "fp", now() + Duration::seconds(30), ttl, abandon)
             .unwrap(),
         Claim::Claimed
     );
-    store.release_key(&t, "k").unwrap();
+    store.release_key(&t, "alice", "k").unwrap();
     assert_eq!(
         store
-            .claim_key(&t, "k", "fp", now() + Duration::seconds(31), ttl, abandon)
+            .claim_key(&t, "alice", "k", "fp", now() + Duration::seconds(31), ttl, abandon)
             .unwrap(),
         Claim::Claimed
     );
@@ -566,6 +570,7 @@ fn concurrent_claims_of_one_key_have_exactly_one_winner(f: Fixture) {
                 f.store()
                     .claim_key(
                         &tenant("acme"),
+                        "alice",
                         "k",
                         "fp",
                         now(),
@@ -578,6 +583,91 @@ fn concurrent_claims_of_one_key_have_exactly_one_winner(f: Fixture) {
         .collect();
     let claims: Vec<Claim> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 1, "{claims:?}");
+}
+
+fn an_idempotency_key_belongs_to_its_principal_not_to_the_whole_tenant(f: Fixture) {
+    let store = f.store();
+    let t = tenant("acme");
+    let (ttl, abandon) = (Duration::hours(24), Duration::seconds(30));
+    // given alice's finished request under key k
+    assert_eq!(store.claim_key(&t, "alice", "k", "fp", now(), ttl, abandon).unwrap(), Claim::Claimed);
+    store.write(|s| s.complete_key(&t, "alice", "k", b"alice's answer")).unwrap();
+    // when bob, of the same tenant, sends another request with the same key
+    let bob = store.claim_key(&t, "bob", "k", "fp", now(), ttl, abandon).unwrap();
+    // then it is bob's own key: he neither replays alice's answer nor waits for her
+    assert_eq!(bob, Claim::Claimed);
+    store.release_key(&t, "bob", "k").unwrap();
+    match store.claim_key(&t, "alice", "k", "fp", now(), ttl, abandon).unwrap() {
+        Claim::Existing(r) => assert_eq!(r.response.as_deref(), Some(&b"alice's answer"[..])),
+        other => panic!("bob's release touched alice's key: {other:?}"),
+    }
+}
+
+fn the_purge_removes_idempotency_records_older_than_a_day_in_bounded_batches(f: Fixture) {
+    let store = f.store();
+    let (ttl, abandon) = (Duration::hours(24), Duration::seconds(30));
+    // given five keys of two tenants from two days ago and one from now
+    for (n, t) in ["acme", "globex", "acme", "globex", "acme"].iter().enumerate() {
+        let key = format!("old-{n}");
+        store
+            .claim_key(&tenant(t), "u", &key, "fp", now() - Duration::days(2), ttl, abandon)
+            .unwrap();
+    }
+    store.claim_key(&tenant("acme"), "u", "fresh", "fp", now(), ttl, abandon).unwrap();
+    // when the purge runs with a batch of 3, then again
+    let cutoff = now() - Duration::hours(24);
+    assert_eq!(store.purge_idempotency_keys(cutoff, 3).unwrap(), 3);
+    assert_eq!(store.purge_idempotency_keys(cutoff, 3).unwrap(), 2);
+    assert_eq!(store.purge_idempotency_keys(cutoff, 3).unwrap(), 0);
+    // then only the fresh record is left
+    assert_eq!(f.count("idempotency_keys"), 1);
+}
+
+fn the_purge_removes_webhook_records_older_than_their_window_in_bounded_batches(f: Fixture) {
+    let store = f.store();
+    for n in 0..4 {
+        let at = if n < 3 { now() - Duration::days(40) } else { now() };
+        store
+            .write(|s| s.record_webhook("simpay", &format!("evt_{n}"), "payment_intent.succeeded", None, "applied", at))
+            .unwrap();
+    }
+    let cutoff = now() - Duration::days(30);
+    assert_eq!(store.purge_webhook_events(cutoff, 2).unwrap(), 2);
+    assert_eq!(store.purge_webhook_events(cutoff, 2).unwrap(), 1);
+    assert_eq!(f.count("webhook_events"), 1);
+    // The kept record still deduplicates its event.
+    assert!(!store
+        .write(|s| s.record_webhook("simpay", "evt_3", "payment_intent.succeeded", None, "applied", now()))
+        .unwrap());
+}
+
+fn the_application_cannot_change_or_remove_the_audit_log(f: Fixture) {
+    let store = f.store();
+    let order = support::draft("acme", 5, now());
+    store
+        .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "u"))
+        .unwrap();
+    let before = f.count("audit_log");
+    assert_eq!(before, 1, "the draft's creation record");
+    // PostgreSQL: the app role has no UPDATE or DELETE grant on the table;
+    // SQLite: triggers refuse both.
+    for sql in [
+        "UPDATE audit_log SET reason = 'rewritten'",
+        "DELETE FROM audit_log",
+    ] {
+        let result = store.in_tenant(&tenant("acme"), |s| Ok(s.db().run(sql, &[])));
+        match result.unwrap() {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("permission denied") || text.contains("append-only"),
+                    "{sql}: {text}"
+                );
+            }
+            Ok(rows) => panic!("{sql} was allowed: {rows:?}"),
+        }
+    }
+    assert_eq!(f.count("audit_log"), before);
 }
 
 fn free_capacity_is_each_pools_capacity_less_its_reservations(f: Fixture) {

@@ -9,7 +9,7 @@ mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::*;
-use orderflow_store::JobState;
+use orderflow_store::{Db, JobState};
 use uuid::Uuid;
 
 fn now() -> DateTime<Utc> {
@@ -84,7 +84,7 @@ fn a_retried_job_waits_for_its_time_and_a_finished_one_never_returns(f: Fixture)
         .unwrap()
         .remove(0);
     f.store
-        .write(|s| s.retry_job(&job.id, now() + Duration::seconds(2), "503", now()))
+        .write(|s| s.retry_job(&job, now() + Duration::seconds(2), "503", now()))
         .unwrap();
     assert!(f
         .store
@@ -97,7 +97,7 @@ fn a_retried_job_waits_for_its_time_and_a_finished_one_never_returns(f: Fixture)
         .unwrap()
         .remove(0);
     assert_eq!(job.last_error.as_deref(), Some("503"));
-    f.store.write(|s| s.finish_job(&job.id, now())).unwrap();
+    f.store.write(|s| s.finish_job(&job, now())).unwrap();
     assert!(f
         .store
         .claim_due_jobs(now() + Duration::days(1), Duration::seconds(30), 10, None)
@@ -116,7 +116,7 @@ fn chained_compensations_run_one_after_another(f: Fixture) {
     f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
     let first = f.store.claim_due_jobs(now(), Duration::seconds(30), 10, None).unwrap();
     assert_eq!(first.iter().map(|j| j.item).collect::<Vec<_>>(), [Some(item(3))]);
-    f.store.write(|s| s.finish_job(&first[0].id, now())).unwrap();
+    f.store.write(|s| s.finish_job(&first[0], now())).unwrap();
     let second = f.store.claim_due_jobs(now(), Duration::seconds(30), 10, None).unwrap();
     assert_eq!(second.iter().map(|j| j.item).collect::<Vec<_>>(), [Some(item(2))]);
 }
@@ -135,7 +135,7 @@ fn deprovisioning_waits_while_the_item_is_still_being_provisioned(f: Fixture) {
         .claim_due_jobs(now() + Duration::seconds(1), Duration::seconds(30), 10, None)
         .unwrap();
     assert_eq!(claimed.iter().map(|j| j.kind).collect::<Vec<_>>(), [JobKind::Provision]);
-    f.store.write(|s| s.finish_job(&claimed[0].id, now())).unwrap();
+    f.store.write(|s| s.finish_job(&claimed[0], now())).unwrap();
     let next = f
         .store
         .claim_due_jobs(now() + Duration::seconds(1), Duration::seconds(30), 10, None)
@@ -222,9 +222,9 @@ fn every_tenants_due_jobs_are_claimed_read_by_id_and_finished_by_one_worker(f: F
     assert_eq!(f.store.job("no-such-job").unwrap(), None);
 
     // Bookkeeping by id reaches the job in its own tenant.
-    f.store.write(|s| s.finish_job(&claimed[1].id, now())).unwrap();
+    f.store.write(|s| s.finish_job(&claimed[1], now())).unwrap();
     f.store
-        .write(|s| s.retry_job(&claimed[0].id, now() + Duration::seconds(5), "503", now()))
+        .write(|s| s.retry_job(&claimed[0], now() + Duration::seconds(5), "503", now()))
         .unwrap();
     assert_eq!(
         f.store.jobs_of(&other.tenant, other.id).unwrap()[0].state,
@@ -324,4 +324,114 @@ saga_contract!(
     only_the_named_orders_jobs_are_claimed_when_an_order_is_given,
     concurrent_workers_never_claim_the_same_job,
     credentials_and_resources_are_kept_per_tenant,
+    a_worker_whose_lease_ran_out_can_no_longer_write_its_job,
+    a_late_retry_cannot_resurrect_a_finished_job,
+    a_released_job_is_due_again_without_an_attempt_counted,
+    a_writer_that_locked_the_order_makes_the_next_one_wait_and_read_its_change,
 );
+
+fn a_worker_whose_lease_ran_out_can_no_longer_write_its_job(f: Fixture) {
+    let jobs = jobs_for(f.order.id, 2, &[Effect::Provision { item: item(1) }]);
+    f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
+    let lease = Duration::seconds(30);
+    // given a slow worker's claim, whose lease ran out, and a second claim
+    let slow = f.store.claim_due_jobs(now(), lease, 1, None).unwrap().remove(0);
+    let fresh = f
+        .store
+        .claim_due_jobs(now() + Duration::seconds(31), lease, 1, None)
+        .unwrap()
+        .remove(0);
+    assert_eq!(fresh.id, slow.id);
+    assert_eq!(fresh.claim, slow.claim + 1);
+    // when the slow worker records its outcome, every write is refused
+    let late = now() + Duration::seconds(40);
+    for attempt in [
+        f.store.write(|s| s.finish_job(&slow, late)),
+        f.store.write(|s| s.retry_job(&slow, late, "503", late)),
+        f.store.write(|s| s.advance_job(&slow, &serde_json::json!({}), late, late)),
+        f.store.write(|s| s.park_job(&slow, "gave up", late)),
+        f.store.write(|s| s.give_up_job(&slow, "gave up", late)),
+    ] {
+        assert!(matches!(attempt, Err(orderflow_store::StoreError::ClaimLost(_))), "{attempt:?}");
+    }
+    // then the job is still the second worker's, which finishes it
+    let job = &f.store.jobs_of(&f.order.tenant, f.order.id).unwrap()[0];
+    assert_eq!((job.state, job.claim), (JobState::Running, fresh.claim));
+    f.store.write(|s| s.finish_job(&fresh, late)).unwrap();
+}
+
+fn a_late_retry_cannot_resurrect_a_finished_job(f: Fixture) {
+    let jobs = jobs_for(f.order.id, 2, &[Effect::Provision { item: item(1) }]);
+    f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
+    let job = f.store.claim_due_jobs(now(), Duration::seconds(30), 1, None).unwrap().remove(0);
+    f.store.write(|s| s.finish_job(&job, now())).unwrap();
+    // A retry under the same (now finished) claim is refused and changes nothing.
+    let retried = f.store.write(|s| s.retry_job(&job, now(), "late", now()));
+    assert!(matches!(retried, Err(orderflow_store::StoreError::ClaimLost(_))), "{retried:?}");
+    assert_eq!(f.store.jobs_of(&f.order.tenant, f.order.id).unwrap()[0].state, JobState::Done);
+    assert!(f
+        .store
+        .claim_due_jobs(now() + Duration::days(1), Duration::seconds(30), 10, None)
+        .unwrap()
+        .is_empty());
+}
+
+fn a_released_job_is_due_again_without_an_attempt_counted(f: Fixture) {
+    let jobs = jobs_for(f.order.id, 2, &[Effect::Provision { item: item(1) }]);
+    f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
+    let lease = Duration::seconds(30);
+    let job = f.store.claim_due_jobs(now(), lease, 1, None).unwrap().remove(0);
+    assert_eq!(job.attempts, 1);
+    // when its hand-over fails, it is released, due a second later (not after the lease)
+    f.store
+        .write(|s| s.release_job(&job, now() + Duration::seconds(1), now()))
+        .unwrap();
+    assert!(f.store.claim_due_jobs(now(), lease, 1, None).unwrap().is_empty());
+    let again = f
+        .store
+        .claim_due_jobs(now() + Duration::seconds(1), lease, 1, None)
+        .unwrap()
+        .remove(0);
+    assert_eq!((again.id.as_str(), again.attempts), (job.id.as_str(), 1));
+}
+
+fn a_writer_that_locked_the_order_makes_the_next_one_wait_and_read_its_change(f: Fixture) {
+    let connect = &f.connect;
+    let (tenant, id) = (f.order.tenant.clone(), f.order.id);
+    let seen = std::thread::scope(|scope| {
+        // given a writer (an item's outcome) holding the order
+        let other = f
+            .store
+            .write(|s| {
+                let current = s.order_for_update(&tenant, id)?.expect("the order");
+                // when a second writer reads the same order for its own change
+                let other = scope.spawn(|| {
+                    connect()
+                        .write(|s| s.order_for_update(&tenant, id))
+                        .unwrap()
+                        .expect("the order")
+                        .version
+                });
+                // (PostgreSQL: wait until it queues on the row lock, or has read)
+                if s.db().dialect() == orderflow_store::Dialect::Postgres {
+                    let probe = connect();
+                    let waiting = "SELECT count(*) AS n FROM pg_stat_activity
+                                    WHERE datname = current_database() AND wait_event_type = 'Lock'";
+                    while !other.is_finished()
+                        && probe.db().run(waiting, &[]).unwrap().first().unwrap().int("n").unwrap() == 0
+                    {
+                        std::thread::yield_now();
+                    }
+                }
+                let cancel = Command::Cancel { reason: "changed my mind".into() };
+                let decision = decide(&current, cancel, Actor::Customer, &Catalog::standard(), now()).expect("cancel");
+                s.apply(current.version, &decision, "u")?;
+                Ok(other)
+            })
+            .unwrap();
+        other.join().unwrap()
+    });
+    // then it waited for the first to commit and read its change, instead of
+    // reading the old version and losing on the version guard later
+    assert_eq!(seen, f.order.version + 1);
+}

@@ -5,6 +5,7 @@
 mod outbound;
 pub mod payments;
 mod providers;
+mod retention;
 mod vault;
 mod webhook;
 mod worker;
@@ -12,6 +13,10 @@ mod worker;
 pub use outbound::{OutRequest, OutResponse, Outbound};
 pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
 pub use providers::{CallError, Charge, Endpoint, Providers, ResourceStatus};
+pub use retention::{purge_expired, webhook_dedup_window, Purged, PURGE_BATCH};
 pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
-pub use worker::{drive, job_owner, run_claimed_job, run_due_jobs, run_job, SagaEnv, TickReport};
+pub(crate) use worker::SUBJECT as SAGA_SUBJECT;
+pub use worker::{
+    drive, job_owner, provider_timeout, run_claimed_job, run_due_jobs, run_job, SagaEnv, TickReport, RELEASE_DELAY,
+};

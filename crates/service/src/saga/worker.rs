@@ -18,7 +18,7 @@ use super::providers::{CallError, Providers, ResourceStatus};
 use super::vault::{Vault, NONCE_LEN};
 
 /// Who the saga is in the audit trail.
-const SUBJECT: &str = "saga";
+pub(crate) const SUBJECT: &str = "saga";
 
 /// Everything the worker needs.
 pub struct SagaEnv<D: Db> {
@@ -71,6 +71,18 @@ impl<D: Db> std::fmt::Debug for SagaEnv<D> {
             .field("providers", &self.providers)
             .finish_non_exhaustive()
     }
+}
+
+/// How soon a job whose hand-over failed is due again: at once would let
+/// one failing hand-over spin through a whole tick.
+pub const RELEASE_DELAY: Duration = Duration::seconds(1);
+
+/// The bound on each phase of a provider call (connect, first byte,
+/// between bytes): half the job lease, at most 10 s, so a call that hangs
+/// fails while the job is still its worker's.
+pub fn provider_timeout(lease: Duration) -> std::time::Duration {
+    let half = (lease / 2).min(Duration::seconds(10));
+    half.to_std().unwrap_or(std::time::Duration::from_millis(500))
 }
 
 /// How many due jobs of one order a kick claims in one transaction (an
@@ -144,12 +156,13 @@ pub fn job_owner(kind: JobKind) -> (&'static str, &'static str) {
     }
 }
 
-/// Runs the job `id`, which a worker claimed and handed over (the saga's
-/// step components run jobs this way). `Ok(None)` when it is not claimed:
-/// someone else finished it, or its lease ran out and it will run again.
-pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str) -> Result<Option<bool>, StoreError> {
+/// Runs the job `id` under the claim `claim`, which a worker took and
+/// handed over (the saga's step components run jobs this way). `Ok(None)`
+/// when it is not under that claim: someone else finished it, or its lease
+/// ran out and another worker claimed it again.
+pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str, claim: i64) -> Result<Option<bool>, StoreError> {
     match env.store.job(id)? {
-        Some(job) if job.state == orderflow_store::JobState::Running => {
+        Some(job) if job.state == orderflow_store::JobState::Running && job.claim == claim => {
             crate::observe::note_job(&job.id, &job.tenant, job.order, job.kind);
             run_job(env, &job).map(Some)
         }
@@ -157,11 +170,23 @@ pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str) -> Result<Option<bool>
     }
 }
 
-/// Runs one claimed job; `Ok(false)` when its call failed (and that was recorded).
+/// Runs one claimed job; `Ok(false)` when its call failed (and that was
+/// recorded), or when its claim was lost before the outcome was written
+/// (another worker has the job now; this run's writes rolled back).
 pub fn run_job<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
+    match run_job_under_claim(env, job) {
+        Err(StoreError::ClaimLost(id)) => {
+            eprintln!("saga: job {id} was claimed again before this run recorded its outcome; dropped");
+            Ok(false)
+        }
+        other => other,
+    }
+}
+
+fn run_job_under_claim<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
     let Some(order) = env.store.order(&job.tenant, job.order)? else {
         env.store
-            .write(|s| s.park_job(&job.id, "order not found", (env.clock)()))?;
+            .write(|s| s.park_job(job, "order not found", (env.clock)()))?;
         return Ok(false);
     };
     let outcome = match job.kind {
@@ -210,7 +235,9 @@ fn apply<D: Db>(
     catalog: &Catalog,
     now: DateTime<Utc>,
 ) -> Result<Result<Order, Rejection>, StoreError> {
-    let Some(current) = s.order(tenant, order)? else {
+    // Locked for the rest of the transaction: concurrent completions of the
+    // order's items queue here instead of losing on the version guard.
+    let Some(current) = s.order_for_update(tenant, order)? else {
         return Err(StoreError::Corrupt(format!("order {order} vanished")));
     };
     match decide(&current, command, Actor::System, catalog, now) {
@@ -236,7 +263,7 @@ fn create_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> O
     let now = (env.clock)();
     env.store.write(|s| {
         s.save_payment_intent(&job.tenant, job.order, provider, &intent, &amount, now)?;
-        s.finish_job(&job.id, now)
+        s.finish_job(job, now)
     })?;
     Ok(Ok(()))
 }
@@ -251,7 +278,7 @@ fn cancel_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job) -> Outcome {
             return Ok(Err(e));
         }
     }
-    env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
+    env.store.write(|s| s.finish_job(job, (env.clock)()))?;
     Ok(Ok(()))
 }
 
@@ -261,18 +288,21 @@ fn cancel_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job) -> Outcome {
 fn validate<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<(), StoreError> {
     let now = (env.clock)();
     env.store.write(|s| {
-        let Some(order) = s.order(&job.tenant, job.order)? else {
-            return s.finish_job(&job.id, now);
+        // One validation at a time checks and reserves capacity and quota,
+        // so two cannot both take the last units.
+        s.lock_reservations()?;
+        let Some(order) = s.order_for_update(&job.tenant, job.order)? else {
+            return s.finish_job(job, now);
         };
         if order.state == OrderState::PaymentConfirmed {
             record(s, env, job, Command::StartValidation, now)?;
         }
         let Some(order) = s.order(&job.tenant, job.order)? else {
-            return s.finish_job(&job.id, now);
+            return s.finish_job(job, now);
         };
         if order.state != OrderState::Validating {
             // Cancelled or reverted meanwhile: nothing to validate.
-            return s.finish_job(&job.id, now);
+            return s.finish_job(job, now);
         }
         let mut problems = Vec::new();
         for (i, item) in order.items.iter().enumerate() {
@@ -311,7 +341,7 @@ fn validate<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<(), StoreError> {
             Command::FailValidation { problems }
         };
         record(s, env, job, command, now)?;
-        s.finish_job(&job.id, now)
+        s.finish_job(job, now)
     })
 }
 
@@ -349,14 +379,14 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
                     let now = (env.clock)();
                     env.store.write(|s| {
                         s.save_resource(&job.tenant, job.order, item_id, "cloud", &id, now)?;
-                        s.finish_job(&job.id, now)
+                        s.finish_job(job, now)
                     })?;
                     return Ok(Ok(()));
                 }
                 Err(e) => return Ok(Err(e)),
             }
         }
-        env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
+        env.store.write(|s| s.finish_job(job, (env.clock)()))?;
         return Ok(Ok(()));
     }
     let resource = match job.payload["resource_id"].as_str() {
@@ -377,7 +407,7 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
             let now = (env.clock)();
             env.store.write(|s| {
                 s.save_resource(&job.tenant, job.order, item_id, "cloud", &id, now)?;
-                s.advance_job(&job.id, &json!({ "resource_id": id }), now, now)
+                s.advance_job(job, &json!({ "resource_id": id }), now, now)
             })?;
             return Ok(Ok(()));
         }
@@ -388,7 +418,7 @@ fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         Ok(ResourceStatus::Creating) => {
             let now = (env.clock)();
             env.store
-                .write(|s| s.advance_job(&job.id, &job.payload, now + env.poll_interval, now))?;
+                .write(|s| s.advance_job(job, &job.payload, now + env.poll_interval, now))?;
             Ok(Ok(()))
         }
         Ok(ResourceStatus::Ready(access)) => activate(env, job, item_id, None, &access),
@@ -418,7 +448,7 @@ fn activate<D: Db>(
         s.save_credentials(&job.tenant, job.order, item_id, &kid, &nonce, &sealed, now)?;
         record(s, env, job, Command::ActivateItem { item: item_id }, now)?;
         start_subscription(s, env, job, item_id, now)?;
-        s.finish_job(&job.id, now)
+        s.finish_job(job, now)
     })?;
     Ok(Ok(()))
 }
@@ -453,7 +483,7 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         return Ok(Err(CallError::Permanent("unknown item".into())));
     };
     if !item.state.is_live() {
-        env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
+        env.store.write(|s| s.finish_job(job, (env.clock)()))?;
         return Ok(Ok(()));
     }
     let Some(sealed) = env.store.credentials_of(&job.tenant, item_id)? else {
@@ -488,11 +518,11 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     }
     let now = (env.clock)();
     env.store.write(|s| {
-        let current = s.order(&job.tenant, job.order)?;
+        let current = s.order_for_update(&job.tenant, job.order)?;
         if current.and_then(|o| o.item(item_id).map(|i| i.state)) == Some(ItemState::Active) {
             record(s, env, job, Command::DeliverItem { item: item_id }, now)?;
         }
-        s.finish_job(&job.id, now)
+        s.finish_job(job, now)
     })?;
     Ok(Ok(()))
 }
@@ -515,7 +545,7 @@ fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         return Ok(Err(CallError::Permanent("deprovision job without item".into())));
     };
     if order.item(item_id).map(|i| i.state) != Some(ItemState::Failed) {
-        env.store.write(|s| s.finish_job(&job.id, (env.clock)()))?;
+        env.store.write(|s| s.finish_job(job, (env.clock)()))?;
         return Ok(Ok(()));
     }
     if let Some(resource) = env.store.resource_of(&job.tenant, item_id)? {
@@ -528,7 +558,7 @@ fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         record(s, env, job, Command::RollBackItem { item: item_id }, now)?;
         s.release_capacity(item_id)?;
         end_subscription(s, &job.tenant, item_id, now)?;
-        s.finish_job(&job.id, now)
+        s.finish_job(job, now)
     })?;
     Ok(Ok(()))
 }
@@ -559,9 +589,9 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
         return match after_compensation_failure(job.attempts, now) {
             AfterCompensationFailure::RetryAt { at } if !permanent => env
                 .store
-                .write(|s| s.retry_job(&job.id, env.scaled(now, at), &message, now)),
+                .write(|s| s.retry_job(job, env.scaled(now, at), &message, now)),
             _ => env.store.write(|s| {
-                s.park_job(&job.id, &message, now)?;
+                s.park_job(job, &message, now)?;
                 let reason = format!(
                     "{} of item {} keeps failing: {message}",
                     job.kind,
@@ -574,7 +604,7 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
     match (job.kind, after_failure(job.attempts, now)) {
         (_, AfterFailure::RetryAt { at }) if !permanent => env
             .store
-            .write(|s| s.retry_job(&job.id, env.scaled(now, at), &message, now)),
+            .write(|s| s.retry_job(job, env.scaled(now, at), &message, now)),
         (JobKind::Provision, _) => env.store.write(|s| {
             let item = job
                 .item
@@ -589,12 +619,27 @@ fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Resu
                 },
                 now,
             )?;
-            s.give_up_job(&job.id, &message, now)
+            s.give_up_job(job, &message, now)
         }),
         _ => env.store.write(|s| {
-            s.park_job(&job.id, &message, now)?;
+            s.park_job(job, &message, now)?;
             let reason = format!("{} keeps failing: {message}", job.kind);
             record(s, env, job, Command::ParkForOperator { reason }, now)
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_call_is_bounded_below_the_lease() {
+        assert_eq!(provider_timeout(Duration::seconds(2)), std::time::Duration::from_secs(1));
+        assert_eq!(provider_timeout(Duration::seconds(30)), std::time::Duration::from_secs(10));
+        for lease in [1, 2, 5, 30, 300] {
+            let lease = Duration::seconds(lease);
+            assert!(provider_timeout(lease) < lease.to_std().unwrap());
+        }
     }
 }
