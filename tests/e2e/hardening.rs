@@ -431,3 +431,31 @@ fn the_running_app_answers_as_its_openapi_document_says() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_payment_webhook_that_finds_the_database_busy_answers_503_and_its_next_delivery_applies_it() {
+    let sims = Sims::spawn(None, SECRET);
+    let app = with_simulators(&sims, SECRET).spawn();
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
+    let customer = Caller::customer(&app);
+    let order = customer.submitted(json!([vps("core", "monthly")]), Duration::from_secs(30));
+    let intent = order["payment_intent"].as_str().expect("payment intent");
+    // given another writer holding SQLite's write lock
+    let db = rusqlite::Connection::open(app.state_dir().join("sqlite_db.db")).expect("open the app's database");
+    db.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+    // when the provider delivers the payment
+    let outcome = sims.succeed(intent, json!({}));
+    // then it is told to deliver again, not that the server broke
+    assert_eq!(outcome["statuses"][0], 503, "{outcome}");
+    db.execute_batch("ROLLBACK").expect("release the lock");
+    let still = json_of(customer.get(&format!("/v1/orders/{}", id(&order))));
+    assert_eq!(still["state"], "pending_payment", "a 503 changes nothing: {still}");
+    // and the provider's next delivery of the same event applies it
+    let event_id = outcome["event"]["id"].as_str().expect("the event's id");
+    let again = sims.redeliver(event_id, json!({}));
+    assert_eq!(again["statuses"][0], 200, "{again}");
+    eventually("the payment is confirmed", Duration::from_secs(30), || {
+        let now = json_of(customer.get(&format!("/v1/orders/{}", id(&order))));
+        (now["state"] != "pending_payment").then_some(())
+    });
+}

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use orderflow_core::{decide, Actor, Catalog, Command, OrderId, Payment, Rejection, TenantId};
 use orderflow_http::{ApiError, HttpResponse, RequestParts, WebhookSecrets};
-use orderflow_store::{Db, Store};
+use orderflow_store::{Db, Store, StoreError};
 use serde_json::json;
 
 use super::payments::{PaymentChange, PaymentProvider};
@@ -44,11 +44,13 @@ pub fn handle_payment_webhook<D: Db>(
     // clock, whatever offset the application's clock has.
     let event = provider.parse_webhook(request, secrets, (now - crate::clock::offset()).timestamp())?;
     let name = provider.name();
-    let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
+    // A store that stayed busy is a 503 with Retry-After (the provider
+    // delivers again), a lost race a 409, anything else an opaque 500.
+    let store_error = |e: StoreError| crate::errors::from_store(e, correlation_id);
     let Some(intent_id) = event.change.intent() else {
         let fresh = store
             .write(|s| s.record_webhook(name, &event.id, &event.kind, None, "ignored: not acted on", now))
-            .map_err(|e| internal(&e))?;
+            .map_err(store_error)?;
         let outcome = if fresh {
             WebhookOutcome::Ignored(format!("{} is not acted on", event.kind))
         } else {
@@ -56,10 +58,10 @@ pub fn handle_payment_webhook<D: Db>(
         };
         return Ok((respond(&outcome), outcome));
     };
-    if let Some(renewal) = store.renewal_of_intent(intent_id).map_err(|e| internal(&e))? {
+    if let Some(renewal) = store.renewal_of_intent(intent_id).map_err(store_error)? {
         // A subscription's renewal, not an order: the same signed path.
         use crate::subscriptions::{apply_renewal_payment, RenewalOutcome};
-        let outcome = apply_renewal_payment(store, &renewal, name, &event, now).map_err(|e| internal(&e))?;
+        let outcome = apply_renewal_payment(store, &renewal, name, &event, now).map_err(store_error)?;
         let outcome = match outcome {
             RenewalOutcome::Renewed(tenant, id) => WebhookOutcome::Renewed(tenant, id),
             RenewalOutcome::Duplicate => WebhookOutcome::Duplicate,
@@ -67,7 +69,7 @@ pub fn handle_payment_webhook<D: Db>(
         };
         return Ok((respond(&outcome), outcome));
     }
-    let target = store.order_of_intent(intent_id).map_err(|e| internal(&e))?;
+    let target = store.order_of_intent(intent_id).map_err(store_error)?;
     let outcome = store
         .write(|s| {
             let Some((tenant, order_id)) = &target else {
@@ -158,7 +160,7 @@ pub fn handle_payment_webhook<D: Db>(
             }
             Ok(outcome)
         })
-        .map_err(|e| internal(&e))?;
+        .map_err(store_error)?;
     Ok((respond(&outcome), outcome))
 }
 
