@@ -8,11 +8,10 @@ use e2e::pg_cluster;
 use e2e::shared::{migrated_database, SharedKeyValue};
 use e2e::sims::Sims;
 use e2e::App;
-use orderflow_http::Role;
 
 use crate::baseline::{self, CommitRate};
 use crate::load::{self, LifecycleRun, Target, Watcher};
-use crate::{packages, progress, Options, SECRET};
+use crate::{app_builder, progress, Options, SECRET};
 
 /// What one fleet size achieved.
 #[derive(Debug, Clone)]
@@ -40,9 +39,6 @@ pub fn run(options: &Options, sims: &Sims, max: usize) -> (CommitRate, Vec<Fleet
     pg_cluster::cluster().psql(&tdb.name, "UPDATE region_capacity SET capacity = 100000000");
     let key_value = SharedKeyValue::start();
     let runtime_config = key_value.runtime_config();
-    let service = load::token("platform", Role::Service);
-    let packages = packages();
-    let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
     let mut xids = postgres::Client::connect(&tdb.superuser_url, postgres::NoTls).expect("connect as the superuser");
     let mut next_xid = || -> i64 {
         xids.query_one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint", &[])
@@ -55,19 +51,10 @@ pub fn run(options: &Options, sims: &Sims, max: usize) -> (CommitRate, Vec<Fleet
         progress(&format!("fleet: starting {size} instance(s)"));
         let instances: Vec<App> = (0..size)
             .map(|_| {
-                App::builder(e2e::workspace_root().join("spin.toml"))
-                    .build_packages(&packages)
-                    .dev_secrets()
-                    .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
-                    .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
-                    .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
-                    .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
-                    .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "0")
+                app_builder(sims)
                     .env("SPIN_VARIABLE_DATABASE_URL", &tdb.app_url)
                     .arg("--runtime-config-file", runtime_config.display().to_string())
                     .arg("--instances", size.to_string())
-                    .arg("--schedule", "1s=/v1/internal/tick")
-                    .arg("--schedule-header", format!("authorization: Bearer {service}"))
                     .spawn()
             })
             .collect();

@@ -46,7 +46,7 @@ pub(crate) const SECRET: &str = "whsec_bench_padded_to_32_bytes_or_more";
 
 /// The app's components: every package under `components/` (built for
 /// wasm32-wasip2 before the runner starts).
-pub(crate) fn packages() -> Vec<String> {
+fn packages() -> Vec<String> {
     let dir = e2e::workspace_root().join("components");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -259,20 +259,7 @@ pub(crate) fn progress(what: &str) {
 
 fn run_database(db: Database, options: &Options, sims: &Sims) -> DatabaseRun {
     let name = db.name();
-    let service = load::token("platform", Role::Service);
-    let packages = packages();
-    let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
-    let builder = App::builder(e2e::workspace_root().join("spin.toml"))
-        .build_packages(&packages)
-        .dev_secrets()
-        .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
-        .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
-        .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
-        .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
-        // Instant providers: a resource is asked about again at once.
-        .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "0")
-        .arg("--schedule", "1s=/v1/internal/tick")
-        .arg("--schedule-header", format!("authorization: Bearer {service}"));
+    let builder = app_builder(sims);
     let (commit_rate, app, pg) = match db {
         Database::Sqlite => {
             progress(&format!(
@@ -423,6 +410,25 @@ fn run_database(db: Database, options: &Options, sims: &Sims) -> DatabaseRun {
         noop,
         peak_rss_kib,
     }
+}
+
+/// The app wired to the simulators (answering at once), ticking the saga
+/// worker every second with a service token: one instance of every run.
+pub(crate) fn app_builder(sims: &Sims) -> e2e::AppBuilder {
+    let service = load::token("platform", Role::Service);
+    let packages = packages();
+    let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
+    App::builder(e2e::workspace_root().join("spin.toml"))
+        .build_packages(&packages)
+        .dev_secrets()
+        .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
+        .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
+        .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
+        .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
+        // Instant providers: a resource is asked about again at once.
+        .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "0")
+        .arg("--schedule", "1s=/v1/internal/tick")
+        .arg("--schedule-header", format!("authorization: Bearer {service}"))
 }
 
 /// The runner's commit count: sends SIGUSR1 and reads the line it prints.
