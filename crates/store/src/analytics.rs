@@ -4,7 +4,7 @@
 //! decimals and summed by the caller (SQLite keeps money as text, and its
 //! `SUM` would turn it into a float).
 //!
-//! Every statement is tenant-scoped and runs inside [`Store::in_tenant`], so
+//! Every statement is tenant-scoped and runs inside one [`Store::snapshot`], so
 //! on PostgreSQL row-level security applies as well.
 
 use chrono::{DateTime, Utc};
@@ -55,7 +55,8 @@ impl<D: Db> Store<D> {
         since: &[DateTime<Utc>],
         until: DateTime<Utc>,
     ) -> Result<AnalyticsRows, StoreError> {
-        self.in_tenant(tenant, |s| {
+        // One snapshot: the figures never mix states before and after a commit.
+        self.snapshot(tenant, |s| {
             let mut created_since = Vec::with_capacity(since.len());
             for at in since {
                 let rows = s.run(

@@ -147,6 +147,35 @@ impl<D: Db> Store<D> {
         }
     }
 
+    /// Runs the reads of `f` against one snapshot of the database, with
+    /// `tenant` set for row-level security: an order and its items, or a
+    /// page of orders, are read as one state, never half before and half
+    /// after another transaction's commit. SQLite: a deferred transaction
+    /// (in WAL mode its reads share the snapshot of the first); PostgreSQL:
+    /// `REPEATABLE READ READ ONLY`. It is ended with `ROLLBACK`: it wrote
+    /// nothing. Inside an open transaction, `f` joins it.
+    pub fn snapshot<T>(
+        &self,
+        tenant: &TenantId,
+        mut f: impl FnMut(&Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.in_tx.get() {
+            return self.in_tenant(tenant, f);
+        }
+        let begin = match self.db.dialect() {
+            Dialect::Sqlite => "BEGIN",
+            Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        };
+        self.db.run(begin, &[])?;
+        self.in_tx.set(true);
+        let result = self.in_tenant(tenant, &mut f);
+        self.in_tx.set(false);
+        let ended = self.db.run("ROLLBACK", &[]);
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+
     /// Sets the row-level-security tenant until the end of the current transaction.
     fn set_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
         self.run(
@@ -198,7 +227,7 @@ impl<D: Db> Store<D> {
 
     /// The tenant's order, or `None` (also when it belongs to another tenant).
     pub fn order(&self, tenant: &TenantId, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.in_tenant(tenant, |s| s.order_in_tenant(tenant, id))
+        self.snapshot(tenant, |s| s.order_in_tenant(tenant, id))
     }
 
     /// The tenant's order, its row locked until the end of the open write
@@ -232,7 +261,7 @@ impl<D: Db> Store<D> {
 
     /// The tenant's orders, newest first.
     pub fn list_orders(&self, tenant: &TenantId, filter: &ListFilter) -> Result<Vec<Order>, StoreError> {
-        self.in_tenant(tenant, |s| s.list_orders_in_tenant(tenant, filter))
+        self.snapshot(tenant, |s| s.list_orders_in_tenant(tenant, filter))
     }
 
     fn list_orders_in_tenant(&self, tenant: &TenantId, filter: &ListFilter) -> Result<Vec<Order>, StoreError> {

@@ -225,6 +225,7 @@ contract!(
     the_purge_removes_webhook_records_older_than_their_window_in_bounded_batches,
     the_application_cannot_change_or_remove_the_audit_log,
     free_capacity_is_each_pools_capacity_less_its_reservations,
+    reads_in_one_snapshot_never_see_a_commit_that_lands_between_them,
 );
 
 fn migrating_twice_changes_nothing(f: Fixture) {
@@ -682,4 +683,35 @@ fn free_capacity_is_each_pools_capacity_less_its_reservations(f: Fixture) {
     assert_eq!(free(&store), 497, "an item reserves once");
     store.write(|s| s.release_capacity(item)).unwrap();
     assert_eq!(free(&store), 500);
+}
+
+fn reads_in_one_snapshot_never_see_a_commit_that_lands_between_them(f: Fixture) {
+    // An order and its items are read in two statements: a commit landing
+    // between them must not show a new order with old items, or the reverse.
+    let (reader, writer) = (f.store(), f.store());
+    let order = new_order(&writer, "acme", 1, now());
+    let submit = decide(
+        &order,
+        Command::Submit {
+            shown_total: order.total,
+        },
+        Actor::Customer,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
+    let (before, after) = reader
+        .snapshot(&tenant("acme"), |s| {
+            let before = s.order(&tenant("acme"), order.id)?.unwrap();
+            writer.write(|w| w.apply(order.version, &submit, "u")).unwrap();
+            let after = s.order(&tenant("acme"), order.id)?.unwrap();
+            Ok((before, after))
+        })
+        .unwrap();
+    assert_eq!((before.state, after.state), (OrderState::Draft, OrderState::Draft));
+    assert_eq!(
+        reader.order(&tenant("acme"), order.id).unwrap().unwrap().state,
+        OrderState::PendingPayment,
+        "the next snapshot sees the commit"
+    );
 }
