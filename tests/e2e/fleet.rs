@@ -11,10 +11,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use e2e::pg_cluster::TestDatabase;
-use e2e::shared::{migrated_database, SharedKeyValue};
+use e2e::shared::{migrated_database, rows_as_text, SharedKeyValue};
 use e2e::sims::Sims;
 use e2e::App;
-use orderflow_store::{Cell, Db, NativePg};
 use serde_json::{json, Value};
 
 use crate::api::{id, json_of, vps, with_simulators, Caller};
@@ -57,21 +56,7 @@ impl Fleet {
 
     /// Rows of `sql` as text, read by the cluster's superuser (every tenant).
     fn inspect(&self, sql: &str) -> Vec<Vec<String>> {
-        let db = NativePg::connect(&self.db.superuser_url).expect("connect as the superuser");
-        let rows = db.run(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        rows.rows
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        Cell::Text(s) => s.clone(),
-                        Cell::Int(n) => n.to_string(),
-                        Cell::Null => String::new(),
-                        other => format!("{other:?}"),
-                    })
-                    .collect()
-            })
-            .collect()
+        rows_as_text(&self.db.superuser_url, sql, &[])
     }
 
     /// Waits until `order_id` is fulfilled with every item delivered,

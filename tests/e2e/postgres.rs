@@ -15,7 +15,7 @@ use e2e::pg_cluster::{self, TestDatabase};
 use e2e::sims::Sims;
 use e2e::{eventually, App};
 use orderflow_http::Role;
-use orderflow_store::{Db, NativePg, Param, Store};
+use orderflow_store::{NativePg, Param, Store};
 use serde_json::{json, Value};
 
 use crate::api::{id, json_of, version, vps, with_simulators, Caller};
@@ -55,21 +55,7 @@ impl PgWorld {
 
     /// Runs `sql` as the cluster's superuser (an auditor's view: every tenant).
     fn inspect(&self, sql: &str, params: &[Param<'_>]) -> Vec<Vec<String>> {
-        let db = NativePg::connect(&self.db.superuser_url).expect("connect as the superuser");
-        let rows = db.run(sql, params).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        rows.rows
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        orderflow_store::Cell::Text(s) => s.clone(),
-                        orderflow_store::Cell::Int(n) => n.to_string(),
-                        orderflow_store::Cell::Null => String::new(),
-                        other => format!("{other:?}"),
-                    })
-                    .collect()
-            })
-            .collect()
+        e2e::shared::rows_as_text(&self.db.superuser_url, sql, params)
     }
 
     /// Rows in `table`, all tenants.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use orderflow_store::{NativePg, Store};
+use orderflow_store::{Cell, Db, NativePg, Param, Store};
 
 use crate::pg_cluster::{self, TestDatabase};
 use crate::redis_server::RedisServer;
@@ -43,4 +43,24 @@ impl SharedKeyValue {
     pub fn runtime_config(&self) -> PathBuf {
         Path::new(self.dir.path()).join("runtime-config.toml")
     }
+}
+
+/// Rows of `sql` as text (NULL as empty), read with a connection to `url`:
+/// an auditor's view of the database, for assertions.
+pub fn rows_as_text(url: &str, sql: &str, params: &[Param<'_>]) -> Vec<Vec<String>> {
+    let db = NativePg::connect(url).expect("connect to inspect");
+    let rows = db.run(sql, params).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Cell::Text(s) => s.clone(),
+                    Cell::Int(n) => n.to_string(),
+                    Cell::Null => String::new(),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -173,6 +173,20 @@ fn tenant(s: &str) -> TenantId {
     s.parse().unwrap()
 }
 
+/// The customer submits `order` at its own total.
+fn submit(order: &Order) -> Decision {
+    decide(
+        order,
+        Command::Submit {
+            shown_total: order.total,
+        },
+        Actor::Customer,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap()
+}
+
 fn new_order(store: &Store<AnyDb>, t: &str, n: u128, at: DateTime<Utc>) -> Order {
     let spec = parse_item(
         &Catalog::standard(),
@@ -305,16 +319,7 @@ fn creation_writes_one_audit_record_and_one_outbox_event(f: Fixture) {
 fn a_decision_commits_order_audit_and_events_together(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
-    let d = decide(
-        &order,
-        Command::Submit {
-            shown_total: order.total,
-        },
-        Actor::Customer,
-        &Catalog::standard(),
-        now(),
-    )
-    .unwrap();
+    let d = submit(&order);
     store.write(|s| s.apply(order.version, &d, "user-1")).unwrap();
     let loaded = store.order(&tenant("acme"), order.id).unwrap().unwrap();
     assert_eq!(loaded.state, OrderState::PendingPayment);
@@ -332,16 +337,7 @@ fn a_decision_commits_order_audit_and_events_together(f: Fixture) {
 fn a_stale_version_changes_nothing(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
-    let submit = decide(
-        &order,
-        Command::Submit {
-            shown_total: order.total,
-        },
-        Actor::Customer,
-        &Catalog::standard(),
-        now(),
-    )
-    .unwrap();
+    let submitted = submit(&order);
     let cancel = decide(
         &order,
         Command::Cancel { reason: "x".into() },
@@ -350,7 +346,7 @@ fn a_stale_version_changes_nothing(f: Fixture) {
         now(),
     )
     .unwrap();
-    store.write(|s| s.apply(order.version, &submit, "u")).unwrap();
+    store.write(|s| s.apply(order.version, &submitted, "u")).unwrap();
     let (audit, outbox) = (f.count("audit_log"), f.count("outbox"));
     let err = store.write(|s| s.apply(order.version, &cancel, "u")).unwrap_err();
     assert_eq!(err, StoreError::VersionConflict { expected: 1 });
@@ -690,20 +686,11 @@ fn reads_in_one_snapshot_never_see_a_commit_that_lands_between_them(f: Fixture) 
     // between them must not show a new order with old items, or the reverse.
     let (reader, writer) = (f.store(), f.store());
     let order = new_order(&writer, "acme", 1, now());
-    let submit = decide(
-        &order,
-        Command::Submit {
-            shown_total: order.total,
-        },
-        Actor::Customer,
-        &Catalog::standard(),
-        now(),
-    )
-    .unwrap();
+    let submitted = submit(&order);
     let (before, after) = reader
         .snapshot(&tenant("acme"), |s| {
             let before = s.order(&tenant("acme"), order.id)?.unwrap();
-            writer.write(|w| w.apply(order.version, &submit, "u")).unwrap();
+            writer.write(|w| w.apply(order.version, &submitted, "u")).unwrap();
             let after = s.order(&tenant("acme"), order.id)?.unwrap();
             Ok((before, after))
         })
