@@ -63,10 +63,7 @@ fn main() {
     let app = App::builder(root.join("spin.toml"))
         .build_packages(&packages)
         .dev_secrets()
-        .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
-        .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
-        .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
-        .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
+        .simulated_providers(&sims, SECRET)
         .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "0")
         .spawn();
     sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);

@@ -467,10 +467,7 @@ fn an_operator_reverts_a_payment_before_provisioning_starts() {
     let app = App::builder(&held)
         .build_packages(PACKAGES)
         .dev_secrets()
-        .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
-        .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
-        .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
-        .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
+        .simulated_providers(&sims, SECRET)
         .spawn();
     sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let customer = Caller::customer(&app);

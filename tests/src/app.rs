@@ -41,6 +41,15 @@ impl AppBuilder {
             .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", crate::dev::WEBHOOK_SECRET)
     }
 
+    /// Points the app at the simulated providers `sims` (payment, cloud and
+    /// e-mail API URLs) and has it check payment webhooks with `secret`.
+    pub fn simulated_providers(self, sims: &crate::sims::Sims, secret: &str) -> Self {
+        self.env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
+            .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
+            .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
+            .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", secret)
+    }
+
     /// Removes an environment variable set earlier (or inherited).
     pub fn env_remove(mut self, key: impl Into<String>) -> Self {
         self.envs.push((key.into(), None));

@@ -421,10 +421,7 @@ pub(crate) fn app_builder(sims: &Sims) -> e2e::AppBuilder {
     App::builder(e2e::workspace_root().join("spin.toml"))
         .build_packages(&packages)
         .dev_secrets()
-        .env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
-        .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
-        .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
-        .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", SECRET)
+        .simulated_providers(sims, SECRET)
         // Instant providers: a resource is asked about again at once.
         .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "0")
         .arg("--schedule", "1s=/v1/internal/tick")
