@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::closed_set::closed_set;
 use crate::ids::{ItemId, OrderId};
 use crate::lifecycle::Effect;
+use crate::money::Money;
 
 closed_set!(
     /// What a job does.
@@ -39,6 +40,73 @@ impl JobKind {
     }
 }
 
+/// The input of a `create_payment_intent` job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentIntentPayload {
+    /// What to charge; the order's total when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+}
+
+/// The state a `provision` job carries between its runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionPayload {
+    /// The resource, once created: later runs poll it instead of creating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+}
+
+/// A job's input, typed per kind. The store keeps it as JSON; it is parsed
+/// once, when the worker picks the job up ([`JobPayload::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobPayload {
+    /// Of `create_payment_intent`.
+    PaymentIntent(PaymentIntentPayload),
+    /// Of `provision`.
+    Provision(ProvisionPayload),
+    /// The kinds that carry nothing (their order and item say it all).
+    Empty,
+}
+
+impl JobPayload {
+    /// Reads the stored JSON of a job of `kind`; a payload of the wrong
+    /// shape is an error naming the kind (the job is parked, not guessed at).
+    pub fn parse(kind: JobKind, value: &Value) -> Result<Self, String> {
+        fn read<T: serde::de::DeserializeOwned + Default>(kind: JobKind, value: &Value) -> Result<T, String> {
+            if value.is_null() {
+                return Ok(T::default());
+            }
+            serde_json::from_value(value.clone()).map_err(|e| format!("{kind} job payload: {e}"))
+        }
+        Ok(match kind {
+            JobKind::CreatePaymentIntent => JobPayload::PaymentIntent(read(kind, value)?),
+            JobKind::Provision => JobPayload::Provision(read(kind, value)?),
+            JobKind::CancelPaymentIntent | JobKind::Validate | JobKind::Deliver | JobKind::Deprovision => {
+                JobPayload::Empty
+            }
+        })
+    }
+
+    /// The JSON the store keeps.
+    pub fn to_value(&self) -> Value {
+        let value = match self {
+            JobPayload::PaymentIntent(p) => serde_json::to_value(p),
+            JobPayload::Provision(p) => serde_json::to_value(p),
+            JobPayload::Empty => return json!({}),
+        };
+        // Plain structs of strings and decimals always serialize.
+        value.unwrap_or_else(|_| json!({}))
+    }
+
+    /// The resource a provisioning job has created, if any.
+    pub fn resource_id(&self) -> Option<&str> {
+        match self {
+            JobPayload::Provision(p) => p.resource_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// A job to insert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewJob {
@@ -59,7 +127,8 @@ pub struct NewJob {
 /// The jobs for `effects` decided at order `version`.
 pub fn jobs_for(order: OrderId, version: i64, effects: &[Effect]) -> Vec<NewJob> {
     let mut jobs: Vec<NewJob> = Vec::new();
-    let mut push = |kind: JobKind, item: Option<ItemId>, after: Option<String>, payload: Value| -> String {
+    let mut push = |kind: JobKind, item: Option<ItemId>, after: Option<String>, payload: JobPayload| -> String {
+        let payload = payload.to_value();
         let id = format!("{order}:{version}:{}", jobs.len());
         jobs.push(NewJob {
             id: id.clone(),
@@ -74,24 +143,35 @@ pub fn jobs_for(order: OrderId, version: i64, effects: &[Effect]) -> Vec<NewJob>
     for effect in effects {
         match effect {
             Effect::CreatePaymentIntent { amount } => {
-                push(JobKind::CreatePaymentIntent, None, None, json!({ "amount": amount }));
+                let payload = PaymentIntentPayload { amount: Some(*amount) };
+                push(
+                    JobKind::CreatePaymentIntent,
+                    None,
+                    None,
+                    JobPayload::PaymentIntent(payload),
+                );
             }
             Effect::CancelPaymentIntent => {
-                push(JobKind::CancelPaymentIntent, None, None, json!({}));
+                push(JobKind::CancelPaymentIntent, None, None, JobPayload::Empty);
             }
             Effect::StartValidation => {
-                push(JobKind::Validate, None, None, json!({}));
+                push(JobKind::Validate, None, None, JobPayload::Empty);
             }
             Effect::Provision { item } => {
-                push(JobKind::Provision, Some(*item), None, json!({}));
+                push(JobKind::Provision, Some(*item), None, JobPayload::Empty);
             }
             Effect::Deliver { item } => {
-                push(JobKind::Deliver, Some(*item), None, json!({}));
+                push(JobKind::Deliver, Some(*item), None, JobPayload::Empty);
             }
             Effect::Deprovision { items } => {
                 let mut previous = None;
                 for item in items {
-                    previous = Some(push(JobKind::Deprovision, Some(*item), previous.clone(), json!({})));
+                    previous = Some(push(
+                        JobKind::Deprovision,
+                        Some(*item),
+                        previous.clone(),
+                        JobPayload::Empty,
+                    ));
                 }
             }
         }
@@ -124,6 +204,21 @@ mod tests {
         assert_eq!(a[0].id, format!("{}:2:0", order()));
         assert_eq!(a[0].kind, JobKind::CreatePaymentIntent);
         assert_eq!(a[0].payload["amount"]["amount"], "10.00");
+    }
+
+    #[test]
+    fn payloads_read_back_as_they_were_written_and_a_bad_one_is_named() {
+        let written = JobPayload::Provision(ProvisionPayload {
+            resource_id: Some("res-1".into()),
+        });
+        assert_eq!(JobPayload::parse(JobKind::Provision, &written.to_value()), Ok(written));
+        assert_eq!(
+            JobPayload::parse(JobKind::Provision, &json!({})),
+            Ok(JobPayload::Provision(ProvisionPayload::default()))
+        );
+        let bad = JobPayload::parse(JobKind::Provision, &json!({"resource_id": 7})).unwrap_err();
+        assert!(bad.starts_with("provision job payload"), "{bad}");
+        assert_eq!(JobPayload::parse(JobKind::Deliver, &json!({})), Ok(JobPayload::Empty));
     }
 
     #[test]

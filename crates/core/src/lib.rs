@@ -16,7 +16,7 @@ mod money;
 mod order;
 mod pricing;
 mod quota;
-mod saga;
+pub mod saga;
 mod state;
 mod subscription;
 mod violation;
@@ -36,15 +36,16 @@ pub use config::{
 };
 pub use events::{routing_matrix, Consumer, Event, EventId, EventType};
 pub use ids::{ItemId, OrderId, ParseIdError, TenantId};
-pub use jobs::{jobs_for, JobKind, NewJob};
+pub use jobs::{jobs_for, JobKind, JobPayload, NewJob, PaymentIntentPayload, ProvisionPayload};
 pub use lifecycle::{created_event, decide, Actor, Audit, Command, Decision, Effect, Rejection, ALLOWED_TRANSITIONS};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Compensation, Order, OrderItem, Payment, ProductSnapshot};
 pub use pricing::{check_shown_total, order_total, price_item, PriceLine, PriceMismatch, PriceSnapshot, TOLERANCE_EUR};
 pub use quota::{check_quota, demand};
 pub use saga::{
-    after_compensation_failure, after_failure, plan, unwind, AfterCompensationFailure, AfterFailure, PlannedStep, Step,
-    COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS,
+    call_for, describe, hop_url, next, quota_minus, quota_sum, recreate_after_failure, retry_delay, step, unwind,
+    validation_problems, Action, Call, Ctx, Failure, Outcome, Owner, ResourceState, SagaJob, StepDef, Undo,
+    WhenExhausted, COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS, SAGA,
 };
 pub use state::{ItemState, OrderState};
 pub use subscription::{

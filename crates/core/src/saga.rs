@@ -1,69 +1,280 @@
-//! The fulfillment saga as data (SPEC §5): each step paired with its undo,
-//! the retry schedule, and the rule for compensations that keep failing.
+//! The fulfilment saga as one piece of data (SPEC §5), and the one pure
+//! function that decides what follows each attempt of one of its steps.
 //!
-//! The saga's state lives in the database; this module only says what the
-//! steps are and what to do after an attempt, so a crash at any point
-//! resumes from stored facts through the same functions.
+//! [`SAGA`] lists every step: what it does, the component that runs it (and
+//! so its private job route), its retry schedule, whether it is a
+//! compensation, its undo, and what a failure that retries cannot mend does.
+//! [`call_for`] says what a claimed job must ask its provider, [`next`]
+//! turns what the provider answered into [`Action`]s; the worker in the
+//! service only claims, calls and records those actions in one
+//! transaction. The saga's state lives in the database, so a crash at any
+//! point resumes from stored facts through the same functions.
+//! [`describe`] prints the whole graph.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::capacity::{capacity_units, check_capacity};
+use crate::catalog::{Catalog, ProductType, Quota, Region};
+use crate::config::{parse_item, ItemSpec};
 use crate::ids::ItemId;
+use crate::jobs::{JobKind, JobPayload, PaymentIntentPayload, ProvisionPayload};
+use crate::lifecycle::Command;
+use crate::money::Money;
 use crate::order::{Compensation, Order};
+use crate::quota::{check_quota, demand};
+use crate::state::{ItemState, OrderState};
+use crate::violation::{Rule, Violation};
 
-/// A forward step of the saga.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
-pub enum Step {
-    /// Re-check every item against capacity, quotas and images.
+/// The component that runs a step's jobs; each talks only to its own
+/// provider and holds only its own keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Owner {
+    /// `pay`: the payment provider.
+    Pay,
+    /// `validate`: no provider, the database only.
     Validate,
-    /// Create one item at its provider and wait until it runs.
-    Provision {
-        /// The item.
-        item: ItemId,
+    /// `provision-step`: the cloud provider and the credentials key.
+    ProvisionStep,
+    /// `deliver`: the e-mail provider and the credentials key.
+    Deliver,
+}
+
+impl Owner {
+    /// The component's id in `spin.toml`.
+    pub const fn component(self) -> &'static str {
+        match self {
+            Owner::Pay => "pay",
+            Owner::Validate => "validate",
+            Owner::ProvisionStep => "provision-step",
+            Owner::Deliver => "deliver",
+        }
+    }
+
+    /// The segment of its private job route, `/v1/internal/jobs/<segment>/{id}`.
+    pub const fn segment(self) -> &'static str {
+        match self {
+            Owner::Pay => "payment",
+            Owner::Validate => "validate",
+            Owner::ProvisionStep => "provision",
+            Owner::Deliver => "deliver",
+        }
+    }
+
+    /// The path that hands it the job `job_id` under the claim `claim`.
+    pub fn job_path(self, job_id: &str, claim: i64) -> String {
+        format!("/v1/internal/jobs/{}/{job_id}?claim={claim}", self.segment())
+    }
+
+    /// The same, as a service-chaining URL (`http://<component>.spin.internal/...`).
+    pub fn hop_url(self, job_id: &str, claim: i64) -> String {
+        format!(
+            "http://{}.spin.internal{}",
+            self.component(),
+            self.job_path(job_id, claim)
+        )
+    }
+}
+
+/// The URL a worker hands the job `job_id` of `kind`, claimed under
+/// `claim`, to: its owner's private job route, through service chaining.
+pub fn hop_url(kind: JobKind, job_id: &str, claim: i64) -> String {
+    step(kind).owner.hop_url(job_id, claim)
+}
+
+/// What a step's failure does once retrying will not mend it (a permanent
+/// error, or the retry schedule is used up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenExhausted {
+    /// The item fails and is compensated (deprovisioned, refunded); the
+    /// order's other items are untouched.
+    RollBackItem,
+    /// The order fails validation, which requests its refund.
+    FailOrderAndRefund,
+    /// The job stops and the order waits for an operator, visibly.
+    Park,
+}
+
+/// How a completed step is undone when the order is unwound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "undo", rename_all = "snake_case")]
+pub enum Undo {
+    /// By a job of this kind.
+    Job {
+        /// Its kind.
+        kind: JobKind,
     },
-    /// Store one item's credentials and send them to the customer.
-    Deliver {
-        /// The item.
-        item: ItemId,
+    /// By requesting a refund of the payment (`billing.refund-requested`).
+    RequestRefund,
+    /// Nothing remains to undo.
+    Nothing {
+        /// Why.
+        why: &'static str,
     },
 }
 
-/// A step and the compensation that undoes it once it has completed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlannedStep {
-    /// What to do.
-    pub step: Step,
-    /// How to undo it; `None` when nothing remains to undo (a sent e-mail
-    /// cannot be unsent; the credentials die with the deprovisioned item).
-    pub undo: Option<Compensation>,
+/// One step of the saga, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StepDef {
+    /// The job kind that runs it.
+    pub kind: JobKind,
+    /// What it does, for people.
+    pub does: &'static str,
+    /// The component that runs it.
+    pub owner: Owner,
+    /// One job per item (else one per order).
+    pub per_item: bool,
     /// Steps that must have completed first.
-    pub after: Vec<Step>,
+    pub after: &'static [JobKind],
+    /// Delays before each retry of a retryable failure, in seconds.
+    pub retry_secs: &'static [i64],
+    /// Whether it undoes another step (compensations run one after another,
+    /// newest first, and park instead of giving up).
+    pub compensation: bool,
+    /// How it is undone once completed.
+    pub undo: Undo,
+    /// What a failure that retries cannot mend does.
+    pub when_exhausted: WhenExhausted,
 }
 
-/// The saga for `order`: validate, then provision every item independently,
-/// then deliver each item as soon as it is active.
-pub fn plan(order: &Order) -> Vec<PlannedStep> {
-    let mut steps = vec![PlannedStep {
-        step: Step::Validate,
-        undo: Some(Compensation::RefundPayment),
-        after: vec![],
-    }];
-    for item in &order.items {
-        steps.push(PlannedStep {
-            step: Step::Provision { item: item.id },
-            undo: Some(Compensation::Deprovision { item: item.id }),
-            after: vec![Step::Validate],
-        });
+/// Delays before each retry of a failed forward step. The first call is
+/// not a retry; after it fails, these five retries follow.
+pub const RETRY_DELAYS_SECS: [i64; 5] = [2, 4, 8, 16, 30];
+
+/// Compensations retry longer instead of giving up; after the last of these
+/// the order is parked for an operator and no longer retried on its own.
+pub const COMPENSATION_DELAYS_SECS: [i64; 8] = [2, 4, 8, 16, 30, 60, 120, 300];
+
+/// The saga, in the order its steps run. Adding a step is one entry here
+/// (plus its kind in `JobKind`, its arms in [`call_for`] and [`next`], and
+/// its provider call in the worker).
+pub const SAGA: &[StepDef] = &[
+    StepDef {
+        kind: JobKind::CreatePaymentIntent,
+        does: "ask the payment provider for a payment intent",
+        owner: Owner::Pay,
+        per_item: false,
+        after: &[],
+        retry_secs: &RETRY_DELAYS_SECS,
+        compensation: false,
+        undo: Undo::Job {
+            kind: JobKind::CancelPaymentIntent,
+        },
+        when_exhausted: WhenExhausted::Park,
+    },
+    StepDef {
+        kind: JobKind::Validate,
+        does: "re-check the paid order (catalog, quota, capacity) and reserve capacity",
+        owner: Owner::Validate,
+        per_item: false,
+        after: &[JobKind::CreatePaymentIntent],
+        retry_secs: &RETRY_DELAYS_SECS,
+        compensation: false,
+        undo: Undo::RequestRefund,
+        when_exhausted: WhenExhausted::FailOrderAndRefund,
+    },
+    StepDef {
+        kind: JobKind::Provision,
+        does: "create the item's resource, poll it until it runs, seal its access and activate the item",
+        owner: Owner::ProvisionStep,
+        per_item: true,
+        after: &[JobKind::Validate],
+        retry_secs: &RETRY_DELAYS_SECS,
+        compensation: false,
+        undo: Undo::Job {
+            kind: JobKind::Deprovision,
+        },
+        when_exhausted: WhenExhausted::RollBackItem,
+    },
+    StepDef {
+        kind: JobKind::Deliver,
+        does: "e-mail the item's access details",
+        owner: Owner::Deliver,
+        per_item: true,
+        after: &[JobKind::Provision],
+        retry_secs: &RETRY_DELAYS_SECS,
+        compensation: false,
+        undo: Undo::Nothing {
+            why: "a sent e-mail cannot be unsent; the credentials die with the resource",
+        },
+        when_exhausted: WhenExhausted::Park,
+    },
+    StepDef {
+        kind: JobKind::CancelPaymentIntent,
+        does: "void the payment intent of a cancelled order",
+        owner: Owner::Pay,
+        per_item: false,
+        after: &[],
+        retry_secs: &COMPENSATION_DELAYS_SECS,
+        compensation: true,
+        undo: Undo::Nothing { why: "a compensation" },
+        when_exhausted: WhenExhausted::Park,
+    },
+    StepDef {
+        kind: JobKind::Deprovision,
+        does: "delete the failed item's resource, roll the item back (requesting its refund), free its capacity",
+        owner: Owner::ProvisionStep,
+        per_item: true,
+        after: &[JobKind::Deprovision],
+        retry_secs: &COMPENSATION_DELAYS_SECS,
+        compensation: true,
+        undo: Undo::Nothing { why: "a compensation" },
+        when_exhausted: WhenExhausted::Park,
+    },
+];
+
+/// The definition of the step `kind` runs.
+pub fn step(kind: JobKind) -> &'static StepDef {
+    // Every kind has its entry (a unit test checks it); the fallback only
+    // keeps this total.
+    SAGA.iter().find(|s| s.kind == kind).unwrap_or(&SAGA[0])
+}
+
+/// The saga as text: every step with its owner, retries, failure rule and undo.
+///
+/// ```
+/// let text = orderflow_core::saga::describe();
+/// assert!(text.contains("provision  [per item] by provision-step at /v1/internal/jobs/provision/{id}"));
+/// assert!(text.contains("undo: deprovision"));
+/// ```
+pub fn describe() -> String {
+    let secs = |d: &[i64]| d.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let mut out = String::from("The fulfilment saga (forward steps, then compensations):\n");
+    for (n, s) in SAGA.iter().enumerate() {
+        let scope = if s.per_item { "per item" } else { "per order" };
+        out.push_str(&format!(
+            "{}. {}  [{scope}] by {} at /v1/internal/jobs/{}/{{id}}{}\n",
+            n + 1,
+            s.kind,
+            s.owner.component(),
+            s.owner.segment(),
+            if s.compensation { "  (compensation)" } else { "" },
+        ));
+        out.push_str(&format!("   does: {}\n", s.does));
+        if !s.after.is_empty() {
+            let after: Vec<&str> = s.after.iter().map(|k| k.as_str()).collect();
+            out.push_str(&format!("   after: {}\n", after.join(", ")));
+        }
+        out.push_str(&format!(
+            "   retries after {} s; then: {}\n",
+            secs(s.retry_secs),
+            match s.when_exhausted {
+                WhenExhausted::RollBackItem => "roll back the item (deprovision, refund it)",
+                WhenExhausted::FailOrderAndRefund => "fail the order and refund it",
+                WhenExhausted::Park => "park the order for an operator",
+            }
+        ));
+        match s.undo {
+            Undo::Job { kind } => out.push_str(&format!("   undo: {kind}\n")),
+            Undo::RequestRefund => out.push_str("   undo: request a refund (billing.refund-requested)\n"),
+            Undo::Nothing { why } if !s.compensation => out.push_str(&format!("   undo: none ({why})\n")),
+            Undo::Nothing { .. } => {}
+        }
     }
-    for item in &order.items {
-        steps.push(PlannedStep {
-            step: Step::Deliver { item: item.id },
-            undo: None,
-            after: vec![Step::Provision { item: item.id }],
-        });
-    }
-    steps
+    out
 }
 
 /// The compensations to run, newest first: the stack walked in reverse.
@@ -71,124 +282,509 @@ pub fn unwind(stack: &[Compensation]) -> Vec<Compensation> {
     stack.iter().rev().cloned().collect()
 }
 
-/// Delays before each retry of a failed provider call. The first call is
-/// not a retry; after it fails, these five retries follow.
-pub const RETRY_DELAYS_SECS: [i64; 5] = [2, 4, 8, 16, 30];
-
-/// What to do after a forward step's attempt failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "then", rename_all = "snake_case")]
-pub enum AfterFailure {
-    /// Try again at this time.
-    RetryAt {
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// Out of retries: the item fails for good and is rolled back.
-    GiveUp,
+/// A claimed job, as the decisions see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SagaJob {
+    /// What it does.
+    pub kind: JobKind,
+    /// Its item, for item jobs.
+    pub item: Option<ItemId>,
+    /// Attempts so far, counting this one.
+    pub attempts: u32,
+    /// Its typed input.
+    pub payload: JobPayload,
 }
 
-/// Given that `failures` attempts have failed so far (counting this one),
-/// when to retry: 2 s, 4 s, 8 s, 16 s, 30 s, then give up.
-pub fn after_failure(failures: u32, now: DateTime<Utc>) -> AfterFailure {
-    let delay = usize::try_from(failures)
-        .ok()
-        .and_then(|n| n.checked_sub(1))
-        .and_then(|i| RETRY_DELAYS_SECS.get(i));
-    match delay {
-        Some(&secs) => AfterFailure::RetryAt {
-            at: now + Duration::seconds(secs),
-        },
-        None => AfterFailure::GiveUp,
+/// What a claimed job must ask its provider (the worker makes the call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// Nothing: the order moved on and the job has nothing left to do.
+    Nothing,
+    /// Nothing can be asked: the job cannot run (a permanent failure).
+    Impossible(String),
+    /// Ask for a payment intent of `amount`.
+    CreatePaymentIntent {
+        /// What to charge.
+        amount: Money,
+    },
+    /// Void the order's payment intent (if one was ever created).
+    CancelPaymentIntent,
+    /// Re-check and reserve, in the database (no provider).
+    Validate,
+    /// Create the item's resource (idempotent by the item's id).
+    CreateResource {
+        /// The item.
+        item: ItemId,
+    },
+    /// Ask where the resource is; `fresh` when it was created in this run.
+    ResourceStatus {
+        /// The item.
+        item: ItemId,
+        /// The resource.
+        resource: String,
+        /// Created in this same run.
+        fresh: bool,
+    },
+    /// Delete the item's resource (if one was ever created).
+    DeleteResource {
+        /// The item.
+        item: ItemId,
+    },
+    /// Open the item's credentials and e-mail them.
+    SendAccess {
+        /// The item.
+        item: ItemId,
+    },
+}
+
+/// Why a provider call did not succeed, as far as the decisions care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth retrying: transport failure, 429 or 5xx.
+    Retryable(String),
+    /// Retrying will not help.
+    Permanent(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Retryable(m) => write!(f, "retryable: {m}"),
+            Failure::Permanent(m) => write!(f, "permanent: {m}"),
+        }
     }
 }
 
-/// Compensations retry instead of giving up; these are their delays. After
-/// the last one the order is parked for an operator, visibly, and no longer
-/// retried on its own.
-pub const COMPENSATION_DELAYS_SECS: [i64; 8] = [2, 4, 8, 16, 30, 60, 120, 300];
+/// What the cloud says of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResourceState {
+    /// Still being created.
+    Creating,
+    /// Running; here is how to reach it.
+    Ready(Value),
+    /// The provider gave up on it.
+    Failed(String),
+}
 
-/// What to do after a compensation's attempt failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "then", rename_all = "snake_case")]
-pub enum AfterCompensationFailure {
-    /// Try again at this time.
+/// What the call of [`call_for`] came back with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// [`Call::Nothing`] was asked.
+    Nothing,
+    /// The call succeeded (intent voided, resource deleted, e-mail sent).
+    Done,
+    /// The payment provider created (or found, by idempotency key) this intent.
+    IntentCreated {
+        /// The provider.
+        provider: String,
+        /// The intent's id.
+        intent: String,
+    },
+    /// The cloud created (or already had) this resource.
+    Created {
+        /// The resource's id.
+        resource: String,
+    },
+    /// The answer to [`Call::ResourceStatus`].
+    Polled {
+        /// The resource.
+        resource: String,
+        /// Created in this same run.
+        fresh: bool,
+        /// Where it is, or why asking failed.
+        status: Result<ResourceState, Failure>,
+    },
+    /// Validation's findings (empty: valid).
+    Validated {
+        /// The problems found.
+        problems: Vec<Violation>,
+    },
+    /// The call failed.
+    Failed(Failure),
+}
+
+/// What the worker does next, in order; all but [`Action::Call`] are
+/// written in one transaction with the job's new state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Make this call now, in this same run, and decide again.
+    Call(Call),
+    /// Remember the order's payment intent.
+    SaveIntent {
+        /// The provider.
+        provider: String,
+        /// The intent.
+        intent: String,
+        /// What it charges.
+        amount: Money,
+    },
+    /// Remember the item's resource (so deprovisioning knows what to delete).
+    SaveResource {
+        /// The item.
+        item: ItemId,
+        /// The resource.
+        resource: String,
+    },
+    /// Seal and store the item's access details.
+    SaveCredentials {
+        /// The item.
+        item: ItemId,
+        /// The provider's access details.
+        access: Value,
+    },
+    /// Take capacity for the item in its region's pool.
+    ReserveCapacity {
+        /// The item.
+        item: ItemId,
+        /// Where.
+        region: Region,
+        /// Which pool.
+        product: ProductType,
+        /// How much.
+        units: u32,
+    },
+    /// Give the item's capacity back.
+    ReleaseCapacity {
+        /// The item.
+        item: ItemId,
+    },
+    /// Decide this command on the order as the system (a refusal, because
+    /// the order moved on meanwhile, is logged, not an error).
+    Apply(Command),
+    /// Start the subscription of the item, if it is active now.
+    StartSubscription {
+        /// The item.
+        item: ItemId,
+    },
+    /// End the subscription of the item at once.
+    EndSubscription {
+        /// The item.
+        item: ItemId,
+    },
+    /// The job is done.
+    Finish,
+    /// The job carries on later with this payload (waiting is not failing:
+    /// no attempt is counted).
+    Advance {
+        /// Its new payload.
+        payload: JobPayload,
+        /// When it is due.
+        due: DateTime<Utc>,
+    },
+    /// The call failed; try again at `at` (scaled by the worker's knob).
     RetryAt {
         /// When.
         at: DateTime<Utc>,
+        /// What failed.
+        error: String,
     },
-    /// Stop and ask a person.
-    ParkForOperator,
+    /// The job failed for good (its failure is compensated).
+    GiveUp {
+        /// What failed.
+        error: String,
+    },
+    /// The job stops until an operator acts.
+    Park {
+        /// What failed.
+        error: String,
+    },
 }
 
-/// Given `failures` failed attempts of a compensation so far, what next.
-pub fn after_compensation_failure(failures: u32, now: DateTime<Utc>) -> AfterCompensationFailure {
-    let delay = usize::try_from(failures)
-        .ok()
-        .and_then(|n| n.checked_sub(1))
-        .and_then(|i| COMPENSATION_DELAYS_SECS.get(i));
-    match delay {
-        Some(&secs) => AfterCompensationFailure::RetryAt {
-            at: now + Duration::seconds(secs),
+impl Action {
+    /// Whether this action records a failure.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            Action::RetryAt { .. } | Action::GiveUp { .. } | Action::Park { .. }
+        )
+    }
+}
+
+/// What the decisions need besides the order and the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ctx {
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// How soon to ask again about a resource still being created.
+    pub poll_interval: Duration,
+}
+
+/// What the job must ask its provider, given the order as it is now.
+pub fn call_for(order: &Order, job: &SagaJob) -> Call {
+    let item = |what: &str| match job.item {
+        None => Err(Call::Impossible(format!("{what} job without item"))),
+        Some(id) => order
+            .item(id)
+            .map(|i| (id, i.state))
+            .ok_or_else(|| Call::Impossible("unknown item".into())),
+    };
+    match job.kind {
+        JobKind::CreatePaymentIntent => Call::CreatePaymentIntent {
+            amount: match &job.payload {
+                JobPayload::PaymentIntent(PaymentIntentPayload { amount: Some(a) }) => *a,
+                _ => order.total,
+            },
         },
-        None => AfterCompensationFailure::ParkForOperator,
+        JobKind::CancelPaymentIntent => Call::CancelPaymentIntent,
+        JobKind::Validate => Call::Validate,
+        JobKind::Provision => match item("provision") {
+            Err(call) => call,
+            Ok((id, state)) => match (state, job.payload.resource_id()) {
+                (ItemState::Provisioning, None) => Call::CreateResource { item: id },
+                (ItemState::Provisioning, Some(resource)) => Call::ResourceStatus {
+                    item: id,
+                    resource: resource.to_owned(),
+                    fresh: false,
+                },
+                (state, None) if recreate_after_failure(state, job.attempts) => Call::CreateResource { item: id },
+                // Cancelled meanwhile (its deprovision job, which waits
+                // for this one, cleans up) or already active.
+                _ => Call::Nothing,
+            },
+        },
+        JobKind::Deliver => match item("deliver") {
+            Err(call) => call,
+            Ok((id, state)) if state.is_live() => Call::SendAccess { item: id },
+            Ok(_) => Call::Nothing,
+        },
+        JobKind::Deprovision => match job.item {
+            None => Call::Impossible("deprovision job without item".into()),
+            Some(id) if order.item(id).map(|i| i.state) == Some(ItemState::Failed) => Call::DeleteResource { item: id },
+            Some(_) => Call::Nothing,
+        },
+    }
+}
+
+/// A failed item whose provisioning job has no resource recorded, after
+/// more than one attempt, may have had its resource created by an attempt
+/// that crashed before recording it: ask for it again under the same
+/// idempotency key, so the deprovisioning knows what to delete.
+pub fn recreate_after_failure(state: ItemState, attempts: u32) -> bool {
+    state == ItemState::Failed && attempts > 1
+}
+
+/// The one decision: given the order, the job and what its call came back
+/// with, what the worker does next.
+pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: Ctx) -> Vec<Action> {
+    use Action::{Apply, Finish};
+    let item_of = |state: Option<ItemState>| job.item.filter(|i| order.item(*i).map(|x| x.state) == state);
+    match outcome {
+        Outcome::Failed(failure) => after_failure(order, job, &failure, ctx.now),
+        Outcome::Nothing => vec![Finish],
+        Outcome::IntentCreated { provider, intent } => {
+            let amount = match call_for(order, job) {
+                Call::CreatePaymentIntent { amount } => amount,
+                _ => order.total,
+            };
+            vec![
+                Action::SaveIntent {
+                    provider,
+                    intent,
+                    amount,
+                },
+                Finish,
+            ]
+        }
+        Outcome::Done => match (job.kind, job.item) {
+            (JobKind::Deprovision, Some(item)) => vec![
+                Apply(Command::RollBackItem { item }),
+                Action::ReleaseCapacity { item },
+                Action::EndSubscription { item },
+                Finish,
+            ],
+            // Only the first delivery moves the item; re-deliveries of a
+            // delivered item just send again.
+            (JobKind::Deliver, _) => match item_of(Some(ItemState::Active)) {
+                Some(item) => vec![Apply(Command::DeliverItem { item }), Finish],
+                None => vec![Finish],
+            },
+            _ => vec![Finish],
+        },
+        Outcome::Created { resource } => match job.item {
+            Some(item) if item_of(Some(ItemState::Provisioning)).is_some() => {
+                // The first poll is due at once: ask now, in this run.
+                vec![Action::Call(Call::ResourceStatus {
+                    item,
+                    resource,
+                    fresh: true,
+                })]
+            }
+            // Re-created after a failure: record it for the deprovisioning.
+            Some(item) => vec![Action::SaveResource { item, resource }, Finish],
+            None => after_failure(
+                order,
+                job,
+                &Failure::Permanent("provision job without item".into()),
+                ctx.now,
+            ),
+        },
+        Outcome::Polled {
+            resource,
+            fresh,
+            status,
+        } => {
+            let Some(item) = job.item else {
+                return after_failure(
+                    order,
+                    job,
+                    &Failure::Permanent("provision job without item".into()),
+                    ctx.now,
+                );
+            };
+            let poll_again = |due| Action::Advance {
+                payload: JobPayload::Provision(ProvisionPayload {
+                    resource_id: Some(resource.clone()),
+                }),
+                due,
+            };
+            let save = Action::SaveResource {
+                item,
+                resource: resource.clone(),
+            };
+            match status {
+                Ok(ResourceState::Ready(access)) => {
+                    let mut actions = if fresh { vec![save] } else { vec![] };
+                    actions.extend([
+                        Action::SaveCredentials { item, access },
+                        Apply(Command::ActivateItem { item }),
+                        Action::StartSubscription { item },
+                        Finish,
+                    ]);
+                    actions
+                }
+                // Just created and not running yet (or the first question
+                // failed): record it; the next run polls.
+                _ if fresh => vec![save, poll_again(ctx.now)],
+                Ok(ResourceState::Creating) => vec![poll_again(ctx.now + ctx.poll_interval)],
+                Ok(ResourceState::Failed(why)) => after_failure(
+                    order,
+                    job,
+                    &Failure::Retryable(format!("resource {resource} failed: {why}")),
+                    ctx.now,
+                ),
+                Err(failure) => after_failure(order, job, &failure, ctx.now),
+            }
+        }
+        Outcome::Validated { problems } => {
+            if problems.is_empty() {
+                let mut actions: Vec<Action> = order
+                    .items
+                    .iter()
+                    .map(|i| Action::ReserveCapacity {
+                        item: i.id,
+                        region: i.spec.config.region(),
+                        product: i.spec.config.product(),
+                        units: capacity_units(&i.spec.config),
+                    })
+                    .collect();
+                actions.extend([Apply(Command::PassValidation), Finish]);
+                actions
+            } else {
+                vec![Apply(Command::FailValidation { problems }), Finish]
+            }
+        }
+    }
+}
+
+/// After a failed call: retry on the step's schedule, or do what the step
+/// says a failure that retries cannot mend does.
+fn after_failure(order: &Order, job: &SagaJob, failure: &Failure, now: DateTime<Utc>) -> Vec<Action> {
+    let def = step(job.kind);
+    let error = failure.to_string();
+    if let Failure::Retryable(_) = failure {
+        if let Some(delay) = retry_delay(def.retry_secs, job.attempts) {
+            return vec![Action::RetryAt { at: now + delay, error }];
+        }
+    }
+    let park = |reason: String| {
+        vec![
+            Action::Park { error: error.clone() },
+            Action::Apply(Command::ParkForOperator { reason }),
+        ]
+    };
+    match (def.when_exhausted, job.item) {
+        (WhenExhausted::RollBackItem, Some(item)) => vec![
+            Action::Apply(Command::FailItem {
+                item,
+                reason: error.clone(),
+            }),
+            Action::GiveUp { error },
+        ],
+        (WhenExhausted::FailOrderAndRefund, _) if order.state == OrderState::Validating => vec![
+            Action::Apply(Command::FailValidation {
+                problems: vec![Violation::new("", Rule::Required, error.clone(), Value::Null)],
+            }),
+            Action::GiveUp { error },
+        ],
+        _ if def.compensation => park(format!(
+            "{} of item {} keeps failing: {error}",
+            job.kind,
+            job.item.map(|i| i.to_string()).unwrap_or_default()
+        )),
+        _ => park(format!("{} keeps failing: {error}", job.kind)),
+    }
+}
+
+/// The delay before the retry that follows `failures` failed attempts
+/// (counting this one), or `None` when the schedule is used up.
+pub fn retry_delay(schedule: &[i64], failures: u32) -> Option<Duration> {
+    let i = usize::try_from(failures).ok()?.checked_sub(1)?;
+    schedule.get(i).map(|&secs| Duration::seconds(secs))
+}
+
+/// What validation found: the order's items against today's catalog, the
+/// tenant's quota `limit` (given what its other live items `live` already
+/// use) and, if those pass, the regions' `free` capacity. Empty: valid.
+pub fn validation_problems(
+    catalog: &Catalog,
+    order: &Order,
+    limit: &Quota,
+    live: &[ItemSpec],
+    free: impl Fn(Region, ProductType) -> u32,
+) -> Vec<Violation> {
+    let mut problems = Vec::new();
+    for (i, item) in order.items.iter().enumerate() {
+        let raw = serde_json::to_value(&item.spec).unwrap_or(Value::Null);
+        if let Err(found) = parse_item(catalog, &raw, &format!("/items/{i}")) {
+            problems.extend(found);
+        }
+    }
+    // The live items include this order's own (reserved while it is
+    // validated): what the others use is all live minus the order's own.
+    let own = quota_sum(order.items.iter().map(|i| &i.spec));
+    let others = quota_minus(quota_sum(live.iter()), own);
+    let specs: Vec<ItemSpec> = order.items.iter().map(|i| i.spec.clone()).collect();
+    problems.extend(check_quota(limit, &others, &specs));
+    if problems.is_empty() {
+        // Capacity last: the worker reserves what it checked, under its lock.
+        problems.extend(check_capacity(free, &specs));
+    }
+    problems
+}
+
+/// What `specs` demand of a tenant's quota together.
+pub fn quota_sum<'a>(specs: impl Iterator<Item = &'a ItemSpec>) -> Quota {
+    specs.fold(Quota::default(), |q, spec| {
+        quota_zip(q, demand(&spec.config), u32::saturating_add)
+    })
+}
+
+/// `a - b`, saturating at zero in each dimension.
+pub fn quota_minus(a: Quota, b: Quota) -> Quota {
+    quota_zip(a, b, u32::saturating_sub)
+}
+
+fn quota_zip(a: Quota, b: Quota, f: fn(u32, u32) -> u32) -> Quota {
+    Quota {
+        vps_instances: f(a.vps_instances, b.vps_instances),
+        kubernetes_workers: f(a.kubernetes_workers, b.kubernetes_workers),
+        databases: f(a.databases, b.databases),
+        gpu_nodes: f(a.gpu_nodes, b.gpu_nodes),
+        private_cloud_nodes: f(a.private_cloud_nodes, b.private_cloud_nodes),
+        object_storage_tb: f(a.object_storage_tb, b.object_storage_tb),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-    }
-
-    #[test]
-    fn retries_back_off_2_4_8_16_30_seconds_then_give_up() {
-        let delays: Vec<i64> = (1..=5)
-            .map(|n| match after_failure(n, t0()) {
-                AfterFailure::RetryAt { at } => (at - t0()).num_seconds(),
-                AfterFailure::GiveUp => panic!("gave up after {n}"),
-            })
-            .collect();
-        assert_eq!(delays, [2, 4, 8, 16, 30]);
-        assert_eq!(after_failure(6, t0()), AfterFailure::GiveUp);
-        assert_eq!(after_failure(0, t0()), AfterFailure::GiveUp);
-    }
-
-    #[test]
-    fn a_compensation_that_keeps_failing_is_parked_not_looped() {
-        assert!(matches!(
-            after_compensation_failure(8, t0()),
-            AfterCompensationFailure::RetryAt { .. }
-        ));
-        assert_eq!(
-            after_compensation_failure(9, t0()),
-            AfterCompensationFailure::ParkForOperator
-        );
-        assert_eq!(
-            after_compensation_failure(u32::MAX, t0()),
-            AfterCompensationFailure::ParkForOperator
-        );
-    }
-
-    #[test]
-    fn the_stack_unwinds_newest_first() {
-        let a = ItemId::from_uuid(uuid::Uuid::from_u128(1));
-        let b = ItemId::from_uuid(uuid::Uuid::from_u128(2));
-        let stack = vec![
-            Compensation::RefundPayment,
-            Compensation::Deprovision { item: a },
-            Compensation::Deprovision { item: b },
-        ];
-        assert_eq!(
-            unwind(&stack),
-            vec![
-                Compensation::Deprovision { item: b },
-                Compensation::Deprovision { item: a },
-                Compensation::RefundPayment
-            ]
-        );
-    }
-}
+#[path = "saga_tests.rs"]
+mod tests;

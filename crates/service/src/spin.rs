@@ -445,11 +445,7 @@ pub fn tick(
     let store = open_store(clock::now(), correlation_id)?;
     let token = service_token(&caller.tenant, "saga-worker", correlation_id).map_err(|e| internal(&e))?;
     let report = crate::saga::drive(&store, clock::now, lease, limit, order, |job| {
-        let (component, segment) = crate::saga::job_owner(job.kind);
-        let url = format!(
-            "http://{component}.spin.internal/v1/internal/jobs/{segment}/{}?claim={}",
-            job.id, job.claim
-        );
+        let url = crate::saga::hop_url(job);
         let failed = match chain(&url, &token) {
             Ok((200, body)) => {
                 return Ok(serde_json::from_slice::<serde_json::Value>(&body)

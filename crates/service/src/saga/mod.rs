@@ -10,13 +10,18 @@ mod vault;
 mod webhook;
 mod worker;
 
+#[cfg(test)]
+mod decision_tests;
+
 pub use outbound::{OutRequest, OutResponse, Outbound};
 pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
-pub use providers::{CallError, Charge, Endpoint, Providers, ResourceStatus};
+pub use providers::{
+    CallError, Charge, CloudCalls, Endpoint, MailCalls, PaymentCalls, Providers, ResourceStatus, SagaProviders,
+};
 pub use retention::{purge_expired, webhook_dedup_window, Purged, PURGE_BATCH};
 pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
 pub(crate) use worker::SUBJECT as SAGA_SUBJECT;
 pub use worker::{
-    drive, job_owner, provider_timeout, run_claimed_job, run_due_jobs, run_job, SagaEnv, TickReport, RELEASE_DELAY,
+    drive, hop_url, provider_timeout, run_claimed_job, run_due_jobs, run_job, SagaEnv, TickReport, RELEASE_DELAY,
 };

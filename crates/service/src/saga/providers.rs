@@ -7,7 +7,7 @@ use orderflow_core::OrderItem;
 use serde_json::{json, Value};
 
 use super::outbound::{OutRequest, OutResponse, Outbound};
-use super::payments::PaymentProvider;
+use super::payments::{IntentRequest, PaymentProvider};
 
 /// A provider's base URL and API key (from Spin variables).
 #[derive(Clone, PartialEq, Eq)]
@@ -46,16 +46,9 @@ pub enum Charge {
     Declined(String),
 }
 
-/// What the cloud says of a resource.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ResourceStatus {
-    /// Still being created.
-    Creating,
-    /// Running; here is how to reach it.
-    Ready(Value),
-    /// The provider gave up on it.
-    Failed(String),
-}
+/// What the cloud says of a resource (the core's type: the saga's
+/// decisions read it).
+pub use orderflow_core::ResourceState as ResourceStatus;
 
 /// The three providers. Each component configures only the ones it calls
 /// (least privilege); a call to one it lacks is a permanent error.
@@ -243,6 +236,78 @@ impl Providers {
         } else {
             Err(classify("send e-mail", &r))
         }
+    }
+}
+
+impl From<CallError> for orderflow_core::Failure {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Retryable(m) => orderflow_core::Failure::Retryable(m),
+            CallError::Permanent(m) => orderflow_core::Failure::Permanent(m),
+        }
+    }
+}
+
+/// The payment provider's calls the saga makes.
+pub trait PaymentCalls {
+    /// Creates a payment intent (idempotent by the request's key); returns
+    /// the provider's name and the intent's id.
+    fn create_intent(&self, out: &dyn Outbound, request: &IntentRequest) -> Result<(&'static str, String), CallError>;
+    /// Voids a payment intent; one already voided counts as voided.
+    fn cancel_intent(&self, out: &dyn Outbound, intent: &str) -> Result<(), CallError>;
+}
+
+/// The cloud provider's calls the saga makes.
+pub trait CloudCalls {
+    /// Creates an item's resource (idempotent by the item's id); "already
+    /// exists" counts as success. Returns the resource id.
+    fn create_resource(&self, out: &dyn Outbound, item: &OrderItem) -> Result<String, CallError>;
+    /// Where a resource is.
+    fn resource_status(&self, out: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError>;
+    /// Deletes a resource; one that is already gone counts as deleted.
+    fn delete_resource(&self, out: &dyn Outbound, resource_id: &str) -> Result<(), CallError>;
+}
+
+/// The e-mail provider's call the saga makes.
+pub trait MailCalls {
+    /// Sends one e-mail, at most once per key.
+    fn send_email(&self, out: &dyn Outbound, to: &str, subject: &str, text: &str, key: &str) -> Result<(), CallError>;
+}
+
+/// Every provider the saga's steps call: the configured ones in the
+/// components ([`Providers`]), fakes in the decision tests.
+pub trait SagaProviders: PaymentCalls + CloudCalls + MailCalls + std::fmt::Debug {}
+
+impl<T: PaymentCalls + CloudCalls + MailCalls + std::fmt::Debug> SagaProviders for T {}
+
+impl PaymentCalls for Providers {
+    fn create_intent(&self, out: &dyn Outbound, request: &IntentRequest) -> Result<(&'static str, String), CallError> {
+        let provider = self.payments()?;
+        Ok((provider.name(), provider.create_intent(out, request)?))
+    }
+
+    fn cancel_intent(&self, out: &dyn Outbound, intent: &str) -> Result<(), CallError> {
+        self.payments()?.cancel_intent(out, intent)
+    }
+}
+
+impl CloudCalls for Providers {
+    fn create_resource(&self, out: &dyn Outbound, item: &OrderItem) -> Result<String, CallError> {
+        Providers::create_resource(self, out, item)
+    }
+
+    fn resource_status(&self, out: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError> {
+        Providers::resource_status(self, out, resource_id)
+    }
+
+    fn delete_resource(&self, out: &dyn Outbound, resource_id: &str) -> Result<(), CallError> {
+        Providers::delete_resource(self, out, resource_id)
+    }
+}
+
+impl MailCalls for Providers {
+    fn send_email(&self, out: &dyn Outbound, to: &str, subject: &str, text: &str, key: &str) -> Result<(), CallError> {
+        Providers::send_email(self, out, to, subject, text, key)
     }
 }
 

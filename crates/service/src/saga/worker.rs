@@ -6,28 +6,28 @@
 
 use chrono::{DateTime, Duration, Utc};
 use orderflow_core::{
-    after_compensation_failure, after_failure, capacity_units, check_capacity, check_quota, decide, demand, parse_item,
-    Actor, AfterCompensationFailure, AfterFailure, Catalog, Command, ItemState, JobKind, Money, Order, OrderState,
-    Quota, Rejection, Subscription, TenantId,
+    call_for, decide, next, validation_problems, Action, Actor, Call, Catalog, Command, Ctx, Failure, ItemState,
+    JobPayload, Order, OrderState, Outcome, SagaJob, Subscription, TenantId,
 };
 use orderflow_store::{Db, Job, Store, StoreError};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::outbound::Outbound;
-use super::providers::{CallError, Providers, ResourceStatus};
+use super::providers::{CallError, Providers, SagaProviders};
 use super::vault::{Vault, NONCE_LEN};
 
 /// Who the saga is in the audit trail.
 pub(crate) const SUBJECT: &str = "saga";
 
-/// Everything the worker needs.
-pub struct SagaEnv<D: Db> {
+/// Everything the worker needs. `P` is the providers the steps call: the
+/// configured ones ([`Providers`]) but in the decision tests.
+pub struct SagaEnv<D: Db, P = Providers> {
     /// The database.
     pub store: Store<D>,
     /// Today's catalog (validation re-checks against it).
     pub catalog: Catalog,
     /// The providers.
-    pub providers: Providers,
+    pub providers: P,
     /// The credential keys, in the components that seal or open credentials.
     pub vault: Option<Vault>,
     /// Outbound HTTP.
@@ -50,7 +50,7 @@ pub struct SagaEnv<D: Db> {
     pub renewal_lead: Duration,
 }
 
-impl<D: Db> SagaEnv<D> {
+impl<D: Db, P> SagaEnv<D, P> {
     /// `at`, with its distance from `now` scaled by `retry_delay_scale`
     /// (the saga's retries and the renewals' both).
     pub(crate) fn scaled(&self, now: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
@@ -65,7 +65,7 @@ impl<D: Db> SagaEnv<D> {
     }
 }
 
-impl<D: Db> std::fmt::Debug for SagaEnv<D> {
+impl<D: Db, P: std::fmt::Debug> std::fmt::Debug for SagaEnv<D, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SagaEnv")
             .field("providers", &self.providers)
@@ -100,8 +100,8 @@ pub struct TickReport {
 
 /// Runs due jobs (of one order, or all) in this process until none is due
 /// or `limit` ran.
-pub fn run_due_jobs<D: Db>(
-    env: &SagaEnv<D>,
+pub fn run_due_jobs<D: Db, P: SagaProviders>(
+    env: &SagaEnv<D, P>,
     limit: u32,
     only_order: Option<orderflow_core::OrderId>,
 ) -> Result<TickReport, StoreError> {
@@ -145,22 +145,22 @@ pub fn drive<D: Db>(
     Ok(report)
 }
 
-/// The component that runs jobs of `kind`, and its job route's segment
-/// (`/v1/internal/jobs/<segment>/{id}`): each talks only to its own provider.
-pub fn job_owner(kind: JobKind) -> (&'static str, &'static str) {
-    match kind {
-        JobKind::CreatePaymentIntent | JobKind::CancelPaymentIntent => ("pay", "payment"),
-        JobKind::Validate => ("validate", "validate"),
-        JobKind::Provision | JobKind::Deprovision => ("provision-step", "provision"),
-        JobKind::Deliver => ("deliver", "deliver"),
-    }
+/// The URL the tick hands a claimed job to: its owner component's private
+/// job route, through service chaining (the owners are part of the saga's
+/// definition, `orderflow_core::SAGA`).
+pub fn hop_url(job: &Job) -> String {
+    orderflow_core::hop_url(job.kind, &job.id, job.claim)
 }
 
 /// Runs the job `id` under the claim `claim`, which a worker took and
 /// handed over (the saga's step components run jobs this way). `Ok(None)`
 /// when it is not under that claim: someone else finished it, or its lease
 /// ran out and another worker claimed it again.
-pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str, claim: i64) -> Result<Option<bool>, StoreError> {
+pub fn run_claimed_job<D: Db, P: SagaProviders>(
+    env: &SagaEnv<D, P>,
+    id: &str,
+    claim: i64,
+) -> Result<Option<bool>, StoreError> {
     match env.store.job(id)? {
         Some(job) if job.state == orderflow_store::JobState::Running && job.claim == claim => {
             crate::observe::note_job(&job.id, &job.tenant, job.order, job.kind);
@@ -173,7 +173,7 @@ pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str, claim: i64) -> Result<
 /// Runs one claimed job; `Ok(false)` when its call failed (and that was
 /// recorded), or when its claim was lost before the outcome was written
 /// (another worker has the job now; this run's writes rolled back).
-pub fn run_job<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
+pub fn run_job<D: Db, P: SagaProviders>(env: &SagaEnv<D, P>, job: &Job) -> Result<bool, StoreError> {
     match run_job_under_claim(env, job) {
         Err(StoreError::ClaimLost(id)) => {
             eprintln!("saga: job {id} was claimed again before this run recorded its outcome; dropped");
@@ -183,314 +183,121 @@ pub fn run_job<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
     }
 }
 
-fn run_job_under_claim<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
+fn run_job_under_claim<D: Db, P: SagaProviders>(env: &SagaEnv<D, P>, job: &Job) -> Result<bool, StoreError> {
     let Some(order) = env.store.order(&job.tenant, job.order)? else {
-        env.store
-            .write(|s| s.park_job(job, "order not found", (env.clock)()))?;
+        env.store.write(|s| s.park_job(job, "order not found", (env.clock)()))?;
         return Ok(false);
     };
-    let outcome = match job.kind {
-        JobKind::CreatePaymentIntent => create_payment_intent(env, job, &order),
-        JobKind::CancelPaymentIntent => cancel_payment_intent(env, job),
-        JobKind::Validate => return validate(env, job).map(|()| true),
-        JobKind::Provision => provision(env, job, &order),
-        JobKind::Deliver => deliver(env, job, &order),
-        JobKind::Deprovision => deprovision(env, job, &order),
-    }?;
-    match outcome {
-        Ok(()) => Ok(true),
-        Err(error) => {
-            record_failure(env, job, &error)?;
-            Ok(false)
+    let payload = match JobPayload::parse(job.kind, &job.payload) {
+        Ok(payload) => payload,
+        Err(e) => {
+            env.store.write(|s| s.park_job(job, &e, (env.clock)()))?;
+            return Ok(false);
         }
+    };
+    let saga_job = SagaJob {
+        kind: job.kind,
+        item: job.item,
+        attempts: job.attempts,
+        payload,
+    };
+    let mut call = call_for(&order, &saga_job);
+    loop {
+        if call == Call::Validate {
+            return validate(env, job, &saga_job);
+        }
+        let outcome = perform(env, job, &order, &call)?;
+        let mut actions = next(&order, &saga_job, outcome, ctx(env));
+        if let Some(Action::Call(then)) = actions.first() {
+            call = then.clone();
+            continue;
+        }
+        if env.vault.is_none() && actions.iter().any(|a| matches!(a, Action::SaveCredentials { .. })) {
+            let missing = Failure::Permanent("no credentials key in this component".into());
+            actions = next(&order, &saga_job, Outcome::Failed(missing), ctx(env));
+        }
+        let succeeded = !actions.iter().any(Action::is_failure);
+        let now = (env.clock)();
+        env.store.write(|s| record(s, env, job, &actions, now))?;
+        return Ok(succeeded);
     }
 }
 
-type Outcome = Result<Result<(), CallError>, StoreError>;
+fn ctx<D: Db, P>(env: &SagaEnv<D, P>) -> Ctx {
+    Ctx {
+        now: (env.clock)(),
+        poll_interval: env.poll_interval,
+    }
+}
 
-/// Applies `command` to the job's order under the write lock. A refusal
-/// (the order moved on meanwhile, say cancelled) is logged, not an error:
-/// the job's own work is done either way.
-fn record<D: Db>(
-    s: &Store<D>,
-    env: &SagaEnv<D>,
+/// Makes the provider call `call` and reports what came back.
+fn perform<D: Db, P: SagaProviders>(
+    env: &SagaEnv<D, P>,
     job: &Job,
-    command: Command,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let name = command.name();
-    if let Err(refusal) = apply(s, &job.tenant, job.order, command, &env.catalog, now)? {
-        eprintln!("saga: job {} could not {name} order {}: {refusal}", job.id, job.order);
-    }
-    Ok(())
-}
-
-/// Loads the order under the write lock, decides `command` as the system,
-/// and writes the decision (with its jobs). A refusal is returned, not written.
-fn apply<D: Db>(
-    s: &Store<D>,
-    tenant: &TenantId,
-    order: orderflow_core::OrderId,
-    command: Command,
-    catalog: &Catalog,
-    now: DateTime<Utc>,
-) -> Result<Result<Order, Rejection>, StoreError> {
-    // Locked for the rest of the transaction: concurrent completions of the
-    // order's items queue here instead of losing on the version guard.
-    let Some(current) = s.order_for_update(tenant, order)? else {
-        return Err(StoreError::Corrupt(format!("order {order} vanished")));
-    };
-    match decide(&current, command, Actor::System, catalog, now) {
-        Ok(d) => {
-            s.apply(current.version, &d, SUBJECT)?;
-            Ok(Ok(d.order))
-        }
-        Err(r) => Ok(Err(r)),
-    }
-}
-
-fn create_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
-    let amount: Money = serde_json::from_value(job.payload["amount"].clone()).unwrap_or(order.total);
-    let request = super::payments::order_intent(&job.tenant, job.order, &amount);
-    let created = env
-        .providers
-        .payments()
-        .and_then(|p| Ok((p.name(), p.create_intent(env.out.as_ref(), &request)?)));
-    let (provider, intent) = match created {
-        Ok(created) => created,
-        Err(e) => return Ok(Err(e)),
-    };
-    let now = (env.clock)();
-    env.store.write(|s| {
-        s.save_payment_intent(&job.tenant, job.order, provider, &intent, &amount, now)?;
-        s.finish_job(job, now)
-    })?;
-    Ok(Ok(()))
-}
-
-fn cancel_payment_intent<D: Db>(env: &SagaEnv<D>, job: &Job) -> Outcome {
-    if let Some(intent) = env.store.payment_intent_of(&job.tenant, job.order)? {
-        if let Err(e) = env
-            .providers
-            .payments()
-            .and_then(|p| p.cancel_intent(env.out.as_ref(), &intent))
-        {
-            return Ok(Err(e));
-        }
-    }
-    env.store.write(|s| s.finish_job(job, (env.clock)()))?;
-    Ok(Ok(()))
-}
-
-/// Re-checks a paid order against today's catalog, the tenant's quota and
-/// the regions' free capacity (reserving it), then starts provisioning or
-/// fails the order (which requests its refund).
-fn validate<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<(), StoreError> {
-    let now = (env.clock)();
-    env.store.write(|s| {
-        // One validation at a time checks and reserves capacity and quota,
-        // so two cannot both take the last units.
-        s.lock_reservations()?;
-        let Some(order) = s.order_for_update(&job.tenant, job.order)? else {
-            return s.finish_job(job, now);
-        };
-        if order.state == OrderState::PaymentConfirmed {
-            record(s, env, job, Command::StartValidation, now)?;
-        }
-        let Some(order) = s.order(&job.tenant, job.order)? else {
-            return s.finish_job(job, now);
-        };
-        if order.state != OrderState::Validating {
-            // Cancelled or reverted meanwhile: nothing to validate.
-            return s.finish_job(job, now);
-        }
-        let mut problems = Vec::new();
-        for (i, item) in order.items.iter().enumerate() {
-            let raw = serde_json::to_value(&item.spec).unwrap_or(Value::Null);
-            if let Err(found) = parse_item(&env.catalog, &raw, &format!("/items/{i}")) {
-                problems.extend(found);
+    order: &Order,
+    call: &Call,
+) -> Result<Outcome, StoreError> {
+    let out = env.out.as_ref();
+    let p = &env.providers;
+    let done = |r: Result<(), CallError>| r.map_or_else(|e| Outcome::Failed(e.into()), |()| Outcome::Done);
+    Ok(match call {
+        Call::Nothing => Outcome::Nothing,
+        Call::Impossible(why) => Outcome::Failed(Failure::Permanent(why.clone())),
+        // Validation runs in its own transaction (see `validate`).
+        Call::Validate => Outcome::Failed(Failure::Permanent("validation is not a provider call".into())),
+        Call::CreatePaymentIntent { amount } => {
+            let request = super::payments::order_intent(&job.tenant, job.order, amount);
+            match p.create_intent(out, &request) {
+                Ok((provider, intent)) => Outcome::IntentCreated {
+                    provider: provider.to_owned(),
+                    intent,
+                },
+                Err(e) => Outcome::Failed(e.into()),
             }
         }
-        let limit = s.tenant_quota(&job.tenant)?.unwrap_or(env.catalog.default_quota);
-        let own = order
-            .items
-            .iter()
-            .fold(Quota::default(), |q, i| add(q, demand(&i.spec.config), true));
-        let live = s
-            .live_item_specs(&job.tenant)?
-            .iter()
-            .fold(Quota::default(), |q, spec| add(q, demand(&spec.config), true));
-        let others = add(live, own, false);
-        let specs: Vec<_> = order.items.iter().map(|i| i.spec.clone()).collect();
-        problems.extend(check_quota(&limit, &others, &specs));
-        if problems.is_empty() {
-            // Capacity last, under the write lock, reserving what it checked:
-            // two orders cannot both take a pool's last units.
-            let free = s.free_capacity()?;
-            problems.extend(check_capacity(|r, p| free.get(&(r, p)).copied().unwrap_or(0), &specs));
-            if problems.is_empty() {
-                for item in &order.items {
-                    let (region, product) = (item.spec.config.region(), item.spec.config.product());
-                    s.reserve_capacity(item.id, region, product, capacity_units(&item.spec.config), now)?;
-                }
-            }
-        }
-        let command = if problems.is_empty() {
-            Command::PassValidation
-        } else {
-            Command::FailValidation { problems }
-        };
-        record(s, env, job, command, now)?;
-        s.finish_job(job, now)
+        Call::CancelPaymentIntent => match env.store.payment_intent_of(&job.tenant, job.order)? {
+            Some(intent) => done(p.cancel_intent(out, &intent)),
+            None => Outcome::Done,
+        },
+        Call::CreateResource { item } => match order.item(*item) {
+            Some(item) => match p.create_resource(out, item) {
+                Ok(resource) => Outcome::Created { resource },
+                Err(e) => Outcome::Failed(e.into()),
+            },
+            None => Outcome::Failed(Failure::Permanent("unknown item".into())),
+        },
+        Call::ResourceStatus { resource, fresh, .. } => Outcome::Polled {
+            resource: resource.clone(),
+            fresh: *fresh,
+            status: p.resource_status(out, resource).map_err(Failure::from),
+        },
+        Call::DeleteResource { item } => match env.store.resource_of(&job.tenant, *item)? {
+            Some(resource) => done(p.delete_resource(out, &resource)),
+            None => Outcome::Done,
+        },
+        Call::SendAccess { item } => match access_email(env, job, order, *item)? {
+            Ok((to, subject, text)) => done(p.send_email(out, &to, &subject, &text, &format!("deliver-{}", job.id))),
+            Err(why) => Outcome::Failed(Failure::Permanent(why)),
+        },
     })
 }
 
-/// `a + b`, or `a - b` (saturating) when `plus` is false.
-fn add(a: Quota, b: Quota, plus: bool) -> Quota {
-    let f = |x: u32, y: u32| if plus { x.saturating_add(y) } else { x.saturating_sub(y) };
-    Quota {
-        vps_instances: f(a.vps_instances, b.vps_instances),
-        kubernetes_workers: f(a.kubernetes_workers, b.kubernetes_workers),
-        databases: f(a.databases, b.databases),
-        gpu_nodes: f(a.gpu_nodes, b.gpu_nodes),
-        private_cloud_nodes: f(a.private_cloud_nodes, b.private_cloud_nodes),
-        object_storage_tb: f(a.object_storage_tb, b.object_storage_tb),
-    }
-}
-
-/// Provisioning is two phases in one job: create (idempotent by the item's
-/// id), then poll until the resource runs. Waiting is not failing: each poll
-/// that finds it still creating reschedules without counting an attempt.
-fn provision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
-    let Some(item_id) = job.item else {
-        return Ok(Err(CallError::Permanent("provision job without item".into())));
-    };
-    let Some(item) = order.item(item_id) else {
-        return Ok(Err(CallError::Permanent("unknown item".into())));
-    };
-    if item.state != ItemState::Provisioning {
-        // Cancelled meanwhile (its deprovision job, which waits for this one,
-        // cleans up) or already active. If an earlier attempt may have
-        // created the resource without recording it, ask for it again under
-        // the same idempotency key, so the deprovisioning knows what to delete.
-        if job.payload["resource_id"].is_null() && job.attempts > 1 && item.state == ItemState::Failed {
-            match env.providers.create_resource(env.out.as_ref(), item) {
-                Ok(id) => {
-                    let now = (env.clock)();
-                    env.store.write(|s| {
-                        s.save_resource(&job.tenant, job.order, item_id, "cloud", &id, now)?;
-                        s.finish_job(job, now)
-                    })?;
-                    return Ok(Ok(()));
-                }
-                Err(e) => return Ok(Err(e)),
-            }
-        }
-        env.store.write(|s| s.finish_job(job, (env.clock)()))?;
-        return Ok(Ok(()));
-    }
-    let resource = match job.payload["resource_id"].as_str() {
-        Some(id) => id.to_owned(),
-        None => {
-            let id = match env.providers.create_resource(env.out.as_ref(), item) {
-                Ok(id) => id,
-                Err(e) => return Ok(Err(e)),
-            };
-            // The first poll is due at once: ask now, in this run. A resource
-            // that already runs is recorded and activated in one transaction
-            // (no second claim and commit); otherwise the next run polls.
-            if env.vault.is_some() {
-                if let Ok(ResourceStatus::Ready(access)) = env.providers.resource_status(env.out.as_ref(), &id) {
-                    return activate(env, job, item_id, Some(&id), &access);
-                }
-            }
-            let now = (env.clock)();
-            env.store.write(|s| {
-                s.save_resource(&job.tenant, job.order, item_id, "cloud", &id, now)?;
-                s.advance_job(job, &json!({ "resource_id": id }), now, now)
-            })?;
-            return Ok(Ok(()));
-        }
-    };
-    match env.providers.resource_status(env.out.as_ref(), &resource) {
-        Err(e) => Ok(Err(e)),
-        Ok(ResourceStatus::Failed(why)) => Ok(Err(CallError::Retryable(format!("resource {resource} failed: {why}")))),
-        Ok(ResourceStatus::Creating) => {
-            let now = (env.clock)();
-            env.store
-                .write(|s| s.advance_job(job, &job.payload, now + env.poll_interval, now))?;
-            Ok(Ok(()))
-        }
-        Ok(ResourceStatus::Ready(access)) => activate(env, job, item_id, None, &access),
-    }
-}
-
-/// Seals a running resource's access details and activates its item, in
-/// one transaction that finishes the job (and records the resource, when
-/// it was created in this same run).
-fn activate<D: Db>(
-    env: &SagaEnv<D>,
+/// The delivery e-mail of `item_id`: recipient, subject and text with its
+/// decrypted access details; `Err` when they cannot be opened here.
+fn access_email<D: Db, P>(
+    env: &SagaEnv<D, P>,
     job: &Job,
+    order: &Order,
     item_id: orderflow_core::ItemId,
-    created: Option<&str>,
-    access: &Value,
-) -> Outcome {
-    let now = (env.clock)();
-    let nonce = (env.nonce)();
-    let Some(vault) = &env.vault else {
-        return Ok(Err(CallError::Permanent("no credentials key in this component".into())));
-    };
-    let (kid, sealed) = vault.seal(access.to_string().as_bytes(), item_id.to_string().as_bytes(), &nonce);
-    env.store.write(|s| {
-        if let Some(resource) = created {
-            s.save_resource(&job.tenant, job.order, item_id, "cloud", resource, now)?;
-        }
-        s.save_credentials(&job.tenant, job.order, item_id, &kid, &nonce, &sealed, now)?;
-        record(s, env, job, Command::ActivateItem { item: item_id }, now)?;
-        start_subscription(s, env, job, item_id, now)?;
-        s.finish_job(job, now)
-    })?;
-    Ok(Ok(()))
-}
-
-/// Starts the subscription of an item that has just become active, in the
-/// transaction that activated it: period 1 from now, at its snapshot price.
-/// An item that was not activated (the order moved on) starts none.
-fn start_subscription<D: Db>(
-    s: &Store<D>,
-    env: &SagaEnv<D>,
-    job: &Job,
-    item_id: orderflow_core::ItemId,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let Some(order) = s.order(&job.tenant, job.order)? else {
-        return Ok(());
-    };
-    if let Some(item) = order.item(item_id).filter(|i| i.state == ItemState::Active) {
-        let subscription = Subscription::start(job.tenant.clone(), job.order, item, now, env.renewal_lead);
-        s.start_subscription(&subscription)?;
-    }
-    Ok(())
-}
-
-/// Decrypts the item's credentials and e-mails them; the first delivery
-/// also marks the item delivered. Re-deliveries are jobs of their own.
-fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
-    let Some(item_id) = job.item else {
-        return Ok(Err(CallError::Permanent("deliver job without item".into())));
-    };
+) -> Result<Result<(String, String, String), String>, StoreError> {
     let Some(item) = order.item(item_id) else {
-        return Ok(Err(CallError::Permanent("unknown item".into())));
+        return Ok(Err("unknown item".into()));
     };
-    if !item.state.is_live() {
-        env.store.write(|s| s.finish_job(job, (env.clock)()))?;
-        return Ok(Ok(()));
-    }
     let Some(sealed) = env.store.credentials_of(&job.tenant, item_id)? else {
-        return Ok(Err(CallError::Permanent("no stored credentials for the item".into())));
+        return Ok(Err("no stored credentials for the item".into()));
     };
     let Some(vault) = &env.vault else {
-        return Ok(Err(CallError::Permanent("no credentials key in this component".into())));
+        return Ok(Err("no credentials key in this component".into()));
     };
     let access = match vault.open(
         &sealed.key_id,
@@ -499,7 +306,7 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         &sealed.nonce,
     ) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => return Ok(Err(CallError::Permanent(e.to_string()))),
+        Err(e) => return Ok(Err(e.to_string())),
     };
     let to = env
         .store
@@ -510,21 +317,7 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         "{}\n\nOrder {}, item {}.\n\nAccess details:\n{}\n\nKeep this message safe; you can ask for it again from your portal.",
         item.product.summary, order.id, item.id, pretty(&access)
     );
-    if let Err(e) = env
-        .providers
-        .send_email(env.out.as_ref(), &to, &subject, &text, &format!("deliver-{}", job.id))
-    {
-        return Ok(Err(e));
-    }
-    let now = (env.clock)();
-    env.store.write(|s| {
-        let current = s.order_for_update(&job.tenant, job.order)?;
-        if current.and_then(|o| o.item(item_id).map(|i| i.state)) == Some(ItemState::Active) {
-            record(s, env, job, Command::DeliverItem { item: item_id }, now)?;
-        }
-        s.finish_job(job, now)
-    })?;
-    Ok(Ok(()))
+    Ok(Ok((to, subject, text)))
 }
 
 fn pretty(access_json: &str) -> String {
@@ -538,29 +331,130 @@ fn pretty(access_json: &str) -> String {
     }
 }
 
-/// Removes the item's resource (if one was ever created), then rolls the
-/// item back, which requests its refund in the same transaction.
-fn deprovision<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
-    let Some(item_id) = job.item else {
-        return Ok(Err(CallError::Permanent("deprovision job without item".into())));
-    };
-    if order.item(item_id).map(|i| i.state) != Some(ItemState::Failed) {
-        env.store.write(|s| s.finish_job(job, (env.clock)()))?;
-        return Ok(Ok(()));
-    }
-    if let Some(resource) = env.store.resource_of(&job.tenant, item_id)? {
-        if let Err(e) = env.providers.delete_resource(env.out.as_ref(), &resource) {
-            return Ok(Err(e));
-        }
-    }
+/// Re-checks a paid order against today's catalog, the tenant's quota and
+/// the regions' free capacity (reserving it), then starts provisioning or
+/// fails the order (which requests its refund), all in one transaction.
+fn validate<D: Db, P>(env: &SagaEnv<D, P>, job: &Job, saga_job: &SagaJob) -> Result<bool, StoreError> {
     let now = (env.clock)();
     env.store.write(|s| {
-        record(s, env, job, Command::RollBackItem { item: item_id }, now)?;
-        s.release_capacity(item_id)?;
-        end_subscription(s, &job.tenant, item_id, now)?;
-        s.finish_job(job, now)
+        // One validation at a time checks and reserves capacity and quota,
+        // so two cannot both take the last units.
+        s.lock_reservations()?;
+        let Some(order) = s.order_for_update(&job.tenant, job.order)? else {
+            return s.finish_job(job, now);
+        };
+        if order.state == OrderState::PaymentConfirmed {
+            apply_command(s, env, job, Command::StartValidation, now)?;
+        }
+        let Some(order) = s.order(&job.tenant, job.order)? else {
+            return s.finish_job(job, now);
+        };
+        if order.state != OrderState::Validating {
+            // Cancelled or reverted meanwhile: nothing to validate.
+            return s.finish_job(job, now);
+        }
+        let limit = s.tenant_quota(&job.tenant)?.unwrap_or(env.catalog.default_quota);
+        let live = s.live_item_specs(&job.tenant)?;
+        let free = s.free_capacity()?;
+        let problems = validation_problems(&env.catalog, &order, &limit, &live, |r, p| {
+            free.get(&(r, p)).copied().unwrap_or(0)
+        });
+        let actions = next(&order, saga_job, Outcome::Validated { problems }, ctx(env));
+        record(s, env, job, &actions, now)
     })?;
-    Ok(Ok(()))
+    Ok(true)
+}
+
+/// Writes what the decision returned, inside the caller's transaction.
+fn record<D: Db, P>(
+    s: &Store<D>,
+    env: &SagaEnv<D, P>,
+    job: &Job,
+    actions: &[Action],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (tenant, order) = (&job.tenant, job.order);
+    for action in actions {
+        match action {
+            // Calls are made before the transaction; none reaches here.
+            Action::Call(_) => {}
+            Action::SaveIntent {
+                provider,
+                intent,
+                amount,
+            } => s.save_payment_intent(tenant, order, provider, intent, amount, now)?,
+            Action::SaveResource { item, resource } => s.save_resource(tenant, order, *item, "cloud", resource, now)?,
+            Action::SaveCredentials { item, access } => {
+                let Some(vault) = &env.vault else {
+                    return Err(StoreError::Corrupt("no credentials key in this component".into()));
+                };
+                let nonce = (env.nonce)();
+                let (kid, sealed) = vault.seal(access.to_string().as_bytes(), item.to_string().as_bytes(), &nonce);
+                s.save_credentials(tenant, order, *item, &kid, &nonce, &sealed, now)?;
+            }
+            Action::ReserveCapacity {
+                item,
+                region,
+                product,
+                units,
+            } => s.reserve_capacity(*item, *region, *product, *units, now)?,
+            Action::ReleaseCapacity { item } => s.release_capacity(*item)?,
+            Action::Apply(command) => apply_command(s, env, job, command.clone(), now)?,
+            Action::StartSubscription { item } => start_subscription(s, env, job, *item, now)?,
+            Action::EndSubscription { item } => end_subscription(s, tenant, *item, now)?,
+            Action::Finish => s.finish_job(job, now)?,
+            Action::Advance { payload, due } => s.advance_job(job, &payload.to_value(), *due, now)?,
+            Action::RetryAt { at, error } => s.retry_job(job, env.scaled(now, *at), error, now)?,
+            Action::GiveUp { error } => s.give_up_job(job, error, now)?,
+            Action::Park { error } => s.park_job(job, error, now)?,
+        }
+    }
+    Ok(())
+}
+
+/// Applies `command` to the job's order under the write lock. A refusal
+/// (the order moved on meanwhile, say cancelled) is logged, not an error:
+/// the job's own work is done either way.
+fn apply_command<D: Db, P>(
+    s: &Store<D>,
+    env: &SagaEnv<D, P>,
+    job: &Job,
+    command: Command,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let name = command.name();
+    // Locked for the rest of the transaction: concurrent completions of the
+    // order's items queue here instead of losing on the version guard.
+    let Some(current) = s.order_for_update(&job.tenant, job.order)? else {
+        return Err(StoreError::Corrupt(format!("order {} vanished", job.order)));
+    };
+    match decide(&current, command, Actor::System, &env.catalog, now) {
+        Ok(d) => s.apply(current.version, &d, SUBJECT),
+        Err(refusal) => {
+            eprintln!("saga: job {} could not {name} order {}: {refusal}", job.id, job.order);
+            Ok(())
+        }
+    }
+}
+
+/// Starts the subscription of an item that has just become active, in the
+/// transaction that activated it: period 1 from now, at its snapshot price.
+/// An item that was not activated (the order moved on) starts none.
+fn start_subscription<D: Db, P>(
+    s: &Store<D>,
+    env: &SagaEnv<D, P>,
+    job: &Job,
+    item_id: orderflow_core::ItemId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(order) = s.order(&job.tenant, job.order)? else {
+        return Ok(());
+    };
+    if let Some(item) = order.item(item_id).filter(|i| i.state == ItemState::Active) {
+        let subscription = Subscription::start(job.tenant.clone(), job.order, item, now, env.renewal_lead);
+        s.start_subscription(&subscription)?;
+    }
+    Ok(())
 }
 
 /// Ends the subscription of a rolled-back item at once: nothing runs any
@@ -579,64 +473,20 @@ fn end_subscription<D: Db>(
     Ok(())
 }
 
-/// Records a failed call: retry on schedule, or give up (forward steps:
-/// the item fails and is compensated) or park (compensations).
-fn record_failure<D: Db>(env: &SagaEnv<D>, job: &Job, error: &CallError) -> Result<(), StoreError> {
-    let now = (env.clock)();
-    let message = error.to_string();
-    let permanent = matches!(error, CallError::Permanent(_));
-    if job.kind.is_compensation() {
-        return match after_compensation_failure(job.attempts, now) {
-            AfterCompensationFailure::RetryAt { at } if !permanent => env
-                .store
-                .write(|s| s.retry_job(job, env.scaled(now, at), &message, now)),
-            _ => env.store.write(|s| {
-                s.park_job(job, &message, now)?;
-                let reason = format!(
-                    "{} of item {} keeps failing: {message}",
-                    job.kind,
-                    job.item.map(|i| i.to_string()).unwrap_or_default()
-                );
-                record(s, env, job, Command::ParkForOperator { reason }, now)
-            }),
-        };
-    }
-    match (job.kind, after_failure(job.attempts, now)) {
-        (_, AfterFailure::RetryAt { at }) if !permanent => env
-            .store
-            .write(|s| s.retry_job(job, env.scaled(now, at), &message, now)),
-        (JobKind::Provision, _) => env.store.write(|s| {
-            let item = job
-                .item
-                .ok_or_else(|| StoreError::Corrupt("provision job without item".into()))?;
-            record(
-                s,
-                env,
-                job,
-                Command::FailItem {
-                    item,
-                    reason: message.clone(),
-                },
-                now,
-            )?;
-            s.give_up_job(job, &message, now)
-        }),
-        _ => env.store.write(|s| {
-            s.park_job(job, &message, now)?;
-            let reason = format!("{} keeps failing: {message}", job.kind);
-            record(s, env, job, Command::ParkForOperator { reason }, now)
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_provider_call_is_bounded_below_the_lease() {
-        assert_eq!(provider_timeout(Duration::seconds(2)), std::time::Duration::from_secs(1));
-        assert_eq!(provider_timeout(Duration::seconds(30)), std::time::Duration::from_secs(10));
+        assert_eq!(
+            provider_timeout(Duration::seconds(2)),
+            std::time::Duration::from_secs(1)
+        );
+        assert_eq!(
+            provider_timeout(Duration::seconds(30)),
+            std::time::Duration::from_secs(10)
+        );
         for lease in [1, 2, 5, 30, 300] {
             let lease = Duration::seconds(lease);
             assert!(provider_timeout(lease) < lease.to_std().unwrap());

@@ -1,0 +1,569 @@
+//! Every decision of the saga at unit speed: the real worker, over a real
+//! (native SQLite) store, against fake providers that can answer each call
+//! ok, retryably, permanently, "already exists", or crash after acting but
+//! before the worker recorded anything (the worker's process dies: its
+//! claim lapses and the job runs again). Each row drives one order through
+//! the whole saga with one fault at one step and reads what it ended as.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use orderflow_core::{
+    created_event, decide, parse_item, Actor, Catalog, Command, ItemId, JobKind, Order, OrderId, OrderItem, Payment,
+    Quota, TenantId,
+};
+use orderflow_store::{JobState, NativeSqlite, Store};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::outbound::{OutRequest, OutResponse, Outbound};
+use super::payments::IntentRequest;
+use super::providers::{CallError, CloudCalls, MailCalls, PaymentCalls, ResourceStatus};
+use super::vault::{Vault, NONCE_LEN};
+use super::worker::{run_due_jobs, SagaEnv};
+
+thread_local! {
+    static NOW: Cell<DateTime<Utc>> = Cell::new(start());
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+}
+
+fn clock() -> DateTime<Utc> {
+    NOW.with(Cell::get)
+}
+
+fn nonce() -> [u8; NONCE_LEN] {
+    [7; NONCE_LEN]
+}
+
+/// A provider call the fakes answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    CreateIntent,
+    CancelIntent,
+    CreateResource,
+    ResourceStatus,
+    DeleteResource,
+    SendEmail,
+}
+
+/// How a fake answers one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Ok,
+    /// 503: nothing happened.
+    Retryable,
+    /// 400: nothing happened.
+    Permanent,
+    /// The provider already did it (an earlier attempt's lost answer):
+    /// it answers as its idempotency rules say.
+    AlreadyExists,
+    /// The provider acted, then the worker's process died before it
+    /// recorded anything.
+    Crash,
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    /// Faults for the next calls of each operation (then `Ok`).
+    faults: BTreeMap<Op, Vec<(Option<String>, Fault)>>,
+    /// Polls that answer "creating" before "ready".
+    creating_polls: u32,
+    intents: BTreeMap<String, String>,
+    cancelled: BTreeSet<String>,
+    resources: BTreeMap<String, String>,
+    deleted: BTreeSet<String>,
+    emails: BTreeMap<String, String>,
+}
+
+/// The payment, cloud and e-mail providers, faked with their idempotency
+/// rules: the same key yields the same intent, resource or e-mail.
+#[derive(Debug, Default)]
+struct Fakes(RefCell<FakeState>);
+
+impl Fakes {
+    /// The fault for this call of `op` on `target`, consumed.
+    fn fault(&self, op: Op, target: &str) -> Fault {
+        let mut state = self.0.borrow_mut();
+        let queue = state.faults.entry(op).or_default();
+        match queue
+            .iter()
+            .position(|(t, _)| t.as_deref().is_none_or(|t| t == target))
+        {
+            Some(i) => queue.remove(i).1,
+            None => Fault::Ok,
+        }
+    }
+
+    /// Answers `op` on `target`: `act` makes the effect (idempotently).
+    fn answer<T>(&self, op: Op, target: &str, mut act: impl FnMut(&mut FakeState) -> T) -> Result<T, CallError> {
+        match self.fault(op, target) {
+            Fault::Retryable => Err(CallError::Retryable(format!("{op:?} answered 503"))),
+            Fault::Permanent => Err(CallError::Permanent(format!("{op:?} answered 400"))),
+            Fault::Ok => Ok(act(&mut self.0.borrow_mut())),
+            Fault::AlreadyExists => {
+                // An earlier attempt acted; this one finds its effect.
+                act(&mut self.0.borrow_mut());
+                Ok(act(&mut self.0.borrow_mut()))
+            }
+            Fault::Crash => {
+                act(&mut self.0.borrow_mut());
+                std::panic::panic_any(Crashed);
+            }
+        }
+    }
+}
+
+/// The panic a crash fault raises (the test catches it as the process dying).
+struct Crashed;
+
+/// Keeps the expected crashes quiet (and skips capturing their
+/// backtraces); every other panic reports as usual.
+fn quiet_crashes() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !info.payload().is::<Crashed>() {
+                default(info);
+            }
+        }));
+    });
+}
+
+impl PaymentCalls for Fakes {
+    fn create_intent(&self, _: &dyn Outbound, request: &IntentRequest) -> Result<(&'static str, String), CallError> {
+        let key = request.idempotency_key.clone();
+        self.answer(Op::CreateIntent, &key, |s| {
+            let n = s.intents.len();
+            let id = s.intents.entry(key.clone()).or_insert_with(|| format!("pi_{n}")).clone();
+            ("fake", id)
+        })
+    }
+
+    fn cancel_intent(&self, _: &dyn Outbound, intent: &str) -> Result<(), CallError> {
+        self.answer(Op::CancelIntent, intent, |s| {
+            s.cancelled.insert(intent.to_owned());
+        })
+    }
+}
+
+impl CloudCalls for Fakes {
+    fn create_resource(&self, _: &dyn Outbound, item: &OrderItem) -> Result<String, CallError> {
+        let key = item.id.to_string();
+        self.answer(Op::CreateResource, &key, |s| {
+            let n = s.resources.len();
+            s.resources.entry(key.clone()).or_insert_with(|| format!("res_{n}")).clone()
+        })
+    }
+
+    fn resource_status(&self, _: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError> {
+        self.answer(Op::ResourceStatus, resource_id, |s| {
+            if s.creating_polls > 0 {
+                s.creating_polls -= 1;
+                return ResourceStatus::Creating;
+            }
+            ResourceStatus::Ready(json!({ "host": format!("{resource_id}.example"), "password": "s3cret" }))
+        })
+    }
+
+    fn delete_resource(&self, _: &dyn Outbound, resource_id: &str) -> Result<(), CallError> {
+        self.answer(Op::DeleteResource, resource_id, |s| {
+            s.deleted.insert(resource_id.to_owned());
+        })
+    }
+}
+
+impl MailCalls for Fakes {
+    fn send_email(&self, _: &dyn Outbound, to: &str, _: &str, text: &str, key: &str) -> Result<(), CallError> {
+        assert!(text.contains("password: s3cret"), "the e-mail carries the opened credentials");
+        self.answer(Op::SendEmail, key, |s| {
+            s.emails.entry(key.to_owned()).or_insert_with(|| to.to_owned());
+        })
+    }
+}
+
+/// The fakes make no HTTP calls; anything that tries fails loudly.
+struct NoNetwork;
+
+impl Outbound for NoNetwork {
+    fn send(&self, request: OutRequest) -> Result<OutResponse, String> {
+        panic!("unexpected HTTP call {} {}", request.method, request.url)
+    }
+}
+
+/// One order of `items` VPS items, the saga's worker, and the fakes.
+struct World {
+    env: SagaEnv<NativeSqlite, Fakes>,
+    tenant: TenantId,
+    order: OrderId,
+}
+
+fn item_id(n: u128) -> ItemId {
+    ItemId::from_uuid(Uuid::from_u128(1000 + n))
+}
+
+impl World {
+    fn new(items: u128) -> World {
+        quiet_crashes();
+        NOW.with(|c| c.set(start()));
+        // In memory: the same SQL and transactions as on disk, without the
+        // fsyncs (the decisions, not the disk, are under test here).
+        let store = Store::new(NativeSqlite::open(std::path::Path::new(":memory:")).unwrap());
+        store.migrate(clock()).unwrap();
+        let catalog = Catalog::standard();
+        let spec = parse_item(
+            &catalog,
+            &json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}),
+            "",
+        )
+        .unwrap();
+        let tenant: TenantId = "acme".parse().unwrap();
+        let order = Order::draft(
+            &catalog,
+            OrderId::from_uuid(Uuid::from_u128(9)),
+            tenant.clone(),
+            (1..=items).map(|n| (item_id(n), spec.clone())).collect(),
+            clock(),
+        )
+        .unwrap();
+        store
+            .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "test"))
+            .unwrap();
+        let env = SagaEnv {
+            store,
+            catalog,
+            providers: Fakes::default(),
+            vault: Some(format!("k1:{}", "ab".repeat(32)).parse::<Vault>().unwrap()),
+            out: Box::new(NoNetwork),
+            clock,
+            nonce,
+            lease: Duration::seconds(30),
+            poll_interval: Duration::seconds(1),
+            default_recipient: "ops@example.test".into(),
+            retry_delay_scale: 1.0,
+            renewal_lead: Duration::days(3),
+        };
+        let world = World {
+            env,
+            tenant,
+            order: order.id,
+        };
+        world.command(Command::Submit { shown_total: order.total }, Actor::Customer);
+        world
+    }
+
+    fn fakes(&self) -> std::cell::RefMut<'_, FakeState> {
+        self.env.providers.0.borrow_mut()
+    }
+
+    /// The next `times` calls of `op` (on `target`, or any) answer `fault`.
+    fn fail(&self, op: Op, target: Option<String>, fault: Fault, times: usize) {
+        let mut fakes = self.fakes();
+        let queue = fakes.faults.entry(op).or_default();
+        queue.extend(std::iter::repeat_n((target, fault), times));
+    }
+
+    fn order(&self) -> Order {
+        self.env.store.order(&self.tenant, self.order).unwrap().unwrap()
+    }
+
+    fn command(&self, command: Command, actor: Actor) {
+        let current = self.order();
+        let decision = decide(&current, command, actor, &self.env.catalog, clock()).unwrap();
+        self.env
+            .store
+            .write(|s| s.apply(current.version, &decision, "test"))
+            .unwrap();
+    }
+
+    fn pay(&self) {
+        let total = self.order().total;
+        self.command(
+            Command::ConfirmPayment(Payment {
+                provider: "fake".into(),
+                reference: "pi_0".into(),
+                amount: total,
+                paid_at: clock(),
+            }),
+            Actor::System,
+        );
+    }
+
+    /// Runs what is due now; a crash fault ends the run as a dead process would.
+    fn run(&self) {
+        let run = std::panic::catch_unwind(AssertUnwindSafe(|| run_due_jobs(&self.env, 100, None)));
+        match run {
+            Ok(report) => {
+                report.unwrap();
+            }
+            Err(panic) if panic.is::<Crashed>() => {}
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Runs jobs, moving the clock past every retry delay and lease, until
+    /// no job is left to run.
+    fn settle(&self) {
+        for _ in 0..40 {
+            self.run();
+            let open = self.jobs().iter().any(|(_, state, _)| matches!(state, JobState::Pending | JobState::Running));
+            if !open {
+                return;
+            }
+            NOW.with(|c| c.set(c.get() + Duration::seconds(301)));
+        }
+        panic!("the saga did not settle: {:?}", self.jobs());
+    }
+
+    fn jobs(&self) -> Vec<(JobKind, JobState, u32)> {
+        let jobs = self.env.store.jobs_of(&self.tenant, self.order).unwrap();
+        jobs.iter().map(|j| (j.kind, j.state, j.attempts)).collect()
+    }
+
+    /// What the order ended as, and what the providers hold.
+    fn summary(&self) -> String {
+        let order = self.order();
+        let items: Vec<&str> = order.items.iter().map(|i| i.state.as_str()).collect();
+        let parked = self.jobs().iter().filter(|(_, s, _)| *s == JobState::Parked).count();
+        let fakes = self.env.providers.0.borrow();
+        format!(
+            "{}{} [{}] refunded {}; intents {} cancelled {}; resources {} deleted {}; e-mails {}; parked jobs {parked}",
+            order.state.as_str(),
+            if order.needs_operator { " (needs operator)" } else { "" },
+            items.join(","),
+            order.refunded.amount,
+            fakes.intents.len(),
+            fakes.cancelled.len(),
+            fakes.resources.len(),
+            fakes.deleted.len(),
+            fakes.emails.len(),
+        )
+    }
+}
+
+/// The step a row puts its fault on, and how the order gets there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    CreateIntent,
+    Validate,
+    CreateResource,
+    PollResource,
+    Deliver,
+    CancelIntent,
+    Deprovision,
+}
+
+/// Drives a one-item order through the saga with `fault` at `at` and
+/// returns what it ended as.
+fn outcome(at: At, fault: Fault) -> String {
+    let mut w = World::new(1);
+    let item = Some(item_id(1).to_string());
+    let times = if fault == Fault::Retryable { 2 } else { 1 };
+    match at {
+        At::CreateIntent => w.fail(Op::CreateIntent, None, fault, times),
+        At::CancelIntent => {
+            w.settle();
+            w.command(Command::Cancel { reason: "changed my mind".into() }, Actor::Customer);
+            w.fail(Op::CancelIntent, None, fault, times);
+        }
+        At::Validate => {
+            if fault == Fault::Permanent {
+                // The tenant's quota no longer allows the order.
+                w.env.catalog.default_quota = Quota::default();
+            }
+        }
+        At::CreateResource => w.fail(Op::CreateResource, item, fault, times),
+        At::PollResource => {
+            // The poll right after creating says "creating"; the next one
+            // answers with the fault.
+            w.fakes().creating_polls = 1;
+            w.fail(Op::ResourceStatus, None, Fault::Ok, 1);
+            w.fail(Op::ResourceStatus, None, fault, times);
+        }
+        At::Deliver => w.fail(Op::SendEmail, None, fault, times),
+        At::Deprovision => {
+            // The resource is created, then fails at the provider for good.
+            fail_after_creating(&w);
+            w.fail(Op::DeleteResource, None, fault, times);
+        }
+    }
+    // Without an intent (or once cancelled) nobody can pay.
+    let unpaid = at == At::CancelIntent || (at, fault) == (At::CreateIntent, Fault::Permanent);
+    if !unpaid {
+        w.settle();
+        w.pay();
+    }
+    w.settle();
+    w.summary()
+}
+
+/// The item's resource is created, then its provider gives up on it.
+fn fail_after_creating(w: &World) {
+    w.fakes().creating_polls = 1;
+    w.fail(Op::ResourceStatus, None, Fault::Ok, 1);
+    w.fail(Op::ResourceStatus, None, Fault::Permanent, 1);
+}
+
+const FULFILLED: &str =
+    "fulfilled [delivered] refunded 0.00; intents 1 cancelled 0; resources 1 deleted 0; e-mails 1; parked jobs 0";
+const ROLLED_BACK_UNCREATED: &str =
+    "failed [rolled_back] refunded 10.00; intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0";
+const ROLLED_BACK_DELETED: &str =
+    "failed [rolled_back] refunded 10.00; intents 1 cancelled 0; resources 1 deleted 1; e-mails 0; parked jobs 0";
+const CANCELLED: &str =
+    "cancelled [pending] refunded 0.00; intents 1 cancelled 1; resources 0 deleted 0; e-mails 0; parked jobs 0";
+
+#[test]
+fn every_step_under_every_kind_of_answer_ends_as_the_saga_says() {
+    use Fault::{AlreadyExists, Crash, Ok, Permanent, Retryable};
+    let table: &[(At, Fault, &str)] = &[
+        // Forward steps: a retryable failure retries, a crash runs the
+        // step again with one effect at the provider.
+        (At::CreateIntent, Ok, FULFILLED),
+        (At::CreateIntent, Retryable, FULFILLED),
+        (At::CreateIntent, AlreadyExists, FULFILLED),
+        (At::CreateIntent, Crash, FULFILLED),
+        // No intent, no payment: the order waits for an operator.
+        (
+            At::CreateIntent,
+            Permanent,
+            "pending_payment (needs operator) [pending] refunded 0.00; intents 0 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
+        ),
+        // Validation calls no provider: its one failure is an order that
+        // no longer fits, which fails and is refunded in full.
+        (At::Validate, Ok, FULFILLED),
+        (
+            At::Validate,
+            Permanent,
+            "failed [pending] refunded 10.00; intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0",
+        ),
+        (At::CreateResource, Ok, FULFILLED),
+        (At::CreateResource, Retryable, FULFILLED),
+        (At::CreateResource, AlreadyExists, FULFILLED),
+        (At::CreateResource, Crash, FULFILLED),
+        (At::CreateResource, Permanent, ROLLED_BACK_UNCREATED),
+        (At::PollResource, Ok, FULFILLED),
+        (At::PollResource, Retryable, FULFILLED),
+        (At::PollResource, AlreadyExists, FULFILLED),
+        (At::PollResource, Crash, FULFILLED),
+        // The resource exists: the item's deprovisioning deletes it.
+        (At::PollResource, Permanent, ROLLED_BACK_DELETED),
+        (At::Deliver, Ok, FULFILLED),
+        (At::Deliver, Retryable, FULFILLED),
+        (At::Deliver, AlreadyExists, FULFILLED),
+        (At::Deliver, Crash, FULFILLED),
+        // The resource runs and is paid for; the e-mail waits for a person.
+        (
+            At::Deliver,
+            Permanent,
+            "fulfilled (needs operator) [active] refunded 0.00; intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
+        ),
+        // Compensations: retried, and parked instead of given up.
+        (At::CancelIntent, Ok, CANCELLED),
+        (At::CancelIntent, Retryable, CANCELLED),
+        (At::CancelIntent, AlreadyExists, CANCELLED),
+        (At::CancelIntent, Crash, CANCELLED),
+        (
+            At::CancelIntent,
+            Permanent,
+            "cancelled (needs operator) [pending] refunded 0.00; intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
+        ),
+        (At::Deprovision, Ok, ROLLED_BACK_DELETED),
+        (At::Deprovision, Retryable, ROLLED_BACK_DELETED),
+        (At::Deprovision, AlreadyExists, ROLLED_BACK_DELETED),
+        (At::Deprovision, Crash, ROLLED_BACK_DELETED),
+        // Still running at the provider: not refunded, an operator decides.
+        (
+            At::Deprovision,
+            Permanent,
+            "provisioning (needs operator) [failed] refunded 0.00; intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (at, fault, expected) in table {
+        let got = outcome(*at, *fault);
+        if got != *expected {
+            wrong.push(format!("{at:?} × {fault:?}:\n  expected {expected}\n  got      {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_retryable_failure_waits_2_4_8_16_30_seconds_then_rolls_the_item_back() {
+    let w = World::new(1);
+    w.settle();
+    w.pay();
+    w.fail(Op::CreateResource, None, Fault::Retryable, 6);
+    w.run();
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let due = w
+            .env
+            .store
+            .jobs_of(&w.tenant, w.order)
+            .unwrap()
+            .into_iter()
+            .find(|j| j.kind == JobKind::Provision)
+            .unwrap()
+            .next_attempt_at;
+        waits.push((due - clock()).num_seconds());
+        NOW.with(|c| c.set(due));
+        w.run();
+    }
+    assert_eq!(waits, [2, 4, 8, 16, 30]);
+    w.settle();
+    assert_eq!(w.summary(), ROLLED_BACK_UNCREATED);
+}
+
+#[test]
+fn an_item_that_fails_after_the_others_succeeded_is_rolled_back_alone() {
+    let w = World::new(3);
+    w.settle();
+    w.pay();
+    w.fail(Op::CreateResource, Some(item_id(2).to_string()), Fault::Permanent, 1);
+    w.settle();
+    assert_eq!(
+        w.summary(),
+        "partially_fulfilled [delivered,rolled_back,delivered] refunded 10.00; intents 1 cancelled 0; resources 2 deleted 0; e-mails 2; parked jobs 0"
+    );
+}
+
+#[test]
+fn a_cancellation_mid_saga_walks_the_compensations_back() {
+    let w = World::new(2);
+    w.settle();
+    w.pay();
+    // The first item runs; the second is still being created.
+    w.fakes().creating_polls = 1;
+    w.fail(Op::CreateResource, Some(item_id(2).to_string()), Fault::Retryable, 1);
+    w.run();
+    let states: Vec<_> = w.order().items.iter().map(|i| i.state.as_str()).collect();
+    assert_eq!(states, ["delivered", "provisioning"]);
+    w.command(Command::Cancel { reason: "operator stop".into() }, Actor::Operator);
+    w.settle();
+    assert_eq!(
+        w.summary(),
+        "cancelled [rolled_back,rolled_back] refunded 20.00; intents 1 cancelled 0; resources 2 deleted 2; e-mails 1; parked jobs 0"
+    );
+}
+
+#[test]
+fn a_compensation_that_keeps_failing_parks_the_order_after_its_retries() {
+    let w = World::new(1);
+    fail_after_creating(&w);
+    w.fail(Op::DeleteResource, None, Fault::Retryable, 100);
+    w.settle();
+    w.pay();
+    w.settle();
+    let deprovision = w.jobs().into_iter().find(|(k, _, _)| *k == JobKind::Deprovision).unwrap();
+    assert_eq!(deprovision, (JobKind::Deprovision, JobState::Parked, 9));
+    assert!(w.order().needs_operator);
+    assert_eq!(w.fakes().deleted.len(), 0);
+}
+
