@@ -507,6 +507,9 @@ pub struct Ctx {
     pub now: DateTime<Utc>,
     /// How soon to ask again about a resource still being created.
     pub poll_interval: Duration,
+    /// Whether this worker holds the credentials key (only the components
+    /// that seal or open access details do).
+    pub can_seal: bool,
 }
 
 /// What the job must ask its provider, given the order as it is now.
@@ -642,6 +645,12 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: Ctx) -> Vec<Act
                 resource: resource.clone(),
             };
             match status {
+                Ok(ResourceState::Ready(_)) if !ctx.can_seal => {
+                    let mut actions = if fresh { vec![save] } else { vec![] };
+                    let missing = Failure::Permanent("no credentials key in this component".into());
+                    actions.extend(after_failure(order, job, &missing, ctx.now));
+                    actions
+                }
                 Ok(ResourceState::Ready(access)) => {
                     let mut actions = if fresh { vec![save] } else { vec![] };
                     actions.extend([

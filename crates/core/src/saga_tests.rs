@@ -133,3 +133,13 @@ fn the_stack_unwinds_newest_first() {
         ]
     );
 }
+
+#[test]
+fn the_readme_shows_the_saga_as_printed() {
+    let readme = include_str!("../../../README.md");
+    assert!(
+        readme.contains(&describe()),
+        "README.md's saga section must show orderflow_core::saga::describe() verbatim:\n{}",
+        describe()
+    );
+}

@@ -567,3 +567,13 @@ fn a_compensation_that_keeps_failing_parks_the_order_after_its_retries() {
     assert_eq!(w.fakes().deleted.len(), 0);
 }
 
+
+#[test]
+fn a_worker_without_the_credentials_key_rolls_the_running_item_back_instead_of_activating_it() {
+    let mut w = World::new(1);
+    w.env.vault = None;
+    w.settle();
+    w.pay();
+    w.settle();
+    assert_eq!(w.summary(), ROLLED_BACK_DELETED);
+}

@@ -207,14 +207,10 @@ fn run_job_under_claim<D: Db, P: SagaProviders>(env: &SagaEnv<D, P>, job: &Job) 
             return validate(env, job, &saga_job);
         }
         let outcome = perform(env, job, &order, &call)?;
-        let mut actions = next(&order, &saga_job, outcome, ctx(env));
+        let actions = next(&order, &saga_job, outcome, ctx(env));
         if let Some(Action::Call(then)) = actions.first() {
             call = then.clone();
             continue;
-        }
-        if env.vault.is_none() && actions.iter().any(|a| matches!(a, Action::SaveCredentials { .. })) {
-            let missing = Failure::Permanent("no credentials key in this component".into());
-            actions = next(&order, &saga_job, Outcome::Failed(missing), ctx(env));
         }
         let succeeded = !actions.iter().any(Action::is_failure);
         let now = (env.clock)();
@@ -227,6 +223,7 @@ fn ctx<D: Db, P>(env: &SagaEnv<D, P>) -> Ctx {
     Ctx {
         now: (env.clock)(),
         poll_interval: env.poll_interval,
+        can_seal: env.vault.is_some(),
     }
 }
 
