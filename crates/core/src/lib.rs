@@ -44,8 +44,8 @@ pub use pricing::{check_shown_total, order_total, price_item, PriceLine, PriceMi
 pub use quota::{check_quota, demand};
 pub use saga::{
     call_for, describe, hop_url, next, quota_minus, quota_sum, recreate_after_failure, retry_delay, step, unwind,
-    validation_problems, Action, Call, Ctx, Failure, Outcome, Owner, ResourceState, SagaJob, StepDef, Undo,
-    WhenExhausted, COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS, SAGA,
+    validation_problems, validation_stage, Action, Call, Ctx, Failure, Outcome, Owner, ResourceState, SagaJob,
+    StepDef, Undo, ValidationStage, WhenExhausted, COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS, SAGA,
 };
 pub use state::{ItemState, OrderState};
 pub use subscription::{

@@ -734,6 +734,26 @@ fn after_failure(order: &Order, job: &SagaJob, failure: &Failure, now: DateTime<
     }
 }
 
+/// Where validation stands for an order in `state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidationStage {
+    /// Paid: start validating (`StartValidation`), then check.
+    Start,
+    /// Validating: check it now.
+    Check,
+    /// Cancelled or reverted meanwhile: nothing to validate.
+    MovedOn,
+}
+
+/// What a validation job does with an order in `state`.
+pub fn validation_stage(state: OrderState) -> ValidationStage {
+    match state {
+        OrderState::PaymentConfirmed => ValidationStage::Start,
+        OrderState::Validating => ValidationStage::Check,
+        _ => ValidationStage::MovedOn,
+    }
+}
+
 /// The delay before the retry that follows `failures` failed attempts
 /// (counting this one), or `None` when the schedule is used up.
 pub fn retry_delay(schedule: &[i64], failures: u32) -> Option<Duration> {

@@ -143,3 +143,251 @@ fn the_readme_shows_the_saga_as_printed() {
         describe()
     );
 }
+
+// The decisions as handlers: feed an outcome, read the actions.
+
+mod decisions {
+    use super::super::*;
+    use crate::catalog::Catalog;
+    use crate::ids::{OrderId, TenantId};
+    use crate::lifecycle::{decide, Actor};
+    use crate::order::Payment;
+    use chrono::TimeZone;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn ctx() -> Ctx {
+        Ctx {
+            now: now(),
+            poll_interval: Duration::seconds(1),
+            can_seal: true,
+        }
+    }
+
+    fn item() -> ItemId {
+        ItemId::from_uuid(Uuid::from_u128(1001))
+    }
+
+    /// A paid one-item order, as far as `through` takes it.
+    fn order(through: &[Command]) -> Order {
+        let catalog = Catalog::standard();
+        let spec = parse_item(
+            &catalog,
+            &json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}),
+            "",
+        )
+        .unwrap();
+        let tenant: TenantId = "acme".parse().unwrap();
+        let mut order = Order::draft(&catalog, OrderId::from_uuid(Uuid::from_u128(9)), tenant, vec![(item(), spec)], now())
+            .unwrap();
+        let total = order.total;
+        let paid = Command::ConfirmPayment(Payment {
+            provider: "fake".into(),
+            reference: "pi".into(),
+            amount: total,
+            paid_at: now(),
+        });
+        let mut commands = vec![Command::Submit { shown_total: total }, paid];
+        commands.extend(through.iter().cloned());
+        for command in commands {
+            let actor = if matches!(command, Command::Submit { .. } | Command::Cancel { .. }) {
+                Actor::Operator
+            } else {
+                Actor::System
+            };
+            order = decide(&order, command, actor, &catalog, now()).unwrap().order;
+        }
+        order
+    }
+
+    fn provisioning() -> Order {
+        order(&[Command::StartValidation, Command::PassValidation])
+    }
+
+    fn job(kind: JobKind, attempts: u32, resource: Option<&str>) -> SagaJob {
+        SagaJob {
+            kind,
+            item: Some(item()),
+            attempts,
+            payload: match kind {
+                JobKind::Provision => JobPayload::Provision(ProvisionPayload {
+                    resource_id: resource.map(str::to_owned),
+                }),
+                _ => JobPayload::Empty,
+            },
+        }
+    }
+
+    #[test]
+    fn a_new_item_is_created_then_asked_about_in_the_same_run() {
+        let order = provisioning();
+        let job = job(JobKind::Provision, 1, None);
+        assert_eq!(call_for(&order, &job), Call::CreateResource { item: item() });
+        let actions = next(&order, &job, Outcome::Created { resource: "r1".into() }, ctx());
+        assert_eq!(
+            actions,
+            [Action::Call(Call::ResourceStatus {
+                item: item(),
+                resource: "r1".into(),
+                fresh: true
+            })]
+        );
+    }
+
+    #[test]
+    fn a_resource_that_runs_at_once_is_recorded_sealed_and_activated_in_one_go() {
+        let order = provisioning();
+        let access = json!({"host": "h"});
+        let polled = Outcome::Polled {
+            resource: "r1".into(),
+            fresh: true,
+            status: Ok(ResourceState::Ready(access.clone())),
+        };
+        assert_eq!(
+            next(&order, &job(JobKind::Provision, 1, None), polled, ctx()),
+            [
+                Action::SaveResource {
+                    item: item(),
+                    resource: "r1".into()
+                },
+                Action::SaveCredentials { item: item(), access },
+                Action::Apply(Command::ActivateItem { item: item() }),
+                Action::StartSubscription { item: item() },
+                Action::Finish,
+            ]
+        );
+    }
+
+    #[test]
+    fn waiting_for_a_resource_is_not_failing() {
+        let order = provisioning();
+        let job = job(JobKind::Provision, 3, Some("r1"));
+        let polled = Outcome::Polled {
+            resource: "r1".into(),
+            fresh: false,
+            status: Ok(ResourceState::Creating),
+        };
+        assert_eq!(
+            next(&order, &job, polled, ctx()),
+            [Action::Advance {
+                payload: job.payload.clone(),
+                due: now() + Duration::seconds(1)
+            }]
+        );
+    }
+
+    #[test]
+    fn the_fifth_failure_retries_in_30_seconds_and_the_sixth_rolls_the_item_back() {
+        let order = provisioning();
+        let failed = || Outcome::Failed(Failure::Retryable("503".into()));
+        assert_eq!(
+            next(&order, &job(JobKind::Provision, 5, None), failed(), ctx()),
+            [Action::RetryAt {
+                at: now() + Duration::seconds(30),
+                error: "retryable: 503".into()
+            }]
+        );
+        assert_eq!(
+            next(&order, &job(JobKind::Provision, 6, None), failed(), ctx()),
+            [
+                Action::Apply(Command::FailItem {
+                    item: item(),
+                    reason: "retryable: 503".into()
+                }),
+                Action::GiveUp {
+                    error: "retryable: 503".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_compensation_refused_for_good_parks_the_order_with_a_reason_naming_the_item() {
+        let order = order(&[
+            Command::StartValidation,
+            Command::PassValidation,
+            Command::FailItem {
+                item: item(),
+                reason: "x".into(),
+            },
+        ]);
+        let job = job(JobKind::Deprovision, 1, None);
+        assert_eq!(call_for(&order, &job), Call::DeleteResource { item: item() });
+        let actions = next(&order, &job, Outcome::Failed(Failure::Permanent("400".into())), ctx());
+        assert_eq!(
+            actions,
+            [
+                Action::Park {
+                    error: "permanent: 400".into()
+                },
+                Action::Apply(Command::ParkForOperator {
+                    reason: format!("deprovision of item {} keeps failing: permanent: 400", item())
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_deprovisioned_item_is_rolled_back_its_capacity_freed_and_its_subscription_ended() {
+        let order = provisioning();
+        assert_eq!(
+            next(&order, &job(JobKind::Deprovision, 1, None), Outcome::Done, ctx()),
+            [
+                Action::Apply(Command::RollBackItem { item: item() }),
+                Action::ReleaseCapacity { item: item() },
+                Action::EndSubscription { item: item() },
+                Action::Finish,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_item_no_longer_provisioning_needs_no_call_unless_a_lost_create_may_have_made_it() {
+        let failed = order(&[
+            Command::StartValidation,
+            Command::PassValidation,
+            Command::FailItem {
+                item: item(),
+                reason: "x".into(),
+            },
+        ]);
+        assert_eq!(call_for(&failed, &job(JobKind::Provision, 1, None)), Call::Nothing);
+        assert_eq!(
+            call_for(&failed, &job(JobKind::Provision, 2, None)),
+            Call::CreateResource { item: item() }
+        );
+        assert_eq!(call_for(&failed, &job(JobKind::Provision, 2, Some("r1"))), Call::Nothing);
+    }
+
+    #[test]
+    fn validation_starts_on_a_paid_order_checks_a_validating_one_and_skips_the_rest() {
+        assert_eq!(validation_stage(order(&[]).state), ValidationStage::Start);
+        assert_eq!(
+            validation_stage(order(&[Command::StartValidation]).state),
+            ValidationStage::Check
+        );
+        assert_eq!(validation_stage(provisioning().state), ValidationStage::MovedOn);
+    }
+
+    #[test]
+    fn a_valid_order_reserves_its_capacity_and_passes_an_invalid_one_fails_and_is_refunded() {
+        let order = order(&[Command::StartValidation]);
+        let job = SagaJob {
+            kind: JobKind::Validate,
+            item: None,
+            attempts: 1,
+            payload: JobPayload::Empty,
+        };
+        let pass = next(&order, &job, Outcome::Validated { problems: vec![] }, ctx());
+        assert!(matches!(pass[0], Action::ReserveCapacity { units: 1, .. }), "{pass:?}");
+        assert_eq!(pass[1..], [Action::Apply(Command::PassValidation), Action::Finish]);
+        let problems = validation_problems(&Catalog::standard(), &order, &Quota::default(), &[], |_, _| 100);
+        assert_eq!(problems.len(), 1, "a zero quota refuses the item: {problems:?}");
+        let fail = next(&order, &job, Outcome::Validated { problems: problems.clone() }, ctx());
+        assert_eq!(fail, [Action::Apply(Command::FailValidation { problems }), Action::Finish]);
+    }
+}

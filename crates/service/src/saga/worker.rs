@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use orderflow_core::{
-    call_for, decide, next, validation_problems, Action, Actor, Call, Catalog, Command, Ctx, Failure, ItemState,
-    JobPayload, Order, OrderState, Outcome, SagaJob, Subscription, TenantId,
+    call_for, decide, next, validation_problems, validation_stage, Action, Actor, Call, Catalog, Command, Ctx, Failure,
+    ItemState, JobPayload, Order, Outcome, SagaJob, Subscription, TenantId, ValidationStage,
 };
 use orderflow_store::{Db, Job, Store, StoreError};
 use serde_json::Value;
@@ -337,17 +337,17 @@ fn validate<D: Db, P>(env: &SagaEnv<D, P>, job: &Job, saga_job: &SagaJob) -> Res
         // One validation at a time checks and reserves capacity and quota,
         // so two cannot both take the last units.
         s.lock_reservations()?;
-        let Some(order) = s.order_for_update(&job.tenant, job.order)? else {
+        let Some(mut order) = s.order_for_update(&job.tenant, job.order)? else {
             return s.finish_job(job, now);
         };
-        if order.state == OrderState::PaymentConfirmed {
+        if validation_stage(order.state) == ValidationStage::Start {
             apply_command(s, env, job, Command::StartValidation, now)?;
+            match s.order(&job.tenant, job.order)? {
+                Some(started) => order = started,
+                None => return s.finish_job(job, now),
+            }
         }
-        let Some(order) = s.order(&job.tenant, job.order)? else {
-            return s.finish_job(job, now);
-        };
-        if order.state != OrderState::Validating {
-            // Cancelled or reverted meanwhile: nothing to validate.
+        if validation_stage(order.state) != ValidationStage::Check {
             return s.finish_job(job, now);
         }
         let limit = s.tenant_quota(&job.tenant)?.unwrap_or(env.catalog.default_quota);
