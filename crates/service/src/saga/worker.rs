@@ -1,8 +1,10 @@
-//! The saga worker: claims due jobs, makes each one's provider call, and
-//! records the outcome — as a decision on the order where the order changes
-//! — in one transaction with the job's new state. A crash anywhere leaves
-//! the job claimed until its lease runs out, then it runs again; every call
-//! it makes is idempotent, so running twice has one effect.
+//! The saga worker, I/O only: it claims due jobs, asks the core what each
+//! must call (`orderflow_core::call_for`), makes that provider call, hands
+//! the outcome to the core's decision (`orderflow_core::next`), and records
+//! the actions it returns in one transaction with the job's new state. A
+//! crash anywhere leaves the job claimed until its lease runs out, then it
+//! runs again; every call it makes is idempotent, so running twice has one
+//! effect.
 
 use chrono::{DateTime, Duration, Utc};
 use orderflow_core::{
