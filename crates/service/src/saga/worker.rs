@@ -40,8 +40,6 @@ pub struct SagaEnv<D: Db> {
     pub lease: Duration,
     /// How soon to ask again about a resource still being created.
     pub poll_interval: Duration,
-    /// Where delivery e-mails go when the tenant has no contact address.
-    pub default_recipient: String,
     /// Multiplies every retry delay: 1 in production; tests shrink the
     /// 2-4-8-16-30 s schedule to run it in seconds.
     pub retry_delay_scale: f64,
@@ -501,19 +499,19 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return Ok(Err(CallError::Permanent(e.to_string()))),
     };
-    let to = env
-        .store
-        .tenant_contact(&job.tenant)?
-        .unwrap_or_else(|| env.default_recipient.clone());
-    let subject = format!("Your {} is ready", item.product.product);
-    let text = format!(
-        "{}\n\nOrder {}, item {}.\n\nAccess details:\n{}\n\nKeep this message safe; you can ask for it again from your portal.",
-        item.product.summary, order.id, item.id, pretty(&access)
-    );
-    if let Err(e) = env
-        .providers
-        .send_email(env.out.as_ref(), &to, &subject, &text, &format!("deliver-{}", job.id))
-    {
+    // To the order's own address, encrypted to the tenant's key if it has one.
+    let mail = match crate::delivery::delivery_mail(&env.store, order, item, &access) {
+        Ok(mail) => mail,
+        Err(crate::delivery::MailError::Store(e)) => return Err(e),
+        Err(e) => return Ok(Err(CallError::Permanent(e.to_string()))),
+    };
+    if let Err(e) = env.providers.send_email(
+        env.out.as_ref(),
+        &mail.to,
+        &mail.subject,
+        &mail.text,
+        &format!("deliver-{}", job.id),
+    ) {
         return Ok(Err(e));
     }
     let now = (env.clock)();
@@ -527,16 +525,6 @@ fn deliver<D: Db>(env: &SagaEnv<D>, job: &Job, order: &Order) -> Outcome {
     Ok(Ok(()))
 }
 
-fn pretty(access_json: &str) -> String {
-    match serde_json::from_str::<Value>(access_json) {
-        Ok(Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| format!("  {k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => access_json.to_owned(),
-    }
-}
 
 /// Removes the item's resource (if one was ever created), then rolls the
 /// item back, which requests its refund in the same transaction.
