@@ -113,8 +113,9 @@ impl EventType {
             OrderCancelled => &[Billing, Provisioning, Notification, Portal, Analytics],
             OrderFailed => &[Billing, Notification, Portal, Analytics],
             OrderServiceDelivered => &[Notification, Portal, Analytics],
-            // Notification tells the previous address that deliveries moved
-            // (a hijacked account cannot redirect credentials silently).
+            // Notification tells the tenant's people that an order's
+            // deliveries moved (a hijacked account cannot redirect
+            // credentials silently); only masked addresses reach Kafka.
             OrderDeliveryAddressChanged => &[Notification, Portal],
             BillingRefundRequested => &[Billing, Notification, Analytics],
             SubscriptionStarted => &[Billing, Portal, Analytics],
