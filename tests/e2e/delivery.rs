@@ -277,6 +277,21 @@ fn an_address_change_is_audited_a_stale_if_match_refused_and_bad_input_changes_n
             rule,
         );
     }
+    // A bad item and a bad address are reported together.
+    let problem = assert_field_problem(
+        c.write(
+            "POST",
+            "/v1/orders",
+            &json!({ "items": [vps("galactic", "monthly")], "delivery_email": "jane@" }),
+            None,
+        ),
+        "/delivery_email",
+        "email",
+    );
+    assert!(
+        problem["errors"].as_array().is_some_and(|e| e.iter().any(|e| e["pointer"] == "/items/0/config/plan")),
+        "{problem}"
+    );
     assert_eq!(w.order_count(), 0, "a refused create wrote an order");
 
     // An order, its address changed under If-Match.

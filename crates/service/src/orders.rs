@@ -192,6 +192,17 @@ fn add(a: Quota, b: Quota) -> Quota {
     }
 }
 
+/// One 422 with the field errors of both, when both are field errors.
+fn both(first: ApiError, second: ApiError) -> ApiError {
+    match (first, second) {
+        (ApiError::Unprocessable { errors: mut a, .. }, ApiError::Unprocessable { errors: b, .. }) => {
+            a.extend(b);
+            ApiError::validation(a)
+        }
+        (first, _) => first,
+    }
+}
+
 fn require_people<D: Db>(ctx: &Ctx<D>) -> Result<(), ApiError> {
     ctx.principal.require_role(&[Role::Customer, Role::Operator])
 }
@@ -206,8 +217,14 @@ pub fn create_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> HttpResponse
         let given = delivery_email
             .filter(|v| !v.is_null())
             .map(|v| crate::delivery::parse_address(&v, "/delivery_email"))
-            .transpose()?;
-        let specs = parse_items(&ctx.catalog, &items).map_err(from_violations)?;
+            .transpose();
+        // Every problem at once: the items' and the address's.
+        let (specs, given) = match (parse_items(&ctx.catalog, &items), given) {
+            (Ok(specs), Ok(given)) => (specs, given),
+            (Err(violations), Ok(_)) => return Err(from_violations(violations)),
+            (Ok(_), Err(e)) => return Err(e),
+            (Err(violations), Err(e)) => return Err(both(from_violations(violations), e)),
+        };
         quota_problems(ctx, &specs)?;
         let address = crate::delivery::new_order_address(ctx, given)?;
         let items = specs.into_iter().map(|s| (ItemId::from_uuid(ctx.id()), s)).collect();
