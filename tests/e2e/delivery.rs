@@ -289,7 +289,9 @@ fn an_address_change_is_audited_a_stale_if_match_refused_and_bad_input_changes_n
         "email",
     );
     assert!(
-        problem["errors"].as_array().is_some_and(|e| e.iter().any(|e| e["pointer"] == "/items/0/config/plan")),
+        problem["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["pointer"] == "/items/0/config/plan")),
         "{problem}"
     );
     assert_eq!(w.order_count(), 0, "a refused create wrote an order");
