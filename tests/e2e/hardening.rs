@@ -14,7 +14,7 @@ use orderflow_core::TenantId;
 use orderflow_http::{Keyring, Role, DEV_KEYRING};
 use serde_json::{json, Value};
 
-use crate::api::{counts, id, json_of, manifest, spawn, uuid_key, version, vps, with_simulators, Caller, PACKAGES};
+use crate::api::{counts, BUYER, id, json_of, manifest, spawn, uuid_key, version, vps, with_simulators, Caller, PACKAGES};
 
 const SECRET: &str = "whsec_hardening_padded_to_32_bytes_or_more";
 
@@ -112,7 +112,7 @@ fn a_database_busy_beyond_the_stores_wait_answers_503_with_retry_after_and_chang
     db.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
     // when a write comes in
     let key = uuid_key();
-    let body = json!({ "items": [vps("core", "monthly")] });
+    let body = json!({ "items": [vps("core", "monthly")], "delivery_email": BUYER });
     let response = customer.write_keyed("POST", "/v1/orders", &body, None, &key);
     // then it is told to come back, not that the server broke
     let status = response.status();
@@ -203,7 +203,7 @@ fn an_idempotency_key_is_the_callers_own_not_the_whole_tenants() {
         token: token_of("acme", "bob"),
     };
     let key = uuid_key();
-    let body = json!({ "items": [vps("core", "monthly")] });
+    let body = json!({ "items": [vps("core", "monthly")], "delivery_email": BUYER });
     let first = alice.write_keyed("POST", "/v1/orders", &body, None, &key);
     assert_eq!(first.status(), 201);
     let alices = json_of(first);

@@ -7,7 +7,7 @@ use std::sync::Barrier;
 use orderflow_http::Role;
 use serde_json::{json, Value};
 
-use crate::api::{counts, id, json_of, outbox_types, spawn, uuid_key, version, vps, Caller};
+use crate::api::{counts, BUYER, id, json_of, outbox_types, spawn, uuid_key, version, vps, Caller};
 
 fn amount(v: &Value) -> &str {
     v["amount"].as_str().expect("amount string")
@@ -186,7 +186,7 @@ fn an_illegal_transition_is_a_409_naming_the_state_and_changes_nothing() {
 fn the_same_key_and_body_replays_the_first_response_byte_for_byte() {
     let app = spawn();
     let customer = Caller::customer(&app);
-    let body = json!({"items":[vps("enterprise","monthly")]});
+    let body = json!({"items":[vps("enterprise","monthly")], "delivery_email": BUYER});
     let first = customer.write_keyed("POST", "/v1/orders", &body, None, "create-1");
     assert_eq!(first.status(), 201);
     let first_location = first.headers()["location"].clone();
@@ -225,7 +225,7 @@ fn the_same_key_and_body_replays_the_first_response_byte_for_byte() {
 fn twenty_parallel_requests_with_one_key_create_exactly_one_order() {
     let app = spawn();
     let customer = Caller::customer(&app);
-    let body = json!({"items":[vps("core","annual")]});
+    let body = json!({"items":[vps("core","annual")], "delivery_email": BUYER});
     let barrier = Barrier::new(20);
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..20)
@@ -412,7 +412,7 @@ fn no_order_exceeds_the_tenant_quota() {
     let first = customer.create(json!([gpu(8), gpu(8)]));
     let r = customer.command(&id(&first), "submit", &json!({"shown_total":first["total"]}), 1);
     assert_eq!(r.status(), 200);
-    let r = customer.write("POST", "/v1/orders", &json!({"items":[gpu(1)]}), None);
+    let r = customer.write("POST", "/v1/orders", &json!({"items":[gpu(1)], "delivery_email": BUYER}), None);
     assert_eq!(r.status(), 422);
     let problem = json_of(r);
     assert_eq!(problem["errors"][0]["rule"], "quota");

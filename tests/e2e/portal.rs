@@ -318,7 +318,9 @@ fn a_customer_configures_pays_and_watches_three_items_turn_active_one_by_one() {
     assert_eq!(shown, expected, "the page shows the server's total");
     browser.screenshot("quote");
 
-    // When the customer saves, submits and pays on the provider's page.
+    // When the customer names where the access details go, saves, submits
+    // and pays on the provider's page.
+    browser.fill("#order-form input[name=delivery_email]", "jane.doe@example.com");
     browser.click("#save-draft");
     let order_id = browser
         .wait_for(
@@ -330,6 +332,15 @@ fn a_customer_configures_pays_and_watches_three_items_turn_active_one_by_one() {
         .to_owned();
     let draft = json_of(customer.get(&format!("/v1/orders/{order_id}")));
     assert_eq!(draft["items"].as_array().map(Vec::len), Some(3));
+    // The order's page shows the address masked, never in full.
+    let shown = browser.wait_for(
+        "the masked delivery address",
+        "return document.querySelector('#order-delivery')?.textContent",
+    );
+    assert_eq!(shown, "j***@example.com");
+    assert_eq!(draft["delivery_email_masked"], "j***@example.com");
+    let page = browser.js("return document.body.innerHTML");
+    assert!(!page.as_str().unwrap_or_default().contains("jane.doe"), "the full address is on the page");
     assert_eq!(draft["total"]["amount"], expected.as_str());
     assert_eq!(draft["items"][0]["price"]["billing_cycle"], "annual");
     browser.click("#submit-order");

@@ -18,7 +18,7 @@ use orderflow_http::Role;
 use orderflow_store::{NativePg, Param, Store};
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, version, vps, with_simulators, Caller};
+use crate::api::{id, BUYER, json_of, version, vps, with_simulators, Caller};
 
 const SECRET: &str = "whsec_e2e_pg_padded_to_32_bytes_or_more";
 
@@ -229,7 +229,7 @@ fn on_postgres_an_order_is_created_edited_submitted_cancelled_and_restored() {
 fn on_postgres_the_same_key_and_body_replays_the_first_response_byte_for_byte() {
     let w = PgWorld::start("replay");
     let customer = w.customer();
-    let body = json!({"items":[vps("enterprise","monthly")]});
+    let body = json!({"items":[vps("enterprise","monthly")], "delivery_email": BUYER});
     let first = customer.write_keyed("POST", "/v1/orders", &body, None, "create-1");
     assert_eq!(first.status(), 201);
     let first_location = first.headers()["location"].clone();

@@ -1,6 +1,7 @@
 //! The orders component: create, read, list, edit, submit, cancel and
-//! restore orders, revert payments, re-deliver credentials, and read the
-//! audit trail; list subscriptions and cancel them at period end. Wiring
+//! restore orders, revert payments, re-deliver credentials, change an
+//! order's delivery address, and read the audit trail; read and set the
+//! tenant's delivery settings; list subscriptions and cancel them at period end. Wiring
 //! only: Spin request → context → use case → Spin response.
 
 use orderflow_http::HttpResponse;
@@ -72,6 +73,21 @@ pub const ROUTES: &[Route<App>] = &[
         method: "POST",
         path: "/v1/orders/:id/items/:item/redeliver",
         handler: |app, req, params| Ok(kicked(app, params, redeliver_item(app, req, params))),
+    },
+    Route {
+        method: "PUT",
+        path: "/v1/orders/:id/delivery",
+        handler: |app, req, params| Ok(orderflow_service::change_delivery_address(app, req, params)),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/tenant/delivery",
+        handler: |app, _, _| orderflow_service::get_tenant_delivery(app),
+    },
+    Route {
+        method: "PUT",
+        path: "/v1/tenant/delivery",
+        handler: |app, req, _| Ok(orderflow_service::put_tenant_delivery(app, req)),
     },
     Route {
         method: "GET",

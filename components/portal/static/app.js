@@ -592,7 +592,14 @@ async function editorPage(root, id) {
     list.lastElementChild?.querySelector("select")?.focus();
   });
   const save = h("button", { type: "submit", id: "save-draft" }, order ? "Save changes" : "Save as draft");
-  form.append(list, h("div", { class: "actions" }, add), totalBox, h("div", { class: "actions" }, save,
+  // Where the access details go: asked once, when the order is created
+  // (empty: the organisation's default address, if an operator set one).
+  const emailId = nextId("delivery-email");
+  const email = order ? null : h("input", { id: emailId, name: "delivery_email", type: "email", autocomplete: "email",
+    "aria-describedby": `${emailId}-hint`, dataset: { pointer: "/delivery_email" } });
+  const emailField = order ? null : h("div", { class: "field" }, h("label", { for: emailId }, "Send the access details to"), email,
+    h("p", { class: "hint", id: `${emailId}-hint` }, "An e-mail address; leave empty for your organisation's default delivery address."));
+  form.append(list, h("div", { class: "actions" }, add), totalBox, emailField, h("div", { class: "actions" }, save,
     order ? h("a", { class: "button secondary", href: `/portal/orders/${order.id}` }, "Discard changes") : null));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -600,7 +607,7 @@ async function editorPage(root, id) {
     const items = editors.map((e) => e.request());
     const r = order
       ? await api("PATCH", `/v1/orders/${order.id}`, { body: { items }, version: order.version })
-      : await api("POST", "/v1/orders", { body: { items } });
+      : await api("POST", "/v1/orders", { body: email.value ? { items, delivery_email: email.value } : { items } });
     save.disabled = false;
     if (r.ok) {
       announce("Draft saved.");
@@ -743,6 +750,7 @@ function drawOrder(view, order, reload) {
     h("dt", {}, "Total"), h("dd", { id: "order-total", dataset: { amount: order.total.amount } }, money(order.total)),
     order.refunded && cents(order.refunded.amount) > 0 ? [h("dt", {}, "Refunded"), h("dd", {}, money(order.refunded))] : null,
     order.payment ? [h("dt", {}, "Payment"), h("dd", {}, `${money(order.payment.amount)} received ${when(order.payment.paid_at)} (reference ${order.payment.reference})`)] : null,
+    order.delivery_email_masked ? [h("dt", {}, "Access details go to"), h("dd", { id: "order-delivery" }, order.delivery_email_masked)] : null,
     h("dt", {}, "Created"), h("dd", {}, when(order.created_at)),
     h("dt", {}, "Last change"), h("dd", {}, when(order.updated_at))));
 

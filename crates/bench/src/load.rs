@@ -208,7 +208,7 @@ fn lifecycle(http: &Client, target: &Target, watcher: &Watcher, n: usize, out: &
             .bearer_auth(&customer)
             .header("content-type", "application/json")
             .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-            .body(json!({ "items": items() }).to_string()),
+            .body(json!({ "items": items(), "delivery_email": "buyer@bench.example" }).to_string()),
     )?;
     out.create.push(t.elapsed());
     if status != 201 {

@@ -45,6 +45,9 @@ closed_set!(
         OrderRestored = "order.restored",
         /// An item's credentials were delivered to the customer.
         OrderServiceDelivered = "order.service-delivered",
+        /// The address the order's access details go to was changed
+        /// (data: both addresses masked).
+        OrderDeliveryAddressChanged = "order.delivery-address-changed",
         /// Money is to go back to the customer.
         BillingRefundRequested = "billing.refund-requested",
         /// An active item started its subscription (period 1 from activation).
@@ -110,6 +113,10 @@ impl EventType {
             OrderCancelled => &[Billing, Provisioning, Notification, Portal, Analytics],
             OrderFailed => &[Billing, Notification, Portal, Analytics],
             OrderServiceDelivered => &[Notification, Portal, Analytics],
+            // Notification tells the tenant's people that an order's
+            // deliveries moved (a hijacked account cannot redirect
+            // credentials silently); only masked addresses reach Kafka.
+            OrderDeliveryAddressChanged => &[Notification, Portal],
             BillingRefundRequested => &[Billing, Notification, Analytics],
             SubscriptionStarted => &[Billing, Portal, Analytics],
             SubscriptionRenewed => &[Billing, Notification, Portal, Analytics],

@@ -8,6 +8,7 @@ mod capacity;
 mod catalog;
 mod closed_set;
 mod config;
+mod delivery;
 mod events;
 mod ids;
 mod jobs;
@@ -33,6 +34,10 @@ pub use closed_set::{ClosedSet, UnknownName};
 pub use config::{
     parse_item, parse_items, Autoscaling, DatabaseConfig, GpuConfig, ItemSpec, KubernetesConfig, ObjectStorageConfig,
     PrivateCloudConfig, ProductConfig, VpsConfig,
+};
+pub use delivery::{
+    access_details_message, order_delivery_address, AccessMessage, EmailAddress, EmailError, NoDeliveryAddress,
+    MAX_EMAIL_LEN,
 };
 pub use events::{routing_matrix, Consumer, Event, EventId, EventType};
 pub use ids::{ItemId, OrderId, ParseIdError, TenantId};

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::catalog::Catalog;
 use crate::config::ItemSpec;
+use crate::delivery::EmailAddress;
 use crate::events::{Event, EventId, EventType};
 use crate::ids::ItemId;
 use crate::money::{Money, MoneyError};
@@ -117,6 +118,12 @@ pub enum Command {
     },
     /// Bring a cancelled order back into view (operator).
     Restore,
+    /// Send the order's access details, and every re-delivery, to another
+    /// address (customer or operator, any state).
+    ChangeDeliveryAddress {
+        /// The new address.
+        address: EmailAddress,
+    },
     /// A compensation keeps failing: a person must look (system).
     ParkForOperator {
         /// What keeps failing.
@@ -142,6 +149,7 @@ impl Command {
             Command::RollBackItem { .. } => "roll back an item of",
             Command::DeliverItem { .. } => "deliver an item of",
             Command::Restore => "restore",
+            Command::ChangeDeliveryAddress { .. } => "change the delivery address of",
             Command::ParkForOperator { .. } => "park",
         }
     }
@@ -152,6 +160,7 @@ impl Command {
                 reason.clone()
             }
             Command::FailItem { reason, .. } => reason.clone(),
+            Command::ChangeDeliveryAddress { address } => format!("delivery address set to {}", address.masked()),
             Command::FailValidation { problems } => problems
                 .iter()
                 .map(|p| format!("{}: {}", p.pointer, p.detail))
@@ -424,6 +433,14 @@ pub fn decide(
                 return Err(Rejection::NotDeleted);
             }
             d.emit(EventType::OrderRestored, json!({}));
+        }
+        (_, Command::ChangeDeliveryAddress { address }) => {
+            allow(from, name, actor, &[Actor::Customer, Actor::Operator])?;
+            d.emit(
+                EventType::OrderDeliveryAddressChanged,
+                json!({ "from": order.delivery_email.as_ref().map(EmailAddress::masked), "to": address.masked() }),
+            );
+            d.order.delivery_email = Some(address);
         }
         (_, Command::ParkForOperator { .. }) => {
             allow(from, name, actor, &[Actor::System])?;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, ProductType};
 use crate::config::{ItemSpec, ProductConfig};
+use crate::delivery::EmailAddress;
 use crate::ids::{ItemId, OrderId, TenantId};
 use crate::money::{Money, MoneyError};
 use crate::pricing::{order_total, price_item, PriceSnapshot};
@@ -167,6 +168,10 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     /// Time of the last change.
     pub updated_at: DateTime<Utc>,
+    /// Where its access details are e-mailed: set at creation (given, or
+    /// the tenant's default then), changed only by an audited write.
+    /// `None` only for orders created before addresses were stored.
+    pub delivery_email: Option<EmailAddress>,
 }
 
 impl Order {
@@ -197,7 +202,14 @@ impl Order {
             needs_operator: false,
             created_at: now,
             updated_at: now,
+            delivery_email: None,
         })
+    }
+
+    /// The same draft, delivering to `address`.
+    pub fn delivering_to(mut self, address: EmailAddress) -> Order {
+        self.delivery_email = Some(address);
+        self
     }
 
     /// The item with this id.

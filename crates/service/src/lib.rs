@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod clock;
 mod component;
 mod context;
+pub mod delivery;
 mod errors;
 mod idempotent;
 pub mod observe;
@@ -25,11 +26,12 @@ mod views;
 
 pub use analytics::{get_analytics, FigureCache};
 pub use context::Ctx;
+pub use delivery::{get_tenant_delivery, put_tenant_delivery};
 pub use errors::{from_rejection, from_store, from_violations};
 pub use idempotent::{write_idempotently, Prepared};
 pub use openapi::{route_drift, OPENAPI};
 pub use orders::{
-    audit_trail, cancel_order, create_order, edit_order, get_order, list_orders, redeliver_item, restore_order,
+    audit_trail, cancel_order, change_delivery_address, create_order, edit_order, get_order, list_orders, redeliver_item, restore_order,
     revert_payment, submit_order,
 };
 pub use products::{list_products, quote};

@@ -19,12 +19,44 @@ use crate::idempotent::{write_idempotently, Prepared};
 use crate::router::Params;
 use crate::views::{audit_for, order_view, Audience};
 
-/// `POST /v1/orders` and `PATCH /v1/orders/{id}` bodies.
+/// `PATCH /v1/orders/{id}` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ItemsBody {
     /// Parsed by the core, which reports every problem at once.
     items: Value,
+}
+
+/// `POST /v1/orders` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    /// Parsed by the core, which reports every problem at once.
+    items: Value,
+    /// Where the access details go; absent: the tenant's default.
+    #[serde(default)]
+    delivery_email: Option<Value>,
+}
+
+/// `PUT /v1/orders/{id}/delivery` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryBody {
+    /// The new address.
+    email: Value,
+}
+
+/// `PUT /v1/orders/{id}/delivery`: send the order's access details (and
+/// every re-delivery) to another address; audited, under `If-Match`.
+pub fn change_delivery_address<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
+    if let Err(e) = require_people(ctx) {
+        return e.into();
+    }
+    act(ctx, request, params, |_| {
+        let DeliveryBody { email } = body(request)?;
+        let address = crate::delivery::parse_address(&email, "/email")?;
+        Ok(Command::ChangeDeliveryAddress { address })
+    })
 }
 
 /// `POST /v1/orders/{id}/submit` body.
@@ -160,6 +192,17 @@ fn add(a: Quota, b: Quota) -> Quota {
     }
 }
 
+/// One 422 with the field errors of both, when both are field errors.
+fn both(first: ApiError, second: ApiError) -> ApiError {
+    match (first, second) {
+        (ApiError::Unprocessable { errors: mut a, .. }, ApiError::Unprocessable { errors: b, .. }) => {
+            a.extend(b);
+            ApiError::validation(a)
+        }
+        (first, _) => first,
+    }
+}
+
 fn require_people<D: Db>(ctx: &Ctx<D>) -> Result<(), ApiError> {
     ctx.principal.require_role(&[Role::Customer, Role::Operator])
 }
@@ -170,9 +213,20 @@ pub fn create_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> HttpResponse
         return e.into();
     }
     write_idempotently(ctx, request, || {
-        let ItemsBody { items } = body(request)?;
-        let specs = parse_items(&ctx.catalog, &items).map_err(from_violations)?;
+        let CreateBody { items, delivery_email } = body(request)?;
+        let given = delivery_email
+            .filter(|v| !v.is_null())
+            .map(|v| crate::delivery::parse_address(&v, "/delivery_email"))
+            .transpose();
+        // Every problem at once: the items' and the address's.
+        let (specs, given) = match (parse_items(&ctx.catalog, &items), given) {
+            (Ok(specs), Ok(given)) => (specs, given),
+            (Err(violations), Ok(_)) => return Err(from_violations(violations)),
+            (Ok(_), Err(e)) => return Err(e),
+            (Err(violations), Err(e)) => return Err(both(from_violations(violations), e)),
+        };
         quota_problems(ctx, &specs)?;
+        let address = crate::delivery::new_order_address(ctx, given)?;
         let items = specs.into_iter().map(|s| (ItemId::from_uuid(ctx.id()), s)).collect();
         let order = Order::draft(
             &ctx.catalog,
@@ -181,7 +235,8 @@ pub fn create_order<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> HttpResponse
             items,
             ctx.now,
         )
-        .map_err(|e| ApiError::internal(&ctx.correlation_id, &e))?;
+        .map_err(|e| ApiError::internal(&ctx.correlation_id, &e))?
+        .delivering_to(address);
         let created = created_event(&order);
         let response = order_response(&order, 201).with_location(&format!("/v1/orders/{}", order.id));
         let (actor, subject) = (ctx.actor(), ctx.principal.subject.clone());

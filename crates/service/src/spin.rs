@@ -277,11 +277,6 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
     } else {
         None
     };
-    let default_recipient = if needs.email {
-        var("delivery_default_email")?
-    } else {
-        String::new()
-    };
     let number = |name: &str| -> Result<f64, ApiError> { var(name)?.parse().map_err(|e| internal(&e)) };
     let (lease_secs, poll_ms, retry_delay_scale) = (
         number("job_lease_secs")?,
@@ -303,7 +298,6 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         nonce: random_nonce,
         lease: chrono::Duration::seconds(lease_secs as i64),
         poll_interval: chrono::Duration::milliseconds(poll_ms as i64),
-        default_recipient,
         retry_delay_scale,
         renewal_lead: renewal_lead(correlation_id)?,
     })

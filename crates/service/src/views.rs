@@ -30,6 +30,9 @@ pub struct OrderView<'a> {
     pub updated_at: String,
     /// When it was cancelled and hidden, if it was.
     pub deleted_at: Option<String>,
+    /// Where its access details are e-mailed, masked (`j***@example.com`):
+    /// the full address never leaves the server in a response.
+    pub delivery_email_masked: Option<String>,
     /// The payment intent to pay, once created (single-order reads only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_intent: Option<String>,
@@ -208,6 +211,7 @@ pub fn order_view(order: &Order) -> OrderView<'_> {
         created_at: time(order.created_at),
         updated_at: time(order.updated_at),
         deleted_at: order.deleted_at.map(time),
+        delivery_email_masked: order.delivery_email.as_ref().map(orderflow_core::EmailAddress::masked),
         payment_intent: None,
         payment_checkout_url: None,
     }

@@ -10,6 +10,7 @@ mod analytics;
 mod capacity;
 mod codec;
 mod db;
+mod delivery;
 mod error;
 mod idempotency;
 mod metrics;
@@ -33,6 +34,7 @@ mod spin_pg;
 mod spin_sqlite;
 
 pub use analytics::{AnalyticsRows, PaidOrder};
+pub use delivery::TenantDelivery;
 pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows, SqliteValue};
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};

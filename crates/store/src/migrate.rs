@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "spin_types", include_str!("../../../migrations/sqlite/0006_spin_types.sql")),
     (7, "metrics", include_str!("../../../migrations/sqlite/0007_metrics.sql")),
     (8, "hardening", include_str!("../../../migrations/sqlite/0008_hardening.sql")),
+    (9, "delivery", include_str!("../../../migrations/sqlite/0009_delivery.sql")),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -53,6 +54,7 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "spin_types", include_str!("../../../migrations/postgres/0006_spin_types.sql")),
     (7, "metrics", include_str!("../../../migrations/postgres/0007_metrics.sql")),
     (8, "hardening", include_str!("../../../migrations/postgres/0008_hardening.sql")),
+    (9, "delivery", include_str!("../../../migrations/postgres/0009_delivery.sql")),
 ];
 
 /// The migrations of a dialect.

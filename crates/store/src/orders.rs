@@ -402,8 +402,8 @@ impl<D: Db> Store<D> {
     ) -> Result<(), StoreError> {
         self.run(
             "INSERT INTO orders (id, tenant_id, state, version, currency, total, refunded, payment, compensations,
-                                 needs_operator, created_at, updated_at, submitted_at, deleted_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, $13)",
+                                 needs_operator, created_at, updated_at, submitted_at, deleted_at, delivery_email)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, $13, $14)",
             &[
                 order.id.to_string().into(),
                 order.tenant.as_str().into(),
@@ -418,6 +418,7 @@ impl<D: Db> Store<D> {
                 order.created_at.into(),
                 order.updated_at.into(),
                 order.deleted_at.into(),
+                order.delivery_email.as_ref().map(|e| e.as_str()).into(),
             ],
         )?;
         self.upsert_items(order)?;
@@ -441,7 +442,8 @@ impl<D: Db> Store<D> {
         let updated = self.run(
             "UPDATE orders
                 SET state = $1, version = $2, total = $3, refunded = $4, payment = $5, compensations = $6,
-                    needs_operator = $7, updated_at = $8, deleted_at = $9, submitted_at = coalesce(submitted_at, $10)
+                    needs_operator = $7, updated_at = $8, deleted_at = $9, submitted_at = coalesce(submitted_at, $10),
+                    delivery_email = $14
               WHERE id = $11 AND tenant_id = $12 AND version = $13
              RETURNING version",
             &[
@@ -458,6 +460,7 @@ impl<D: Db> Store<D> {
                 order.id.to_string().into(),
                 order.tenant.as_str().into(),
                 Param::Int(expected_version),
+                order.delivery_email.as_ref().map(|e| e.as_str()).into(),
             ],
         )?;
         if updated.is_empty() {
@@ -626,6 +629,10 @@ fn order_from_row(r: &Row<'_>, items: Vec<OrderItem>) -> Result<Order, StoreErro
         needs_operator: r.int("needs_operator")? != 0,
         created_at: parse_time(r.text("created_at")?)?,
         updated_at: parse_time(r.text("updated_at")?)?,
+        delivery_email: r
+            .opt_text("delivery_email")?
+            .map(|e| parse::<orderflow_core::EmailAddress>("delivery e-mail", e))
+            .transpose()?,
     })
 }
 

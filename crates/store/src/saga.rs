@@ -322,21 +322,6 @@ impl<D: Db> Store<D> {
         )
     }
 
-    /// The tenant's contact address for deliveries, if it registered one.
-    pub fn tenant_contact(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
-        let rows = self.in_tenant(tenant, |s| {
-            s.run(
-                "SELECT contact_email FROM tenants WHERE id = $1",
-                &[tenant.as_str().into()],
-            )
-        })?;
-        Ok(rows
-            .first()
-            .map(|r| r.opt_text("contact_email").map(|o| o.map(str::to_owned)))
-            .transpose()?
-            .flatten())
-    }
-
     /// Puts a failed job back for another attempt at `at`.
     pub fn retry_job(&self, job: &Job, at: DateTime<Utc>, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.fenced_update(

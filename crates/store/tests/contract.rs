@@ -201,7 +201,8 @@ fn new_order(store: &Store<AnyDb>, t: &str, n: u128, at: DateTime<Utc>) -> Order
         vec![(ItemId::from_uuid(Uuid::from_u128(n * 100)), spec)],
         at,
     )
-    .unwrap();
+    .unwrap()
+    .delivering_to(EmailAddress::parse("buyer@acme.example").unwrap());
     store
         .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "user-1"))
         .unwrap();
@@ -224,6 +225,7 @@ contract!(
     concurrent_first_migrations_do_not_race,
     the_schema_checks_list_exactly_the_domain_names,
     an_order_round_trips_with_its_snapshots,
+    a_changed_delivery_address_is_stored_audited_and_version_guarded,
     another_tenants_order_is_invisible,
     creation_writes_one_audit_record_and_one_outbox_event,
     a_decision_commits_order_audit_and_events_together,
@@ -279,6 +281,26 @@ fn an_order_round_trips_with_its_snapshots(f: Fixture) {
     let loaded = store.order(&tenant("acme"), order.id).unwrap().unwrap();
     assert_eq!(loaded, order);
     assert_eq!(loaded.total, Money::eur(dec!(192.96)));
+}
+
+fn a_changed_delivery_address_is_stored_audited_and_version_guarded(f: Fixture) {
+    let store = f.store();
+    let order = new_order(&store, "acme", 1, now());
+    let address = EmailAddress::parse("jane@example.org").unwrap();
+    let change = || Command::ChangeDeliveryAddress { address: address.clone() };
+    let d = decide(&order, change(), Actor::Customer, &Catalog::standard(), now()).unwrap();
+    store.write(|s| s.apply(order.version, &d, "user-1")).unwrap();
+    let loaded = store.order(&tenant("acme"), order.id).unwrap().unwrap();
+    assert_eq!(loaded.delivery_email.as_ref(), Some(&address));
+    assert_eq!(loaded.version, order.version + 1);
+    let audit = store.audit(&tenant("acme"), order.id).unwrap();
+    assert_eq!(audit.last().unwrap().reason, "delivery address set to j***@example.org");
+    let events = store.outbox_of(&tenant("acme"), order.id).unwrap();
+    assert_eq!(events.last().unwrap().event_type, "order.delivery-address-changed");
+    // The same change against the version it was decided on is stale now.
+    let stale = store.write(|s| s.apply(order.version, &d, "user-1"));
+    assert!(matches!(stale, Err(StoreError::VersionConflict { .. })), "{stale:?}");
+    assert_eq!(store.order(&tenant("acme"), order.id).unwrap().unwrap(), loaded);
 }
 
 fn another_tenants_order_is_invisible(f: Fixture) {

@@ -9,7 +9,7 @@ mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::*;
-use orderflow_store::{Db, JobState};
+use orderflow_store::{Db, JobState, TenantDelivery};
 use uuid::Uuid;
 
 fn now() -> DateTime<Utc> {
@@ -309,7 +309,22 @@ fn credentials_and_resources_are_kept_per_tenant(f: Fixture) {
     let stranger: TenantId = "globex".parse().unwrap();
     assert_eq!(f.store.resource_of(&stranger, item(1)).unwrap(), None);
     assert_eq!(f.store.credentials_of(&stranger, item(1)).unwrap(), None);
-    assert_eq!(f.store.tenant_contact(t).unwrap(), None);
+    // Delivery settings: none until an operator sets them, then exactly
+    // those, replaced as a whole, and never another tenant's.
+    assert_eq!(f.store.tenant_delivery(t).unwrap(), TenantDelivery::default());
+    let settings = TenantDelivery {
+        default_email: Some("ops@acme.example".into()),
+        key: Some("age1qqqq".into()),
+    };
+    f.store.write(|s| s.set_tenant_delivery(t, &settings, now())).unwrap();
+    assert_eq!(f.store.tenant_delivery(t).unwrap(), settings);
+    let replaced = TenantDelivery {
+        default_email: Some("new@acme.example".into()),
+        key: None,
+    };
+    f.store.write(|s| s.set_tenant_delivery(t, &replaced, now())).unwrap();
+    assert_eq!(f.store.tenant_delivery(t).unwrap(), replaced);
+    assert_eq!(f.store.tenant_delivery(&stranger).unwrap(), TenantDelivery::default());
 }
 
 saga_contract!(

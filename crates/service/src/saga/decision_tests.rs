@@ -11,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::{
-    created_event, decide, parse_item, Actor, Catalog, Command, ItemId, JobKind, Order, OrderId, OrderItem, Payment,
+    created_event, decide, EmailAddress, parse_item, Actor, Catalog, Command, ItemId, JobKind, Order, OrderId, OrderItem, Payment,
     Quota, TenantId,
 };
 use orderflow_store::{JobState, NativeSqlite, Store};
@@ -230,7 +230,8 @@ impl World {
             (1..=items).map(|n| (item_id(n), spec.clone())).collect(),
             clock(),
         )
-        .unwrap();
+        .unwrap()
+        .delivering_to(EmailAddress::parse("buyer@example.test").unwrap());
         store
             .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "test"))
             .unwrap();
@@ -244,7 +245,6 @@ impl World {
             nonce,
             lease: Duration::seconds(30),
             poll_interval: Duration::seconds(1),
-            default_recipient: "ops@example.test".into(),
             retry_delay_scale: 1.0,
             renewal_lead: Duration::days(3),
         };

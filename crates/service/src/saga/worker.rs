@@ -12,7 +12,6 @@ use orderflow_core::{
     ItemState, JobPayload, Order, Outcome, SagaJob, Subscription, TenantId, ValidationStage,
 };
 use orderflow_store::{Db, Job, Store, StoreError};
-use serde_json::Value;
 
 use super::outbound::Outbound;
 use super::providers::{CallError, Providers, SagaProviders};
@@ -42,8 +41,6 @@ pub struct SagaEnv<D: Db, P = Providers> {
     pub lease: Duration,
     /// How soon to ask again about a resource still being created.
     pub poll_interval: Duration,
-    /// Where delivery e-mails go when the tenant has no contact address.
-    pub default_recipient: String,
     /// Multiplies every retry delay: 1 in production; tests shrink the
     /// 2-4-8-16-30 s schedule to run it in seconds.
     pub retry_delay_scale: f64,
@@ -307,28 +304,14 @@ fn access_email<D: Db, P>(
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let to = env
-        .store
-        .tenant_contact(&job.tenant)?
-        .unwrap_or_else(|| env.default_recipient.clone());
-    let subject = format!("Your {} is ready", item.product.product);
-    let text = format!(
-        "{}\n\nOrder {}, item {}.\n\nAccess details:\n{}\n\nKeep this message safe; you can ask for it again from your portal.",
-        item.product.summary, order.id, item.id, pretty(&access)
-    );
-    Ok(Ok((to, subject, text)))
-}
-
-fn pretty(access_json: &str) -> String {
-    match serde_json::from_str::<Value>(access_json) {
-        Ok(Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| format!("  {k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => access_json.to_owned(),
+    // To the order's own address, encrypted to the tenant's key if it has one.
+    match crate::delivery::delivery_mail(&env.store, order, item, &access) {
+        Ok(mail) => Ok(Ok((mail.to, mail.subject, mail.text))),
+        Err(crate::delivery::MailError::Store(e)) => Err(e),
+        Err(e) => Ok(Err(e.to_string())),
     }
 }
+
 
 /// Re-checks a paid order against today's catalog, the tenant's quota and
 /// the regions' free capacity (reserving it), then starts provisioning or

@@ -52,6 +52,7 @@ pub fn draft(tenant: &str, n: u128, now: DateTime<Utc>) -> Order {
         now,
     )
     .unwrap()
+    .delivering_to(EmailAddress::parse("buyer@acme.example").unwrap())
 }
 
 /// A database of `backend` migrated at `now`, holding one draft of tenant
