@@ -5,6 +5,7 @@ mod analytics;
 mod api;
 mod clock;
 mod crash;
+mod fastpath;
 mod fleet;
 mod hardening;
 mod operations;

@@ -18,5 +18,5 @@ pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
 pub(crate) use worker::SUBJECT as SAGA_SUBJECT;
 pub use worker::{
-    drive, job_owner, provider_timeout, run_claimed_job, run_due_jobs, run_job, SagaEnv, TickReport, RELEASE_DELAY,
+    drive, job_owner, provider_timeout, run_claimed_job, run_due_jobs, run_handed_jobs, run_job, SagaEnv, TickReport, RELEASE_DELAY,
 };

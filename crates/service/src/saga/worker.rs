@@ -85,8 +85,9 @@ pub fn provider_timeout(lease: Duration) -> std::time::Duration {
     half.to_std().unwrap_or(std::time::Duration::from_millis(500))
 }
 
-/// How many due jobs of one order a kick claims in one transaction (an
-/// order's items become due together: validation starts every provisioning).
+/// How many due jobs of one order a step component claims in one
+/// transaction (an order's items become due together: validation starts
+/// every provisioning).
 const ORDER_BATCH: u32 = 4;
 
 /// What one run of the worker did.
@@ -123,15 +124,11 @@ pub fn drive<D: Db>(
 ) -> Result<TickReport, StoreError> {
     let mut report = TickReport::default();
     while report.ran < limit {
-        // One order's due jobs (a kick) are few and short: claim them in one
-        // commit. A general tick claims one at a time, so no lease runs out
-        // while earlier jobs of a long batch run.
-        let batch = if only_order.is_some() {
-            ORDER_BATCH.min(limit - report.ran)
-        } else {
-            1
-        };
-        let jobs = store.claim_due_jobs(clock(), lease, batch, only_order)?;
+        // One job at a time: the step component it goes to claims the
+        // order's other due jobs of its own kinds itself (one invocation
+        // for every item's step), and no lease runs out while earlier jobs
+        // of a long batch run.
+        let jobs = store.claim_due_jobs(clock(), lease, 1, only_order)?;
         if jobs.is_empty() {
             break;
         }
@@ -168,6 +165,49 @@ pub fn run_claimed_job<D: Db>(env: &SagaEnv<D>, id: &str, claim: i64) -> Result<
         }
         _ => Ok(None),
     }
+}
+
+/// Runs the handed-over job `id` under `claim` (as [`run_claimed_job`]),
+/// then carries its order on in this same invocation: claims and runs the
+/// order's due jobs of the kinds the same component owns ([`job_owner`]:
+/// the other items' jobs, a poll that is due at once) until none is due or
+/// `limit` more ran, instead of returning to the scheduler between them.
+pub fn run_handed_jobs<D: Db>(
+    env: &SagaEnv<D>,
+    id: &str,
+    claim: i64,
+    limit: u32,
+) -> Result<Option<(bool, TickReport)>, StoreError> {
+    let Some(job) = env.store.job(id)? else {
+        return Ok(None);
+    };
+    if job.state != orderflow_store::JobState::Running || job.claim != claim {
+        return Ok(None);
+    }
+    crate::observe::note_job(&job.id, &job.tenant, job.order, job.kind);
+    let succeeded = run_job(env, &job)?;
+    let owner = job_owner(job.kind).0;
+    let kinds: Vec<JobKind> = JobKind::ALL.iter().copied().filter(|k| job_owner(*k).0 == owner).collect();
+    let mut more = TickReport::default();
+    while more.ran < limit {
+        let batch = ORDER_BATCH.min(limit - more.ran);
+        let jobs = env
+            .store
+            .claim_due_jobs_of((env.clock)(), env.lease, batch, Some(job.order), &kinds)?;
+        if jobs.is_empty() {
+            break;
+        }
+        for next in &jobs {
+            more.ran += 1;
+            let started = std::time::Instant::now();
+            let succeeded = run_job(env, next)?;
+            crate::observe::note_more_job(&next.id, &next.tenant, next.order, next.kind, Some(succeeded), started.elapsed());
+            if !succeeded {
+                more.failed += 1;
+            }
+        }
+    }
+    Ok(Some((succeeded, more)))
 }
 
 /// Runs one claimed job; `Ok(false)` when its call failed (and that was
