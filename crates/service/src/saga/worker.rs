@@ -189,25 +189,51 @@ pub fn run_handed_jobs<D: Db>(
     let owner = job_owner(job.kind).0;
     let kinds: Vec<JobKind> = JobKind::ALL.iter().copied().filter(|k| job_owner(*k).0 == owner).collect();
     let mut more = TickReport::default();
-    while more.ran < limit {
-        let batch = ORDER_BATCH.min(limit - more.ran);
-        let jobs = env
-            .store
-            .claim_due_jobs_of((env.clock)(), env.lease, batch, Some(job.order), &kinds)?;
+    'claims: while more.ran < limit {
+        // The order's items become due together: claim them in one commit.
+        let jobs =
+            env.store
+                .claim_due_jobs_of((env.clock)(), env.lease, ORDER_BATCH.min(limit - more.ran), Some(job.order), &kinds)?;
         if jobs.is_empty() {
             break;
         }
-        for next in &jobs {
+        for (i, next) in jobs.iter().enumerate() {
             more.ran += 1;
             let started = std::time::Instant::now();
-            let succeeded = run_job(env, next)?;
-            crate::observe::note_more_job(&next.id, &next.tenant, next.order, next.kind, Some(succeeded), started.elapsed());
-            if !succeeded {
-                more.failed += 1;
+            match run_job(env, next) {
+                Ok(succeeded) => {
+                    crate::observe::note_more_job(&next.id, &next.tenant, next.order, next.kind, Some(succeeded), started.elapsed());
+                    if !succeeded {
+                        more.failed += 1;
+                    }
+                }
+                Err(e) => {
+                    // The handed job's outcome is recorded; this one's could
+                    // not be: give it and the claimed ones not yet run back
+                    // at once (as a failed hand-over is) rather than leave
+                    // them to wait out their lease, and stop here.
+                    eprintln!("saga: job {} could not be recorded: {e}; it is released", next.id);
+                    more.failed += 1;
+                    release_all(env, &jobs[i..]);
+                    break 'claims;
+                }
             }
         }
     }
     Ok(Some((succeeded, more)))
+}
+
+/// Gives claimed jobs back at once, due a moment later; a claim that moved
+/// on meanwhile is left alone, and a job that cannot be given back runs
+/// again once its lease ends.
+fn release_all<D: Db>(env: &SagaEnv<D>, jobs: &[Job]) {
+    let now = (env.clock)();
+    for job in jobs {
+        match env.store.write(|s| s.release_job(job, now + RELEASE_DELAY, now)) {
+            Ok(()) | Err(StoreError::ClaimLost(_)) => {}
+            Err(e) => eprintln!("saga: job {} could not be released: {e}; it runs again after its lease", job.id),
+        }
+    }
 }
 
 /// Runs one claimed job; `Ok(false)` when its call failed (and that was
