@@ -6,6 +6,7 @@ mod api;
 mod clock;
 mod crash;
 mod delivery;
+mod fastpath;
 mod fleet;
 mod hardening;
 mod operations;

@@ -198,6 +198,70 @@ fn self_requests_go_through_the_public_router() {
     assert!(missing.starts_with("status=404"), "{missing}");
 }
 
+/// A loopback HTTP server for the `/after` fixture route: it reports each
+/// request's path on `seen`, and answers `/during` only once `release`
+/// gives the word, so the guest cannot finish before the test says so.
+fn held_server() -> (String, std::sync::mpsc::Receiver<String>, std::sync::mpsc::Sender<()>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("local address"));
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            // Drain the headers: the guest's GET has no body.
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let held = path == "/during";
+            if seen_tx.send(path).is_err() {
+                return;
+            }
+            if held && released.recv().is_err() {
+                return;
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (base, seen, release)
+}
+
+#[test]
+fn the_response_is_sent_when_the_guest_sets_it_and_the_guest_runs_on_after_it() {
+    let app = fixture_app().spawn();
+    let (base, seen, release) = held_server();
+    // The guest cannot finish before `release`, which is sent only once
+    // the whole response is in hand: had the runner waited for the guest,
+    // this request would time out instead.
+    let response = app
+        .client()
+        .get(app.url(&format!("/after?url={base}")))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .expect("the response arrives while the guest is still at work");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().expect("body"), "responded");
+    assert_eq!(
+        seen.recv_timeout(LOG_WAIT).expect("the guest's request after responding"),
+        "/during",
+        "the guest works on after its response"
+    );
+    release.send(()).expect("the server is waiting");
+    assert_eq!(
+        seen.recv_timeout(LOG_WAIT).expect("the guest's last request"),
+        "/done",
+        "the guest runs to its end after the response was sent"
+    );
+}
+
 #[test]
 fn a_trapping_component_returns_500_and_the_runner_keeps_serving() {
     let app = fixture_app().spawn();

@@ -13,11 +13,12 @@ use orderflow_store::SpinDb;
 
 type App = Ctx<SpinDb>;
 
-/// After a write that queued saga work, asks the worker to run it now.
+/// After a write that queued saga work, runs it now: claims the order's due
+/// jobs here and hands each to its owner (the payment intent to `pay`).
 fn kicked(app: &App, params: &Params, response: HttpResponse) -> HttpResponse {
     if response.status < 300 {
         if let Some(order) = params.get("id").and_then(|id| id.parse().ok()) {
-            host::kick(&app.principal.tenant, order, &app.correlation_id);
+            host::drive_order(&app.principal.tenant, order, &app.correlation_id);
         }
     }
     response

@@ -36,7 +36,7 @@ pub const ROUTES: &[Route<App>] = &[Route {
     path: "/v1/internal/renew",
     handler: |app, req, _| {
         let id = &app.correlation_id;
-        host::principal(req, id)?.require_role(&[Role::Service])?;
+        host::require(req, &[Role::Service], id)?;
         let query = parse_query(&req.query, &["limit"])?;
         let limit = match query.get("limit") {
             Some(raw) => raw

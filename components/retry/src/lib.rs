@@ -25,8 +25,7 @@ pub const ROUTES: &[Route<App>] = &[
         handler: |app, req, _| {
             // The credential first: a caller that may not tick learns
             // nothing from how its query would have been read.
-            let caller = host::principal(req, &app.correlation_id)?;
-            caller.require_role(&[Role::Service])?;
+            let caller = host::require(req, &[Role::Service], &app.correlation_id)?;
             let query = parse_query(&req.query, &["order", "limit"])?;
             let order = match query.get("order") {
                 Some(raw) => Some(raw.parse().map_err(|_| ApiError::not_found("order", raw.as_str()))?),

@@ -6,9 +6,10 @@
 //!
 //! 1. the limit: the database's raw commit rate on this machine with the
 //!    app's durability settings ([`baseline`]);
-//! 2. commits per order in our code, counted by the runner (`SIGUSR1` →
-//!    `spin-local: stats commits=N`) over sequential lifecycles, and on
-//!    PostgreSQL also as write transactions (transaction ids handed out);
+//! 2. commits and component invocations per order in our code, counted by
+//!    the runner (`SIGUSR1` → `spin-local: stats invocations=N` and
+//!    `… commits=N`) over sequential lifecycles, and on PostgreSQL also as
+//!    write transactions (transaction ids handed out);
 //! 3. lifecycle throughput with N concurrent clients (create → submit →
 //!    signed webhook → `fulfilled`), as a percentage of commit rate ÷
 //!    commits per order, with the latency of each request kind and of
@@ -164,6 +165,9 @@ pub struct DatabaseRun {
     pub commit_rate: CommitRate,
     /// Commits one order took (the runner's count of committed transactions).
     pub commits_per_order: f64,
+    /// Component invocations one order took (the runner's count: every
+    /// request a component handled, chained and scheduled ones included).
+    pub invocations_per_order: f64,
     /// PostgreSQL only: transaction ids handed out per order (write transactions).
     pub write_transactions_per_order: Option<f64>,
     /// Orders taken one at a time.
@@ -338,18 +342,20 @@ fn run_database(db: Database, options: &Options, sims: &Sims) -> DatabaseRun {
         "{name}: {} orders one at a time (commits per order, webhook → fulfilled alone)",
         options.sequential
     ));
-    let (commits_before, xid_before) = (runner_commits(&app), next_xid());
+    let (before, xid_before) = (runner_stats(&app), next_xid());
     let sequential = load::lifecycles(&target, &watcher, 1, options.sequential, options.phase_limit, &quiet);
-    let (commits_after, xid_after) = (runner_commits(&app), next_xid());
+    let (after, xid_after) = (runner_stats(&app), next_xid());
     let fulfilled = sequential.samples.fulfilled.max(1) as u64;
-    let commits_per_order = baseline::u64_f64(commits_after - commits_before) / baseline::u64_f64(fulfilled);
+    let commits_per_order = baseline::u64_f64(after.commits - before.commits) / baseline::u64_f64(fulfilled);
+    let invocations_per_order =
+        baseline::u64_f64(after.invocations - before.invocations) / baseline::u64_f64(fulfilled);
     // The xid query itself takes no transaction id: a snapshot's xmax is read-only.
     let write_transactions_per_order = match (xid_before, xid_after) {
         (Some(a), Some(b)) => Some(baseline::u64_f64((b - a).unsigned_abs()) / baseline::u64_f64(fulfilled)),
         _ => None,
     };
     progress(&format!(
-        "{name}: {commits_per_order:.1} commits per order{}; webhook → fulfilled p50 {:.1} ms",
+        "{name}: {commits_per_order:.1} commits and {invocations_per_order:.1} invocations per order{}; webhook → fulfilled p50 {:.1} ms",
         write_transactions_per_order.map_or_else(String::new, |w| format!(" ({w:.1} write transactions)")),
         stats::Latency::of(&sequential.samples.to_fulfilled).p50
     ));
@@ -403,6 +409,7 @@ fn run_database(db: Database, options: &Options, sims: &Sims) -> DatabaseRun {
         database: db,
         commit_rate,
         commits_per_order,
+        invocations_per_order,
         write_transactions_per_order,
         sequential,
         concurrent,
@@ -428,10 +435,21 @@ pub(crate) fn app_builder(sims: &Sims) -> e2e::AppBuilder {
         .arg("--schedule-header", format!("authorization: Bearer {service}"))
 }
 
-/// The runner's commit count: sends SIGUSR1 and reads the line it prints.
-fn runner_commits(app: &App) -> u64 {
-    const NEEDLE: &str = "spin-local: stats commits=";
-    let before = app.logs().count(NEEDLE);
+/// What the runner has counted since it started.
+#[derive(Debug, Clone, Copy)]
+struct RunnerStats {
+    /// Committed transactions.
+    commits: u64,
+    /// Component invocations.
+    invocations: u64,
+}
+
+/// The runner's counts: sends SIGUSR1 and reads the lines it prints
+/// (`spin-local: stats invocations=N`, then `spin-local: stats commits=N`).
+fn runner_stats(app: &App) -> RunnerStats {
+    const COMMITS: &str = "spin-local: stats commits=";
+    const INVOCATIONS: &str = "spin-local: stats invocations=";
+    let before = app.logs().count(COMMITS);
     let pid = app.pid().expect("the runner is running");
     let status = Command::new("kill")
         .args(["-USR1", &pid.to_string()])
@@ -439,14 +457,20 @@ fn runner_commits(app: &App) -> u64 {
         .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
     assert!(status.success(), "kill -USR1 {pid} failed");
     e2e::eventually("the runner's stats line", Duration::from_secs(10), || {
-        (app.logs().count(NEEDLE) > before).then_some(())
+        (app.logs().count(COMMITS) > before).then_some(())
     });
     let text = app.logs().text();
-    text.lines()
-        .rev()
-        .find_map(|l| l.split(NEEDLE).nth(1))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no commit count in the runner's stats line"))
+    let last = |needle: &str| -> u64 {
+        text.lines()
+            .rev()
+            .find_map(|l| l.split(needle).nth(1))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{needle}` in the runner's stats lines"))
+    };
+    RunnerStats {
+        commits: last(COMMITS),
+        invocations: last(INVOCATIONS),
+    }
 }
 
 /// `VmHWM` (peak resident set) of process `pid`, KiB.

@@ -57,11 +57,32 @@ pub struct Services {
     pub pg_pool: crate::host::pg_pool::PgPool,
     /// What a PostgreSQL `query` without result rows does.
     pub pg_empty_query: crate::host::postgres::EmptyQuery,
+    /// What becomes of a guest still running once its response is sent.
+    pub after_response: AfterResponse,
+    /// Component instances run since start (every request a component
+    /// handles: from outside, by service chaining, or by the scheduler).
+    /// Counted by the host only; what a component sees is unchanged.
+    pub invocations: std::sync::atomic::AtomicU64,
 }
 
 struct PreparedComponent {
     pre: ProxyPre<RequestState>,
     grants: Arc<Grants>,
+}
+
+/// What becomes of a guest that runs on after its response was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AfterResponse {
+    /// Spin 3.x: the guest keeps its instance and runs until it
+    /// returns (`crates/trigger-http/src/wasi.rs`: the handler's task is
+    /// left running once the response is out).
+    #[default]
+    Run,
+    /// Spin's main branch after pull request 3541 (`AbortOnDropBody`): the
+    /// guest's task is aborted when hyper drops the response body, which
+    /// it does as soon as the body has been sent; the guest stops at its
+    /// next wait on the host, and its outbound requests are dropped.
+    Abort,
 }
 
 /// Options for [`App::load`].
@@ -78,6 +99,8 @@ pub struct LoadOptions {
     /// What a PostgreSQL `query` without result rows does (default: fail,
     /// as it would hang on Spin 4.0.0-4.0.2).
     pub pg_empty_query: crate::host::postgres::EmptyQuery,
+    /// What becomes of a guest still running once its response is sent.
+    pub after_response: AfterResponse,
     /// How many runner instances serve this application together (1: this
     /// one alone). Above 1, a local key-value file is refused and a local
     /// SQLite database is warned about: each instance would have its own.
@@ -176,6 +199,8 @@ impl App {
                 commits,
                 pg_pool: crate::host::pg_pool::PgPool::default(),
                 pg_empty_query: opts.pg_empty_query,
+                after_response: opts.after_response,
+                invocations: std::sync::atomic::AtomicU64::new(0),
             },
             listen_addr: OnceLock::new(),
         }))
@@ -270,6 +295,9 @@ impl App {
             return Ok(text_response(404, "Not Found"));
         };
         self.set_spin_headers(&mut request, route, client)?;
+        self.services
+            .invocations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
         let mut store = Store::new(
             &self.engine,
@@ -299,21 +327,28 @@ impl App {
                 // Typically the handler only has a small body left to write:
                 // one more poll finishes it here; otherwise it continues in
                 // its own task while hyper streams the body.
+                let mut abort = None;
                 match futures::poll!(&mut handler) {
                     std::task::Poll::Ready(Err(e)) => {
                         eprintln!("spin-local: handler failed after responding: {e:#}");
                     }
                     std::task::Poll::Ready(Ok(())) => {}
                     std::task::Poll::Pending => {
-                        tokio::spawn(async move {
+                        let task = tokio::spawn(async move {
                             if let Err(e) = handler.await {
                                 eprintln!("spin-local: handler failed after responding: {e:#}");
                             }
                         });
+                        if self.services.after_response == AfterResponse::Abort {
+                            abort = Some(task.abort_handle());
+                        }
                     }
                 }
                 match response {
-                    Ok(Ok(response)) => Ok(response),
+                    Ok(Ok(response)) => Ok(match abort {
+                        Some(handle) => response.map(|body| AbortOnDropBody { body, handle }.boxed_unsync()),
+                        None => response,
+                    }),
                     Ok(Err(code)) => Err(anyhow::anyhow!("handler returned error code {code:?}")),
                     Err(_) => Err(anyhow::anyhow!("handler dropped the response")),
                 }
@@ -372,6 +407,43 @@ impl App {
             set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value)?;
         }
         Ok(())
+    }
+}
+
+/// A response body that aborts the guest's task when hyper drops it: after
+/// the body was sent, or when the client went away (Spin's main branch,
+/// `AbortOnDropBody` in `crates/trigger-http/src/wasi.rs`).
+struct AbortOnDropBody {
+    body: WasiBody,
+    handle: tokio::task::AbortHandle,
+}
+
+impl Drop for AbortOnDropBody {
+    fn drop(&mut self) {
+        if !self.handle.is_finished() {
+            eprintln!("spin-local: the response was sent; the guest still running after it is aborted (--after-response abort)");
+        }
+        self.handle.abort();
+    }
+}
+
+impl http_body::Body for AbortOnDropBody {
+    type Data = Bytes;
+    type Error = <WasiBody as http_body::Body>::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -73,6 +73,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .ok()
             .and_then(|e| e.parent().map(|p| p.join("spin-local-cache"))),
         pg_empty_query: crate::host::postgres::EmptyQuery::default(),
+        after_response: crate::app::AfterResponse::default(),
         instances: 1,
     };
     let app = tokio::task::spawn_blocking(move || App::load(&opts))

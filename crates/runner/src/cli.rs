@@ -58,6 +58,12 @@ pub struct UpArgs {
     /// spinframework/spin issue 3671) or `empty` (Spin 3.x: an empty set).
     #[arg(long, value_enum, default_value = "error")]
     pub pg_empty_query: crate::host::postgres::EmptyQuery,
+    /// What becomes of a guest still running after its response was sent:
+    /// `run` (the default: Spin 3.x lets it run until it returns)
+    /// or `abort` (Spin's main branch after pull request 3541 aborts it
+    /// once the response body has been sent).
+    #[arg(long, value_enum, default_value = "run")]
+    pub after_response: crate::app::AfterResponse,
     /// How many instances serve this application together (this one
     /// included). Above 1, key-value stores must be shared (`type = "redis"`)
     /// and local SQLite databases are warned about.
@@ -82,6 +88,7 @@ impl UpArgs {
             runtime_config: self.runtime_config_file.clone(),
             cache_dir: self.cache_dir.clone().or_else(default_cache_dir),
             pg_empty_query: self.pg_empty_query,
+            after_response: self.after_response,
             instances: self.instances,
         }
     }
@@ -139,8 +146,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// On every SIGUSR1, prints `spin-local: stats commits=N` (database commits
-/// since start) to stderr, so a benchmark can count the commits its load took.
+/// On every SIGUSR1, prints `spin-local: stats invocations=N` (component
+/// instances run since start), then `spin-local: stats commits=N` (database
+/// commits since start) to stderr, so a benchmark can count what its load took.
 fn spawn_stats_reporter(app: &std::sync::Arc<App>) {
     #[cfg(unix)]
     {
@@ -151,6 +159,8 @@ fn spawn_stats_reporter(app: &std::sync::Arc<App>) {
         let app = app.clone();
         tokio::spawn(async move {
             while usr1.recv().await.is_some() {
+                let invocations = app.services.invocations.load(std::sync::atomic::Ordering::Relaxed);
+                eprintln!("spin-local: stats invocations={invocations}");
                 eprintln!("spin-local: stats commits={}", app.services.commits.total());
             }
         });

@@ -8,6 +8,8 @@
 /// `spin_component!("orders", ROUTES, |request| make_state(&request))`:
 /// `make_state` turns the request into the handlers' state or an
 /// `ApiError` response; the request then goes through [`crate::dispatch`].
+/// The response is sent before the invocation ends; then the work handlers
+/// queued with `spin::after_response` runs.
 #[macro_export]
 macro_rules! spin_component {
     ($name:literal, $routes:path, $state:expr) => {
@@ -15,16 +17,26 @@ macro_rules! spin_component {
         mod entry {
             use super::*;
 
+            /// Takes Spin's response outparam, so work a handler queued with
+            /// `spin::after_response` runs after the response is sent.
             #[spin_sdk::http_component]
-            fn handle(request: spin_sdk::http::Request) -> spin_sdk::http::Response {
-                let request = orderflow_http::RequestParts::from(request);
+            async fn handle(
+                incoming: spin_sdk::http::IncomingRequest,
+                out: spin_sdk::http::ResponseOutparam,
+            ) {
+                let request = match $crate::spin::entry::read_request(incoming).await {
+                    Ok(request) => request,
+                    Err(response) => return $crate::spin::entry::send_response(out, response).await,
+                };
                 let started = $crate::observe::begin(&request);
                 let make = $state;
                 let response: orderflow_http::HttpResponse = match make(&request) {
                     Ok(state) => $crate::dispatch($routes, &state, &request),
                     Err(error) => error.into(),
                 };
-                $crate::observe::finish($name, $routes, &request, started, response).into()
+                let response = $crate::observe::finish($name, $routes, &request, started, response);
+                $crate::spin::entry::send_response(out, response).await;
+                $crate::spin::entry::run_after_response();
             }
         }
 

@@ -48,6 +48,20 @@ struct Context {
     job: Option<String>,
     step: Option<&'static str>,
     outcome: Option<&'static str>,
+    /// More jobs this request ran after the one it was handed (a step
+    /// component carrying its order on): each gets its own line.
+    more_jobs: Vec<JobRun>,
+}
+
+/// One more saga job a step request ran.
+#[derive(Debug, Clone)]
+struct JobRun {
+    job: String,
+    tenant: String,
+    order: String,
+    step: &'static str,
+    outcome: &'static str,
+    duration_us: u64,
 }
 
 thread_local! {
@@ -106,12 +120,30 @@ pub fn note_job(id: &str, tenant: &TenantId, order: OrderId, kind: JobKind) {
 /// Records how the saga step ended: `succeeded`, `failed` (recorded for a
 /// retry or compensation) or `skipped` (not this worker's any more).
 pub fn note_outcome(ran: Option<bool>) {
-    let outcome = match ran {
+    let outcome = outcome_name(ran);
+    CONTEXT.with(|c| c.borrow_mut().outcome = Some(outcome));
+}
+
+/// Records one more saga job this request ran after the one it was handed,
+/// and how it ended (see [`note_outcome`]): it gets a log line of its own.
+pub fn note_more_job(id: &str, tenant: &TenantId, order: OrderId, kind: JobKind, ran: Option<bool>, took: std::time::Duration) {
+    let run = JobRun {
+        job: id.to_owned(),
+        tenant: tenant.as_str().to_owned(),
+        order: order.to_string(),
+        step: kind.as_str(),
+        outcome: outcome_name(ran),
+        duration_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+    };
+    CONTEXT.with(|c| c.borrow_mut().more_jobs.push(run));
+}
+
+fn outcome_name(ran: Option<bool>) -> &'static str {
+    match ran {
         Some(true) => "succeeded",
         Some(false) => "failed",
         None => "skipped",
-    };
-    CONTEXT.with(|c| c.borrow_mut().outcome = Some(outcome));
+    }
 }
 
 /// One log line's fields.
@@ -194,6 +226,20 @@ pub fn finish<S: ?Sized>(
     };
     if let Ok(text) = serde_json::to_string(&line) {
         println!("{text}");
+    }
+    for run in &context.more_jobs {
+        let more = LogLine {
+            duration_us: run.duration_us,
+            tenant: Some(run.tenant.clone()),
+            order: Some(run.order.clone()),
+            job: Some(run.job.clone()),
+            step: Some(run.step),
+            outcome: Some(run.outcome),
+            ..line.clone()
+        };
+        if let Ok(text) = serde_json::to_string(&more) {
+            println!("{text}");
+        }
     }
     if response.header(CORRELATION_HEADER).is_some() || context.correlation_id.is_empty() {
         response

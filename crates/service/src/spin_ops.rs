@@ -5,7 +5,7 @@ use chrono::Utc;
 use orderflow_http::{ApiError, HttpResponse, RequestParts, Role};
 
 use crate::clock;
-use crate::spin::{open_store, principal, sync_clock};
+use crate::spin::{open_store, require, sync_clock};
 
 /// `GET /healthz`: 200 `{"status":"ok"}` when this instance reaches its
 /// database (SQLite `default`, or PostgreSQL as `database_url` says) and the
@@ -41,7 +41,7 @@ pub fn health(correlation_id: &str) -> HttpResponse {
 /// `GET /v1/internal/metrics` (operator or service role): every tenant's
 /// operational figures at the application's time, as Prometheus text.
 pub fn metrics(request: &RequestParts, correlation_id: &str) -> Result<HttpResponse, ApiError> {
-    principal(request, correlation_id)?.require_role(&[Role::Operator, Role::Service])?;
+    require(request, &[Role::Operator, Role::Service], correlation_id)?;
     sync_clock(correlation_id)?;
     let store = open_store(clock::now(), correlation_id)?;
     let figures = store

@@ -154,9 +154,29 @@ impl<D: Db> Store<D> {
         limit: u32,
         only_order: Option<OrderId>,
     ) -> Result<Vec<Job>, StoreError> {
+        self.claim_due_jobs_of(now, lease, limit, only_order, &[])
+    }
+
+    /// As [`Store::claim_due_jobs`], but only jobs of `kinds` (all kinds
+    /// when empty): a saga step component claims the order's due jobs that
+    /// are its own to run, and leaves the others to their owners.
+    pub fn claim_due_jobs_of(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+        only_order: Option<OrderId>,
+        kinds: &[JobKind],
+    ) -> Result<Vec<Job>, StoreError> {
+        // One bound text parameter, `,kind,kind,`, matched by substring
+        // (kinds are closed-set names without commas); NULL matches all.
+        let kinds = (!kinds.is_empty()).then(|| {
+            let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            format!(",{},", names.join(","))
+        });
         match self.db().dialect() {
-            Dialect::Sqlite => self.claim_due_jobs_sqlite(now, lease, limit, only_order),
-            Dialect::Postgres => self.claim_due_jobs_postgres(now, lease, limit, only_order),
+            Dialect::Sqlite => self.claim_due_jobs_sqlite(now, lease, limit, only_order, kinds),
+            Dialect::Postgres => self.claim_due_jobs_postgres(now, lease, limit, only_order, kinds),
         }
     }
 
@@ -167,14 +187,16 @@ impl<D: Db> Store<D> {
         lease: Duration,
         limit: u32,
         only_order: Option<OrderId>,
+        kinds: Option<String>,
     ) -> Result<Vec<Job>, StoreError> {
         // Most ticks find nothing due; look before taking the write lock.
         let due = self.run(
             "SELECT 1 AS due FROM saga_jobs
               WHERE ((state = 'pending' AND next_attempt_at <= $1) OR (state = 'running' AND lease_until <= $1))
                 AND ($2 IS NULL OR order_id = $2)
+                AND ($3 IS NULL OR instr($3, ',' || kind || ',') > 0)
               LIMIT 1",
-            &[Param::Time(now), only_order.map(|o| o.to_string()).into()],
+            &[Param::Time(now), only_order.map(|o| o.to_string()).into(), kinds.as_deref().into()],
         )?;
         if due.is_empty() {
             return Ok(Vec::new());
@@ -184,13 +206,19 @@ impl<D: Db> Store<D> {
                 "SELECT j.* FROM saga_jobs j
                   WHERE ((j.state = 'pending' AND j.next_attempt_at <= $1) OR (j.state = 'running' AND j.lease_until <= $1))
                     AND ($2 IS NULL OR j.order_id = $2)
+                    AND ($4 IS NULL OR instr($4, ',' || j.kind || ',') > 0)
                     AND (j.after_job IS NULL OR EXISTS (SELECT 1 FROM saga_jobs a WHERE a.id = j.after_job AND a.state = 'done'))
                     AND (j.kind <> 'deprovision' OR NOT EXISTS (
                           SELECT 1 FROM saga_jobs p
                            WHERE p.item_id = j.item_id AND p.kind = 'provision' AND p.state IN ('pending', 'running')))
                   ORDER BY j.next_attempt_at, j.created_at, j.id
                   LIMIT $3",
-                &[Param::Time(now), only_order.map(|o| o.to_string()).into(), Param::Int(i64::from(limit))],
+                &[
+                    Param::Time(now),
+                    only_order.map(|o| o.to_string()).into(),
+                    Param::Int(i64::from(limit)),
+                    kinds.as_deref().into(),
+                ],
             )?;
             let mut jobs = rows.iter().map(|r| job_from_row(&r)).collect::<Result<Vec<_>, _>>()?;
             for job in &mut jobs {
@@ -218,6 +246,7 @@ impl<D: Db> Store<D> {
         lease: Duration,
         limit: u32,
         only_order: Option<OrderId>,
+        kinds: Option<String>,
     ) -> Result<Vec<Job>, StoreError> {
         // A few spare candidates, so that losing races to other workers
         // does not end a tick while jobs are still due.
@@ -251,8 +280,9 @@ impl<D: Db> Store<D> {
                                               claim_epoch = claim_epoch + 1
                           WHERE id = $1
                             AND ((state = 'pending' AND next_attempt_at <= $3) OR (state = 'running' AND lease_until <= $3))
+                            AND ($4::text IS NULL OR strpos($4::text, ',' || kind || ',') > 0)
                           RETURNING *",
-                        &[id.as_str().into(), Param::Time(now + lease), Param::Time(now)],
+                        &[id.as_str().into(), Param::Time(now + lease), Param::Time(now), kinds.as_deref().into()],
                     )
                 })?;
                 if let Some(row) = claimed.first() {

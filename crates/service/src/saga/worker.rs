@@ -84,8 +84,9 @@ pub fn provider_timeout(lease: Duration) -> std::time::Duration {
     half.to_std().unwrap_or(std::time::Duration::from_millis(500))
 }
 
-/// How many due jobs of one order a kick claims in one transaction (an
-/// order's items become due together: validation starts every provisioning).
+/// How many due jobs of one order a step component claims in one
+/// transaction (an order's items become due together: validation starts
+/// every provisioning).
 const ORDER_BATCH: u32 = 4;
 
 /// What one run of the worker did.
@@ -122,15 +123,11 @@ pub fn drive<D: Db>(
 ) -> Result<TickReport, StoreError> {
     let mut report = TickReport::default();
     while report.ran < limit {
-        // One order's due jobs (a kick) are few and short: claim them in one
-        // commit. A general tick claims one at a time, so no lease runs out
-        // while earlier jobs of a long batch run.
-        let batch = if only_order.is_some() {
-            ORDER_BATCH.min(limit - report.ran)
-        } else {
-            1
-        };
-        let jobs = store.claim_due_jobs(clock(), lease, batch, only_order)?;
+        // One job at a time: the step component it goes to claims the
+        // order's other due jobs of its own kinds itself (one invocation
+        // for every item's step), and no lease runs out while earlier jobs
+        // of a long batch run.
+        let jobs = store.claim_due_jobs(clock(), lease, 1, only_order)?;
         if jobs.is_empty() {
             break;
         }
@@ -166,6 +163,76 @@ pub fn run_claimed_job<D: Db, P: SagaProviders>(
             run_job(env, &job).map(Some)
         }
         _ => Ok(None),
+    }
+}
+
+/// Runs the handed-over job `id` under `claim` (as [`run_claimed_job`]),
+/// then carries its order on in this same invocation: claims and runs the
+/// order's due jobs of the kinds the same component owns (their
+/// [`orderflow_core::Owner`] in the saga's definition:
+/// the other items' jobs, a poll that is due at once) until none is due or
+/// `limit` more ran, instead of returning to the scheduler between them.
+pub fn run_handed_jobs<D: Db, P: SagaProviders>(
+    env: &SagaEnv<D, P>,
+    id: &str,
+    claim: i64,
+    limit: u32,
+) -> Result<Option<(bool, TickReport)>, StoreError> {
+    let Some(job) = env.store.job(id)? else {
+        return Ok(None);
+    };
+    if job.state != orderflow_store::JobState::Running || job.claim != claim {
+        return Ok(None);
+    }
+    crate::observe::note_job(&job.id, &job.tenant, job.order, job.kind);
+    let succeeded = run_job(env, &job)?;
+    let owner = orderflow_core::step(job.kind).owner;
+    let kinds: Vec<orderflow_core::JobKind> = orderflow_core::SAGA.iter().filter(|s| s.owner == owner).map(|s| s.kind).collect();
+    let mut more = TickReport::default();
+    'claims: while more.ran < limit {
+        // The order's items become due together: claim them in one commit.
+        let jobs =
+            env.store
+                .claim_due_jobs_of((env.clock)(), env.lease, ORDER_BATCH.min(limit - more.ran), Some(job.order), &kinds)?;
+        if jobs.is_empty() {
+            break;
+        }
+        for (i, next) in jobs.iter().enumerate() {
+            more.ran += 1;
+            let started = std::time::Instant::now();
+            match run_job(env, next) {
+                Ok(succeeded) => {
+                    crate::observe::note_more_job(&next.id, &next.tenant, next.order, next.kind, Some(succeeded), started.elapsed());
+                    if !succeeded {
+                        more.failed += 1;
+                    }
+                }
+                Err(e) => {
+                    // The handed job's outcome is recorded; this one's could
+                    // not be: give it and the claimed ones not yet run back
+                    // at once (as a failed hand-over is) rather than leave
+                    // them to wait out their lease, and stop here.
+                    eprintln!("saga: job {} could not be recorded: {e}; it is released", next.id);
+                    more.failed += 1;
+                    release_all(env, &jobs[i..]);
+                    break 'claims;
+                }
+            }
+        }
+    }
+    Ok(Some((succeeded, more)))
+}
+
+/// Gives claimed jobs back at once, due a moment later; a claim that moved
+/// on meanwhile is left alone, and a job that cannot be given back runs
+/// again once its lease ends.
+fn release_all<D: Db, P>(env: &SagaEnv<D, P>, jobs: &[Job]) {
+    let now = (env.clock)();
+    for job in jobs {
+        match env.store.write(|s| s.release_job(job, now + RELEASE_DELAY, now)) {
+            Ok(()) | Err(StoreError::ClaimLost(_)) => {}
+            Err(e) => eprintln!("saga: job {} could not be released: {e}; it runs again after its lease", job.id),
+        }
     }
 }
 
