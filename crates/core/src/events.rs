@@ -47,6 +47,10 @@ closed_set!(
         OrderServiceDelivered = "order.service-delivered",
         /// Money is to go back to the customer.
         BillingRefundRequested = "billing.refund-requested",
+        /// The payment provider returned the money (its signed webhook, or its answer).
+        BillingRefunded = "billing.refunded",
+        /// The payment provider could not return the money: an operator must act.
+        BillingRefundFailed = "billing.refund-failed",
         /// An active item started its subscription (period 1 from activation).
         SubscriptionStarted = "subscription.started",
         /// A renewal was paid: the subscription runs one period more.
@@ -111,6 +115,8 @@ impl EventType {
             OrderFailed => &[Billing, Notification, Portal, Analytics],
             OrderServiceDelivered => &[Notification, Portal, Analytics],
             BillingRefundRequested => &[Billing, Notification, Analytics],
+            BillingRefunded => &[Billing, Notification, Portal, Analytics],
+            BillingRefundFailed => &[Billing, Notification, Portal],
             SubscriptionStarted => &[Billing, Portal, Analytics],
             SubscriptionRenewed => &[Billing, Notification, Portal, Analytics],
             SubscriptionRenewalFailed => &[Billing, Notification, Portal],

@@ -28,6 +28,9 @@ closed_set!(
         Deliver = "deliver",
         /// Remove one item's resources at its provider (a compensation).
         Deprovision = "deprovision",
+        /// Give money back at the payment provider (a compensation;
+        /// `crate::refund`).
+        Refund = "refund",
     }
 );
 
@@ -35,7 +38,10 @@ impl JobKind {
     /// Compensations retry until they succeed or park the order; forward
     /// steps give up after their retries.
     pub fn is_compensation(self) -> bool {
-        matches!(self, JobKind::Deprovision | JobKind::CancelPaymentIntent)
+        matches!(
+            self,
+            JobKind::Deprovision | JobKind::CancelPaymentIntent | JobKind::Refund
+        )
     }
 }
 
@@ -93,6 +99,9 @@ pub fn jobs_for(order: OrderId, version: i64, effects: &[Effect]) -> Vec<NewJob>
                 for item in items {
                     previous = Some(push(JobKind::Deprovision, Some(*item), previous.clone(), json!({})));
                 }
+            }
+            Effect::Refund(refund) => {
+                push(JobKind::Refund, refund.item, None, json!({ "refund_id": refund.id }));
             }
         }
     }

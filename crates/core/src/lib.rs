@@ -16,6 +16,7 @@ mod money;
 mod order;
 mod pricing;
 mod quota;
+mod refund;
 mod saga;
 mod state;
 mod subscription;
@@ -42,6 +43,10 @@ pub use money::{Currency, Money, MoneyError};
 pub use order::{Compensation, Order, OrderItem, Payment, ProductSnapshot};
 pub use pricing::{check_shown_total, order_total, price_item, PriceLine, PriceMismatch, PriceSnapshot, TOLERANCE_EUR};
 pub use quota::{check_quota, demand};
+pub use refund::{
+    check_refund_bounds, refund_idempotency_key, refund_state_of_provider_status, ObservedRefund, PlannedRefund,
+    Refund, RefundBoundViolation, RefundChange, RefundScope, RefundState,
+};
 pub use saga::{
     after_compensation_failure, after_failure, plan, unwind, AfterCompensationFailure, AfterFailure, PlannedStep, Step,
     COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS,

@@ -5,6 +5,7 @@
 mod outbound;
 pub mod payments;
 mod providers;
+mod refunds;
 mod retention;
 mod vault;
 mod webhook;
