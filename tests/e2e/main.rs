@@ -12,6 +12,7 @@ mod orders;
 mod portal;
 mod postgres;
 mod redis_kv;
+mod refunds;
 mod runner;
 mod saga;
 mod stripe;
