@@ -89,8 +89,27 @@ CREATE POLICY tenant_isolation ON refunds
 
 GRANT SELECT, INSERT, UPDATE ON refunds TO orderflow_app;
 
--- The saga runs refunds as jobs of their own kind.
+-- The saga runs refunds, and the end of a subscription (deprovision its
+-- resource, void its open renewal intent), as jobs of their own kinds.
 ALTER TABLE saga_jobs DROP CONSTRAINT saga_jobs_kind_check;
 
 ALTER TABLE saga_jobs ADD CONSTRAINT saga_jobs_kind_check CHECK (kind IN ('create_payment_intent',
-    'cancel_payment_intent', 'validate', 'provision', 'deliver', 'deprovision', 'refund'));
+    'cancel_payment_intent', 'validate', 'provision', 'deliver', 'deprovision', 'refund',
+    'deprovision_subscription', 'void_renewal_intent'));
+
+-- A suspended subscription never paid ends after the grace period: the
+-- renewal run asks, across tenants, which ones are past it (ids only; the
+-- work then runs inside each tenant, under row-level security).
+CREATE FUNCTION orderflow_unpaid_subscriptions(ended_before timestamp, max_rows bigint)
+RETURNS TABLE (tenant_id text, id text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+AS $$
+    SELECT s.tenant_id, s.id FROM subscriptions s
+     WHERE s.status = 'suspended' AND s.current_period_end <= ended_before
+     ORDER BY s.current_period_end, s.id
+     LIMIT max_rows
+$$;
+
+REVOKE ALL ON FUNCTION orderflow_unpaid_subscriptions(timestamp, bigint) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION orderflow_unpaid_subscriptions(timestamp, bigint) TO orderflow_app;

@@ -44,7 +44,8 @@ CREATE TRIGGER refunds_never_exceed_payment BEFORE INSERT ON refunds WHEN (SELEC
 
 CREATE TRIGGER refunds_amount_fixed BEFORE UPDATE OF amount, amount_cents, cap_cents, paid_cents, payment_reference ON refunds BEGIN SELECT RAISE(ABORT, 'a refund''s amount and payment never change'); END;
 
--- The saga runs refunds as jobs of their own kind. SQLite cannot change a
+-- The saga runs refunds, and the end of a subscription (deprovision its
+-- resource, void its open renewal intent), as jobs of their own kinds. SQLite cannot change a
 -- CHECK in place, so saga_jobs is rebuilt with the new list (as 0008
 -- rebuilt idempotency_keys), keeping every row and index.
 CREATE TABLE saga_jobs_v10 (
@@ -53,7 +54,8 @@ CREATE TABLE saga_jobs_v10 (
     order_id         TEXT NOT NULL REFERENCES orders (id),
     item_id          TEXT,
     kind             TEXT NOT NULL CHECK (kind IN ('create_payment_intent', 'cancel_payment_intent', 'validate',
-                         'provision', 'deliver', 'deprovision', 'refund')),
+                         'provision', 'deliver', 'deprovision', 'refund', 'deprovision_subscription',
+                         'void_renewal_intent')),
     state            TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'parked')),
     after_job        TEXT,
     payload          TEXT NOT NULL,
@@ -78,3 +80,7 @@ ALTER TABLE saga_jobs_v10 RENAME TO saga_jobs;
 CREATE INDEX saga_jobs_due ON saga_jobs (next_attempt_at) WHERE state IN ('pending', 'running');
 
 CREATE INDEX saga_jobs_by_order ON saga_jobs (order_id, created_at);
+
+-- A suspended subscription never paid ends after the grace period (the
+-- renewal run looks for those past it; PostgreSQL through a function).
+CREATE INDEX subscriptions_suspended ON subscriptions (current_period_end) WHERE status = 'suspended';

@@ -16,4 +16,5 @@ mod refunds;
 mod runner;
 mod saga;
 mod stripe;
+mod subscription_end;
 mod subscriptions;

@@ -31,6 +31,12 @@ closed_set!(
         /// Give money back at the payment provider (a compensation;
         /// `crate::refund`).
         Refund = "refund",
+        /// Remove an ended subscription's resource at its provider (a
+        /// compensation: it retries, then parks).
+        DeprovisionSubscription = "deprovision_subscription",
+        /// Void an ended subscription's open renewal payment intent (a
+        /// compensation).
+        VoidRenewalIntent = "void_renewal_intent",
     }
 );
 
@@ -40,7 +46,11 @@ impl JobKind {
     pub fn is_compensation(self) -> bool {
         matches!(
             self,
-            JobKind::Deprovision | JobKind::CancelPaymentIntent | JobKind::Refund
+            JobKind::Deprovision
+                | JobKind::CancelPaymentIntent
+                | JobKind::Refund
+                | JobKind::DeprovisionSubscription
+                | JobKind::VoidRenewalIntent
         )
     }
 }

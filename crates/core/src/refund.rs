@@ -174,6 +174,26 @@ impl Refund {
         }
     }
 
+    /// `billing.refund-requested` for a refund decided outside an order
+    /// decision (a late payment of an ended subscription).
+    pub fn requested_event(&self) -> Event {
+        Event {
+            id: EventId::derive_for(&format!("refund:{}", self.planned.id), self.version, 0),
+            event_type: EventType::BillingRefundRequested,
+            order_id: self.order,
+            tenant: self.tenant.clone(),
+            order_version: self.version,
+            occurred_at: self.requested_at,
+            data: json!({
+                "refund_id": self.planned.id,
+                "scope": self.planned.scope,
+                "amount": self.planned.amount,
+                "reason": self.planned.reason,
+                "payment_reference": self.planned.payment_reference,
+            }),
+        }
+    }
+
     /// Applies what `provider` says of this refund. Refunds only move
     /// forward (requested → pending → refunded or failed), so a late or
     /// replayed report changes nothing (`None`); one that names another

@@ -312,6 +312,7 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         default_recipient,
         retry_delay_scale,
         renewal_lead: renewal_lead(correlation_id)?,
+        subscription_grace: subscription_grace(correlation_id)?,
     })
 }
 
@@ -356,6 +357,23 @@ pub fn renewal_lead(correlation_id: &str) -> Result<chrono::Duration, ApiError> 
         Err(e) => Err(ApiError::internal(
             correlation_id,
             &format!("variable `renewal_lead_secs`: {e:?}"),
+        )),
+    }
+}
+
+/// The `subscription_grace_days` variable: how long a suspended
+/// subscription may stay unpaid before it ends; 14 days where a component
+/// does not declare it.
+pub fn subscription_grace(correlation_id: &str) -> Result<chrono::Duration, ApiError> {
+    match spin_sdk::variables::get("subscription_grace_days") {
+        Ok(raw) => raw
+            .parse::<u32>()
+            .map(|days| chrono::Duration::days(i64::from(days)))
+            .map_err(|e| ApiError::internal(correlation_id, &format!("variable `subscription_grace_days`: {e}"))),
+        Err(spin_sdk::variables::Error::Undefined(_)) => Ok(chrono::Duration::days(14)),
+        Err(e) => Err(ApiError::internal(
+            correlation_id,
+            &format!("variable `subscription_grace_days`: {e:?}"),
         )),
     }
 }

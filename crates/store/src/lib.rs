@@ -10,6 +10,7 @@ mod analytics;
 mod capacity;
 mod codec;
 mod db;
+mod ending;
 mod error;
 mod idempotency;
 mod metrics;

@@ -8,7 +8,9 @@
 //! the decimal so the database compares exact integers.
 
 use chrono::{DateTime, Utc};
-use orderflow_core::{Currency, Effect, Money, OrderId, PlannedRefund, Refund, RefundChange, RefundState, TenantId};
+use orderflow_core::{
+    Currency, Effect, Money, NewJob, OrderId, PlannedRefund, Refund, RefundChange, RefundState, TenantId,
+};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -71,6 +73,22 @@ impl<D: Db> Store<D> {
             ],
         )?;
         Ok(())
+    }
+
+    /// Records a refund decided outside an order decision (a late payment
+    /// of an ended subscription), with its `billing.refund-requested` and
+    /// the job that executes it. A refund already recorded is left alone,
+    /// so a replay requests nothing twice. Call inside [`Store::write`].
+    pub fn request_refund(&self, refund: &Refund, job: &NewJob) -> Result<bool, StoreError> {
+        self.in_tenant(&refund.tenant, |s| {
+            if s.refund(&refund.tenant, &refund.planned.id)?.is_some() {
+                return Ok(false);
+            }
+            s.insert_refund(refund)?;
+            s.insert_events(&[refund.requested_event()])?;
+            s.insert_jobs(&refund.tenant, std::slice::from_ref(job), refund.requested_at)?;
+            Ok(true)
+        })
     }
 
     /// The tenant's refund `id`.

@@ -2,6 +2,7 @@
 //! HTTP, the credential vault, the payment webhook, and the worker that runs
 //! due jobs and records each outcome as a decision.
 
+mod ending;
 mod outbound;
 pub mod payments;
 mod providers;
@@ -11,6 +12,7 @@ mod vault;
 mod webhook;
 mod worker;
 
+pub use ending::{end_jobs, refund_late_payment, schedule_end};
 pub use outbound::{OutRequest, OutResponse, Outbound};
 pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
 pub use providers::{CallError, Charge, Endpoint, Providers, ResourceStatus};

@@ -152,7 +152,16 @@ pub(super) fn apply_refund_event<D: Db>(
     else {
         return Ok(WebhookOutcome::Ignored("not a refund event".into()));
     };
-    let target = store.order_of_intent(intent)?;
+    // An order's payment, or a subscription renewal's (a late payment refunded).
+    let target = match store.order_of_intent(intent)? {
+        Some(target) => Some(target),
+        None => match store.renewal_of_intent(intent)? {
+            Some(r) => store
+                .subscription(&r.tenant, r.subscription)?
+                .map(|s| (s.tenant, s.order)),
+            None => None,
+        },
+    };
     store.write(|s| {
         let Some((tenant, order)) = &target else {
             let fresh = s.record_webhook(provider, &event.id, &event.kind, None, "unknown payment intent", now)?;

@@ -48,6 +48,9 @@ pub struct SagaEnv<D: Db> {
     /// How long before a period ends its renewal is charged (for the
     /// subscription an item starts when it becomes active).
     pub renewal_lead: Duration,
+    /// How long a suspended subscription may stay unpaid before it ends
+    /// (`subscription_grace_days`).
+    pub subscription_grace: Duration,
 }
 
 impl<D: Db> SagaEnv<D> {
@@ -149,9 +152,11 @@ pub fn drive<D: Db>(
 /// (`/v1/internal/jobs/<segment>/{id}`): each talks only to its own provider.
 pub fn job_owner(kind: JobKind) -> (&'static str, &'static str) {
     match kind {
-        JobKind::CreatePaymentIntent | JobKind::CancelPaymentIntent | JobKind::Refund => ("pay", "payment"),
+        JobKind::CreatePaymentIntent | JobKind::CancelPaymentIntent | JobKind::Refund | JobKind::VoidRenewalIntent => {
+            ("pay", "payment")
+        }
         JobKind::Validate => ("validate", "validate"),
-        JobKind::Provision | JobKind::Deprovision => ("provision-step", "provision"),
+        JobKind::Provision | JobKind::Deprovision | JobKind::DeprovisionSubscription => ("provision-step", "provision"),
         JobKind::Deliver => ("deliver", "deliver"),
     }
 }
@@ -196,6 +201,8 @@ fn run_job_under_claim<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, Store
         JobKind::Deliver => deliver(env, job, &order),
         JobKind::Deprovision => deprovision(env, job, &order),
         JobKind::Refund => super::refunds::run_refund(env, job),
+        JobKind::DeprovisionSubscription => super::ending::deprovision_subscription(env, job),
+        JobKind::VoidRenewalIntent => super::ending::void_renewal_intent(env, job),
     }?;
     match outcome {
         Ok(()) => Ok(true),
