@@ -751,7 +751,7 @@ function drawOrder(view, order, reload) {
     h("dt", {}, "Total"), h("dd", { id: "order-total", dataset: { amount: order.total.amount } }, money(order.total)),
     order.refunded && cents(order.refunded.amount) > 0 ? [h("dt", {}, "Refunded"), h("dd", {}, money(order.refunded))] : null,
     // Refunds of the whole payment (an item's own refund shows on the item).
-    (order.refunds || []).filter((r) => !r.item_id).map((r) => [
+    (order.refunds || []).filter((r) => !r.item_id).flatMap((r) => [
       h("dt", {}, "Refund"),
       h("dd", { class: "refund", dataset: { refundId: r.id, refundState: r.state } },
         money(r.amount), " ", h("span", { class: `state refund-${r.state}` }, REFUND_WORDS[r.state] || r.state))]),
