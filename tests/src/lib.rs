@@ -13,8 +13,8 @@
 //! ```
 
 mod app;
-mod artifacts;
 pub mod dev;
+mod artifacts;
 mod logs;
 mod poll;
 

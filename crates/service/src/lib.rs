@@ -16,11 +16,11 @@ mod orders;
 mod products;
 mod router;
 pub mod saga;
+mod subscriptions;
 #[cfg(feature = "spin")]
 pub mod spin;
 #[cfg(feature = "spin")]
 pub mod spin_ops;
-mod subscriptions;
 mod views;
 
 pub use analytics::{get_analytics, FigureCache};

@@ -360,22 +360,12 @@ impl<D: Db> Store<D> {
 
     /// Moves a job to its next phase: new payload, due at `at`, attempts
     /// counted afresh (waiting for a provider is not failing).
-    pub fn advance_job(
-        &self,
-        job: &Job,
-        payload: &Value,
-        at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub fn advance_job(&self, job: &Job, payload: &Value, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.fenced_update(
             job,
             "state = 'pending', lease_until = NULL, next_attempt_at = $3, payload = $4, attempts = 0,
              last_error = NULL, updated_at = $5",
-            &[
-                Param::Time(at),
-                Param::Json(serde_json::to_string(payload)?.into()),
-                Param::Time(now),
-            ],
+            &[Param::Time(at), Param::Json(serde_json::to_string(payload)?.into()), Param::Time(now)],
         )
     }
 

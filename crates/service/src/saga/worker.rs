@@ -152,11 +152,14 @@ pub fn drive<D: Db>(
 /// (`/v1/internal/jobs/<segment>/{id}`): each talks only to its own provider.
 pub fn job_owner(kind: JobKind) -> (&'static str, &'static str) {
     match kind {
-        JobKind::CreatePaymentIntent | JobKind::CancelPaymentIntent | JobKind::Refund | JobKind::VoidRenewalIntent => {
-            ("pay", "payment")
-        }
+        JobKind::CreatePaymentIntent
+        | JobKind::CancelPaymentIntent
+        | JobKind::Refund
+        | JobKind::VoidRenewalIntent => ("pay", "payment"),
         JobKind::Validate => ("validate", "validate"),
-        JobKind::Provision | JobKind::Deprovision | JobKind::DeprovisionSubscription => ("provision-step", "provision"),
+        JobKind::Provision | JobKind::Deprovision | JobKind::DeprovisionSubscription => {
+            ("provision-step", "provision")
+        }
         JobKind::Deliver => ("deliver", "deliver"),
     }
 }
@@ -190,7 +193,8 @@ pub fn run_job<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
 
 fn run_job_under_claim<D: Db>(env: &SagaEnv<D>, job: &Job) -> Result<bool, StoreError> {
     let Some(order) = env.store.order(&job.tenant, job.order)? else {
-        env.store.write(|s| s.park_job(job, "order not found", (env.clock)()))?;
+        env.store
+            .write(|s| s.park_job(job, "order not found", (env.clock)()))?;
         return Ok(false);
     };
     let outcome = match job.kind {
@@ -642,14 +646,8 @@ mod tests {
 
     #[test]
     fn a_provider_call_is_bounded_below_the_lease() {
-        assert_eq!(
-            provider_timeout(Duration::seconds(2)),
-            std::time::Duration::from_secs(1)
-        );
-        assert_eq!(
-            provider_timeout(Duration::seconds(30)),
-            std::time::Duration::from_secs(10)
-        );
+        assert_eq!(provider_timeout(Duration::seconds(2)), std::time::Duration::from_secs(1));
+        assert_eq!(provider_timeout(Duration::seconds(30)), std::time::Duration::from_secs(10));
         for lease in [1, 2, 5, 30, 300] {
             let lease = Duration::seconds(lease);
             assert!(provider_timeout(lease) < lease.to_std().unwrap());
