@@ -5,7 +5,10 @@
 //! item that runs, and exactly one refund per item that failed. Ticks are
 //! driven by the test, not a timer, so each N crashes at the same point of
 //! the same sequence. Two lifecycles: every item succeeds; one item fails
-//! for good (rolled back and refunded while the other is delivered).
+//! for good (rolled back and refunded while the other is delivered). The
+//! refund is executed at the payment provider by the saga: it reaches the
+//! provider exactly once, whatever commit the crash follows, and its
+//! webhooks delivered again change nothing.
 
 use std::time::{Duration, Instant};
 
@@ -162,6 +165,10 @@ impl<'a> Driver<'a> {
                     && order["items"].as_array().is_some_and(|i| {
                         i.iter()
                             .all(|i| i["state"] == "delivered" || i["state"] == "rolled_back")
+                    })
+                    // Every refund executed and confirmed at the provider.
+                    && order["refunds"].as_array().is_some_and(|r| {
+                        r.len() == self.scenario.refunds && r.iter().all(|r| r["state"] == "refunded")
                     }) =>
             {
                 return Ok(true)
@@ -303,6 +310,45 @@ fn crash_after_every_commit(scenario: &Scenario) {
             .filter(|t| t == "billing.refund-requested")
             .count();
         assert_eq!(refunds, scenario.refunds, "commit #{n}: one refund per failed item");
+        // Each refund reached the payment provider exactly once.
+        let at_provider = list(&sim_get(&format!("{}/_sim/refunds", sims.payments)));
+        assert_eq!(
+            at_provider.len(),
+            scenario.refunds,
+            "commit #{n}: one refund per failed item at the provider: {at_provider:?}"
+        );
+        let order_id = orders["items"][0]["id"].as_str().unwrap_or_default().to_owned();
+        let confirmed = crate::api::outbox_types(&app, &order_id)
+            .into_iter()
+            .filter(|t| t == "billing.refunded")
+            .count();
+        assert_eq!(confirmed, scenario.refunds, "commit #{n}: each refund confirmed once");
+        // Its webhooks delivered again change nothing.
+        if scenario.refunds > 0 && n % 8 == 1 {
+            let events = list(&sim_get(&format!("{}/_sim/events", sims.payments)));
+            for e in events
+                .iter()
+                .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("refund.")))
+            {
+                let url = format!(
+                    "{}/_sim/events/{}/redeliver",
+                    sims.payments,
+                    e["id"].as_str().unwrap_or_default()
+                );
+                sim(&url, &json!({ "deliveries": 2 })).expect("redeliver");
+            }
+            let again = list(&sim_get(&format!("{}/_sim/refunds", sims.payments)));
+            assert_eq!(
+                again.len(),
+                scenario.refunds,
+                "commit #{n}: replays refund nothing more"
+            );
+            let confirmed = crate::api::outbox_types(&app, &order_id)
+                .into_iter()
+                .filter(|t| t == "billing.refunded")
+                .count();
+            assert_eq!(confirmed, scenario.refunds, "commit #{n}: replays confirm nothing more");
+        }
         n += 1;
     }
 }

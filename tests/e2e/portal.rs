@@ -522,6 +522,30 @@ fn an_operator_reverts_a_payment_before_provisioning_starts() {
         audit.to_string().contains("card holder disputes the charge"),
         "the operator's reason is in the audit trail: {audit}"
     );
+    // The reverted payment goes back to the customer at the payment
+    // provider (the saga's refund job, run here by a tick), exactly once,
+    let service = token("platform", Role::Service);
+    let refunded = eventually("the revert's refund confirmed by the provider", WAIT, || {
+        let _ = app
+            .client()
+            .post(app.url("/v1/internal/tick"))
+            .bearer_auth(&service)
+            .send();
+        let o = json_of(customer.get(&order_path));
+        (o["refunds"][0]["state"] == "refunded").then_some(o)
+    });
+    assert_eq!(refunded["refunds"][0]["scope"], "revert");
+    assert_eq!(refunded["refunds"][0]["amount"], draft["total"]);
+    let at_provider = sims.refunds();
+    assert_eq!(at_provider.len(), 1, "{at_provider:?}");
+    assert_eq!(at_provider[0]["payment_intent"], intent.as_str());
+    // and the order's page says so.
+    browser.goto(&app.url(&order_path.replace("/v1/orders", "/portal/orders")));
+    browser.wait_for(
+        "the refund shown as refunded",
+        "return document.querySelector('#order .refund[data-refund-state=refunded]') ? true : null",
+    );
+    browser.screenshot("order-refunded");
 }
 
 #[test]

@@ -13,6 +13,12 @@ const STATE_WORDS = {
   fulfilled: "Ready", cancelled: "Cancelled", failed: "Failed",
   pending: "Waiting", active: "Running", delivered: "Running, details sent", rolled_back: "Undone and refunded",
 };
+// Where a refund is at the payment provider (the order's `refunds`).
+const REFUND_WORDS = {
+  requested: "Refund requested", pending: "Refund on its way", refunded: "Refunded",
+  failed: "Refund failed; an operator is looking into it",
+};
+const OPEN_REFUND = ["requested", "pending"];
 const PRODUCT_WORDS = {
   vps: "Virtual server", kubernetes: "Kubernetes cluster", managed_database: "Managed PostgreSQL",
   gpu: "GPU nodes", private_cloud: "Private cloud", object_storage: "Object storage",
@@ -680,6 +686,8 @@ function ordersTable(orders, actions) {
 const FINAL_ORDER = ["draft", "cancelled"];
 const SETTLED_ITEM = ["delivered", "rolled_back", "failed"];
 function stillMoving(order) {
+  // A refund on its way to the provider still changes what the page shows.
+  if ((order.refunds || []).some((r) => OPEN_REFUND.includes(r.state))) return true;
   if (FINAL_ORDER.includes(order.state)) return false;
   if (["fulfilled", "failed", "partially_fulfilled"].includes(order.state)) {
     return order.items.some((i) => !SETTLED_ITEM.includes(i.state));
@@ -749,6 +757,11 @@ function drawOrder(view, order, reload) {
       order.needs_operator ? h("span", { class: "state state-failed" }, " waiting for an operator") : null),
     h("dt", {}, "Total"), h("dd", { id: "order-total", dataset: { amount: order.total.amount } }, money(order.total)),
     order.refunded && cents(order.refunded.amount) > 0 ? [h("dt", {}, "Refunded"), h("dd", {}, money(order.refunded))] : null,
+    // Refunds of the whole payment (an item's own refund shows on the item).
+    (order.refunds || []).filter((r) => !r.item_id).flatMap((r) => [
+      h("dt", {}, "Refund"),
+      h("dd", { class: "refund", dataset: { refundId: r.id, refundState: r.state } },
+        money(r.amount), " ", h("span", { class: `state refund-${r.state}` }, REFUND_WORDS[r.state] || r.state))]),
     order.payment ? [h("dt", {}, "Payment"), h("dd", {}, `${money(order.payment.amount)} received ${when(order.payment.paid_at)} (reference ${order.payment.reference})`)] : null,
     order.delivery_email_masked ? [h("dt", {}, "Access details go to"), h("dd", { id: "order-delivery" }, order.delivery_email_masked)] : null,
     h("dt", {}, "Created"), h("dd", {}, when(order.created_at)),
@@ -821,6 +834,11 @@ function drawOrder(view, order, reload) {
     return h("li", { class: "item", dataset: { itemId: item.id, itemState: item.state, attempts: String(progress?.attempts ?? 0) } },
       h("h3", {}, `${n + 1}. ${item.summary}`),
       h("p", {}, stateBadge(item.state), " ", money(item.price.period_total), item.billing_cycle === "annual" ? " a year" : " a month"),
+      item.refund
+        ? h("p", { class: "refund", dataset: { refundState: item.refund.state } },
+          h("span", { class: `state refund-${item.refund.state}` }, REFUND_WORDS[item.refund.state] || item.refund.state),
+          " ", money(item.refund.amount))
+        : null,
       progress && (progress.attempts > 0 || progress.next_attempt_at)
         ? h("p", { class: "progress" },
           `Attempts: ${progress.attempts}.`,

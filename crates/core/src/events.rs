@@ -50,6 +50,10 @@ closed_set!(
         OrderDeliveryAddressChanged = "order.delivery-address-changed",
         /// Money is to go back to the customer.
         BillingRefundRequested = "billing.refund-requested",
+        /// The payment provider returned the money (its signed webhook, or its answer).
+        BillingRefunded = "billing.refunded",
+        /// The payment provider could not return the money: an operator must act.
+        BillingRefundFailed = "billing.refund-failed",
         /// An active item started its subscription (period 1 from activation).
         SubscriptionStarted = "subscription.started",
         /// A renewal was paid: the subscription runs one period more.
@@ -118,6 +122,8 @@ impl EventType {
             // credentials silently); only masked addresses reach Kafka.
             OrderDeliveryAddressChanged => &[Notification, Portal],
             BillingRefundRequested => &[Billing, Notification, Analytics],
+            BillingRefunded => &[Billing, Notification, Portal, Analytics],
+            BillingRefundFailed => &[Billing, Notification, Portal],
             SubscriptionStarted => &[Billing, Portal, Analytics],
             SubscriptionRenewed => &[Billing, Notification, Portal, Analytics],
             SubscriptionRenewalFailed => &[Billing, Notification, Portal],

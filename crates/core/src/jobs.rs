@@ -29,6 +29,15 @@ closed_set!(
         Deliver = "deliver",
         /// Remove one item's resources at its provider (a compensation).
         Deprovision = "deprovision",
+        /// Give money back at the payment provider (a compensation;
+        /// `crate::refund`).
+        Refund = "refund",
+        /// Remove an ended subscription's resource at its provider (a
+        /// compensation: it retries, then parks).
+        DeprovisionSubscription = "deprovision_subscription",
+        /// Void an ended subscription's open renewal payment intent (a
+        /// compensation).
+        VoidRenewalIntent = "void_renewal_intent",
     }
 );
 
@@ -36,7 +45,14 @@ impl JobKind {
     /// Compensations retry until they succeed or park the order; forward
     /// steps give up after their retries.
     pub fn is_compensation(self) -> bool {
-        matches!(self, JobKind::Deprovision | JobKind::CancelPaymentIntent)
+        matches!(
+            self,
+            JobKind::Deprovision
+                | JobKind::CancelPaymentIntent
+                | JobKind::Refund
+                | JobKind::DeprovisionSubscription
+                | JobKind::VoidRenewalIntent
+        )
     }
 }
 
@@ -56,6 +72,24 @@ pub struct ProvisionPayload {
     pub resource_id: Option<String>,
 }
 
+/// The input of a `refund` job: which recorded refund to execute.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundPayload {
+    /// The refund's id (derived from what is refunded, `crate::refund`).
+    pub refund_id: String,
+}
+
+/// The input of the jobs that take an ended subscription down at the
+/// providers (`deprovision_subscription`, `void_renewal_intent`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionEndPayload {
+    /// The subscription that ended.
+    pub subscription_id: String,
+    /// The renewal's payment intent to void (`void_renewal_intent` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+}
+
 /// A job's input, typed per kind. The store keeps it as JSON; it is parsed
 /// once, when the worker picks the job up ([`JobPayload::parse`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +98,10 @@ pub enum JobPayload {
     PaymentIntent(PaymentIntentPayload),
     /// Of `provision`.
     Provision(ProvisionPayload),
+    /// Of `refund`.
+    Refund(RefundPayload),
+    /// Of `deprovision_subscription` and `void_renewal_intent`.
+    SubscriptionEnd(SubscriptionEndPayload),
     /// The kinds that carry nothing (their order and item say it all).
     Empty,
 }
@@ -81,6 +119,10 @@ impl JobPayload {
         Ok(match kind {
             JobKind::CreatePaymentIntent => JobPayload::PaymentIntent(read(kind, value)?),
             JobKind::Provision => JobPayload::Provision(read(kind, value)?),
+            JobKind::Refund => JobPayload::Refund(read(kind, value)?),
+            JobKind::DeprovisionSubscription | JobKind::VoidRenewalIntent => {
+                JobPayload::SubscriptionEnd(read(kind, value)?)
+            }
             JobKind::CancelPaymentIntent | JobKind::Validate | JobKind::Deliver | JobKind::Deprovision => {
                 JobPayload::Empty
             }
@@ -92,6 +134,8 @@ impl JobPayload {
         let value = match self {
             JobPayload::PaymentIntent(p) => serde_json::to_value(p),
             JobPayload::Provision(p) => serde_json::to_value(p),
+            JobPayload::Refund(p) => serde_json::to_value(p),
+            JobPayload::SubscriptionEnd(p) => serde_json::to_value(p),
             JobPayload::Empty => return json!({}),
         };
         // Plain structs of strings and decimals always serialize.
@@ -173,6 +217,12 @@ pub fn jobs_for(order: OrderId, version: i64, effects: &[Effect]) -> Vec<NewJob>
                         JobPayload::Empty,
                     ));
                 }
+            }
+            Effect::Refund(refund) => {
+                let payload = RefundPayload {
+                    refund_id: refund.id.clone(),
+                };
+                push(JobKind::Refund, refund.item, None, JobPayload::Refund(payload));
             }
         }
     }

@@ -17,6 +17,7 @@ use crate::ids::ItemId;
 use crate::money::{Money, MoneyError};
 use crate::order::{Compensation, Order, OrderItem, Payment};
 use crate::pricing::{check_shown_total, order_total, PriceMismatch};
+use crate::refund::{PlannedRefund, RefundScope};
 use crate::saga::unwind;
 use crate::state::{ItemState, OrderState};
 use crate::violation::Violation;
@@ -200,6 +201,9 @@ pub enum Effect {
         /// The items.
         items: Vec<ItemId>,
     },
+    /// Give money back at the payment provider (the saga's `refund` job;
+    /// the refund is recorded in the decision's transaction).
+    Refund(PlannedRefund),
 }
 
 /// What the shell writes to the audit trail for a decision.
@@ -361,6 +365,7 @@ pub fn decide(
         }
         (PaymentConfirmed, Command::RevertPayment { .. }) => {
             allow(from, name, actor, &[Actor::Operator])?;
+            d.refund_reverted_payment(&reason)?;
             let reverted = d.order.payment.take();
             d.order.compensations.retain(|c| *c != Compensation::RefundPayment);
             d.order.state = PendingPayment;
@@ -545,7 +550,51 @@ impl<'a> Draft_<'a> {
             json!({ "refund_id": refund_id, "scope": "order", "amount": amount, "reason": why,
                     "payment_reference": self.order.payment.as_ref().map(|p| p.reference.clone()) }),
         );
+        self.plan_refund(refund_id, RefundScope::Order, None, amount, None, why);
         Ok(())
+    }
+
+    /// An operator reverted the payment: all of it that is not refunded yet
+    /// goes back to the customer, under a refund id of its own per revert.
+    fn refund_reverted_payment(&mut self, why: &str) -> Result<(), Rejection> {
+        let amount = self.order.refundable()?;
+        if amount.amount.is_zero() {
+            return Ok(());
+        }
+        let refund_id = format!("{}:revert:{}", self.order.id, self.order.version);
+        self.emit(
+            EventType::BillingRefundRequested,
+            json!({ "refund_id": refund_id, "scope": "revert", "amount": amount, "reason": why,
+                    "payment_reference": self.order.payment.as_ref().map(|p| p.reference.clone()) }),
+        );
+        self.plan_refund(refund_id, RefundScope::Revert, None, amount, None, why);
+        Ok(())
+    }
+
+    /// The effect that executes a refund at the provider: against the
+    /// order's payment, capped by `cap` (an item's price) or the payment.
+    fn plan_refund(
+        &mut self,
+        id: String,
+        scope: RefundScope,
+        item: Option<ItemId>,
+        amount: Money,
+        cap: Option<Money>,
+        why: &str,
+    ) {
+        let Some(payment) = &self.order.payment else {
+            return;
+        };
+        self.effects.push(Effect::Refund(PlannedRefund {
+            id,
+            scope,
+            item,
+            amount,
+            cap: cap.unwrap_or(payment.amount),
+            payment_reference: payment.reference.clone(),
+            paid: payment.amount,
+            reason: why.to_owned(),
+        }));
     }
 
     /// Requests the refund of one rolled-back item's price.
@@ -568,6 +617,14 @@ impl<'a> Draft_<'a> {
             EventType::BillingRefundRequested,
             json!({ "refund_id": refund_id, "scope": "item", "item_id": id, "amount": amount, "reason": "item rolled back",
                     "payment_reference": self.order.payment.as_ref().map(|p| p.reference.clone()) }),
+        );
+        self.plan_refund(
+            refund_id,
+            RefundScope::Item,
+            Some(id),
+            amount,
+            Some(price),
+            "item rolled back",
         );
         Ok(())
     }

@@ -598,3 +598,101 @@ fn every_state_is_reachable_from_draft() {
         assert!(states.contains(s), "{s} is unreachable");
     }
 }
+
+/// The refunds a decision asks the saga to execute at the provider.
+fn planned_refunds(d: &Decision) -> Vec<PlannedRefund> {
+    d.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Refund(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_refund_requested_is_also_executed_at_the_provider_against_the_payment() {
+    // A rolled-back item: its price, capped by the price, against the payment.
+    let mut o = provisioning(2);
+    o = step(
+        o,
+        Command::FailItem {
+            item: item_id(1),
+            reason: "down".into(),
+        },
+        Actor::System,
+    );
+    let d = apply(&o, Command::RollBackItem { item: item_id(1) }, Actor::System).unwrap();
+    let r = planned_refunds(&d);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].id, format!("{}:item:{}", o.id, item_id(1)));
+    assert_eq!((r[0].scope, r[0].item), (RefundScope::Item, Some(item_id(1))));
+    assert_eq!(r[0].amount, r[0].cap);
+    assert_eq!(r[0].payment_reference, o.payment.as_ref().unwrap().reference);
+    assert_eq!(refunds(&d), [r[0].amount]);
+    // A cancelled paid order and a failed validation: what is left of the payment.
+    for (order, cmd, actor) in [
+        (confirmed(2), Command::Cancel { reason: "no".into() }, Actor::Customer),
+        (
+            validating(2),
+            Command::FailValidation { problems: vec![] },
+            Actor::System,
+        ),
+    ] {
+        let d = apply(&order, cmd, actor).unwrap();
+        let r = planned_refunds(&d);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].scope, r[0].amount), (RefundScope::Order, order.total));
+        assert_eq!(r[0].id, format!("{}:order", order.id));
+    }
+    // An operator's revert gives the whole payment back, under an id of its own.
+    let c = confirmed(2);
+    let d = apply(
+        &c,
+        Command::RevertPayment {
+            reason: "duplicate".into(),
+        },
+        Actor::Operator,
+    )
+    .unwrap();
+    let r = planned_refunds(&d);
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].scope, r[0].amount), (RefundScope::Revert, c.total));
+    assert_eq!(r[0].id, format!("{}:revert:{}", c.id, d.order.version));
+    assert!(event_types(&d).contains(&"billing.refund-requested"));
+    // Nothing paid, nothing refunded.
+    assert!(
+        planned_refunds(&apply(&pending(1), Command::Cancel { reason: "x".into() }, Actor::Customer).unwrap())
+            .is_empty()
+    );
+}
+
+proptest! {
+    #[test]
+    fn the_refunds_decided_over_any_life_of_an_order_stay_within_the_payment(fails in proptest::collection::vec(0u128..3, 0..4), cancel in any::<bool>()) {
+        let mut o = provisioning(3);
+        let mut all = Vec::new();
+        for i in fails {
+            if let Ok(d) = apply(&o, Command::FailItem { item: item_id(i), reason: "x".into() }, Actor::System) {
+                o = d.order;
+            }
+            if let Ok(d) = apply(&o, Command::RollBackItem { item: item_id(i) }, Actor::System) {
+                all.extend(planned_refunds(&d));
+                o = d.order;
+            }
+        }
+        if cancel {
+            if let Ok(d) = apply(&o, Command::Cancel { reason: "x".into() }, Actor::Operator) {
+                all.extend(planned_refunds(&d));
+                o = d.order;
+            }
+            for i in 0..3 {
+                if let Ok(d) = apply(&o, Command::RollBackItem { item: item_id(i) }, Actor::System) {
+                    all.extend(planned_refunds(&d));
+                    o = d.order;
+                }
+            }
+        }
+        prop_assert_eq!(check_refund_bounds(all.iter()), Ok(()));
+    }
+}

@@ -19,7 +19,7 @@ use crate::capacity::{capacity_units, check_capacity};
 use crate::catalog::{Catalog, ProductType, Quota, Region};
 use crate::config::{parse_item, ItemSpec};
 use crate::ids::ItemId;
-use crate::jobs::{JobKind, JobPayload, PaymentIntentPayload, ProvisionPayload};
+use crate::jobs::{JobKind, JobPayload, PaymentIntentPayload, ProvisionPayload, SubscriptionEndPayload};
 use crate::lifecycle::Command;
 use crate::money::Money;
 use crate::order::{Compensation, Order};
@@ -224,6 +224,39 @@ pub const SAGA: &[StepDef] = &[
         undo: Undo::Nothing { why: "a compensation" },
         when_exhausted: WhenExhausted::Park,
     },
+    StepDef {
+        kind: JobKind::Refund,
+        does: "give a decided refund back at the payment provider (idempotency key from the refund id), record its answer",
+        owner: Owner::Pay,
+        per_item: false,
+        after: &[],
+        retry_secs: &COMPENSATION_DELAYS_SECS,
+        compensation: true,
+        undo: Undo::Nothing { why: "a compensation" },
+        when_exhausted: WhenExhausted::Park,
+    },
+    StepDef {
+        kind: JobKind::DeprovisionSubscription,
+        does: "delete an ended subscription's resource at the cloud provider",
+        owner: Owner::ProvisionStep,
+        per_item: true,
+        after: &[],
+        retry_secs: &COMPENSATION_DELAYS_SECS,
+        compensation: true,
+        undo: Undo::Nothing { why: "a compensation" },
+        when_exhausted: WhenExhausted::Park,
+    },
+    StepDef {
+        kind: JobKind::VoidRenewalIntent,
+        does: "void an ended subscription's open renewal payment intent (one paid meanwhile is refunded instead)",
+        owner: Owner::Pay,
+        per_item: true,
+        after: &[],
+        retry_secs: &COMPENSATION_DELAYS_SECS,
+        compensation: true,
+        undo: Undo::Nothing { why: "a compensation" },
+        when_exhausted: WhenExhausted::Park,
+    },
 ];
 
 /// The definition of the step `kind` runs.
@@ -335,6 +368,18 @@ pub enum Call {
         /// The item.
         item: ItemId,
     },
+    /// Execute the recorded refund at the payment provider and record its
+    /// answer (the refund's own transaction finishes the job).
+    Refund {
+        /// The refund.
+        refund_id: String,
+    },
+    /// Void an ended subscription's renewal intent; one paid meanwhile
+    /// counts as done (its late payment is refunded on its own).
+    VoidRenewalIntent {
+        /// The intent.
+        intent: String,
+    },
 }
 
 /// Why a provider call did not succeed, as far as the decisions care.
@@ -373,6 +418,9 @@ pub enum Outcome {
     Nothing,
     /// The call succeeded (intent voided, resource deleted, e-mail sent).
     Done,
+    /// The step recorded its outcome itself, finishing the job in the same
+    /// transaction (a refund: its state at the provider is the refund's).
+    Recorded,
     /// The payment provider created (or found, by idempotency key) this intent.
     IntentCreated {
         /// The provider.
@@ -555,6 +603,26 @@ pub fn call_for(order: &Order, job: &SagaJob) -> Call {
             Some(id) if order.item(id).map(|i| i.state) == Some(ItemState::Failed) => Call::DeleteResource { item: id },
             Some(_) => Call::Nothing,
         },
+        JobKind::Refund => match &job.payload {
+            JobPayload::Refund(p) if !p.refund_id.is_empty() => Call::Refund {
+                refund_id: p.refund_id.clone(),
+            },
+            _ => Call::Impossible("refund job without refund_id".into()),
+        },
+        // The item's resource goes whatever the item's state: the
+        // subscription that kept it running has ended.
+        JobKind::DeprovisionSubscription => match job.item {
+            Some(item) => Call::DeleteResource { item },
+            None => Call::Impossible("deprovision job without item".into()),
+        },
+        JobKind::VoidRenewalIntent => match &job.payload {
+            JobPayload::SubscriptionEnd(SubscriptionEndPayload {
+                intent: Some(intent), ..
+            }) => Call::VoidRenewalIntent {
+                intent: intent.clone(),
+            },
+            _ => Call::Impossible("void job without intent".into()),
+        },
     }
 }
 
@@ -574,6 +642,7 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: Ctx) -> Vec<Act
     match outcome {
         Outcome::Failed(failure) => after_failure(order, job, &failure, ctx.now),
         Outcome::Nothing => vec![Finish],
+        Outcome::Recorded => vec![],
         Outcome::IntentCreated { provider, intent } => {
             let amount = match call_for(order, job) {
                 Call::CreatePaymentIntent { amount } => amount,

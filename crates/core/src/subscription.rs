@@ -383,6 +383,16 @@ impl Subscription {
         })
     }
 
+    /// A suspended subscription still unpaid `grace` after its period ended
+    /// ends, as a cancelled one does at its period's end (`None`: not yet,
+    /// or not suspended).
+    pub fn end_unpaid(&self, grace: Duration, now: DateTime<Utc>) -> Option<SubscriptionChange> {
+        if self.status != SubscriptionStatus::Suspended || now < self.current_period_end + grace {
+            return None;
+        }
+        self.end("unpaid after the grace period", now).ok()
+    }
+
     /// The provider accepted the renewal charge; the webhook confirms it.
     /// No retry is due meanwhile. Not an event: nothing changed for anyone
     /// outside until the payment is confirmed.
@@ -743,6 +753,24 @@ mod tests {
         assert_eq!(a.events[0].id, b.events[0].id);
         assert_ne!(a.events[0].id, s.started_event().id);
         assert_eq!(a.events[0].event_type.topic(), "orderflow.subscription.v1");
+    }
+
+    #[test]
+    fn a_suspended_subscription_ends_only_once_its_grace_period_is_over() {
+        let s = started("monthly", at(2026, 1, 10));
+        let grace = Duration::days(14);
+        let end = s.current_period_end;
+        assert!(
+            s.end_unpaid(grace, end + Duration::days(30)).is_none(),
+            "an active one never"
+        );
+        let suspended = s.suspend(end).unwrap().subscription;
+        assert_eq!(suspended.status, SubscriptionStatus::Suspended);
+        assert!(suspended.end_unpaid(grace, end + Duration::days(13)).is_none());
+        let ended = suspended.end_unpaid(grace, end + grace).unwrap();
+        assert_eq!(ended.subscription.status, SubscriptionStatus::Cancelled);
+        assert_eq!(ended.events[0].event_type, EventType::SubscriptionCancelled);
+        assert!(ended.subscription.end_unpaid(grace, end + grace).is_none(), "ends once");
     }
 
     #[test]

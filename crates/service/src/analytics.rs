@@ -10,7 +10,8 @@
 //! - the average order value: the mean total of the orders with a confirmed
 //!   payment on record, before refunds, rounded to cents (half away from
 //!   zero); `null` when none was paid;
-//! - total revenue: confirmed payments minus the refunds requested for them;
+//! - total revenue: confirmed payments minus the refunds the payment
+//!   provider confirmed for them; refunds still pending are shown apart;
 //! - conversion: of the orders ever submitted, the share now fulfilled or
 //!   partially fulfilled (ratio to four places, `null` before any
 //!   submission), with its numerator and denominator.
@@ -99,8 +100,16 @@ pub struct Revenue {
     pub amount: Money,
     /// Confirmed payments on record.
     pub paid: Money,
-    /// Refunds requested for them.
+    /// Refunds of them the payment provider confirmed.
     pub refunded: Money,
+    /// Refunds of them requested and not yet confirmed by the provider
+    /// (shown apart: not yet subtracted).
+    #[serde(default = "zero_eur")]
+    pub refunds_pending: Money,
+}
+
+fn zero_eur() -> Money {
+    Money::zero(Currency::Eur)
 }
 
 /// Submitted orders that were fulfilled, wholly or in part.
@@ -147,6 +156,7 @@ pub fn figures(periods: Periods, rows: &AnalyticsRows) -> Result<Figures, MoneyE
     let currency = Currency::Eur;
     let paid = Money::sum(currency, rows.paid.iter().map(|p| p.paid))?;
     let refunded = Money::sum(currency, rows.paid.iter().map(|p| p.refunded))?;
+    let pending = Money::sum(currency, rows.paid.iter().map(|p| p.refund_pending))?;
     let orders = rows.paid.len() as u64;
     let average = if orders == 0 {
         None
@@ -181,6 +191,7 @@ pub fn figures(periods: Periods, rows: &AnalyticsRows) -> Result<Figures, MoneyE
             amount: paid.checked_sub(refunded)?.round_to_cents(),
             paid: paid.round_to_cents(),
             refunded: refunded.round_to_cents(),
+            refunds_pending: pending.round_to_cents(),
         },
         conversion: Conversion {
             submitted: rows.submitted,

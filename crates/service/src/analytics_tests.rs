@@ -56,14 +56,17 @@ fn sample_rows() -> AnalyticsRows {
             PaidOrder {
                 paid: eur(dec!(30.10)),
                 refunded: eur(dec!(0.00)),
+                refund_pending: eur(dec!(0.00)),
             },
             PaidOrder {
                 paid: eur(dec!(66.60)),
                 refunded: eur(dec!(56.60)),
+                refund_pending: eur(dec!(0.00)),
             },
             PaidOrder {
                 paid: eur(dec!(96.00)),
                 refunded: eur(dec!(96.00)),
+                refund_pending: eur(dec!(0.00)),
             },
         ],
     }
@@ -87,6 +90,7 @@ fn figures_are_exact_decimals_with_the_average_rounded_to_cents_and_the_ratio_to
     assert_eq!(f.average_order_value.orders, 3);
     assert_eq!(f.total_revenue.paid, eur(dec!(192.70)));
     assert_eq!(f.total_revenue.refunded, eur(dec!(152.60)));
+    assert_eq!(f.total_revenue.refunds_pending, eur(dec!(0.00)));
     assert_eq!(f.total_revenue.amount, eur(dec!(40.10)));
     // 2 / 3 = 0.66666… → 0.6667, sent as a string.
     assert_eq!(f.conversion.rate, Some(dec!(0.6667)));

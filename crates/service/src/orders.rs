@@ -261,8 +261,13 @@ pub fn get_order<D: Db>(ctx: &Ctx<D>, params: &Params, checkout: Option<&str>) -
         .store
         .payment_intent_of(tenant, order.id)
         .map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let refunds = ctx
+        .store
+        .refunds_of(tenant, order.id)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
     let view = order_view(&order)
         .with_progress(&jobs, Audience::of(ctx.principal.role))
+        .with_refunds(&refunds, Audience::of(ctx.principal.role))
         .with_payment_intent(intent)
         .with_checkout_url(checkout);
     Ok(HttpResponse::json(200, &view).with_etag(order.version))

@@ -153,6 +153,8 @@ pub struct RenewReport {
     pub synced: u32,
     /// Subscriptions ended at period end.
     pub cancelled: u32,
+    /// Suspended subscriptions ended unpaid after the grace period.
+    pub ended_unpaid: u32,
     /// Subscriptions left for the next run after an error.
     pub errors: u32,
 }
@@ -170,6 +172,29 @@ pub fn run_renewals<D: Db>(env: &SagaEnv<D>, limit: u32) -> Result<RenewReport, 
             report.errors += 1;
         }
         env.store.release_subscription(&tenant, id)?;
+    }
+    // Suspended and never paid: ended after the grace period, the same way.
+    let now = (env.clock)();
+    for (tenant, id) in env.store.unpaid_subscriptions(now - env.subscription_grace, limit)? {
+        let ended = env.store.write(|s| {
+            let Some(sub) = s.subscription(&tenant, id)? else {
+                return Ok(false);
+            };
+            let Some(change) = sub.end_unpaid(env.subscription_grace, now) else {
+                return Ok(false);
+            };
+            s.apply_subscription(sub.version, &change)?;
+            crate::saga::schedule_end(s, &change.subscription, now)?;
+            Ok(true)
+        });
+        match ended {
+            Ok(true) => report.ended_unpaid += 1,
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("renew: ending unpaid subscription {id} of {tenant}: {e}; the next run tries again");
+                report.errors += 1;
+            }
+        }
     }
     Ok(report)
 }
@@ -193,7 +218,12 @@ fn renew_one<D: Db>(
             DueAction::Nothing => return Ok(()),
             DueAction::Cancel => {
                 if let Ok(change) = sub.end("cancelled at period end", now) {
-                    env.store.write(|s| s.apply_subscription(sub.version, &change))?;
+                    // Ended at the providers too: the saga deprovisions the
+                    // resource and voids open renewal intents.
+                    env.store.write(|s| {
+                        s.apply_subscription(sub.version, &change)?;
+                        crate::saga::schedule_end(s, &change.subscription, now)
+                    })?;
                     report.cancelled += 1;
                 }
             }
@@ -337,7 +367,14 @@ pub fn apply_renewal_payment<D: Db>(
             PaymentChange::Succeeded { amount, .. } => Some(amount),
             _ => None,
         };
+        let mut late = None;
         let (label, outcome, change) = match (paid, &sub) {
+            // Paid after the subscription ended: the money goes back.
+            (Some(Ok(amount)), Some(sub)) if sub.status == orderflow_core::SubscriptionStatus::Cancelled => {
+                late = Some((sub.clone(), *amount));
+                let why = "refunded: the subscription had ended".to_owned();
+                (why.clone(), RenewalOutcome::Ignored(why), None)
+            }
             (Some(Ok(amount)), Some(sub)) if *amount == renewal.amount => {
                 match sub.renewal_paid(renewal.period, *amount, now) {
                     Ok(change) => (
@@ -371,6 +408,9 @@ pub fn apply_renewal_payment<D: Db>(
             if s.set_renewal_state(renewal, RenewalState::Paid, None, now)? {
                 s.apply_subscription(version, &change)?;
             }
+        }
+        if let (Some((sub, amount)), Some(intent)) = (late, event.change.intent()) {
+            crate::saga::refund_late_payment(s, &sub, renewal, intent, amount, now)?;
         }
         Ok(outcome)
     })

@@ -1,7 +1,10 @@
 //! What clients see of an order. Built from the domain, never from rows, and
 //! never carrying a credential.
 
-use orderflow_core::{BillingCycle, ItemState, JobKind, Money, Order, OrderState, PriceSnapshot, ProductConfig};
+use orderflow_core::{
+    BillingCycle, ItemState, JobKind, Money, Order, OrderState, PriceSnapshot, ProductConfig, Refund, RefundScope,
+    RefundState,
+};
 use orderflow_store::{Job, JobState};
 use serde::Serialize;
 
@@ -40,7 +43,46 @@ pub struct OrderView<'a> {
     /// (single-order reads only, when the deployment configures one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_checkout_url: Option<String>,
+    /// Every refund and where it is at the payment provider (single-order
+    /// reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<Vec<RefundView>>,
 }
+
+/// A refund as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefundView {
+    /// The refund id (derived from what is refunded).
+    pub id: String,
+    /// What it gives back.
+    pub scope: RefundScope,
+    /// The item, for an item's refund.
+    pub item_id: Option<String>,
+    /// How much.
+    pub amount: Money,
+    /// `requested` (not yet at the provider), `pending`, `refunded` or `failed`.
+    pub state: RefundState,
+    /// Why it failed: the provider's reason for operators, a plain sentence for customers.
+    pub failure_reason: Option<String>,
+    /// When it was decided.
+    pub requested_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+}
+
+/// An item's refund, on the item (single-order reads only).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemRefund {
+    /// The refund id.
+    pub id: String,
+    /// How much.
+    pub amount: Money,
+    /// Where it is at the payment provider.
+    pub state: RefundState,
+}
+
+/// What a customer reads of a refund the provider could not make.
+pub const REFUND_FAILED: &str = "the payment provider could not refund; an operator is looking into it";
 
 /// One item as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,6 +103,9 @@ pub struct ItemView<'a> {
     /// Where its provisioning is (single-order reads only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
+    /// Its refund, once it was rolled back (single-order reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund: Option<ItemRefund>,
 }
 
 /// An item's provisioning progress, from its saga job.
@@ -157,6 +202,40 @@ impl<'a> OrderView<'a> {
         self
     }
 
+    /// Adds the order's refunds, and each item's own on the item.
+    #[must_use]
+    pub fn with_refunds(mut self, refunds: &[Refund], audience: Audience) -> Self {
+        for item in &mut self.items {
+            item.refund = refunds
+                .iter()
+                .find(|r| r.planned.item.is_some_and(|i| i.to_string() == item.id))
+                .map(|r| ItemRefund {
+                    id: r.planned.id.clone(),
+                    amount: r.planned.amount,
+                    state: r.state,
+                });
+        }
+        self.refunds = Some(
+            refunds
+                .iter()
+                .map(|r| RefundView {
+                    id: r.planned.id.clone(),
+                    scope: r.planned.scope,
+                    item_id: r.planned.item.map(|i| i.to_string()),
+                    amount: r.planned.amount,
+                    state: r.state,
+                    failure_reason: r.failure_reason.as_ref().map(|why| match audience {
+                        Audience::Staff => why.clone(),
+                        Audience::Customer => REFUND_FAILED.to_owned(),
+                    }),
+                    requested_at: time(r.requested_at),
+                    updated_at: time(r.updated_at),
+                })
+                .collect(),
+        );
+        self
+    }
+
     /// Adds the payment intent.
     #[must_use]
     pub fn with_payment_intent(mut self, intent: Option<String>) -> Self {
@@ -206,6 +285,7 @@ pub fn order_view(order: &Order) -> OrderView<'_> {
                 summary: &i.product.summary,
                 price: &i.price,
                 progress: None,
+                refund: None,
             })
             .collect(),
         created_at: time(order.created_at),
@@ -214,6 +294,7 @@ pub fn order_view(order: &Order) -> OrderView<'_> {
         delivery_email_masked: order.delivery_email.as_ref().map(orderflow_core::EmailAddress::masked),
         payment_intent: None,
         payment_checkout_url: None,
+        refunds: None,
     }
 }
 

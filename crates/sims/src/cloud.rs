@@ -9,6 +9,9 @@
 //! The same `Idempotency-Key` and body returns the same resource with 200
 //! (409 `already_exists` under that fault); the same key with another body
 //! is 422. Faults come from a [`CloudFaultPlan`](crate::faults::CloudFaultPlan).
+//! `GET /_sim/resources` lists every resource ever created with its
+//! `deleted_at` (set when deprovisioned) and counts the `live` ones, so a
+//! test can assert that nothing was left running.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -102,6 +105,9 @@ struct Resource {
     fail_provisioning: bool,
     polls: u32,
     access: Value,
+    /// When it was deprovisioned (unix seconds), so tests can tell what
+    /// was removed and when, and that nothing is left running.
+    deleted_at: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,7 +161,9 @@ impl Cloud {
             }
             (&Method::GET, ["_sim", "resources"]) => {
                 let resources: Vec<Value> = state.resources.iter().map(Resource::to_sim_json).collect();
-                ok(json!({ "data": resources, "by_reference": state.counts }))
+                // `live`: resources not deprovisioned (running, creating or suspended).
+                let live = state.resources.iter().filter(|r| r.status != Status::Deleted).count();
+                ok(json!({ "data": resources, "by_reference": state.counts, "live": live }))
             }
             (&Method::GET, ["_sim", "calls"]) => ok(json!({ "data": state.calls })),
             _ => Response::no_route(req),
@@ -312,6 +320,7 @@ impl State {
             created: clock::unix_now(),
             readiness,
             polls: 0,
+            deleted_at: None,
         };
         let response = Response::json(202, resource.to_json());
         self.count(&resource.reference).creates += 1;
@@ -340,6 +349,7 @@ impl State {
             return (response, Some(reference), Some("fail_deletes_for"));
         }
         self.resources[index].status = Status::Deleted;
+        self.resources[index].deleted_at = Some(clock::unix_now());
         self.count(&reference).deletes += 1;
         (
             Response::json(202, json!({ "id": id, "status": "deleted" })),
@@ -442,6 +452,7 @@ impl Resource {
             "idempotency_key": self.idempotency_key,
             "polls": self.polls,
             "created": self.created,
+            "deleted_at": self.deleted_at,
         })
     }
 }

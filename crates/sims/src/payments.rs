@@ -54,7 +54,8 @@ type Emitted = (String, String, Bytes);
 /// The payment provider's state.
 #[derive(Debug)]
 pub(crate) struct Payments {
-    state: Mutex<State>,
+    /// Shared with the tasks that settle pending refunds later.
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Debug)]
@@ -69,6 +70,8 @@ struct State {
     faults: FailNext,
     /// Off-session confirmations still to decline (`/_sim/declines`).
     declines: u32,
+    /// How the next refunds end (`/_sim/refund_faults`).
+    refund_faults: RefundFaults,
     webhook_url: Option<String>,
     webhook_secret: String,
 }
@@ -143,6 +146,27 @@ struct Event {
     body: Bytes,
 }
 
+/// `POST /_sim/refund_faults`: how the next refunds end. With neither set,
+/// a refund succeeds at once (`refund.created` and `charge.refunded`), as a
+/// card refund usually does. Otherwise it is created `pending` and settled
+/// `delay_ms` later by `refund.updated`: `failed` (with `failure_reason`,
+/// the money back on the charge) for the next `fail_next` refunds,
+/// `succeeded` (and `charge.refunded`) for the others.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RefundFaults {
+    /// The next N refunds fail at the provider.
+    fail_next: u32,
+    /// How long a refund stays pending before its outcome is sent.
+    delay_ms: u64,
+}
+
+impl RefundFaults {
+    fn active(&self) -> bool {
+        self.fail_next > 0 || self.delay_ms > 0
+    }
+}
+
 /// `POST /_sim/declines`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,7 +222,7 @@ impl Payments {
     /// A provider with no intents, delivering to `webhook_url` (if any).
     pub(crate) fn new(webhook_url: Option<String>, webhook_secret: String) -> Self {
         Self {
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 intents: Vec::new(),
                 refunds: Vec::new(),
                 sessions: Vec::new(),
@@ -208,9 +232,10 @@ impl Payments {
                 idempotency: Idempotency::default(),
                 faults: FailNext::default(),
                 declines: 0,
+                refund_faults: RefundFaults::default(),
                 webhook_url,
                 webhook_secret,
-            }),
+            })),
         }
     }
 
@@ -235,6 +260,7 @@ impl Payments {
             )
             .with_error_field("code", "api_version_invalid");
         }
+        let mut settle = None;
         let (response, emitted) = {
             let mut state = self.lock();
             if let Some(status) = state.faults.take() {
@@ -257,7 +283,11 @@ impl Payments {
                 ),
                 (&Method::POST, ["v1", "payment_intents", id, "cancel"]) => state.cancel_intent(req, id),
                 (&Method::POST, ["v1", "payment_intents", id, "confirm"]) => state.confirm_intent(req, id),
-                (&Method::POST, ["v1", "refunds"]) => state.create_refund(req),
+                (&Method::POST, ["v1", "refunds"]) => {
+                    let (response, emitted, later) = state.create_refund(req);
+                    settle = later;
+                    (response, emitted)
+                }
                 (&Method::POST, ["v1", "customers"]) => (state.create_customer(req), Vec::new()),
                 (&Method::GET, ["v1", "customers", id]) => {
                     let customer = state.customers.iter().find(|c| c["id"] == *id).cloned();
@@ -299,6 +329,19 @@ impl Payments {
             // deliver inside the API call.
             tokio::spawn(async move {
                 webhooks::deliver(&url, &secret, body, &automatic()).await;
+            });
+        }
+        if let Some((refund, delay, fail)) = settle {
+            let shared = Arc::clone(&self.state);
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                let emitted = {
+                    let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    state.settle_refund(&refund, fail, clock::unix_now())
+                };
+                for (url, secret, body) in emitted {
+                    webhooks::deliver(&url, &secret, body, &automatic()).await;
+                }
             });
         }
         response.with_header("request-id", ids::new_id("req"))
@@ -348,6 +391,20 @@ impl Payments {
             }
             (&Method::GET, ["_sim", "payment_intents"]) => ok(json!({ "data": self.lock().intents })),
             (&Method::GET, ["_sim", "refunds"]) => ok(json!({ "data": self.lock().refunds })),
+            (&Method::GET, ["_sim", "refund_faults"]) => ok(json!(self.lock().refund_faults)),
+            (&Method::POST, ["_sim", "refund_faults"]) => match req.json::<RefundFaults>() {
+                Ok((_, faults)) => {
+                    let mut state = self.lock();
+                    state.refund_faults = faults;
+                    ok(json!(state.refund_faults))
+                }
+                Err(e) => e,
+            },
+            (&Method::DELETE, ["_sim", "refund_faults"]) => {
+                let mut state = self.lock();
+                state.refund_faults = RefundFaults::default();
+                ok(json!(state.refund_faults))
+            }
             (&Method::GET, ["_sim", "checkout_sessions"]) => ok(json!({ "data": self.lock().sessions })),
             (&Method::GET, ["_sim", "customers"]) => ok(json!({ "data": self.lock().customers })),
             // The customer pays a Checkout Session without a browser.
@@ -873,11 +930,51 @@ impl State {
         Ok(response)
     }
 
-    fn create_refund(&mut self, req: &Request) -> (Response, Vec<Emitted>) {
+    /// Also returns, for a refund left pending by `/_sim/refund_faults`,
+    /// what settles it later: (refund id, delay in ms, whether it fails).
+    fn create_refund(&mut self, req: &Request) -> (Response, Vec<Emitted>, Option<(String, u64, bool)>) {
+        // A replayed key answers through `Err` (the saved response): only a
+        // refund created now is settled later.
         match self.try_create_refund(req) {
-            Ok(answer) => answer,
-            Err(response) => (response, Vec::new()),
+            Ok((response, emitted)) if self.refund_faults.active() => {
+                let id = self
+                    .refunds
+                    .last()
+                    .map(|r| r["id"].as_str().unwrap_or_default().to_owned());
+                let fail = self.refund_faults.fail_next > 0;
+                if fail {
+                    self.refund_faults.fail_next -= 1;
+                }
+                (response, emitted, id.map(|id| (id, self.refund_faults.delay_ms, fail)))
+            }
+            Ok((response, emitted)) => (response, emitted, None),
+            Err(response) => (response, Vec::new(), None),
         }
+    }
+
+    /// Ends a pending refund: `failed` (the money back on the charge) or
+    /// `succeeded`, with `refund.updated` (and `charge.refunded`).
+    fn settle_refund(&mut self, id: &str, fail: bool, now: i64) -> Vec<Emitted> {
+        let Some(refund) = self.refunds.iter_mut().find(|r| r["id"] == id) else {
+            return Vec::new();
+        };
+        refund["status"] = json!(if fail { "failed" } else { "succeeded" });
+        if fail {
+            refund["failure_reason"] = json!("expired_or_canceled_card");
+        }
+        let refund = refund.clone();
+        let amount = refund["amount"].as_i64().unwrap_or(0);
+        let intent_id = refund["payment_intent"].as_str().unwrap_or_default().to_owned();
+        let mut emitted = self.emit("refund.updated", refund, now);
+        if let Some(intent) = self.intents.iter_mut().find(|i| i.id == intent_id) {
+            if fail {
+                intent.amount_refunded -= amount;
+            } else {
+                let charge = charge_of(intent);
+                emitted.extend(self.emit("charge.refunded", charge, now));
+            }
+        }
+        emitted
     }
 
     /// `POST /v1/refunds` for a paid intent (or its charge): at most what is
@@ -943,10 +1040,11 @@ impl State {
         }
         intent.amount_refunded += amount;
         let now = clock::unix_now();
+        let pending = self.refund_faults.active();
         let refund = json!({
             "id": ids::new_id("re"),
             "object": "refund",
-            "status": "succeeded",
+            "status": if pending { "pending" } else { "succeeded" },
             "amount": amount,
             "currency": intent.currency,
             "payment_intent": intent.id,
@@ -955,25 +1053,15 @@ impl State {
             "reason": reason,
             "created": now,
         });
-        let charge = json!({
-            "id": intent.latest_charge,
-            "object": "charge",
-            "amount": intent.amount_received,
-            "amount_captured": intent.amount_received,
-            "amount_refunded": intent.amount_refunded,
-            "currency": intent.currency,
-            "payment_intent": intent.id,
-            "paid": true,
-            "refunded": intent.amount_refunded == intent.amount_received,
-            "status": "succeeded",
-            "created": intent.created,
-        });
+        let charge = charge_of(intent);
         let response = ok(refund.clone());
         self.refunds.push(refund.clone());
         self.idempotency
             .save(key.as_deref(), "create_refund", value, response.clone());
         let mut emitted = self.emit("refund.created", refund, now);
-        emitted.extend(self.emit("charge.refunded", charge, now));
+        if !pending {
+            emitted.extend(self.emit("charge.refunded", charge, now));
+        }
         Ok((response, emitted))
     }
 
@@ -1345,6 +1433,23 @@ fn injected(status: u16) -> Response {
 
 /// How an event the provider sends on its own is delivered: once, retried
 /// with backoff while the endpoint fails.
+/// The charge of a paid intent, as `charge.refunded` shows it.
+fn charge_of(intent: &Intent) -> Value {
+    json!({
+        "id": intent.latest_charge,
+        "object": "charge",
+        "amount": intent.amount_received,
+        "amount_captured": intent.amount_received,
+        "amount_refunded": intent.amount_refunded,
+        "currency": intent.currency,
+        "payment_intent": intent.id,
+        "paid": true,
+        "refunded": intent.amount_refunded == intent.amount_received,
+        "status": "succeeded",
+        "created": intent.created,
+    })
+}
+
 fn automatic() -> DeliveryOptions {
     DeliveryOptions {
         retries: AUTOMATIC_RETRIES,

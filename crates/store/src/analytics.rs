@@ -1,6 +1,7 @@
 //! What a tenant's analytics are computed from: order counts per creation
 //! period and per state, submissions and conversions, counted in SQL; and
-//! the confirmed payments with what was refunded of each, read as exact
+//! the confirmed payments with what was refunded of each (confirmed by the
+//! payment provider, or still on its way: the `refunds` table), read as exact
 //! decimals and summed by the caller (SQLite keeps money as text, and its
 //! `SUM` would turn it into a float).
 //!
@@ -8,21 +9,27 @@
 //! on PostgreSQL row-level security applies as well.
 
 use chrono::{DateTime, Utc};
-use orderflow_core::{Currency, Money, OrderState, Payment, TenantId};
+use orderflow_core::{Currency, Money, OrderState, Payment, RefundState, TenantId};
+use rust_decimal::Decimal;
 
 use crate::codec::{parse, parse_decimal};
 use crate::db::{Db, Param};
 use crate::error::StoreError;
 use crate::orders::Store;
 
-/// One paid order's money: what the provider confirmed and how much of it
-/// has been refunded (requested) since.
+/// One paid order's money: what the provider confirmed, how much of it the
+/// provider has refunded since, and how much is requested but not yet
+/// confirmed refunded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaidOrder {
     /// The confirmed payment's amount.
     pub paid: Money,
-    /// Refunds requested for the order so far.
+    /// Refunds of the payment the provider confirmed (`refunded`).
     pub refunded: Money,
+    /// Refunds requested and not yet confirmed or failed: the domain's
+    /// requested total less the confirmed and the failed ones (a refund
+    /// requested before refunds were executed at the provider stays here).
+    pub refund_pending: Money,
 }
 
 /// A tenant's orders, counted and read for analytics.
@@ -86,8 +93,22 @@ impl<D: Db> Store<D> {
                 None => (0, 0),
             };
 
+            // (order, payment, state, amount) of every refund of the tenant.
+            let refund_rows = s.run(
+                "SELECT order_id, payment_reference, state, amount FROM refunds WHERE tenant_id = $1",
+                &[tenant.as_str().into()],
+            )?;
+            let mut refunds: Vec<(String, String, RefundState, Decimal)> = Vec::with_capacity(refund_rows.len());
+            for r in refund_rows.iter() {
+                refunds.push((
+                    r.text("order_id")?.to_owned(),
+                    r.text("payment_reference")?.to_owned(),
+                    parse("refund state", r.text("state")?)?,
+                    parse_decimal(r.text("amount")?)?,
+                ));
+            }
             let rows = s.run(
-                "SELECT payment, refunded, currency FROM orders
+                "SELECT id, payment, refunded, currency FROM orders
                   WHERE tenant_id = $1 AND payment IS NOT NULL
                   ORDER BY created_at, id",
                 &[tenant.as_str().into()],
@@ -98,10 +119,25 @@ impl<D: Db> Store<D> {
                     let payment: Payment = serde_json::from_str(r.text("payment")?)?;
                     let currency = Currency::from_code(r.text("currency")?)
                         .ok_or_else(|| StoreError::Corrupt("currency".into()))?;
+                    let id = r.text("id")?;
+                    let requested = parse_decimal(r.text("refunded")?)?;
+                    let sum = |state: RefundState| -> Decimal {
+                        refunds
+                            .iter()
+                            .filter(|(o, p, s, _)| o == id && *p == payment.reference && *s == state)
+                            .map(|(_, _, _, a)| *a)
+                            .sum()
+                    };
+                    let (confirmed, failed) = (sum(RefundState::Refunded), sum(RefundState::Failed));
+                    let pending = (requested - confirmed - failed).max(Decimal::ZERO);
                     Ok(PaidOrder {
                         paid: payment.amount,
                         refunded: Money {
-                            amount: parse_decimal(r.text("refunded")?)?,
+                            amount: confirmed,
+                            currency,
+                        },
+                        refund_pending: Money {
+                            amount: pending,
                             currency,
                         },
                     })

@@ -11,6 +11,7 @@ mod capacity;
 mod codec;
 mod db;
 mod delivery;
+mod ending;
 mod error;
 mod idempotency;
 mod metrics;
@@ -24,6 +25,7 @@ mod native_pg;
 mod native_sqlite;
 mod orders;
 mod outbox;
+mod refunds;
 mod saga;
 mod subscriptions;
 #[cfg(feature = "spin")]

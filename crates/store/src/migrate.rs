@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "metrics", include_str!("../../../migrations/sqlite/0007_metrics.sql")),
     (8, "hardening", include_str!("../../../migrations/sqlite/0008_hardening.sql")),
     (9, "delivery", include_str!("../../../migrations/sqlite/0009_delivery.sql")),
+    (10, "refunds", include_str!("../../../migrations/sqlite/0010_refunds.sql")),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -55,6 +56,7 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "metrics", include_str!("../../../migrations/postgres/0007_metrics.sql")),
     (8, "hardening", include_str!("../../../migrations/postgres/0008_hardening.sql")),
     (9, "delivery", include_str!("../../../migrations/postgres/0009_delivery.sql")),
+    (10, "refunds", include_str!("../../../migrations/postgres/0010_refunds.sql")),
 ];
 
 /// The migrations of a dialect.

@@ -480,6 +480,7 @@ impl<D: Db> Store<D> {
             order.updated_at,
         )?;
         self.insert_events(&decision.events)?;
+        self.insert_refunds(&order.tenant, order.id, &decision.effects, order.updated_at)?;
         let jobs = jobs_for(order.id, order.version, &decision.effects);
         self.insert_jobs(&order.tenant, &jobs, order.updated_at)
     }

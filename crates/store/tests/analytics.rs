@@ -230,12 +230,30 @@ fn figures_count_each_period_from_its_utc_start_and_only_the_tenants_own_orders(
             PaidOrder {
                 paid: eur(dec!(192.96)),
                 refunded: eur(dec!(0.00)),
+                refund_pending: eur(dec!(0.00)),
             },
+            // Requested, not yet confirmed by the payment provider: pending.
             PaidOrder {
                 paid: eur(dec!(192.96)),
-                refunded: eur(dec!(192.96)),
+                refunded: eur(dec!(0.00)),
+                refund_pending: eur(dec!(192.96)),
             },
         ]
+    );
+
+    // Once the payment provider confirms the refund, it counts as refunded.
+    let refund = s.refunds_of(&tenant("acme"), cancelled.id).unwrap().remove(0);
+    let seen = ObservedRefund {
+        provider_refund_id: "re_1".into(),
+        state: RefundState::Refunded,
+        failure_reason: None,
+    };
+    let change = refund.observe("stripe", &seen, now()).unwrap();
+    s.write(|w| w.apply_refund_change(refund.version, &change)).unwrap();
+    let r = rows(s, "acme");
+    assert_eq!(
+        (r.paid[1].refunded, r.paid[1].refund_pending),
+        (eur(dec!(192.96)), eur(dec!(0.00)))
     );
 
     // The other tenant sees only its own order.

@@ -242,6 +242,10 @@ contract!(
     the_application_cannot_change_or_remove_the_audit_log,
     free_capacity_is_each_pools_capacity_less_its_reservations,
     reads_in_one_snapshot_never_see_a_commit_that_lands_between_them,
+    the_refund_and_job_checks_list_exactly_the_domain_names,
+    a_cancelled_paid_order_records_its_refund_and_its_job_with_the_decision,
+    the_database_refuses_more_refunded_than_paid_and_a_refund_twice,
+    a_refund_moves_forward_under_its_version,
 );
 
 fn migrating_twice_changes_nothing(f: Fixture) {
@@ -723,4 +727,143 @@ fn reads_in_one_snapshot_never_see_a_commit_that_lands_between_them(f: Fixture) 
         OrderState::PendingPayment,
         "the next snapshot sees the commit"
     );
+}
+
+fn the_refund_and_job_checks_list_exactly_the_domain_names(f: Fixture) {
+    assert_eq!(f.check_of("saga_jobs", "kind"), JobKind::names());
+    assert_eq!(f.check_of("refunds", "state"), RefundState::names());
+}
+
+/// `order` submitted, paid in full (`pi_<n>`) and cancelled, written
+/// decision by decision; returns the cancelled order and the cancellation.
+fn paid_and_cancelled(store: &Store<AnyDb>, order: &Order) -> (Order, Decision) {
+    let submitted = submit(order);
+    store.write(|s| s.apply(order.version, &submitted, "u")).unwrap();
+    let paid = decide(
+        &submitted.order,
+        Command::ConfirmPayment(Payment {
+            provider: "stripe".into(),
+            reference: format!("pi_{}", order.id),
+            amount: submitted.order.total,
+            paid_at: now(),
+        }),
+        Actor::System,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
+    store
+        .write(|s| s.apply(submitted.order.version, &paid, "webhook"))
+        .unwrap();
+    let cancel = decide(
+        &paid.order,
+        Command::Cancel {
+            reason: "changed my mind".into(),
+        },
+        Actor::Customer,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
+    (paid.order, cancel)
+}
+
+fn a_cancelled_paid_order_records_its_refund_and_its_job_with_the_decision(f: Fixture) {
+    let store = f.store();
+    let order = new_order(&store, "acme", 1, now());
+    let (paid, cancel) = paid_and_cancelled(&store, &order);
+    store.write(|s| s.apply(paid.version, &cancel, "u")).unwrap();
+    let refunds = store.refunds_of(&tenant("acme"), order.id).unwrap();
+    assert_eq!(refunds.len(), 1);
+    let r = &refunds[0];
+    assert_eq!(r.planned.id, format!("{}:order", order.id));
+    assert_eq!(
+        (r.state, r.planned.amount, r.planned.paid),
+        (RefundState::Requested, paid.total, paid.total)
+    );
+    assert_eq!(store.refund(&tenant("acme"), &r.planned.id).unwrap().as_ref(), Some(r));
+    assert_eq!(store.refund(&tenant("globex"), &r.planned.id).unwrap(), None);
+    let jobs = store.jobs_of(&tenant("acme"), order.id).unwrap();
+    let refund_jobs: Vec<_> = jobs.iter().filter(|j| j.kind == JobKind::Refund).collect();
+    assert_eq!(refund_jobs.len(), 1);
+    assert_eq!(refund_jobs[0].payload["refund_id"], json!(r.planned.id));
+}
+
+fn the_database_refuses_more_refunded_than_paid_and_a_refund_twice(f: Fixture) {
+    let store = f.store();
+    let order = new_order(&store, "acme", 1, now());
+    let (paid, cancel) = paid_and_cancelled(&store, &order);
+    // A decision whose refund is a cent above the payment: refused whole.
+    let mut above = cancel.clone();
+    for effect in &mut above.effects {
+        if let Effect::Refund(r) = effect {
+            r.amount = Money::eur(r.amount.amount + dec!(0.01));
+        }
+    }
+    let err = store.write(|s| s.apply(paid.version, &above, "u")).unwrap_err();
+    assert!(!matches!(err, StoreError::VersionConflict { .. }), "{err:?}");
+    assert_eq!(
+        store.order(&tenant("acme"), order.id).unwrap().unwrap().version,
+        paid.version
+    );
+    assert_eq!(f.count("refunds"), 0);
+    // The real one is recorded; a second refund of the same payment, under
+    // another id, would exceed it: refused, whatever the domain decided.
+    store.write(|s| s.apply(paid.version, &cancel, "u")).unwrap();
+    let mut again = decide(
+        &cancel.order,
+        Command::ParkForOperator { reason: "x".into() },
+        Actor::System,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
+    let Some(Effect::Refund(first)) = cancel.effects.iter().find(|e| matches!(e, Effect::Refund(_))).cloned() else {
+        panic!("the cancellation requests no refund");
+    };
+    again.effects.push(Effect::Refund(PlannedRefund {
+        id: format!("{}:order-again", order.id),
+        amount: Money::eur(dec!(0.01)),
+        ..first.clone()
+    }));
+    assert!(store.write(|s| s.apply(cancel.order.version, &again, "u")).is_err());
+    // The same refund id again (a replayed decision): refused.
+    again.effects = vec![Effect::Refund(PlannedRefund {
+        amount: Money::eur(dec!(0.01)),
+        ..first
+    })];
+    assert!(store.write(|s| s.apply(cancel.order.version, &again, "u")).is_err());
+    assert_eq!(f.count("refunds"), 1);
+}
+
+fn a_refund_moves_forward_under_its_version(f: Fixture) {
+    let store = f.store();
+    let order = new_order(&store, "acme", 1, now());
+    let (paid, cancel) = paid_and_cancelled(&store, &order);
+    store.write(|s| s.apply(paid.version, &cancel, "u")).unwrap();
+    let r = store.refunds_of(&tenant("acme"), order.id).unwrap().remove(0);
+    let seen = ObservedRefund {
+        provider_refund_id: "re_1".into(),
+        state: RefundState::Refunded,
+        failure_reason: None,
+    };
+    let change = r.observe("stripe", &seen, now()).unwrap();
+    store.write(|s| s.apply_refund_change(r.version, &change)).unwrap();
+    // A writer that read the old version loses.
+    assert_eq!(
+        store.write(|s| s.apply_refund_change(r.version, &change)).unwrap_err(),
+        StoreError::VersionConflict { expected: r.version }
+    );
+    let now_ = store.refund(&tenant("acme"), &r.planned.id).unwrap().unwrap();
+    assert_eq!(
+        (now_.state, now_.provider_refund_id.as_deref()),
+        (RefundState::Refunded, Some("re_1"))
+    );
+    let types: Vec<String> = store
+        .outbox_of(&tenant("acme"), order.id)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event_type)
+        .collect();
+    assert_eq!(types.last().map(String::as_str), Some("billing.refunded"));
 }

@@ -19,7 +19,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::outbound::{OutRequest, OutResponse, Outbound};
-use super::payments::IntentRequest;
+use super::payments::{IntentRequest, RefundInfo, RefundRequest};
 use super::providers::{CallError, CloudCalls, MailCalls, PaymentCalls, ResourceStatus};
 use super::vault::{Vault, NONCE_LEN};
 use super::worker::{run_due_jobs, SagaEnv};
@@ -49,6 +49,7 @@ enum Op {
     ResourceStatus,
     DeleteResource,
     SendEmail,
+    CreateRefund,
 }
 
 /// How a fake answers one call.
@@ -78,6 +79,8 @@ struct FakeState {
     resources: BTreeMap<String, String>,
     deleted: BTreeSet<String>,
     emails: BTreeMap<String, String>,
+    /// Refunds by idempotency key: (refund id, amount).
+    refunds: BTreeMap<String, (String, orderflow_core::Money)>,
 }
 
 /// The payment, cloud and e-mail providers, faked with their idempotency
@@ -148,6 +151,27 @@ impl PaymentCalls for Fakes {
     fn cancel_intent(&self, _: &dyn Outbound, intent: &str) -> Result<(), CallError> {
         self.answer(Op::CancelIntent, intent, |s| {
             s.cancelled.insert(intent.to_owned());
+        })
+    }
+
+    fn intent_paid(&self, _: &dyn Outbound, intent: &str) -> Result<bool, CallError> {
+        Ok(!self.0.borrow().cancelled.contains(intent))
+    }
+
+    fn create_refund(&self, _: &dyn Outbound, request: &RefundRequest) -> Result<(&'static str, RefundInfo), CallError> {
+        let key = request.idempotency_key.clone();
+        let amount = request.amount.ok_or_else(|| CallError::Permanent("a refund without amount".into()))?;
+        self.answer(Op::CreateRefund, &key, |s| {
+            let n = s.refunds.len();
+            let (id, amount) = s.refunds.entry(key.clone()).or_insert_with(|| (format!("re_{n}"), amount)).clone();
+            (
+                "fake",
+                RefundInfo {
+                    id,
+                    status: "succeeded".into(),
+                    amount: Ok(amount),
+                },
+            )
         })
     }
 }
@@ -247,6 +271,7 @@ impl World {
             poll_interval: Duration::seconds(1),
             retry_delay_scale: 1.0,
             renewal_lead: Duration::days(3),
+            subscription_grace: Duration::days(14),
         };
         let world = World {
             env,

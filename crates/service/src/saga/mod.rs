@@ -2,9 +2,11 @@
 //! HTTP, the credential vault, the payment webhook, and the worker that runs
 //! due jobs and records each outcome as a decision.
 
+mod ending;
 mod outbound;
 pub mod payments;
 mod providers;
+mod refunds;
 mod retention;
 mod vault;
 mod webhook;
@@ -13,6 +15,7 @@ mod worker;
 #[cfg(test)]
 mod decision_tests;
 
+pub use ending::{end_jobs, refund_late_payment, schedule_end};
 pub use outbound::{OutRequest, OutResponse, Outbound};
 pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
 pub use providers::{

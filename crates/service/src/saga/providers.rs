@@ -7,7 +7,7 @@ use orderflow_core::OrderItem;
 use serde_json::{json, Value};
 
 use super::outbound::{OutRequest, OutResponse, Outbound};
-use super::payments::{IntentRequest, PaymentProvider};
+use super::payments::{IntentRequest, PaymentProvider, RefundInfo, RefundRequest};
 
 /// A provider's base URL and API key (from Spin variables).
 #[derive(Clone, PartialEq, Eq)]
@@ -255,6 +255,11 @@ pub trait PaymentCalls {
     fn create_intent(&self, out: &dyn Outbound, request: &IntentRequest) -> Result<(&'static str, String), CallError>;
     /// Voids a payment intent; one already voided counts as voided.
     fn cancel_intent(&self, out: &dyn Outbound, intent: &str) -> Result<(), CallError>;
+    /// Whether a payment intent has been paid.
+    fn intent_paid(&self, out: &dyn Outbound, intent: &str) -> Result<bool, CallError>;
+    /// Refunds (part of) a paid intent (idempotent by the request's key);
+    /// returns the provider's name and the refund as it reports it.
+    fn create_refund(&self, out: &dyn Outbound, request: &RefundRequest) -> Result<(&'static str, RefundInfo), CallError>;
 }
 
 /// The cloud provider's calls the saga makes.
@@ -288,6 +293,16 @@ impl PaymentCalls for Providers {
 
     fn cancel_intent(&self, out: &dyn Outbound, intent: &str) -> Result<(), CallError> {
         self.payments()?.cancel_intent(out, intent)
+    }
+
+    fn intent_paid(&self, out: &dyn Outbound, intent: &str) -> Result<bool, CallError> {
+        let info = self.payments()?.retrieve_intent(out, intent)?;
+        Ok(info.status == super::payments::IntentStatus::Succeeded)
+    }
+
+    fn create_refund(&self, out: &dyn Outbound, request: &RefundRequest) -> Result<(&'static str, RefundInfo), CallError> {
+        let provider = self.payments()?;
+        Ok((provider.name(), provider.create_refund(out, request)?))
     }
 }
 

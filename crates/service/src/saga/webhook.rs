@@ -58,6 +58,11 @@ pub fn handle_payment_webhook<D: Db>(
         };
         return Ok((respond(&outcome), outcome));
     };
+    if matches!(event.change, PaymentChange::RefundUpdated { .. }) {
+        // A refund's outcome: moves our refund record (super::refunds).
+        let outcome = super::refunds::apply_refund_event(store, catalog, name, &event, now).map_err(store_error)?;
+        return Ok((respond(&outcome), outcome));
+    }
     if let Some(renewal) = store.renewal_of_intent(intent_id).map_err(store_error)? {
         // A subscription's renewal, not an order: the same signed path.
         use crate::subscriptions::{apply_renewal_payment, RenewalOutcome};
@@ -97,7 +102,10 @@ pub fn handle_payment_webhook<D: Db>(
                 PaymentChange::Canceled { .. } => Some(Command::ExpirePayment),
                 // A declined attempt leaves the intent open; refunds are
                 // requested by the saga, their confirmations only recorded.
-                PaymentChange::Failed { .. } | PaymentChange::Refunded { .. } | PaymentChange::Other => None,
+                PaymentChange::Failed { .. }
+                | PaymentChange::Refunded { .. }
+                | PaymentChange::RefundUpdated { .. }
+                | PaymentChange::Other => None,
             };
             let Some(order) = s.order(tenant, *order_id)? else {
                 let fresh = s.record_webhook(name, &event.id, &event.kind, Some(*order_id), "order missing", now)?;

@@ -47,6 +47,9 @@ pub struct SagaEnv<D: Db, P = Providers> {
     /// How long before a period ends its renewal is charged (for the
     /// subscription an item starts when it becomes active).
     pub renewal_lead: Duration,
+    /// How long a suspended subscription may stay unpaid before it ends
+    /// (`subscription_grace_days`).
+    pub subscription_grace: Duration,
 }
 
 impl<D: Db, P> SagaEnv<D, P> {
@@ -280,7 +283,9 @@ fn run_job_under_claim<D: Db, P: SagaProviders>(env: &SagaEnv<D, P>, job: &Job) 
         }
         let succeeded = !actions.iter().any(Action::is_failure);
         let now = (env.clock)();
-        env.store.write(|s| record(s, env, job, &actions, now))?;
+        if !actions.is_empty() {
+            env.store.write(|s| record(s, env, job, &actions, now))?;
+        }
         return Ok(succeeded);
     }
 }
@@ -337,6 +342,19 @@ fn perform<D: Db, P: SagaProviders>(
         Call::DeleteResource { item } => match env.store.resource_of(&job.tenant, *item)? {
             Some(resource) => done(p.delete_resource(out, &resource)),
             None => Outcome::Done,
+        },
+        Call::VoidRenewalIntent { intent } => match p.cancel_intent(out, intent) {
+            // Paid before it could be voided: nothing is open any more, and
+            // the late payment is refunded on its own (`refund_late_payment`).
+            Err(CallError::Permanent(why)) => match p.intent_paid(out, intent) {
+                Ok(true) => Outcome::Done,
+                _ => Outcome::Failed(Failure::Permanent(why)),
+            },
+            other => done(other),
+        },
+        Call::Refund { refund_id } => match super::refunds::run_refund(env, job, refund_id)? {
+            Ok(()) => Outcome::Recorded,
+            Err(e) => Outcome::Failed(e.into()),
         },
         Call::SendAccess { item } => match access_email(env, job, order, *item)? {
             Ok((to, subject, text)) => done(p.send_email(out, &to, &subject, &text, &format!("deliver-{}", job.id))),

@@ -33,6 +33,9 @@ pub struct Config {
     pub retry_delay_scale: f64,
     /// `renewal_lead_secs`: how long before a period ends its renewal is charged.
     pub renewal_lead: Duration,
+    /// `subscription_grace_days`: how long a suspended subscription may
+    /// stay unpaid before it ends.
+    pub subscription_grace: Duration,
 }
 
 impl Config {
@@ -40,6 +43,7 @@ impl Config {
     const DEFAULT_LEASE_SECS: i64 = 30;
     const DEFAULT_POLL_MS: i64 = 500;
     const DEFAULT_RENEWAL_LEAD_SECS: i64 = 3 * 24 * 3600;
+    const DEFAULT_GRACE_DAYS: u32 = 14;
 
     fn load(correlation_id: &str) -> Result<Self, ApiError> {
         let bad = |name: &str, e: &dyn std::fmt::Display| {
@@ -64,6 +68,13 @@ impl Config {
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .ok_or_else(|| bad("retry_delay_scale", &"must be a number ≥ 0"))?,
         };
+        let subscription_grace = match optional("subscription_grace_days", correlation_id)? {
+            None => Self::DEFAULT_GRACE_DAYS,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .map_err(|e| bad("subscription_grace_days", &e))?,
+        };
         Ok(Self {
             clock,
             database_url: optional("database_url", correlation_id)?.unwrap_or_default(),
@@ -71,6 +82,7 @@ impl Config {
             provider_poll: Duration::milliseconds(whole("provider_poll_ms", Self::DEFAULT_POLL_MS)?),
             retry_delay_scale,
             renewal_lead: Duration::seconds(whole("renewal_lead_secs", Self::DEFAULT_RENEWAL_LEAD_SECS)?),
+            subscription_grace: Duration::days(i64::from(subscription_grace)),
         })
     }
 }

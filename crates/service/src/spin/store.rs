@@ -160,5 +160,6 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         poll_interval: config.provider_poll,
         retry_delay_scale: config.retry_delay_scale,
         renewal_lead: config.renewal_lead,
+        subscription_grace: config.subscription_grace,
     })
 }

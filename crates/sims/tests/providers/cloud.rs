@@ -297,3 +297,33 @@ async fn an_unknown_fault_setting_is_refused() {
     .await;
     assert_eq!(response.status, 400);
 }
+
+#[tokio::test]
+async fn a_deprovisioned_resource_is_recorded_with_its_time_and_no_longer_live() {
+    let sims = start().await;
+    let kept = create(&sims, "item-1", "vps", "item-1").await.json();
+    let removed = create(&sims, "item-2", "vps", "item-2").await.json();
+    assert_eq!(delete(&sims, removed["id"].as_str().unwrap()).await.status, 202);
+    let view = call(
+        Method::GET,
+        &format!("{}/_sim/resources", sims.cloud_url()),
+        None,
+        None,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(view["live"], 1, "{view}");
+    let by_id = |id: &Value| {
+        view["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == *id)
+            .cloned()
+            .unwrap()
+    };
+    assert!(by_id(&kept["id"])["deleted_at"].is_null());
+    assert!(by_id(&removed["id"])["deleted_at"].as_i64().is_some_and(|t| t > 0));
+    assert_eq!(by_id(&removed["id"])["status"], "deleted");
+}

@@ -633,3 +633,55 @@ async fn a_refund_is_announced_with_refund_created_and_charge_refunded() {
     assert_eq!(charge["data"]["object"]["payment_intent"], intent["id"]);
     assert_eq!(charge["data"]["object"]["amount_refunded"], 400);
 }
+
+#[tokio::test]
+async fn refunds_held_pending_on_request_end_failed_or_succeeded_by_a_signed_refund_updated() {
+    let (sims, receiver) = with_receiver().await;
+    let intent = create_intent(&sims, "k", 1000).await;
+    act(&sims, &intent, "succeed", json!({})).await;
+    let faults = control(
+        &format!("{}/_sim/refund_faults", sims.payments_url()),
+        json!({"fail_next": 1, "delay_ms": 50}),
+    )
+    .await;
+    assert_eq!(faults.status, 200, "{}", faults.text());
+    let url = format!("{}/v1/refunds", sims.payments_url());
+    let whole = json!({"payment_intent": intent["id"], "amount": 1000});
+
+    // The first refund is pending, then fails: the money stays on the charge.
+    let first = call(Method::POST, &url, Some(PAYMENTS_KEY), Some("r1"), Some(whole.clone())).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.json()["status"], "pending");
+    let received = receiver.wait_for(3).await;
+    let events: Vec<Value> = received.iter().map(Received::json).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap_or_default()).collect();
+    assert_eq!(kinds, ["payment_intent.succeeded", "refund.created", "refund.updated"]);
+    assert_eq!(events[2]["data"]["object"]["status"], "failed");
+    assert_eq!(
+        events[2]["data"]["object"]["failure_reason"],
+        "expired_or_canceled_card"
+    );
+
+    // Its key replayed answers the same refund and settles nothing new.
+    let replay = call(Method::POST, &url, Some(PAYMENTS_KEY), Some("r1"), Some(whole.clone())).await;
+    assert_eq!(replay.json()["id"], first.json()["id"]);
+
+    // A second refund of the whole amount is possible, and this one succeeds.
+    let second = call(Method::POST, &url, Some(PAYMENTS_KEY), Some("r2"), Some(whole)).await;
+    assert_eq!(second.status, 200, "{}", second.text());
+    let received = receiver.wait_for(6).await;
+    let events: Vec<Value> = received.iter().map(Received::json).collect();
+    let updated = events
+        .iter()
+        .filter(|e| e["type"] == "refund.updated" && e["data"]["object"]["id"] == second.json()["id"])
+        .collect::<Vec<_>>();
+    assert_eq!(updated.len(), 1, "{events:?}");
+    assert_eq!(updated[0]["data"]["object"]["status"], "succeeded");
+    assert!(events.iter().any(|e| e["type"] == "charge.refunded"));
+    let refunds = list(&format!("{}/_sim/refunds", sims.payments_url())).await;
+    let states: Vec<&str> = refunds
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states, ["failed", "succeeded"]);
+}

@@ -50,6 +50,20 @@ pub enum PaymentChange {
         /// The refunded total, if the event carries it.
         amount: Option<Result<Money, String>>,
     },
+    /// One refund's state at the provider (created, updated, failed): moves
+    /// the refund it names forward.
+    RefundUpdated {
+        /// The refunded payment intent.
+        intent: String,
+        /// The provider's refund id.
+        refund: String,
+        /// The provider's status (`pending`, `succeeded`, `failed`, `canceled`).
+        status: String,
+        /// Our refund id, from the refund's metadata (`refund_id`).
+        refund_key: Option<String>,
+        /// Why it failed, when it did.
+        failure_reason: Option<String>,
+    },
     /// An event type the domain does not act on: acknowledged and recorded.
     Other,
 }
@@ -61,7 +75,8 @@ impl PaymentChange {
             PaymentChange::Succeeded { intent, .. }
             | PaymentChange::Failed { intent, .. }
             | PaymentChange::Canceled { intent }
-            | PaymentChange::Refunded { intent, .. } => Some(intent),
+            | PaymentChange::Refunded { intent, .. }
+            | PaymentChange::RefundUpdated { intent, .. } => Some(intent),
             PaymentChange::Other => None,
         }
     }

@@ -435,10 +435,23 @@ pub fn parse_event(event: &Value) -> Result<PaymentEvent, ApiError> {
             },
             None => PaymentChange::Other,
         },
-        "refund.created" | "refund.updated" | "charge.refund.updated" => match expandable(&object["payment_intent"]) {
-            Some(intent) => PaymentChange::Refunded { intent, amount: None },
-            None => PaymentChange::Other,
-        },
+        // One refund's state: what moves our refund record (its metadata
+        // names our refund id; `failure_reason` says why it failed).
+        "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
+            match expandable(&object["payment_intent"]) {
+                Some(intent) => PaymentChange::RefundUpdated {
+                    intent,
+                    refund: object_id()?,
+                    status: object["status"].as_str().unwrap_or("pending").to_owned(),
+                    refund_key: object["metadata"]["refund_id"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                    failure_reason: object["failure_reason"].as_str().map(str::to_owned),
+                },
+                None => PaymentChange::Other,
+            }
+        }
         _ => PaymentChange::Other,
     };
     Ok(PaymentEvent {
@@ -625,12 +638,16 @@ mod tests {
                 amount: Some(Ok(Money::eur(dec!(3))))
             }
         );
-        let refund = json!({"id": "re_1", "object": "refund", "payment_intent": "pi_1", "status": "succeeded"});
+        let refund = json!({"id": "re_1", "object": "refund", "payment_intent": "pi_1", "status": "failed",
+                            "failure_reason": "expired_or_canceled_card", "metadata": {"refund_id": "o:item:i"}});
         assert_eq!(
             change("refund.updated", &refund),
-            PaymentChange::Refunded {
+            PaymentChange::RefundUpdated {
                 intent: "pi_1".into(),
-                amount: None
+                refund: "re_1".into(),
+                status: "failed".into(),
+                refund_key: Some("o:item:i".into()),
+                failure_reason: Some("expired_or_canceled_card".into()),
             }
         );
         assert_eq!(

@@ -1,0 +1,206 @@
+//! Refunds at the payment provider: the saga's `refund` job and the
+//! provider's refund webhooks (`orderflow_core::Refund` holds the rules).
+//!
+//! The job asks the provider once per refund: the idempotency key is
+//! derived from the refund id, which is derived from what is refunded, so
+//! a job run twice (a crash after the call, a lost lease) gets the same
+//! refund back instead of a second one. Before asking, the never-more-than-
+//! paid invariant is checked over the order's refunds; a refund that breaks
+//! it is never sent (the job parks). The provider's answer and its signed
+//! webhooks, in any order and any number of times, move the refund forward
+//! only; a refund that fails at the provider parks the order for an
+//! operator, with `billing.refund-failed`.
+
+use chrono::{DateTime, Utc};
+use orderflow_core::{
+    check_refund_bounds, decide, refund_idempotency_key, refund_state_of_provider_status, Actor, Catalog, Command,
+    ObservedRefund, OrderId, Refund, RefundChange, RefundState, TenantId,
+};
+use orderflow_store::{Db, Job, Store, StoreError};
+
+use super::payments::{PaymentChange, PaymentEvent, RefundRequest};
+use super::providers::{CallError, SagaProviders};
+use super::webhook::WebhookOutcome;
+use super::worker::{SagaEnv, SUBJECT};
+
+/// Runs a `refund` job: asks the provider for the refund (once per refund,
+/// whatever the number of runs) and records its answer. `Ok(Err(_))` is a
+/// failed call, retried on the compensation schedule, then parked.
+pub(super) fn run_refund<D: Db, P: SagaProviders>(
+    env: &SagaEnv<D, P>,
+    job: &Job,
+    id: &str,
+) -> Result<Result<(), CallError>, StoreError> {
+    let Some(refund) = env.store.refund(&job.tenant, id)? else {
+        return Ok(Err(CallError::Permanent(format!("no refund {id} recorded"))));
+    };
+    if refund.state != RefundState::Requested {
+        // The provider answered already (this job's earlier run, or its webhook).
+        env.store.write(|s| s.finish_job(job, (env.clock)()))?;
+        return Ok(Ok(()));
+    }
+    // Never more refunded than paid, checked before any money moves.
+    let all = env.store.refunds_of(&job.tenant, job.order)?;
+    if let Err(violation) = check_refund_bounds(all.iter().map(|r| &r.planned)) {
+        return Ok(Err(CallError::Permanent(format!("refund {id} not sent: {violation}"))));
+    }
+    let request = RefundRequest {
+        intent: refund.planned.payment_reference.clone(),
+        amount: Some(refund.planned.amount),
+        metadata: vec![
+            ("refund_id".into(), id.to_owned()),
+            ("order_id".into(), job.order.to_string()),
+            ("tenant".into(), job.tenant.as_str().to_owned()),
+            ("scope".into(), refund.planned.scope.as_str().to_owned()),
+        ],
+        idempotency_key: refund_idempotency_key(id),
+    };
+    let (provider, info) = match env.providers.create_refund(env.out.as_ref(), &request) {
+        Ok(answer) => answer,
+        Err(e) => return Ok(Err(e)),
+    };
+    if info.amount.as_ref().ok() != Some(&refund.planned.amount) {
+        // The provider refunded another amount than asked: a person must look.
+        return Ok(Err(CallError::Permanent(format!(
+            "refund {id}: the provider answered {:?} for {}",
+            info.amount, refund.planned.amount
+        ))));
+    }
+    let seen = ObservedRefund {
+        provider_refund_id: info.id,
+        state: refund_state_of_provider_status(&info.status),
+        failure_reason: None,
+    };
+    let now = (env.clock)();
+    env.store.write(|s| {
+        if let Some(current) = s.refund(&job.tenant, id)? {
+            if let Some(change) = current.observe(provider, &seen, now) {
+                record_change(s, &env.catalog, &current, &change, now)?;
+            }
+        }
+        s.finish_job(job, now)
+    })?;
+    Ok(Ok(()))
+}
+
+/// Writes a refund's change; a refund that failed at the provider also
+/// parks its order for an operator (the money is still the customer's).
+fn record_change<D: Db>(
+    s: &Store<D>,
+    catalog: &Catalog,
+    before: &Refund,
+    change: &RefundChange,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    s.apply_refund_change(before.version, change)?;
+    if change.refund.state == RefundState::Failed {
+        let reason = format!(
+            "refund {} of {} failed at the provider: {}",
+            change.refund.planned.id,
+            change.refund.planned.amount,
+            change.refund.failure_reason.as_deref().unwrap_or("no reason given")
+        );
+        park_order(s, catalog, &change.refund.tenant, change.refund.order, reason, now)?;
+    }
+    Ok(())
+}
+
+fn park_order<D: Db>(
+    s: &Store<D>,
+    catalog: &Catalog,
+    tenant: &TenantId,
+    order: OrderId,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(current) = s.order_for_update(tenant, order)? else {
+        return Ok(());
+    };
+    if let Ok(d) = decide(
+        &current,
+        Command::ParkForOperator { reason },
+        Actor::System,
+        catalog,
+        now,
+    ) {
+        s.apply(current.version, &d, SUBJECT)?;
+    }
+    Ok(())
+}
+
+/// Applies a verified refund event (`refund.created`, `refund.updated`,
+/// `refund.failed`) to the refund it names (by our refund id in its
+/// metadata, else by the provider's refund id among the order's refunds),
+/// deduplicated by event id in the same transaction.
+pub(super) fn apply_refund_event<D: Db>(
+    store: &Store<D>,
+    catalog: &Catalog,
+    provider: &str,
+    event: &PaymentEvent,
+    now: DateTime<Utc>,
+) -> Result<WebhookOutcome, StoreError> {
+    let PaymentChange::RefundUpdated {
+        intent,
+        refund: provider_refund_id,
+        status,
+        refund_key,
+        failure_reason,
+    } = &event.change
+    else {
+        return Ok(WebhookOutcome::Ignored("not a refund event".into()));
+    };
+    // An order's payment, or a subscription renewal's (a late payment refunded).
+    let target = match store.order_of_intent(intent)? {
+        Some(target) => Some(target),
+        None => match store.renewal_of_intent(intent)? {
+            Some(r) => store
+                .subscription(&r.tenant, r.subscription)?
+                .map(|s| (s.tenant, s.order)),
+            None => None,
+        },
+    };
+    store.write(|s| {
+        let Some((tenant, order)) = &target else {
+            let fresh = s.record_webhook(provider, &event.id, &event.kind, None, "unknown payment intent", now)?;
+            return Ok(if fresh {
+                WebhookOutcome::Ignored("unknown payment intent".into())
+            } else {
+                WebhookOutcome::Duplicate
+            });
+        };
+        let refund = match refund_key {
+            Some(key) => s.refund(tenant, key)?.filter(|r| r.order == *order),
+            None => s
+                .refunds_of(tenant, *order)?
+                .into_iter()
+                .find(|r| r.provider_refund_id.as_deref() == Some(provider_refund_id.as_str())),
+        };
+        let seen = ObservedRefund {
+            provider_refund_id: provider_refund_id.clone(),
+            state: refund_state_of_provider_status(status),
+            failure_reason: failure_reason.clone(),
+        };
+        let change = refund.as_ref().and_then(|r| r.observe(provider, &seen, now));
+        let (label, outcome) = match (&refund, &change) {
+            (None, _) => {
+                let why = "ignored: not a refund of ours".to_owned();
+                (why.clone(), WebhookOutcome::Ignored(why))
+            }
+            (Some(r), None) => {
+                let why = format!("ignored: refund already {}", r.state);
+                (why.clone(), WebhookOutcome::Ignored(why))
+            }
+            (Some(_), Some(c)) => (
+                format!("applied: refund {}", c.refund.state),
+                WebhookOutcome::Applied(tenant.clone(), *order),
+            ),
+        };
+        if !s.record_webhook(provider, &event.id, &event.kind, Some(*order), &label, now)? {
+            return Ok(WebhookOutcome::Duplicate);
+        }
+        if let (Some(before), Some(change)) = (&refund, &change) {
+            record_change(s, catalog, before, change, now)?;
+        }
+        Ok(outcome)
+    })
+}

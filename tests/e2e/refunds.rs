@@ -1,0 +1,341 @@
+//! Refunds executed at the payment provider, through the real components
+//! and the simulated Stripe, on SQLite and on PostgreSQL (as the
+//! application role, under row-level security): every refund the order
+//! decides (a failed item, a failed validation) reaches the provider exactly
+//! once with an idempotency key derived from what is refunded, the
+//! provider's signed refund webhooks move it to `refunded` or `failed`
+//! (replays change nothing), a refund the provider fails parks the order,
+//! the order shows each item's refund, and analytics subtract only the
+//! refunds the provider confirmed.
+
+use std::time::{Duration, Instant};
+
+use e2e::pg_cluster::TestDatabase;
+use e2e::sims::Sims;
+use e2e::{eventually, App};
+use serde_json::{json, Value};
+
+use crate::api::{id, json_of, outbox_types, vps, with_simulators, Caller};
+
+const SECRET: &str = "whsec_e2e_refunds_padded_to_32_bytes_or_more";
+
+/// The app on one backend, wired to fresh simulators.
+struct World {
+    db: Option<TestDatabase>,
+    sims: Sims,
+    app: App,
+}
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl World {
+    fn start(backend: Backend, hint: &str) -> World {
+        let sims = Sims::spawn(None, SECRET);
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(e2e::shared::migrated_database(hint)),
+        };
+        let mut builder = with_simulators(&sims, SECRET);
+        if let Some(db) = &db {
+            builder = builder.env("SPIN_VARIABLE_DATABASE_URL", &db.app_url);
+        }
+        let app = builder.spawn();
+        sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
+        World { db, sims, app }
+    }
+
+    fn customer(&self) -> Caller<'_> {
+        Caller::customer(&self.app)
+    }
+
+    fn order(&self, order_id: &str) -> Value {
+        json_of(Caller::operator(&self.app).get(&format!("/v1/orders/{order_id}")))
+    }
+
+    /// Runs a statement on the app's database as its owner (test set-up).
+    fn exec(&self, sql: &str) {
+        match &self.db {
+            None => {
+                let db = rusqlite::Connection::open(self.app.state_dir().join("sqlite_db.db")).expect("open");
+                db.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+                db.execute(sql, []).expect(sql);
+            }
+            Some(db) => {
+                e2e::shared::rows_as_text(
+                    &db.superuser_url,
+                    &format!("WITH x AS ({sql} RETURNING 1) SELECT count(*) FROM x"),
+                    &[],
+                );
+            }
+        }
+    }
+
+    /// The outbox event types of the order, on either backend.
+    fn events(&self, order_id: &str) -> Vec<String> {
+        match &self.db {
+            None => outbox_types(&self.app, order_id),
+            Some(db) => e2e::shared::rows_as_text(
+                &db.superuser_url,
+                "SELECT event_type FROM outbox WHERE message_key = $1 ORDER BY seq",
+                &[order_id.into()],
+            )
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect(),
+        }
+    }
+
+    /// Pays the order's intent at the simulator (its signed webhook follows).
+    fn pay(&self, order: &Value) {
+        let intent = order["payment_intent"].as_str().expect("payment intent");
+        self.sims.succeed(intent, json!({}));
+    }
+
+    /// Waits until every refund of the order is in a final state at the
+    /// provider (and there are `n` of them).
+    fn refunds_settled(&self, order_id: &str, n: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let order = self.order(order_id);
+            let refunds = order["refunds"].as_array().cloned().unwrap_or_default();
+            if refunds.len() == n
+                && refunds
+                    .iter()
+                    .all(|r| r["state"] == "refunded" || r["state"] == "failed")
+            {
+                return order;
+            }
+            assert!(Instant::now() < deadline, "refunds never settled:\n{order:#}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The simulator's refunds for `order_id` (by the metadata we send).
+    fn provider_refunds(&self, order_id: &str) -> Vec<Value> {
+        self.sims
+            .refunds()
+            .into_iter()
+            .filter(|r| r["metadata"]["order_id"] == order_id)
+            .collect()
+    }
+
+    fn set_refund_faults(&self, faults: Value) {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/_sim/refund_faults", self.sims.payments))
+            .json(&faults)
+            .send()
+            .expect("simulator reachable");
+        assert!(r.status().is_success());
+    }
+}
+
+fn cents(money: &Value) -> i64 {
+    let s = money["amount"].as_str().expect("an amount");
+    let (units, frac) = s.split_once('.').unwrap_or((s, "0"));
+    units.parse::<i64>().unwrap() * 100 + format!("{frac:0<2}")[..2].parse::<i64>().unwrap()
+}
+
+/// Every refund-related event the simulator sent, delivered again three
+/// times each (as a provider's retries would), byte for byte.
+fn replay_refund_webhooks(w: &World) {
+    for event in w.sims.events() {
+        let kind = event["type"].as_str().unwrap_or_default();
+        if kind.starts_with("refund.") || kind == "charge.refunded" {
+            w.sims.redeliver(
+                event["id"].as_str().unwrap(),
+                json!({ "deliveries": 3, "concurrent": true }),
+            );
+        }
+    }
+}
+
+fn each_refund_reaches_the_provider_exactly_once_and_replayed_webhooks_change_nothing(backend: Backend, hint: &str) {
+    let w = World::start(backend, hint);
+    // Given an order whose second item fails for good at the cloud provider
+    let partial = w.customer().submitted(
+        json!([vps("core", "monthly"), vps("business", "monthly")]),
+        Duration::from_secs(20),
+    );
+    let doomed = partial["items"][1]["id"].as_str().unwrap().to_owned();
+    w.sims.set_cloud_faults(json!({ "fail_reference": doomed }));
+    // and an order that fails validation (no GPU capacity left),
+    w.exec("UPDATE region_capacity SET capacity = 0 WHERE product = 'gpu'");
+    let gpu = json!({"product":"gpu","billing_cycle":"monthly","config":{"region":"lj-1","gpu":"A100","nodes":1,"storage_gb":100,"framework":"pytorch"}});
+    let invalid = w.customer().submitted(json!([gpu]), Duration::from_secs(20));
+    // when both are paid,
+    w.pay(&partial);
+    w.pay(&invalid);
+    // then each refund is executed at the provider and confirmed by its webhook.
+    let (pid, iid) = (id(&partial), id(&invalid));
+    let p = w.refunds_settled(&pid, 1);
+    let i = w.refunds_settled(&iid, 1);
+    assert_eq!(p["state"], "partially_fulfilled", "{p:#}");
+    assert_eq!(i["state"], "failed", "{i:#}");
+    assert_eq!(p["refunds"][0]["id"], format!("{pid}:item:{doomed}"));
+    assert_eq!(p["refunds"][0]["state"], "refunded");
+    assert_eq!(
+        p["items"][1]["refund"]["state"], "refunded",
+        "the item shows its refund: {p:#}"
+    );
+    assert_eq!(
+        p["items"][1]["refund"]["amount"],
+        p["items"][1]["price"]["period_total"]
+    );
+    assert!(
+        p["items"][0].get("refund").is_none(),
+        "a delivered item has no refund: {p:#}"
+    );
+    assert_eq!(i["refunds"][0]["id"], format!("{iid}:order"));
+    assert_eq!(i["refunds"][0]["amount"], i["total"]);
+
+    // Exactly one refund per case at the provider, under the derived key,
+    // for the refunded amount, against the order's payment.
+    for (order, refund_id, amount) in [
+        (
+            &p,
+            format!("{pid}:item:{doomed}"),
+            &p["items"][1]["price"]["period_total"],
+        ),
+        (&i, format!("{iid}:order"), &i["total"]),
+    ] {
+        let at_provider = w.provider_refunds(&id(order));
+        assert_eq!(at_provider.len(), 1, "{at_provider:#?}");
+        assert_eq!(at_provider[0]["metadata"]["refund_id"], refund_id.as_str());
+        assert_eq!(at_provider[0]["amount"].as_i64(), Some(cents(amount)));
+        assert_eq!(at_provider[0]["payment_intent"], order["payment"]["reference"]);
+        assert_eq!(at_provider[0]["status"], "succeeded");
+        let calls: Vec<Value> = w
+            .sims
+            .payment_requests()
+            .into_iter()
+            .filter(|r| r["path"] == "/v1/refunds" && r["idempotency_key"] == format!("refund-{refund_id}"))
+            .collect();
+        assert!(!calls.is_empty(), "the refund was asked for under its derived key");
+    }
+    let events = w.events(&pid);
+    assert_eq!(events.iter().filter(|e| *e == "billing.refund-requested").count(), 1);
+    assert_eq!(events.iter().filter(|e| *e == "billing.refunded").count(), 1);
+
+    // When every refund webhook is delivered again, three times at once,
+    replay_refund_webhooks(&w);
+    // then nothing changes: no new refund, no new event, the same states.
+    for order in [&pid, &iid] {
+        assert_eq!(w.provider_refunds(order).len(), 1);
+        let again = w.order(order);
+        assert_eq!(again["refunds"][0]["state"], "refunded");
+        assert_eq!(
+            again["refunds"][0]["updated_at"],
+            if order == &pid { &p } else { &i }["refunds"][0]["updated_at"]
+        );
+        assert_eq!(w.events(order).iter().filter(|e| *e == "billing.refunded").count(), 1);
+    }
+
+    // And analytics subtract the confirmed refunds, with nothing pending.
+    let a = json_of(w.customer().get("/v1/analytics"));
+    let paid = cents(&p["total"]) + cents(&i["total"]);
+    let refunded = cents(&p["items"][1]["price"]["period_total"]) + cents(&i["total"]);
+    assert_eq!(cents(&a["total_revenue"]["paid"]), paid, "{a:#}");
+    assert_eq!(cents(&a["total_revenue"]["refunded"]), refunded, "{a:#}");
+    assert_eq!(cents(&a["total_revenue"]["amount"]), paid - refunded, "{a:#}");
+    assert_eq!(cents(&a["total_revenue"]["refunds_pending"]), 0, "{a:#}");
+}
+
+fn a_refund_the_provider_fails_parks_the_order_and_a_slow_one_waits_for_its_webhook(backend: Backend, hint: &str) {
+    let w = World::start(backend, hint);
+    // Given a provider whose next refund fails after a while,
+    w.set_refund_faults(json!({ "fail_next": 1, "delay_ms": 300 }));
+    let order = w.customer().submitted(
+        json!([vps("core", "monthly"), vps("business", "monthly")]),
+        Duration::from_secs(20),
+    );
+    let doomed = order["items"][1]["id"].as_str().unwrap().to_owned();
+    w.sims.set_cloud_faults(json!({ "fail_reference": doomed }));
+    // when an item fails for good and is refunded,
+    w.pay(&order);
+    let oid = id(&order);
+    let failed = w.refunds_settled(&oid, 1);
+    // then the refund is failed, the order parked for an operator, and billing told.
+    assert_eq!(failed["refunds"][0]["state"], "failed", "{failed:#}");
+    assert_eq!(failed["items"][1]["refund"]["state"], "failed");
+    assert_eq!(failed["refunds"][0]["failure_reason"], "expired_or_canceled_card");
+    let parked = eventually("the order is parked", Duration::from_secs(20), || {
+        let o = w.order(&oid);
+        (o["needs_operator"] == true).then_some(o)
+    });
+    assert_eq!(parked["needs_operator"], true);
+    let seen_by_customer = json_of(w.customer().get(&format!("/v1/orders/{oid}")));
+    assert_eq!(
+        seen_by_customer["refunds"][0]["failure_reason"],
+        "the payment provider could not refund; an operator is looking into it"
+    );
+    let events = w.events(&oid);
+    assert_eq!(
+        events.iter().filter(|e| *e == "billing.refund-failed").count(),
+        1,
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| e == "billing.refunded"), "{events:?}");
+    assert_eq!(w.provider_refunds(&oid).len(), 1);
+
+    // Given a provider that takes its time with the next refund,
+    w.set_refund_faults(json!({ "fail_next": 0, "delay_ms": 1500 }));
+    let slow = w.customer().submitted(
+        json!([vps("core", "monthly"), vps("business", "monthly")]),
+        Duration::from_secs(20),
+    );
+    let doomed = slow["items"][1]["id"].as_str().unwrap().to_owned();
+    w.sims.set_cloud_faults(json!({ "fail_reference": doomed }));
+    w.pay(&slow);
+    let sid = id(&slow);
+    // the refund is pending at the provider until its webhook says otherwise,
+    let pending = eventually("the refund is at the provider", Duration::from_secs(60), || {
+        let o = w.order(&sid);
+        let state = o["refunds"][0]["state"].clone();
+        (state != Value::Null && state != "requested").then_some(state)
+    });
+    assert_eq!(pending, "pending");
+    // then refunded.
+    let done = w.refunds_settled(&sid, 1);
+    assert_eq!(done["refunds"][0]["state"], "refunded");
+    assert_eq!(done["needs_operator"], false);
+    assert_eq!(w.provider_refunds(&sid).len(), 1);
+    assert_eq!(w.events(&sid).iter().filter(|e| *e == "billing.refunded").count(), 1);
+}
+
+#[test]
+fn on_sqlite_each_refund_reaches_the_provider_exactly_once_and_replayed_webhooks_change_nothing() {
+    each_refund_reaches_the_provider_exactly_once_and_replayed_webhooks_change_nothing(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_each_refund_reaches_the_provider_exactly_once_and_replayed_webhooks_change_nothing() {
+    each_refund_reaches_the_provider_exactly_once_and_replayed_webhooks_change_nothing(
+        Backend::Postgres,
+        "refunds_once",
+    );
+}
+
+#[test]
+fn on_sqlite_a_refund_the_provider_fails_parks_the_order_and_a_slow_one_waits_for_its_webhook() {
+    a_refund_the_provider_fails_parks_the_order_and_a_slow_one_waits_for_its_webhook(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_a_refund_the_provider_fails_parks_the_order_and_a_slow_one_waits_for_its_webhook() {
+    a_refund_the_provider_fails_parks_the_order_and_a_slow_one_waits_for_its_webhook(
+        Backend::Postgres,
+        "refunds_faults",
+    );
+}
+
+#[test]
+fn a_customer_sees_no_refund_on_an_order_never_paid() {
+    let w = World::start(Backend::Sqlite, "");
+    let order = w.customer().create(json!([vps("core", "monthly")]));
+    let seen = json_of(w.customer().get(&format!("/v1/orders/{}", id(&order))));
+    assert_eq!(seen["refunds"], json!([]));
+}
