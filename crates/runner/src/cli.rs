@@ -62,7 +62,7 @@ pub struct UpArgs {
     /// `run` (the default: Spin 3.x lets it run until it returns)
     /// or `abort` (Spin's main branch after pull request 3541 aborts it
     /// once the response body has been sent).
-    #[arg(long, value_enum, default_value = "run")]
+    #[arg(long, value_enum, env = "SPIN_LOCAL_AFTER_RESPONSE", default_value = "run")]
     pub after_response: crate::app::AfterResponse,
     /// How many instances serve this application together (this one
     /// included). Above 1, key-value stores must be shared (`type = "redis"`)

@@ -357,11 +357,12 @@ impl World {
         let parked = self.jobs().iter().filter(|(_, s, _)| *s == JobState::Parked).count();
         let fakes = self.env.providers.0.borrow();
         format!(
-            "{}{} [{}] refunded {}; intents {} cancelled {}; resources {} deleted {}; e-mails {}; parked jobs {parked}",
+            "{}{} [{}] refunded {} (at the provider {}); intents {} cancelled {}; resources {} deleted {}; e-mails {}; parked jobs {parked}",
             order.state.as_str(),
             if order.needs_operator { " (needs operator)" } else { "" },
             items.join(","),
             order.refunded.amount,
+            fakes.refunds.len(),
             fakes.intents.len(),
             fakes.cancelled.len(),
             fakes.resources.len(),
@@ -381,6 +382,7 @@ enum At {
     Deliver,
     CancelIntent,
     Deprovision,
+    Refund,
 }
 
 /// Drives a one-item order through the saga with `fault` at `at` and
@@ -416,6 +418,11 @@ fn outcome(at: At, fault: Fault) -> String {
             fail_after_creating(&w);
             w.fail(Op::DeleteResource, None, fault, times);
         }
+        At::Refund => {
+            // The item cannot be created; its price goes back.
+            w.fail(Op::CreateResource, item, Fault::Permanent, 1);
+            w.fail(Op::CreateRefund, None, fault, times);
+        }
     }
     // Without an intent (or once cancelled) nobody can pay.
     let unpaid = at == At::CancelIntent || (at, fault) == (At::CreateIntent, Fault::Permanent);
@@ -435,13 +442,13 @@ fn fail_after_creating(w: &World) {
 }
 
 const FULFILLED: &str =
-    "fulfilled [delivered] refunded 0.00; intents 1 cancelled 0; resources 1 deleted 0; e-mails 1; parked jobs 0";
+    "fulfilled [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 1; parked jobs 0";
 const ROLLED_BACK_UNCREATED: &str =
-    "failed [rolled_back] refunded 10.00; intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0";
+    "failed [rolled_back] refunded 10.00 (at the provider 1); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0";
 const ROLLED_BACK_DELETED: &str =
-    "failed [rolled_back] refunded 10.00; intents 1 cancelled 0; resources 1 deleted 1; e-mails 0; parked jobs 0";
+    "failed [rolled_back] refunded 10.00 (at the provider 1); intents 1 cancelled 0; resources 1 deleted 1; e-mails 0; parked jobs 0";
 const CANCELLED: &str =
-    "cancelled [pending] refunded 0.00; intents 1 cancelled 1; resources 0 deleted 0; e-mails 0; parked jobs 0";
+    "cancelled [pending] refunded 0.00 (at the provider 0); intents 1 cancelled 1; resources 0 deleted 0; e-mails 0; parked jobs 0";
 
 #[test]
 fn every_step_under_every_kind_of_answer_ends_as_the_saga_says() {
@@ -457,7 +464,7 @@ fn every_step_under_every_kind_of_answer_ends_as_the_saga_says() {
         (
             At::CreateIntent,
             Permanent,
-            "pending_payment (needs operator) [pending] refunded 0.00; intents 0 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
+            "pending_payment (needs operator) [pending] refunded 0.00 (at the provider 0); intents 0 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
         ),
         // Validation calls no provider: its one failure is an order that
         // no longer fits, which fails and is refunded in full.
@@ -465,7 +472,7 @@ fn every_step_under_every_kind_of_answer_ends_as_the_saga_says() {
         (
             At::Validate,
             Permanent,
-            "failed [pending] refunded 10.00; intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0",
+            "failed [pending] refunded 10.00 (at the provider 1); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0",
         ),
         (At::CreateResource, Ok, FULFILLED),
         (At::CreateResource, Retryable, FULFILLED),
@@ -486,7 +493,7 @@ fn every_step_under_every_kind_of_answer_ends_as_the_saga_says() {
         (
             At::Deliver,
             Permanent,
-            "fulfilled (needs operator) [active] refunded 0.00; intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
+            "fulfilled (needs operator) [active] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
         ),
         // Compensations: retried, and parked instead of given up.
         (At::CancelIntent, Ok, CANCELLED),
@@ -496,17 +503,28 @@ fn every_step_under_every_kind_of_answer_ends_as_the_saga_says() {
         (
             At::CancelIntent,
             Permanent,
-            "cancelled (needs operator) [pending] refunded 0.00; intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
+            "cancelled (needs operator) [pending] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
         ),
         (At::Deprovision, Ok, ROLLED_BACK_DELETED),
         (At::Deprovision, Retryable, ROLLED_BACK_DELETED),
         (At::Deprovision, AlreadyExists, ROLLED_BACK_DELETED),
         (At::Deprovision, Crash, ROLLED_BACK_DELETED),
         // Still running at the provider: not refunded, an operator decides.
+        (At::Refund, Ok, ROLLED_BACK_UNCREATED),
+        (At::Refund, Retryable, ROLLED_BACK_UNCREATED),
+        (At::Refund, AlreadyExists, ROLLED_BACK_UNCREATED),
+        (At::Refund, Crash, ROLLED_BACK_UNCREATED),
+        // Refused by the provider: the money is still the customer's, and
+        // a person must look (the refund is never sent twice).
+        (
+            At::Refund,
+            Permanent,
+            "failed (needs operator) [rolled_back] refunded 10.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
+        ),
         (
             At::Deprovision,
             Permanent,
-            "provisioning (needs operator) [failed] refunded 0.00; intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
+            "provisioning (needs operator) [failed] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
         ),
     ];
     let mut wrong = Vec::new();
@@ -555,7 +573,7 @@ fn an_item_that_fails_after_the_others_succeeded_is_rolled_back_alone() {
     w.settle();
     assert_eq!(
         w.summary(),
-        "partially_fulfilled [delivered,rolled_back,delivered] refunded 10.00; intents 1 cancelled 0; resources 2 deleted 0; e-mails 2; parked jobs 0"
+        "partially_fulfilled [delivered,rolled_back,delivered] refunded 10.00 (at the provider 1); intents 1 cancelled 0; resources 2 deleted 0; e-mails 2; parked jobs 0"
     );
 }
 
@@ -574,7 +592,7 @@ fn a_cancellation_mid_saga_walks_the_compensations_back() {
     w.settle();
     assert_eq!(
         w.summary(),
-        "cancelled [rolled_back,rolled_back] refunded 20.00; intents 1 cancelled 0; resources 2 deleted 2; e-mails 1; parked jobs 0"
+        "cancelled [rolled_back,rolled_back] refunded 20.00 (at the provider 2); intents 1 cancelled 0; resources 2 deleted 2; e-mails 1; parked jobs 0"
     );
 }
 
