@@ -76,12 +76,13 @@ pub enum AfterResponse {
     /// Spin 3.x: the guest keeps its instance and runs until it
     /// returns (`crates/trigger-http/src/wasi.rs`: the handler's task is
     /// left running once the response is out).
-    #[default]
     Run,
     /// Spin's main branch after pull request 3541 (`AbortOnDropBody`): the
     /// guest's task is aborted when hyper drops the response body, which
     /// it does as soon as the body has been sent; the guest stops at its
-    /// next wait on the host, and its outbound requests are dropped.
+    /// next wait on the host, and its outbound requests are dropped. The
+    /// default: a guest must never count on what may be cut short.
+    #[default]
     Abort,
 }
 

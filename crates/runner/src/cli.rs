@@ -59,10 +59,10 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value = "error")]
     pub pg_empty_query: crate::host::postgres::EmptyQuery,
     /// What becomes of a guest still running after its response was sent:
-    /// `run` (the default: Spin 3.x lets it run until it returns)
-    /// or `abort` (Spin's main branch after pull request 3541 aborts it
-    /// once the response body has been sent).
-    #[arg(long, value_enum, env = "SPIN_LOCAL_AFTER_RESPONSE", default_value = "run")]
+    /// `abort` (the default, the strictest Spin: its main branch after pull
+    /// request 3541 aborts it once the response body has been sent) or
+    /// `run` (Spin 3.x and 4.0 let it run until it returns).
+    #[arg(long, value_enum, env = "SPIN_LOCAL_AFTER_RESPONSE", default_value = "abort")]
     pub after_response: crate::app::AfterResponse,
     /// How many instances serve this application together (this one
     /// included). Above 1, key-value stores must be shared (`type = "redis"`)
