@@ -39,6 +39,13 @@ pub fn spawn() -> App {
 /// 0.1-0.2-0.4-0.8-1.5 s) and two-second job leases.
 pub fn with_simulators(sims: &e2e::sims::Sims, secret: &str) -> e2e::AppBuilder {
     let tick = token("platform", Role::Service);
+    unticked(sims, secret)
+        .arg("--schedule", "200ms=/v1/internal/tick")
+        .arg("--schedule-header", format!("authorization: Bearer {tick}"))
+}
+
+/// [`with_simulators`] without the scheduled tick: only requests move the saga.
+pub fn unticked(sims: &e2e::sims::Sims, secret: &str) -> e2e::AppBuilder {
     App::builder(manifest())
         .build_packages(PACKAGES)
         .dev_secrets()
@@ -46,8 +53,61 @@ pub fn with_simulators(sims: &e2e::sims::Sims, secret: &str) -> e2e::AppBuilder 
         .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "50")
         .env("SPIN_VARIABLE_RETRY_DELAY_SCALE", "0.05")
         .env("SPIN_VARIABLE_JOB_LEASE_SECS", "2")
-        .arg("--schedule", "200ms=/v1/internal/tick")
-        .arg("--schedule-header", format!("authorization: Bearer {tick}"))
+}
+
+/// The app on SQLite (`postgres` is `None`) or on a fresh PostgreSQL
+/// database named after the hint (as the application role, migrated by its
+/// owner), wired to fresh simulators whose signed webhooks it receives;
+/// `change` adjusts it before it starts.
+pub fn on_simulators(
+    postgres: Option<&str>,
+    secret: &str,
+    change: impl FnOnce(e2e::AppBuilder) -> e2e::AppBuilder,
+) -> (Option<e2e::pg_cluster::TestDatabase>, e2e::sims::Sims, App) {
+    let sims = e2e::sims::Sims::spawn(None, secret);
+    let db = postgres.map(e2e::shared::migrated_database);
+    let mut builder = change(with_simulators(&sims, secret));
+    if let Some(db) = &db {
+        builder = builder.env("SPIN_VARIABLE_DATABASE_URL", &db.app_url);
+    }
+    let app = builder.spawn();
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), secret);
+    (db, sims, app)
+}
+
+/// A monthly VPS ordered by `customer`, paid at the simulated provider,
+/// provisioned and delivered: its order id.
+pub fn delivered_monthly_vps(customer: &Caller<'_>, sims: &e2e::sims::Sims) -> String {
+    let order = customer.submitted(json!([vps("core", "monthly")]), std::time::Duration::from_secs(20));
+    let order_id = id(&order);
+    sims.succeed(order["payment_intent"].as_str().expect("intent"), json!({}));
+    e2e::eventually("the item is delivered", std::time::Duration::from_secs(30), || {
+        let order = json_of(customer.get(&format!("/v1/orders/{order_id}")));
+        (order["items"][0]["state"] == "delivered").then_some(())
+    });
+    order_id
+}
+
+/// One renewal run, as the scheduler would make it.
+pub fn renew(app: &App) -> Value {
+    let r = app
+        .client()
+        .post(app.url("/v1/internal/renew"))
+        .bearer_auth(token("platform", Role::Service))
+        .send()
+        .expect("renew reachable");
+    assert_eq!(r.status(), 200);
+    json_of(r)
+}
+
+/// Moves the app's clock to just past `at` (an RFC 3339 time).
+pub fn advance_to(app: &App, at: &Value) {
+    let at: chrono::DateTime<chrono::Utc> = at.as_str().expect("a time").parse().expect("RFC 3339");
+    let now = app.advance_clock(0);
+    let secs = (at - now).num_seconds() + 1;
+    if secs > 0 {
+        app.advance_clock(u32::try_from(secs).expect("fits"));
+    }
 }
 
 /// A bearer token for `tenant` acting as `role`, signed with the development key.
@@ -194,7 +254,33 @@ pub fn counts(app: &App) -> Counts {
     }
 }
 
-/// The outbox event types written for `order_id`, in order.
+/// The ids of an order's items, in order.
+pub fn item_ids(order: &Value) -> Vec<String> {
+    order["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_str().expect("item id").to_owned())
+        .collect()
+}
+
+/// The outbox event types of `order_id`, read as an auditor would: from
+/// the app's SQLite file, or as the superuser of its PostgreSQL database.
+pub fn outbox_types_of(app: &App, db: Option<&e2e::pg_cluster::TestDatabase>, order_id: &str) -> Vec<String> {
+    match db {
+        None => outbox_types(app, order_id),
+        Some(db) => e2e::shared::rows_as_text(
+            &db.superuser_url,
+            "SELECT event_type FROM outbox WHERE message_key = $1 ORDER BY seq",
+            &[order_id.into()],
+        )
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect(),
+    }
+}
+
+/// The outbox event types written for `order_id`, in order (SQLite).
 pub fn outbox_types(app: &App, order_id: &str) -> Vec<String> {
     let path = app.state_dir().join("sqlite_db.db");
     let conn =

@@ -11,14 +11,12 @@
 use std::io::Read;
 use std::time::Duration;
 
-use chrono::Utc;
-use e2e::pg_cluster::{self, TestDatabase};
+use e2e::pg_cluster::TestDatabase;
 use e2e::sims::Sims;
 use e2e::{eventually, App};
-use orderflow_store::{NativePg, Store};
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, version, vps, with_simulators, Caller};
+use crate::api::{id, item_ids, json_of, on_simulators, outbox_types_of, version, vps, Caller};
 
 const SECRET: &str = "whsec_e2e_delivery_padded_to_32_bytes";
 
@@ -32,19 +30,7 @@ struct World {
 
 impl World {
     fn start(postgres: bool, hint: &str) -> World {
-        let db = postgres.then(|| {
-            pg_cluster::fresh_database(hint, |owner| {
-                let store = Store::new(NativePg::connect(owner).expect("connect as the schema owner"));
-                store.migrate(Utc::now()).expect("the owner applies the schema");
-            })
-        });
-        let sims = Sims::spawn(None, SECRET);
-        let mut builder = with_simulators(&sims, SECRET);
-        if let Some(db) = &db {
-            builder = builder.env("SPIN_VARIABLE_DATABASE_URL", &db.app_url);
-        }
-        let app = builder.spawn();
-        sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
+        let (db, sims, app) = on_simulators(postgres.then_some(hint), SECRET, |b| b);
         World { sims, app, db }
     }
 
@@ -110,17 +96,7 @@ impl World {
 
     /// The outbox event types of `order_id`, read as an auditor would.
     fn outbox_types(&self, order_id: &str) -> Vec<String> {
-        match &self.db {
-            Some(db) => e2e::shared::rows_as_text(
-                &db.superuser_url,
-                "SELECT event_type FROM outbox WHERE message_key = $1 ORDER BY seq",
-                &[order_id.into()],
-            )
-            .into_iter()
-            .map(|r| r[0].clone())
-            .collect(),
-            None => crate::api::outbox_types(&self.app, order_id),
-        }
+        outbox_types_of(&self.app, self.db.as_ref(), order_id)
     }
 
     /// How many orders the tenant has (operators see cancelled ones too).
@@ -130,14 +106,6 @@ impl World {
     }
 }
 
-fn item_ids(order: &Value) -> Vec<String> {
-    order["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| i["id"].as_str().expect("item id").to_owned())
-        .collect()
-}
 
 fn recipients(messages: &[Value]) -> Vec<String> {
     messages

@@ -3,7 +3,9 @@
 //! response. Nothing relies on that second part: where the host cuts the
 //! invocation short once the response is out (Spin's main branch, which
 //! `spin-local --after-response abort` reproduces), the saga's jobs are
-//! already durable and the scheduled tick finishes the order.
+//! already durable and the scheduled tick finishes the order. With
+//! `webhook_saga = "before_response"` the webhook runs the saga first and
+//! answers after, which holds on every Spin.
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use e2e::eventually;
 use e2e::sims::Sims;
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, vps, with_simulators, Caller};
+use crate::api::{id, json_of, unticked, vps, with_simulators, Caller};
 
 const SECRET: &str = "whsec_fastpath_padded_to_32_bytes_or_more";
 
@@ -65,6 +67,35 @@ fn when_the_webhooks_invocation_is_cut_short_after_it_answered_the_tick_finishes
             .as_array()
             .is_some_and(|items| items.iter().all(|i| i["state"] == "delivered"));
         (order["state"] == "fulfilled" && delivered).then_some(order)
+    });
+    assert_eq!(count(&sim(&format!("{}/_sim/resources", sims.cloud), None)), 2, "one resource per item");
+    assert_eq!(count(&sim(&format!("{}/_sim/messages", sims.email), None)), 2, "one e-mail per item");
+}
+
+#[test]
+fn with_webhook_saga_before_response_the_webhooks_own_invocation_fulfils_the_order_on_the_strictest_spin() {
+    // No scheduled tick, and the guest aborted once its response is out:
+    // only the webhook's own invocation, before it answers, can run the
+    // saga (polls are due at once, so one pass carries every item).
+    let sims = Sims::spawn(None, SECRET);
+    let app = unticked(&sims, SECRET)
+        .env("SPIN_VARIABLE_WEBHOOK_SAGA", "before_response")
+        .env("SPIN_VARIABLE_PROVIDER_POLL_MS", "0")
+        .arg("--after-response", "abort")
+        .spawn();
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
+    let order = Caller::customer(&app).submitted(
+        json!([vps("business", "monthly"), vps("core", "monthly")]),
+        Duration::from_secs(20),
+    );
+    let order_id = id(&order);
+    let intent = order["payment_intent"].as_str().expect("payment intent");
+    sim(&format!("{}/_sim/payment_intents/{intent}/succeed", sims.payments), Some(&json!({})));
+
+    let operator = Caller::operator(&app);
+    eventually("the order fulfilled by the webhook's invocation", Duration::from_secs(60), || {
+        let order = json_of(operator.get(&format!("/v1/orders/{order_id}")));
+        (order["state"] == "fulfilled").then_some(())
     });
     assert_eq!(count(&sim(&format!("{}/_sim/resources", sims.cloud), None)), 2, "one resource per item");
     assert_eq!(count(&sim(&format!("{}/_sim/messages", sims.email), None)), 2, "one e-mail per item");

@@ -18,7 +18,7 @@ use orderflow_http::Role;
 use orderflow_store::{NativePg, Param, Store};
 use serde_json::{json, Value};
 
-use crate::api::{id, BUYER, json_of, version, vps, with_simulators, Caller};
+use crate::api::{id, item_ids, json_of, version, vps, with_simulators, Caller, BUYER};
 
 const SECRET: &str = "whsec_e2e_pg_padded_to_32_bytes_or_more";
 
@@ -134,14 +134,6 @@ impl PgWorld {
     }
 }
 
-fn item_ids(order: &Value) -> Vec<String> {
-    order["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| i["id"].as_str().expect("item id").to_owned())
-        .collect()
-}
 
 fn three_items() -> Value {
     json!([

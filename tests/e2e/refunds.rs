@@ -15,7 +15,7 @@ use e2e::sims::Sims;
 use e2e::{eventually, App};
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, outbox_types, vps, with_simulators, Caller};
+use crate::api::{id, json_of, on_simulators, outbox_types_of, vps, Caller};
 
 const SECRET: &str = "whsec_e2e_refunds_padded_to_32_bytes_or_more";
 
@@ -34,17 +34,8 @@ enum Backend {
 
 impl World {
     fn start(backend: Backend, hint: &str) -> World {
-        let sims = Sims::spawn(None, SECRET);
-        let db = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(e2e::shared::migrated_database(hint)),
-        };
-        let mut builder = with_simulators(&sims, SECRET);
-        if let Some(db) = &db {
-            builder = builder.env("SPIN_VARIABLE_DATABASE_URL", &db.app_url);
-        }
-        let app = builder.spawn();
-        sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
+        let postgres = matches!(backend, Backend::Postgres).then_some(hint);
+        let (db, sims, app) = on_simulators(postgres, SECRET, |b| b);
         World { db, sims, app }
     }
 
@@ -76,17 +67,7 @@ impl World {
 
     /// The outbox event types of the order, on either backend.
     fn events(&self, order_id: &str) -> Vec<String> {
-        match &self.db {
-            None => outbox_types(&self.app, order_id),
-            Some(db) => e2e::shared::rows_as_text(
-                &db.superuser_url,
-                "SELECT event_type FROM outbox WHERE message_key = $1 ORDER BY seq",
-                &[order_id.into()],
-            )
-            .into_iter()
-            .map(|r| r[0].clone())
-            .collect(),
-        }
+        outbox_types_of(&self.app, self.db.as_ref(), order_id)
     }
 
     /// Pays the order's intent at the simulator (its signed webhook follows).

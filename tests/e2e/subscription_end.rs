@@ -10,10 +10,9 @@ use chrono::{DateTime, Utc};
 use e2e::pg_cluster::TestDatabase;
 use e2e::sims::Sims;
 use e2e::{eventually, App};
-use orderflow_http::Role;
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, token, uuid_key, vps, with_simulators, Caller};
+use crate::api::{advance_to, json_of, on_simulators, renew, uuid_key, Caller};
 
 const SECRET: &str = "whsec_subscription_end_padded_to_32_bytes";
 
@@ -28,14 +27,7 @@ struct World {
 
 impl World {
     fn start(postgres: Option<&str>) -> World {
-        let sims = Sims::spawn(None, SECRET);
-        let db = postgres.map(e2e::shared::migrated_database);
-        let mut builder = with_simulators(&sims, SECRET).env("SPIN_VARIABLE_CLOCK", "adjustable");
-        if let Some(db) = &db {
-            builder = builder.env("SPIN_VARIABLE_DATABASE_URL", &db.app_url);
-        }
-        let app = builder.spawn();
-        sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
+        let (db, sims, app) = on_simulators(postgres, SECRET, |b| b.env("SPIN_VARIABLE_CLOCK", "adjustable"));
         World { _db: db, sims, app }
     }
 
@@ -46,13 +38,7 @@ impl World {
     /// A monthly VPS ordered, paid, provisioned and delivered: its order and subscription.
     fn subscribed(&self) -> (String, Value) {
         let c = self.customer();
-        let order = c.submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
-        let order_id = id(&order);
-        self.sims.succeed(order["payment_intent"].as_str().unwrap(), json!({}));
-        eventually("the item is delivered", Duration::from_secs(30), || {
-            let order = json_of(c.get(&format!("/v1/orders/{order_id}")));
-            (order["items"][0]["state"] == "delivered").then_some(())
-        });
+        let order_id = crate::api::delivered_monthly_vps(&c, &self.sims);
         let page = json_of(c.get("/v1/subscriptions"));
         (order_id, page["items"][0].clone())
     }
@@ -69,24 +55,11 @@ impl World {
     }
 
     fn renew(&self) -> Value {
-        let r = self
-            .app
-            .client()
-            .post(self.app.url("/v1/internal/renew"))
-            .bearer_auth(token("platform", Role::Service))
-            .send()
-            .expect("renew reachable");
-        assert_eq!(r.status(), 200);
-        json_of(r)
+        renew(&self.app)
     }
 
     fn advance_to(&self, at: &Value) {
-        let at: DateTime<Utc> = at.as_str().expect("a time").parse().expect("RFC 3339");
-        let now = self.app.advance_clock(0);
-        let secs = (at - now).num_seconds() + 1;
-        if secs > 0 {
-            self.app.advance_clock(u32::try_from(secs).expect("fits"));
-        }
+        advance_to(&self.app, at);
     }
 
     fn control(&self, path: &str, body: Value) {

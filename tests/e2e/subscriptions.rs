@@ -18,7 +18,7 @@ use e2e::{eventually, App};
 use orderflow_http::Role;
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, outbox_types, token, uuid_key, vps, with_simulators, Caller};
+use crate::api::{json_of, outbox_types, token, uuid_key, with_simulators, Caller};
 
 const SECRET: &str = "whsec_subscriptions_padded_to_32_bytes_or_more";
 
@@ -54,13 +54,7 @@ impl World {
     /// A monthly VPS ordered, paid, provisioned and delivered: its subscription.
     fn subscribed(&self) -> (String, Value) {
         let c = self.customer();
-        let order = c.submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
-        let order_id = id(&order);
-        self.sims.succeed(order["payment_intent"].as_str().unwrap(), json!({}));
-        eventually("the item is delivered", Duration::from_secs(30), || {
-            let order = json_of(c.get(&format!("/v1/orders/{order_id}")));
-            (order["items"][0]["state"] == "delivered").then_some(())
-        });
+        let order_id = crate::api::delivered_monthly_vps(&c, &self.sims);
         let subscriptions = self.subscriptions();
         assert_eq!(
             subscriptions.len(),
@@ -92,25 +86,12 @@ impl World {
 
     /// One renewal run, as the scheduler would make it.
     fn renew(&self) -> Value {
-        let r = self
-            .app
-            .client()
-            .post(self.app.url("/v1/internal/renew"))
-            .bearer_auth(token("platform", Role::Service))
-            .send()
-            .expect("renew reachable");
-        assert_eq!(r.status(), 200);
-        json_of(r)
+        crate::api::renew(&self.app)
     }
 
     /// Moves the app's clock to just past `at`.
     fn advance_to(&self, at: &Value) {
-        let at: DateTime<Utc> = at.as_str().expect("a time").parse().expect("RFC 3339");
-        let now = self.app.advance_clock(0);
-        let secs = (at - now).num_seconds() + 1;
-        if secs > 0 {
-            self.app.advance_clock(u32::try_from(secs).expect("fits"));
-        }
+        crate::api::advance_to(&self.app, at);
     }
 
     /// The payment intents of the subscription's renewals at the provider.

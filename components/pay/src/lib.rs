@@ -1,7 +1,7 @@
 //! The pay component: everything that talks to the payment provider. The
 //! provider's signed webhook (a verified, first-seen event becomes a decision
 //! on its order and is answered at once; then the same invocation asks the
-//! saga to carry on), and the saga's
+//! saga to carry on, or first, with `webhook_saga = "before_response"`), and the saga's
 //! payment jobs (creating and voiding payment intents), handed over by the
 //! retry component through service chaining.
 
@@ -52,11 +52,17 @@ pub const ROUTES: &[Route<App>] = &[
             let (response, outcome) =
                 handle_payment_webhook(&store, &Catalog::standard(), &configured, &secrets, req, now, id)?;
             if let WebhookOutcome::Applied(tenant, order) = outcome {
-                // The decision and its jobs are committed: answer the
-                // provider now, then carry the saga on in this invocation
-                // (the scheduled tick runs the jobs if it is cut short).
-                let id = id.clone();
-                host::after_response(move || host::kick(&tenant, order, &id));
+                // The decision and its jobs are committed: carry the saga on
+                // in this invocation, after answering the provider (or
+                // before, where `webhook_saga` says so); the scheduled tick
+                // runs the jobs if it is cut short.
+                match host::config(id)?.webhook_saga {
+                    host::WebhookSaga::BeforeResponse => host::kick(&tenant, order, id),
+                    host::WebhookSaga::AfterResponse => {
+                        let id = id.clone();
+                        host::after_response(move || host::kick(&tenant, order, &id));
+                    }
+                }
             }
             Ok(response)
         },

@@ -36,6 +36,38 @@ pub struct Config {
     /// `subscription_grace_days`: how long a suspended subscription may
     /// stay unpaid before it ends.
     pub subscription_grace: Duration,
+    /// `webhook_saga`: when the payment webhook carries the saga on.
+    pub webhook_saga: WebhookSaga,
+}
+
+/// When the payment webhook carries the saga on, once its decision is
+/// committed. Either way the jobs are durable first and the scheduled tick
+/// runs whatever is left; this only chooses who waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookSaga {
+    /// `after_response` (the default): the provider gets its answer at once
+    /// and the same invocation runs the saga after it. On a Spin that aborts
+    /// a guest once its response is sent (its main branch, see
+    /// crates/runner/README.md) that part is cut short and the saga waits
+    /// for the tick.
+    AfterResponse,
+    /// `before_response`: the webhook runs the saga, then answers; the
+    /// provider waits for it, on every Spin alike.
+    BeforeResponse,
+}
+
+impl std::str::FromStr for WebhookSaga {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "after_response" => Ok(WebhookSaga::AfterResponse),
+            "before_response" => Ok(WebhookSaga::BeforeResponse),
+            other => Err(format!(
+                "variable `webhook_saga`: `{other}` is neither `after_response` nor `before_response`"
+            )),
+        }
+    }
 }
 
 impl Config {
@@ -75,6 +107,10 @@ impl Config {
                 .parse::<u32>()
                 .map_err(|e| bad("subscription_grace_days", &e))?,
         };
+        let webhook_saga = match optional("webhook_saga", correlation_id)? {
+            None => WebhookSaga::AfterResponse,
+            Some(raw) => raw.parse().map_err(|e: String| ApiError::internal(correlation_id, &e))?,
+        };
         Ok(Self {
             clock,
             database_url: optional("database_url", correlation_id)?.unwrap_or_default(),
@@ -83,6 +119,7 @@ impl Config {
             retry_delay_scale,
             renewal_lead: Duration::seconds(whole("renewal_lead_secs", Self::DEFAULT_RENEWAL_LEAD_SECS)?),
             subscription_grace: Duration::days(i64::from(subscription_grace)),
+            webhook_saga,
         })
     }
 }
