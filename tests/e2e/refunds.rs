@@ -313,6 +313,39 @@ fn on_postgres_a_refund_the_provider_fails_parks_the_order_and_a_slow_one_waits_
     );
 }
 
+/// A payment above the order's total: the order goes on, and what is above
+/// the total goes back once, at the provider, against that payment.
+fn an_overpayment_is_accepted_and_what_is_above_the_total_refunded_once(backend: Backend, hint: &str) {
+    let w = World::start(backend, hint);
+    let order = w.customer().submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let oid = id(&order);
+    let intent = order["payment_intent"].as_str().expect("payment intent");
+    w.sims.succeed(intent, json!({ "amount": cents(&order["total"]) + 500 }));
+
+    let settled = w.refunds_settled(&oid, 1);
+    let refund = &settled["refunds"][0];
+    assert_eq!(refund["id"], format!("{oid}:overpaid:{intent}"), "{settled:#}");
+    assert_eq!((refund["scope"].as_str(), refund["state"].as_str()), (Some("overpayment"), Some("refunded")));
+    assert_eq!(cents(&refund["amount"]), 500);
+    let at_provider = w.provider_refunds(&oid);
+    assert_eq!(at_provider.len(), 1, "{at_provider:#?}");
+    assert_eq!(at_provider[0]["amount"].as_i64(), Some(500));
+    assert_eq!(at_provider[0]["payment_intent"], intent);
+    eventually("the overpaid order is fulfilled", Duration::from_secs(60), || {
+        (w.order(&oid)["state"] == "fulfilled").then_some(())
+    });
+}
+
+#[test]
+fn on_sqlite_an_overpayment_is_accepted_and_what_is_above_the_total_refunded_once() {
+    an_overpayment_is_accepted_and_what_is_above_the_total_refunded_once(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_an_overpayment_is_accepted_and_what_is_above_the_total_refunded_once() {
+    an_overpayment_is_accepted_and_what_is_above_the_total_refunded_once(Backend::Postgres, "refunds_overpaid");
+}
+
 #[test]
 fn a_customer_sees_no_refund_on_an_order_never_paid() {
     let w = World::start(Backend::Sqlite, "");

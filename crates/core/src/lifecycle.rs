@@ -125,6 +125,9 @@ pub enum Command {
         /// The new address.
         address: EmailAddress,
     },
+    /// A payment arrived that the order can no longer accept (it is not
+    /// awaiting one): all of it goes back (system).
+    RefundUnacceptedPayment(Payment),
     /// A compensation keeps failing: a person must look (system).
     ParkForOperator {
         /// What keeps failing.
@@ -151,6 +154,7 @@ impl Command {
             Command::DeliverItem { .. } => "deliver an item of",
             Command::Restore => "restore",
             Command::ChangeDeliveryAddress { .. } => "change the delivery address of",
+            Command::RefundUnacceptedPayment(_) => "refund a payment it cannot accept of",
             Command::ParkForOperator { .. } => "park",
         }
     }
@@ -348,12 +352,17 @@ pub fn decide(
         }
         (PendingPayment, Command::ConfirmPayment(payment)) => {
             allow(from, name, actor, &[Actor::System])?;
-            if payment.amount != order.total {
-                return Err(Rejection::PaymentMismatch {
+            // Less than the total (or another currency) is a person's call;
+            // more is accepted, and what is above the total goes back.
+            let excess = payment
+                .amount
+                .checked_sub(order.total)
+                .ok()
+                .filter(|e| !e.amount.is_sign_negative())
+                .ok_or(Rejection::PaymentMismatch {
                     expected: order.total,
                     paid: payment.amount,
-                });
-            }
+                })?;
             d.emit(
                 EventType::OrderPaymentConfirmed,
                 json!({ "provider": payment.provider, "reference": payment.reference, "amount": payment.amount, "paid_at": payment.paid_at }),
@@ -362,6 +371,9 @@ pub fn decide(
             d.order.state = PaymentConfirmed;
             d.order.compensations.push(Compensation::RefundPayment);
             d.effects.push(Effect::StartValidation);
+            if !excess.amount.is_zero() {
+                d.refund_overpayment(excess)?;
+            }
         }
         (PaymentConfirmed, Command::RevertPayment { .. }) => {
             allow(from, name, actor, &[Actor::Operator])?;
@@ -446,6 +458,14 @@ pub fn decide(
                 json!({ "from": order.delivery_email.as_ref().map(EmailAddress::masked), "to": address.masked() }),
             );
             d.order.delivery_email = Some(address);
+        }
+        (from, Command::RefundUnacceptedPayment(payment)) if from != PendingPayment => {
+            allow(from, name, actor, &[Actor::System])?;
+            if order.payment.as_ref().is_some_and(|p| p.reference == payment.reference) {
+                // The payment the order holds is not an unaccepted one.
+                return Err(illegal());
+            }
+            d.refund_unaccepted(&payment);
         }
         (_, Command::ParkForOperator { .. }) => {
             allow(from, name, actor, &[Actor::System])?;
@@ -569,6 +589,44 @@ impl<'a> Draft_<'a> {
         );
         self.plan_refund(refund_id, RefundScope::Revert, None, amount, None, why);
         Ok(())
+    }
+
+    /// What a payment brought above the order's total goes back at once;
+    /// the rest is the order's, refundable as any payment.
+    fn refund_overpayment(&mut self, excess: Money) -> Result<(), Rejection> {
+        let reference = self.order.payment.as_ref().map(|p| p.reference.clone()).unwrap_or_default();
+        self.order.refunded = self.order.refunded.checked_add(excess)?;
+        let refund_id = format!("{}:overpaid:{reference}", self.order.id);
+        let why = format!("paid {excess} above the order total");
+        self.emit(
+            EventType::BillingRefundRequested,
+            json!({ "refund_id": refund_id, "scope": "overpayment", "amount": excess, "reason": why,
+                    "payment_reference": reference }),
+        );
+        self.plan_refund(refund_id, RefundScope::Overpayment, None, excess, Some(excess), &why);
+        Ok(())
+    }
+
+    /// A payment the order cannot accept goes back whole; the order's own
+    /// payment and refunds are untouched.
+    fn refund_unaccepted(&mut self, payment: &Payment) {
+        let refund_id = format!("{}:late:{}", self.order.id, payment.reference);
+        let why = format!("paid while the order was {}", self.order.state);
+        self.emit(
+            EventType::BillingRefundRequested,
+            json!({ "refund_id": refund_id, "scope": "late_payment", "amount": payment.amount, "reason": why,
+                    "payment_reference": payment.reference }),
+        );
+        self.effects.push(Effect::Refund(PlannedRefund {
+            id: refund_id,
+            scope: RefundScope::LatePayment,
+            item: None,
+            amount: payment.amount,
+            cap: payment.amount,
+            payment_reference: payment.reference.clone(),
+            paid: payment.amount,
+            reason: why,
+        }));
     }
 
     /// The effect that executes a refund at the provider: against the

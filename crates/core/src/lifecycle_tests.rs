@@ -142,7 +142,7 @@ fn submitting_reprices_against_todays_catalog() {
 }
 
 #[test]
-fn a_confirmed_payment_of_another_amount_is_refused() {
+fn a_confirmed_payment_below_the_total_is_refused() {
     let err = apply(
         &pending(1),
         Command::ConfirmPayment(payment(Money::eur(dec!(9.99)))),
@@ -665,6 +665,54 @@ fn every_refund_requested_is_also_executed_at_the_provider_against_the_payment()
         planned_refunds(&apply(&pending(1), Command::Cancel { reason: "x".into() }, Actor::Customer).unwrap())
             .is_empty()
     );
+}
+
+#[test]
+fn a_payment_above_the_total_is_accepted_and_what_is_above_it_goes_back() {
+    let o = pending(1);
+    let excess = Money::eur(dec!(5.00));
+    let paid = o.total.checked_add(excess).unwrap();
+    let d = apply(&o, Command::ConfirmPayment(payment(paid)), Actor::System).unwrap();
+    assert_eq!(d.order.state, OrderState::PaymentConfirmed);
+    let r = planned_refunds(&d);
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].scope, r[0].amount, r[0].cap, r[0].paid), (RefundScope::Overpayment, excess, excess, paid));
+    assert_eq!(r[0].id, format!("{}:overpaid:pi_123", o.id));
+    assert_eq!(refunds(&d), [excess]);
+    // What is left to refund is the order's total: a later cancellation
+    // gives that back, and never more than was paid in all.
+    assert_eq!(d.order.refundable().unwrap(), o.total);
+    let cancelled = apply(&d.order, Command::Cancel { reason: "no".into() }, Actor::Customer).unwrap();
+    let all: Vec<PlannedRefund> = r.into_iter().chain(planned_refunds(&cancelled)).collect();
+    assert!(check_refund_bounds(all.iter()).is_ok());
+    let back = all.iter().try_fold(Money::eur(dec!(0)), |sum, r| sum.checked_add(r.amount)).unwrap();
+    assert_eq!(back, paid);
+}
+
+#[test]
+fn a_payment_the_order_no_longer_awaits_goes_back_whole_and_changes_nothing_else() {
+    let cancelled = step(pending(1), Command::Cancel { reason: "x".into() }, Actor::Customer);
+    let late = Payment {
+        reference: "pi_late".into(),
+        ..payment(cancelled.total)
+    };
+    let d = apply(&cancelled, Command::RefundUnacceptedPayment(late.clone()), Actor::System).unwrap();
+    assert_eq!(d.order.state, OrderState::Cancelled);
+    assert_eq!((d.order.refunded, d.order.payment.clone()), (cancelled.refunded, None));
+    let r = planned_refunds(&d);
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].scope, r[0].amount, r[0].paid, r[0].payment_reference.as_str()),
+        (RefundScope::LatePayment, late.amount, late.amount, "pi_late")
+    );
+    assert_eq!(r[0].id, format!("{}:late:pi_late", cancelled.id));
+    // Only the system decides it; never while the order awaits a payment,
+    // and never for the payment the order holds.
+    assert!(apply(&cancelled, Command::RefundUnacceptedPayment(late.clone()), Actor::Customer).is_err());
+    assert!(apply(&pending(1), Command::RefundUnacceptedPayment(late), Actor::System).is_err());
+    let paid = confirmed(1);
+    let own = paid.payment.clone().unwrap();
+    assert!(apply(&paid, Command::RefundUnacceptedPayment(own), Actor::System).is_err());
 }
 
 proptest! {

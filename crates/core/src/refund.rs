@@ -46,8 +46,11 @@ closed_set!(
         Item = "item",
         /// A payment an operator reverted.
         Revert = "revert",
-        /// A payment that arrived for something no longer sold.
+        /// A payment that arrived for something no longer sold (an ended
+        /// subscription's renewal, an order no longer awaiting payment).
         LatePayment = "late_payment",
+        /// What a payment brought above the order's total.
+        Overpayment = "overpayment",
     }
 );
 
@@ -77,7 +80,8 @@ impl RefundState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedRefund {
     /// Derived from what is refunded: `<order>:order`, `<order>:item:<item>`,
-    /// `<order>:revert:<version>`. Unique: the same thing is refunded once.
+    /// `<order>:revert:<version>`, `<order>:late:<payment>`,
+    /// `<order>:overpaid:<payment>`. Unique: the same thing is refunded once.
     pub id: String,
     /// What it gives back.
     pub scope: RefundScope,

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "hardening", include_str!("../../../migrations/sqlite/0008_hardening.sql")),
     (9, "delivery", include_str!("../../../migrations/sqlite/0009_delivery.sql")),
     (10, "refunds", include_str!("../../../migrations/sqlite/0010_refunds.sql")),
+    (11, "overpayment", include_str!("../../../migrations/sqlite/0011_overpayment.sql")),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -57,6 +58,7 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "hardening", include_str!("../../../migrations/postgres/0008_hardening.sql")),
     (9, "delivery", include_str!("../../../migrations/postgres/0009_delivery.sql")),
     (10, "refunds", include_str!("../../../migrations/postgres/0010_refunds.sql")),
+    (11, "overpayment", include_str!("../../../migrations/postgres/0011_overpayment.sql")),
 ];
 
 /// The migrations of a dialect.

@@ -126,7 +126,23 @@ pub fn handle_payment_webhook<D: Db>(
                     WebhookOutcome::Duplicate
                 });
             }
-            let decided = command.map(|c| decide(&order, c, Actor::System, catalog, now));
+            let mut decided = command.map(|c| decide(&order, c, Actor::System, catalog, now));
+            if let (Some(Err(Rejection::IllegalTransition { .. })), PaymentChange::Succeeded { amount: Ok(amount), .. }) =
+                (&decided, &event.change)
+            {
+                // Paid when the order no longer awaits a payment (cancelled,
+                // or paid already by another): the money goes back whole.
+                let payment = Payment {
+                    provider: name.to_owned(),
+                    reference: intent_id.to_owned(),
+                    amount: *amount,
+                    paid_at: event.created.unwrap_or(now),
+                };
+                let refund = decide(&order, Command::RefundUnacceptedPayment(payment), Actor::System, catalog, now);
+                if refund.is_ok() {
+                    decided = Some(refund);
+                }
+            }
             let (label, outcome, decision) = match decided {
                 None => (
                     "ignored: not a state change".to_owned(),
