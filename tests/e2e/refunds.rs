@@ -15,7 +15,7 @@ use e2e::sims::Sims;
 use e2e::{eventually, App};
 use serde_json::{json, Value};
 
-use crate::api::{id, json_of, on_simulators, outbox_types_of, vps, Caller};
+use crate::api::{id, json_of, on_simulators, outbox_types_of, version, vps, Caller};
 
 const SECRET: &str = "whsec_e2e_refunds_padded_to_32_bytes_or_more";
 
@@ -62,6 +62,23 @@ impl World {
                     &[],
                 );
             }
+        }
+    }
+
+    /// The state of the order's job of `kind`, read as an auditor would.
+    fn job_state(&self, order_id: &str, kind: &str) -> Option<String> {
+        let sql = "SELECT state FROM saga_jobs WHERE order_id = $1 AND kind = $2";
+        match &self.db {
+            None => {
+                let path = self.app.state_dir().join("sqlite_db.db");
+                let db = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .expect("open");
+                db.query_row(&sql.replace('$', "?"), [order_id, kind], |r| r.get(0)).ok()
+            }
+            Some(db) => e2e::shared::rows_as_text(&db.superuser_url, sql, &[order_id.into(), kind.into()])
+                .into_iter()
+                .next()
+                .map(|r| r[0].clone()),
         }
     }
 
@@ -334,6 +351,55 @@ fn an_overpayment_is_accepted_and_what_is_above_the_total_refunded_once(backend:
     eventually("the overpaid order is fulfilled", Duration::from_secs(60), || {
         (w.order(&oid)["state"] == "fulfilled").then_some(())
     });
+}
+
+/// A payment that arrives once the order no longer awaits one (cancelled
+/// while the customer paid): the paid intent cannot be voided, which
+/// leaves nothing open, and the payment goes back whole, once.
+fn a_payment_for_a_cancelled_order_goes_back_whole_once(backend: Backend, hint: &str) {
+    let w = World::start(backend, hint);
+    let order = w.customer().submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let oid = id(&order);
+    let intent = order["payment_intent"].as_str().expect("payment intent").to_owned();
+    // The customer pays; the provider's event is not delivered yet,
+    w.sims.succeed(&intent, json!({ "deliveries": 0 }));
+    // and meanwhile the customer cancels: the paid intent cannot be voided.
+    let r = w
+        .customer()
+        .command(&oid, "cancel", &json!({ "reason": "changed my mind" }), version(&order));
+    assert_eq!(r.status(), 200);
+    eventually("the void counts as done, the intent being paid", Duration::from_secs(60), || {
+        (w.job_state(&oid, "cancel_payment_intent").as_deref() == Some("done")).then_some(())
+    });
+
+    // The provider's event arrives now, twice, as a retry would send it.
+    let event = w
+        .sims
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "payment_intent.succeeded" && e["data"]["object"]["id"] == intent.as_str())
+        .expect("the payment's event");
+    w.sims.redeliver(event["id"].as_str().expect("event id"), json!({ "deliveries": 2 }));
+
+    let settled = w.refunds_settled(&oid, 1);
+    assert_eq!((settled["state"].as_str(), settled["needs_operator"].as_bool()), (Some("cancelled"), Some(false)), "{settled:#}");
+    let refund = &settled["refunds"][0];
+    assert_eq!(refund["id"], format!("{oid}:late:{intent}"));
+    assert_eq!((refund["scope"].as_str(), refund["state"].as_str()), (Some("late_payment"), Some("refunded")));
+    assert_eq!(refund["amount"], settled["total"]);
+    let at_provider = w.provider_refunds(&oid);
+    assert_eq!(at_provider.len(), 1, "{at_provider:#?}");
+    assert_eq!(at_provider[0]["payment_intent"], intent.as_str());
+}
+
+#[test]
+fn on_sqlite_a_payment_for_a_cancelled_order_goes_back_whole_once() {
+    a_payment_for_a_cancelled_order_goes_back_whole_once(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_a_payment_for_a_cancelled_order_goes_back_whole_once() {
+    a_payment_for_a_cancelled_order_goes_back_whole_once(Backend::Postgres, "refunds_late");
 }
 
 #[test]

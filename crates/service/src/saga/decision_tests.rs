@@ -75,6 +75,8 @@ struct FakeState {
     /// Polls that answer "creating" before "ready".
     creating_polls: u32,
     intents: BTreeMap<String, String>,
+    /// Intents the customer paid.
+    paid: BTreeSet<String>,
     cancelled: BTreeSet<String>,
     resources: BTreeMap<String, String>,
     deleted: BTreeSet<String>,
@@ -155,7 +157,7 @@ impl PaymentCalls for Fakes {
     }
 
     fn intent_paid(&self, _: &dyn Outbound, intent: &str) -> Result<bool, CallError> {
-        Ok(!self.0.borrow().cancelled.contains(intent))
+        Ok(self.0.borrow().paid.contains(intent))
     }
 
     fn create_refund(&self, _: &dyn Outbound, request: &RefundRequest) -> Result<(&'static str, RefundInfo), CallError> {
@@ -307,6 +309,7 @@ impl World {
     }
 
     fn pay(&self) {
+        self.fakes().paid.insert("pi_0".into());
         let total = self.order().total;
         self.command(
             Command::ConfirmPayment(Payment {
@@ -574,6 +577,22 @@ fn an_item_that_fails_after_the_others_succeeded_is_rolled_back_alone() {
     assert_eq!(
         w.summary(),
         "partially_fulfilled [delivered,rolled_back,delivered] refunded 10.00 (at the provider 1); intents 1 cancelled 0; resources 2 deleted 0; e-mails 2; parked jobs 0"
+    );
+}
+
+#[test]
+fn an_intent_paid_before_it_could_be_voided_leaves_nothing_open_and_parks_nothing() {
+    let w = World::new(1);
+    w.settle();
+    // The customer paid; the provider's webhook has not arrived when the
+    // order is cancelled, and the provider refuses to void a paid intent.
+    w.fakes().paid.insert("pi_0".into());
+    w.command(Command::Cancel { reason: "changed my mind".into() }, Actor::Customer);
+    w.fail(Op::CancelIntent, None, Fault::Permanent, 1);
+    w.settle();
+    assert_eq!(
+        w.summary(),
+        "cancelled [pending] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0"
     );
 }
 

@@ -324,7 +324,7 @@ fn perform<D: Db, P: SagaProviders>(
             }
         }
         Call::CancelPaymentIntent => match env.store.payment_intent_of(&job.tenant, job.order)? {
-            Some(intent) => done(p.cancel_intent(out, &intent)),
+            Some(intent) => void_intent(p, out, &intent),
             None => Outcome::Done,
         },
         Call::CreateResource { item } => match order.item(*item) {
@@ -343,15 +343,7 @@ fn perform<D: Db, P: SagaProviders>(
             Some(resource) => done(p.delete_resource(out, &resource)),
             None => Outcome::Done,
         },
-        Call::VoidRenewalIntent { intent } => match p.cancel_intent(out, intent) {
-            // Paid before it could be voided: nothing is open any more, and
-            // the late payment is refunded on its own (`refund_late_payment`).
-            Err(CallError::Permanent(why)) => match p.intent_paid(out, intent) {
-                Ok(true) => Outcome::Done,
-                _ => Outcome::Failed(Failure::Permanent(why)),
-            },
-            other => done(other),
-        },
+        Call::VoidRenewalIntent { intent } => void_intent(p, out, intent),
         Call::Refund { refund_id } => match super::refunds::run_refund(env, job, refund_id)? {
             Ok(()) => Outcome::Recorded,
             Err(e) => Outcome::Failed(e.into()),
@@ -361,6 +353,21 @@ fn perform<D: Db, P: SagaProviders>(
             Err(why) => Outcome::Failed(Failure::Permanent(why)),
         },
     })
+}
+
+/// Voids a payment intent. One paid before it could be voided leaves
+/// nothing open: its payment goes back when its webhook arrives (a payment
+/// the order no longer awaits, or a renewal paid after its subscription
+/// ended, both refunded whole by the saga).
+fn void_intent<P: SagaProviders>(p: &P, out: &dyn Outbound, intent: &str) -> Outcome {
+    match p.cancel_intent(out, intent) {
+        Ok(()) => Outcome::Done,
+        Err(CallError::Permanent(why)) => match p.intent_paid(out, intent) {
+            Ok(true) => Outcome::Done,
+            _ => Outcome::Failed(Failure::Permanent(why)),
+        },
+        Err(e) => Outcome::Failed(e.into()),
+    }
 }
 
 /// The delivery e-mail of `item_id`: recipient, subject and text with its
