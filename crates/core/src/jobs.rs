@@ -41,21 +41,6 @@ closed_set!(
     }
 );
 
-impl JobKind {
-    /// Compensations retry until they succeed or park the order; forward
-    /// steps give up after their retries.
-    pub fn is_compensation(self) -> bool {
-        matches!(
-            self,
-            JobKind::Deprovision
-                | JobKind::CancelPaymentIntent
-                | JobKind::Refund
-                | JobKind::DeprovisionSubscription
-                | JobKind::VoidRenewalIntent
-        )
-    }
-}
-
 /// The input of a `create_payment_intent` job.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentIntentPayload {

@@ -565,11 +565,6 @@ impl<'a> Draft_<'a> {
         }
         self.order.refunded = self.order.refunded.checked_add(amount)?;
         let refund_id = format!("{}:order", self.order.id);
-        self.emit(
-            EventType::BillingRefundRequested,
-            json!({ "refund_id": refund_id, "scope": "order", "amount": amount, "reason": why,
-                    "payment_reference": self.order.payment.as_ref().map(|p| p.reference.clone()) }),
-        );
         self.plan_refund(refund_id, RefundScope::Order, None, amount, None, why);
         Ok(())
     }
@@ -582,11 +577,6 @@ impl<'a> Draft_<'a> {
             return Ok(());
         }
         let refund_id = format!("{}:revert:{}", self.order.id, self.order.version);
-        self.emit(
-            EventType::BillingRefundRequested,
-            json!({ "refund_id": refund_id, "scope": "revert", "amount": amount, "reason": why,
-                    "payment_reference": self.order.payment.as_ref().map(|p| p.reference.clone()) }),
-        );
         self.plan_refund(refund_id, RefundScope::Revert, None, amount, None, why);
         Ok(())
     }
@@ -598,11 +588,6 @@ impl<'a> Draft_<'a> {
         self.order.refunded = self.order.refunded.checked_add(excess)?;
         let refund_id = format!("{}:overpaid:{reference}", self.order.id);
         let why = format!("paid {excess} above the order total");
-        self.emit(
-            EventType::BillingRefundRequested,
-            json!({ "refund_id": refund_id, "scope": "overpayment", "amount": excess, "reason": why,
-                    "payment_reference": reference }),
-        );
         self.plan_refund(refund_id, RefundScope::Overpayment, None, excess, Some(excess), &why);
         Ok(())
     }
@@ -610,27 +595,20 @@ impl<'a> Draft_<'a> {
     /// A payment the order cannot accept goes back whole; the order's own
     /// payment and refunds are untouched.
     fn refund_unaccepted(&mut self, payment: &Payment) {
-        let refund_id = format!("{}:late:{}", self.order.id, payment.reference);
-        let why = format!("paid while the order was {}", self.order.state);
-        self.emit(
-            EventType::BillingRefundRequested,
-            json!({ "refund_id": refund_id, "scope": "late_payment", "amount": payment.amount, "reason": why,
-                    "payment_reference": payment.reference }),
-        );
-        self.effects.push(Effect::Refund(PlannedRefund {
-            id: refund_id,
+        self.request_refund(PlannedRefund {
+            id: format!("{}:late:{}", self.order.id, payment.reference),
             scope: RefundScope::LatePayment,
             item: None,
             amount: payment.amount,
             cap: payment.amount,
             payment_reference: payment.reference.clone(),
             paid: payment.amount,
-            reason: why,
-        }));
+            reason: format!("paid while the order was {}", self.order.state),
+        });
     }
 
-    /// The effect that executes a refund at the provider: against the
-    /// order's payment, capped by `cap` (an item's price) or the payment.
+    /// A refund of the order's payment, capped by `cap` (an item's price)
+    /// or the payment; nothing when nothing was paid.
     fn plan_refund(
         &mut self,
         id: String,
@@ -643,7 +621,7 @@ impl<'a> Draft_<'a> {
         let Some(payment) = &self.order.payment else {
             return;
         };
-        self.effects.push(Effect::Refund(PlannedRefund {
+        let planned = PlannedRefund {
             id,
             scope,
             item,
@@ -652,7 +630,20 @@ impl<'a> Draft_<'a> {
             payment_reference: payment.reference.clone(),
             paid: payment.amount,
             reason: why.to_owned(),
-        }));
+        };
+        self.request_refund(planned);
+    }
+
+    /// Announces a refund (`billing.refund-requested`) and makes it an
+    /// effect, which the saga executes at the provider.
+    fn request_refund(&mut self, planned: PlannedRefund) {
+        let mut data = json!({ "refund_id": planned.id, "scope": planned.scope, "amount": planned.amount,
+                               "reason": planned.reason, "payment_reference": planned.payment_reference });
+        if let Some(item) = planned.item {
+            data["item_id"] = json!(item);
+        }
+        self.emit(EventType::BillingRefundRequested, data);
+        self.effects.push(Effect::Refund(planned));
     }
 
     /// Requests the refund of one rolled-back item's price.
@@ -671,11 +662,6 @@ impl<'a> Draft_<'a> {
         }
         self.order.refunded = self.order.refunded.checked_add(amount)?;
         let refund_id = format!("{}:item:{id}", self.order.id);
-        self.emit(
-            EventType::BillingRefundRequested,
-            json!({ "refund_id": refund_id, "scope": "item", "item_id": id, "amount": amount, "reason": "item rolled back",
-                    "payment_reference": self.order.payment.as_ref().map(|p| p.reference.clone()) }),
-        );
         self.plan_refund(
             refund_id,
             RefundScope::Item,

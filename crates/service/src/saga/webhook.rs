@@ -86,14 +86,16 @@ pub fn handle_payment_webhook<D: Db>(
                 });
             };
             let succeeded = matches!(event.change, PaymentChange::Succeeded { .. });
+            // The payment the event reports, in the order's terms.
+            let paid = |amount: &orderflow_core::Money| Payment {
+                provider: name.to_owned(),
+                reference: intent_id.to_owned(),
+                amount: *amount,
+                paid_at: event.created.unwrap_or(now),
+            };
             let command = match &event.change {
                 PaymentChange::Succeeded { amount, .. } => Some(match amount {
-                    Ok(amount) => Command::ConfirmPayment(Payment {
-                        provider: name.to_owned(),
-                        reference: intent_id.to_owned(),
-                        amount: *amount,
-                        paid_at: event.created.unwrap_or(now),
-                    }),
+                    Ok(amount) => Command::ConfirmPayment(paid(amount)),
                     // Paid in a currency the order is not in: flag it, like any mismatch.
                     Err(why) => Command::ParkForOperator {
                         reason: format!("payment {intent_id}: {why}"),
@@ -132,13 +134,7 @@ pub fn handle_payment_webhook<D: Db>(
             {
                 // Paid when the order no longer awaits a payment (cancelled,
                 // or paid already by another): the money goes back whole.
-                let payment = Payment {
-                    provider: name.to_owned(),
-                    reference: intent_id.to_owned(),
-                    amount: *amount,
-                    paid_at: event.created.unwrap_or(now),
-                };
-                let refund = decide(&order, Command::RefundUnacceptedPayment(payment), Actor::System, catalog, now);
+                let refund = decide(&order, Command::RefundUnacceptedPayment(paid(amount)), Actor::System, catalog, now);
                 if refund.is_ok() {
                     decided = Some(refund);
                 }
