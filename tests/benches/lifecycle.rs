@@ -89,7 +89,13 @@ fn main() {
     for n in 0..ORDERS {
         // A tenant per order, so quotas never cut the run short.
         let customer = token(&format!("bench-{n}"), Role::Customer);
-        let draft = json_post(&app, "/v1/orders", &customer, &json!({ "items": items, "delivery_email": "buyer@bench.example" }), None);
+        let draft = json_post(
+            &app,
+            "/v1/orders",
+            &customer,
+            &json!({ "items": items, "delivery_email": "buyer@bench.example" }),
+            None,
+        );
         let id = draft["id"].as_str().expect("order id").to_owned();
         json_post(
             &app,

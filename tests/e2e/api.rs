@@ -177,7 +177,12 @@ impl<'a> Caller<'a> {
 
     /// Creates a draft and returns its JSON.
     pub fn create(&self, items: Value) -> Value {
-        let r = self.write("POST", "/v1/orders", &json!({ "items": items, "delivery_email": BUYER }), None);
+        let r = self.write(
+            "POST",
+            "/v1/orders",
+            &json!({ "items": items, "delivery_email": BUYER }),
+            None,
+        );
         let status = r.status();
         let body = json_of(r);
         assert_eq!(status, 201, "create failed: {body}");

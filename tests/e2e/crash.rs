@@ -17,7 +17,7 @@ use e2e::App;
 use orderflow_http::Role;
 use serde_json::{json, Value};
 
-use crate::api::{manifest, BUYER, token, uuid_key, vps, Caller, PACKAGES};
+use crate::api::{manifest, token, uuid_key, vps, Caller, BUYER, PACKAGES};
 
 /// How long a log line may lag behind the event it reports.
 const LOG_WAIT: Duration = Duration::from_secs(10);
@@ -103,7 +103,8 @@ impl<'a> Driver<'a> {
     fn run(&mut self) -> Result<bool, ()> {
         let c = Caller::customer(self.app);
         if self.order.is_none() {
-            let body = json!({ "items": [vps("core", "monthly"), vps("business", "monthly")], "delivery_email": BUYER });
+            let body =
+                json!({ "items": [vps("core", "monthly"), vps("business", "monthly")], "delivery_email": BUYER });
             let r = c
                 .try_write("POST", "/v1/orders", &body, None, &self.create_key)
                 .ok_or(())?;

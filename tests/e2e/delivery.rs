@@ -106,7 +106,6 @@ impl World {
     }
 }
 
-
 fn recipients(messages: &[Value]) -> Vec<String> {
     messages
         .iter()

@@ -53,23 +53,39 @@ fn when_the_webhooks_invocation_is_cut_short_after_it_answered_the_tick_finishes
     let intent = order["payment_intent"].as_str().expect("payment intent");
 
     // The provider's delivery is answered: the decision was committed.
-    sim(&format!("{}/_sim/payment_intents/{intent}/succeed", sims.payments), Some(&json!({})));
+    sim(
+        &format!("{}/_sim/payment_intents/{intent}/succeed", sims.payments),
+        Some(&json!({})),
+    );
     assert!(
-        app.logs().shows("the guest still running after it is aborted", LOG_WAIT),
+        app.logs()
+            .shows("the guest still running after it is aborted", LOG_WAIT),
         "the webhook's invocation was cut short after its response"
     );
 
     // The scheduled tick carries the order to its end, each item once.
     let operator = Caller::operator(&app);
-    eventually("the order fulfilled and delivered by the tick", Duration::from_secs(60), || {
-        let order = json_of(operator.get(&format!("/v1/orders/{order_id}")));
-        let delivered = order["items"]
-            .as_array()
-            .is_some_and(|items| items.iter().all(|i| i["state"] == "delivered"));
-        (order["state"] == "fulfilled" && delivered).then_some(order)
-    });
-    assert_eq!(count(&sim(&format!("{}/_sim/resources", sims.cloud), None)), 2, "one resource per item");
-    assert_eq!(count(&sim(&format!("{}/_sim/messages", sims.email), None)), 2, "one e-mail per item");
+    eventually(
+        "the order fulfilled and delivered by the tick",
+        Duration::from_secs(60),
+        || {
+            let order = json_of(operator.get(&format!("/v1/orders/{order_id}")));
+            let delivered = order["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().all(|i| i["state"] == "delivered"));
+            (order["state"] == "fulfilled" && delivered).then_some(order)
+        },
+    );
+    assert_eq!(
+        count(&sim(&format!("{}/_sim/resources", sims.cloud), None)),
+        2,
+        "one resource per item"
+    );
+    assert_eq!(
+        count(&sim(&format!("{}/_sim/messages", sims.email), None)),
+        2,
+        "one e-mail per item"
+    );
 }
 
 #[test]
@@ -90,13 +106,28 @@ fn with_webhook_saga_before_response_the_webhooks_own_invocation_fulfils_the_ord
     );
     let order_id = id(&order);
     let intent = order["payment_intent"].as_str().expect("payment intent");
-    sim(&format!("{}/_sim/payment_intents/{intent}/succeed", sims.payments), Some(&json!({})));
+    sim(
+        &format!("{}/_sim/payment_intents/{intent}/succeed", sims.payments),
+        Some(&json!({})),
+    );
 
     let operator = Caller::operator(&app);
-    eventually("the order fulfilled by the webhook's invocation", Duration::from_secs(60), || {
-        let order = json_of(operator.get(&format!("/v1/orders/{order_id}")));
-        (order["state"] == "fulfilled").then_some(())
-    });
-    assert_eq!(count(&sim(&format!("{}/_sim/resources", sims.cloud), None)), 2, "one resource per item");
-    assert_eq!(count(&sim(&format!("{}/_sim/messages", sims.email), None)), 2, "one e-mail per item");
+    eventually(
+        "the order fulfilled by the webhook's invocation",
+        Duration::from_secs(60),
+        || {
+            let order = json_of(operator.get(&format!("/v1/orders/{order_id}")));
+            (order["state"] == "fulfilled").then_some(())
+        },
+    );
+    assert_eq!(
+        count(&sim(&format!("{}/_sim/resources", sims.cloud), None)),
+        2,
+        "one resource per item"
+    );
+    assert_eq!(
+        count(&sim(&format!("{}/_sim/messages", sims.email), None)),
+        2,
+        "one e-mail per item"
+    );
 }

@@ -65,7 +65,9 @@ impl Fleet {
         let deadline = Instant::now() + Duration::from_secs(120);
         let operator = Caller::operator(&self.instances[via]);
         loop {
-            let order = operator.get_checked(&format!("/v1/orders/{order_id}")).unwrap_or(Value::Null);
+            let order = operator
+                .get_checked(&format!("/v1/orders/{order_id}"))
+                .unwrap_or(Value::Null);
             let delivered = order["items"]
                 .as_array()
                 .is_some_and(|items| items.iter().all(|i| i["state"] == "delivered"));
@@ -126,10 +128,18 @@ fn three_instances_on_one_database_fulfil_every_order_once_even_when_one_is_kill
     }
     fleet.instances[2].restart();
 
-    let done: Vec<Value> = (0..orders).map(|n| fleet.fulfilled(&id(&submitted[n]), n % INSTANCES)).collect();
+    let done: Vec<Value> = (0..orders)
+        .map(|n| fleet.fulfilled(&id(&submitted[n]), n % INSTANCES))
+        .collect();
     let items: Vec<String> = done
         .iter()
-        .flat_map(|o| o["items"].as_array().expect("items").iter().map(|i| i["id"].as_str().expect("item id").to_owned()))
+        .flat_map(|o| {
+            o["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| i["id"].as_str().expect("item id").to_owned())
+        })
         .collect();
     assert_eq!(items.len(), orders * 2);
 
@@ -156,10 +166,16 @@ fn three_instances_on_one_database_fulfil_every_order_once_even_when_one_is_kill
     for r in fleet.inspect(
         "SELECT message_key, order_version FROM outbox WHERE event_type NOT LIKE 'subscription.%' ORDER BY seq",
     ) {
-        versions.entry(r[0].clone()).or_default().push(r[1].parse().expect("a version"));
+        versions
+            .entry(r[0].clone())
+            .or_default()
+            .push(r[1].parse().expect("a version"));
     }
     for (order, v) in &versions {
-        assert!(v.windows(2).all(|w| w[0] <= w[1]), "order {order}: events out of order {v:?}");
+        assert!(
+            v.windows(2).all(|w| w[0] <= w[1]),
+            "order {order}: events out of order {v:?}"
+        );
     }
     for order in &done {
         let events = fleet.inspect(&format!(

@@ -14,7 +14,9 @@ use orderflow_core::TenantId;
 use orderflow_http::{Keyring, Role, DEV_KEYRING};
 use serde_json::{json, Value};
 
-use crate::api::{counts, BUYER, id, json_of, manifest, spawn, uuid_key, version, vps, with_simulators, Caller, PACKAGES};
+use crate::api::{
+    counts, id, json_of, manifest, spawn, uuid_key, version, vps, with_simulators, Caller, BUYER, PACKAGES,
+};
 
 const SECRET: &str = "whsec_hardening_padded_to_32_bytes_or_more";
 
@@ -90,9 +92,16 @@ fn a_short_secret_is_refused_naming_the_variable_but_never_its_value() {
     let webhook = app.post("/v1/webhooks/payments/stripe", "{}");
     assert_eq!(webhook.status(), 500);
     let logs = app.logs();
-    assert!(logs.shows("variable `auth_keys`", Duration::from_secs(5)), "{}", logs.text());
     assert!(
-        logs.shows("variable `payment_webhook_secret` is 14 bytes long", Duration::from_secs(5)),
+        logs.shows("variable `auth_keys`", Duration::from_secs(5)),
+        "{}",
+        logs.text()
+    );
+    assert!(
+        logs.shows(
+            "variable `payment_webhook_secret` is 14 bytes long",
+            Duration::from_secs(5)
+        ),
         "{}",
         logs.text()
     );
@@ -144,7 +153,10 @@ fn internal_routes_check_the_credential_before_their_query() {
     let callers: [(Option<Role>, u16); 3] = [(None, 401), (Some(Role::Customer), 403), (Some(Role::Operator), 403)];
     for route in routes {
         for (role, expected) in callers {
-            let mut request = app.client().post(app.url(route)).header("content-type", "application/json");
+            let mut request = app
+                .client()
+                .post(app.url(route))
+                .header("content-type", "application/json");
             if let Some(role) = role {
                 request = request.bearer_auth(crate::api::token("acme", role));
             }
@@ -160,7 +172,12 @@ fn internal_routes_check_the_credential_before_their_query() {
         ("/v1/internal/tick?limit=0", 400),
         ("/v1/internal/renew?limit=abc", 400),
     ] {
-        let response = app.client().post(app.url(route)).bearer_auth(&service).send().expect("request");
+        let response = app
+            .client()
+            .post(app.url(route))
+            .bearer_auth(&service)
+            .send()
+            .expect("request");
         assert_eq!(response.status().as_u16(), expected, "service POST {route}");
     }
 }
@@ -175,7 +192,10 @@ fn a_money_amount_sent_as_a_json_number_is_refused_with_a_400_naming_the_field()
     assert_eq!(response.status(), 400);
     let problem = json_of(response);
     assert!(
-        problem["detail"].as_str().unwrap_or_default().contains("/shown_total/amount"),
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/shown_total/amount"),
         "{problem}"
     );
     assert_eq!(problem["accepted"]["pointer"], "/shown_total/amount");
@@ -237,14 +257,20 @@ fn a_customer_reads_a_plain_reason_where_a_provider_failed_and_an_operator_the_d
         (seen["items"][0]["state"] == "rolled_back").then_some(seen)
     });
     // then the operator reads the provider's detail
-    let detail = failed["items"][0]["progress"]["last_error"].as_str().unwrap_or_default().to_owned();
+    let detail = failed["items"][0]["progress"]["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(detail.contains("answered 500"), "{failed:#}");
     // and the customer a plain sentence, in the order and in its history
     let seen = json_of(customer.get(&path));
     assert_eq!(seen["items"][0]["progress"]["last_error"], "the provider had a problem");
     let history = json_of(customer.get(&format!("{path}/audit")));
     let text = history.to_string();
-    assert!(!text.contains("answered 500") && !text.contains("127.0.0.1"), "{history:#}");
+    assert!(
+        !text.contains("answered 500") && !text.contains("127.0.0.1"),
+        "{history:#}"
+    );
     assert!(text.contains("the provider had a problem"), "{history:#}");
     let staff_history = json_of(operator.get(&format!("{path}/audit"))).to_string();
     assert!(staff_history.contains("answered 500"), "{staff_history}");
@@ -267,7 +293,10 @@ fn a_provider_that_hangs_fails_the_call_before_the_lease_ends_and_the_item_is_ma
     // then the worker gives up on the call (a timeout, recorded for a retry)
     let seen = eventually("a timed-out call is recorded", Duration::from_secs(60), || {
         let seen = json_of(operator.get(&path));
-        let error = seen["items"][0]["progress"]["last_error"].as_str().unwrap_or_default().to_owned();
+        let error = seen["items"][0]["progress"]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         error.contains("Timeout").then_some(error)
     });
     assert!(seen.contains("Timeout"), "{seen}");
@@ -277,7 +306,11 @@ fn a_provider_that_hangs_fails_the_call_before_the_lease_ends_and_the_item_is_ma
         let seen = json_of(operator.get(&path));
         (seen["state"] == "fulfilled").then_some(())
     });
-    let created = sims.resources().iter().filter(|r| r["reference"] == item.as_str()).count();
+    let created = sims
+        .resources()
+        .iter()
+        .filter(|r| r["reference"] == item.as_str())
+        .count();
     assert_eq!(created, 1, "{:#?}", sims.resources());
 }
 
@@ -388,8 +421,14 @@ const SCHEMATHESIS_SECONDS: u32 = 150;
 #[test]
 fn the_running_app_answers_as_its_openapi_document_says() {
     // Installed by scripts/install-test-deps; a machine without it cannot run this.
-    let installed = Command::new("schemathesis").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(installed, "schemathesis is not installed: run scripts/install-test-deps");
+    let installed = Command::new("schemathesis")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        installed,
+        "schemathesis is not installed: run scripts/install-test-deps"
+    );
     let sims = Sims::spawn(None, SECRET);
     let app = with_simulators(&sims, SECRET).spawn();
     sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
@@ -404,7 +443,15 @@ fn the_running_app_answers_as_its_openapi_document_says() {
         .args(["--url", &app.url("")])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--max-time", &SCHEMATHESIS_SECONDS.to_string()])
-        .args(["--seed", "14", "--no-color", "--workers", "1", "--request-timeout", "30"])
+        .args([
+            "--seed",
+            "14",
+            "--no-color",
+            "--workers",
+            "1",
+            "--request-timeout",
+            "30",
+        ])
         // Private routes: reachable only by service chaining inside the app.
         .args(["--exclude-path-regex", "^/v1/internal/jobs/"])
         .arg("--report-dir")
@@ -422,7 +469,11 @@ fn the_running_app_answers_as_its_openapi_document_says() {
         .nth(1)
         .unwrap_or("(no test case count)")
         .trim();
-    let last = text.lines().rev().find(|l| l.starts_with("====")).unwrap_or("(no summary line)");
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("===="))
+        .unwrap_or("(no summary line)");
     let summary = format!("{cases} {last}");
     eprintln!("schemathesis: {summary}");
     assert!(

@@ -44,7 +44,10 @@ fn sample(text: &str, name: &str) -> u64 {
 
 #[test]
 fn the_health_route_needs_no_credential_and_says_only_up() {
-    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).dev_secrets().spawn();
+    let app = App::builder(crate::api::manifest())
+        .build_packages(crate::api::PACKAGES)
+        .dev_secrets()
+        .spawn();
     let response = app.get("/healthz");
     assert_eq!(response.status(), 200);
     assert_eq!(json_of(response), json!({ "status": "ok" }));
@@ -73,12 +76,18 @@ fn the_health_route_is_503_without_its_database_and_names_no_cause() {
     let line = eventually("the 503's log line", Duration::from_secs(10), || {
         log_lines(&app).into_iter().find(|l| l["route"] == "/healthz")
     });
-    assert_eq!((line["status"].as_u64(), line["level"].as_str()), (Some(503), Some("error")));
+    assert_eq!(
+        (line["status"].as_u64(), line["level"].as_str()),
+        (Some(503), Some("error"))
+    );
 }
 
 #[test]
 fn metrics_are_for_operators_and_services_and_count_every_tenants_orders() {
-    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).dev_secrets().spawn();
+    let app = App::builder(crate::api::manifest())
+        .build_packages(crate::api::PACKAGES)
+        .dev_secrets()
+        .spawn();
     let acme = Caller::customer(&app);
     let globex = Caller::new(&app, "globex", Role::Customer);
     acme.create(json!([vps("core", "monthly")]));
@@ -87,16 +96,27 @@ fn metrics_are_for_operators_and_services_and_count_every_tenants_orders() {
     let r = globex.command(&id(&cancelled), "cancel", &json!({}), 1);
     assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
 
-    assert_eq!(acme.get("/v1/internal/metrics").status(), 403, "customers may not scrape");
+    assert_eq!(
+        acme.get("/v1/internal/metrics").status(),
+        403,
+        "customers may not scrape"
+    );
     assert_eq!(app.get("/v1/internal/metrics").status(), 401);
 
     let text = metrics(&Caller::operator(&app));
     assert_eq!(sample(&text, "orderflow_orders{state=\"draft\"}"), 2);
-    assert_eq!(sample(&text, "orderflow_orders{state=\"cancelled\"}"), 1, "globex's, seen by acme's operator");
+    assert_eq!(
+        sample(&text, "orderflow_orders{state=\"cancelled\"}"),
+        1,
+        "globex's, seen by acme's operator"
+    );
     assert_eq!(sample(&text, "orderflow_orders{state=\"fulfilled\"}"), 0);
     assert_eq!(text.matches("orderflow_orders{").count(), 9, "every state is listed");
     assert_eq!(sample(&text, "orderflow_orders_needing_operator"), 0);
-    assert!(sample(&text, "orderflow_outbox_backlog") >= 4, "three creations and a cancellation:\n{text}");
+    assert!(
+        sample(&text, "orderflow_outbox_backlog") >= 4,
+        "three creations and a cancellation:\n{text}"
+    );
     assert_eq!(sample(&text, "orderflow_saga_jobs{state=\"due\"}"), 0);
     assert_eq!(sample(&text, "orderflow_saga_oldest_due_job_age_seconds"), 0);
     // A service token (a scraper's) is accepted too.
@@ -109,7 +129,10 @@ fn a_fulfilled_order_leaves_a_log_line_per_request_and_step_tied_by_one_correlat
     let app = with_simulators(&sims, SECRET).spawn();
     sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
     let customer = Caller::customer(&app);
-    let order = customer.submitted(json!([vps("core", "monthly"), vps("business", "monthly")]), Duration::from_secs(20));
+    let order = customer.submitted(
+        json!([vps("core", "monthly"), vps("business", "monthly")]),
+        Duration::from_secs(20),
+    );
     let order_id = id(&order);
     sims.succeed(order["payment_intent"].as_str().expect("intent"), json!({}));
     eventually("the order is fulfilled", Duration::from_secs(60), || {
@@ -117,28 +140,49 @@ fn a_fulfilled_order_leaves_a_log_line_per_request_and_step_tied_by_one_correlat
         (now["state"] == "fulfilled").then_some(())
     });
     // A chain's first request writes its line when the chain is done.
-    let lines = eventually("every step's line is written, and its chain's", Duration::from_secs(10), || {
-        let lines = log_lines(&app);
-        let delivered = lines.iter().filter(|l| l["step"] == "deliver" && l["outcome"] == "succeeded").count();
-        let chains_done = lines
-            .iter()
-            .filter(|l| l["step"].is_string())
-            .all(|step| lines.iter().any(|l| began(l, step)));
-        (delivered == 2 && chains_done).then_some(lines)
-    });
+    let lines = eventually(
+        "every step's line is written, and its chain's",
+        Duration::from_secs(10),
+        || {
+            let lines = log_lines(&app);
+            let delivered = lines
+                .iter()
+                .filter(|l| l["step"] == "deliver" && l["outcome"] == "succeeded")
+                .count();
+            let chains_done = lines
+                .iter()
+                .filter(|l| l["step"].is_string())
+                .all(|step| lines.iter().any(|l| began(l, step)));
+            (delivered == 2 && chains_done).then_some(lines)
+        },
+    );
 
     // Every line has the fields, with a known level and a route template.
     for line in &lines {
-        for field in ["ts", "level", "component", "method", "status", "duration_us", "correlation_id"] {
+        for field in [
+            "ts",
+            "level",
+            "component",
+            "method",
+            "status",
+            "duration_us",
+            "correlation_id",
+        ] {
             assert!(!line[field].is_null(), "no {field} in {line}");
         }
-        assert!(["info", "warn", "error"].contains(&line["level"].as_str().unwrap_or_default()), "{line}");
+        assert!(
+            ["info", "warn", "error"].contains(&line["level"].as_str().unwrap_or_default()),
+            "{line}"
+        );
     }
     let create = lines
         .iter()
         .find(|l| l["component"] == "orders" && l["method"] == "POST" && l["route"] == "/v1/orders")
         .expect("the create's line");
-    assert_eq!((create["status"].as_u64(), create["tenant"].as_str()), (Some(201), Some("acme")));
+    assert_eq!(
+        (create["status"].as_u64(), create["tenant"].as_str()),
+        (Some(201), Some("acme"))
+    );
     let submit = lines
         .iter()
         .find(|l| l["route"] == "/v1/orders/:id/submit")
@@ -159,7 +203,10 @@ fn a_fulfilled_order_leaves_a_log_line_per_request_and_step_tied_by_one_correlat
             .find(|l| began(l, step))
             .unwrap_or_else(|| panic!("no request began the chain of {step}"))
     };
-    let validation = lines.iter().find(|l| l["step"] == "validate").expect("the validation's line");
+    let validation = lines
+        .iter()
+        .find(|l| l["step"] == "validate")
+        .expect("the validation's line");
     let first = began_by(validation);
     assert!(
         first == webhook || first["route"] == "/v1/internal/tick",
@@ -170,7 +217,13 @@ fn a_fulfilled_order_leaves_a_log_line_per_request_and_step_tied_by_one_correlat
         assert_eq!(step["tenant"], "acme", "{step}");
         assert!(step["job"].is_string(), "{step}");
     }
-    assert_eq!(lines.iter().filter(|l| l["step"] == "provision" && l["outcome"] == "succeeded").count(), 2);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["step"] == "provision" && l["outcome"] == "succeeded")
+            .count(),
+        2
+    );
 
     // No secret or credential in the runner's output: keys, tokens, the
     // webhook secret, the providers' keys, the delivered passwords.
@@ -195,7 +248,6 @@ fn a_fulfilled_order_leaves_a_log_line_per_request_and_step_tied_by_one_correlat
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs: {secret}");
     }
 }
-
 
 /// Whether `line` is the request that began the chain `step` ran in: an
 /// entry request (not a step) of another component, with its correlation id.
@@ -227,10 +279,19 @@ fn on_postgres_health_and_metrics_cross_tenants_without_lifting_row_level_securi
     let text = metrics(&Caller::operator(&app));
     assert_eq!(sample(&text, "orderflow_orders{state=\"draft\"}"), 1);
     assert_eq!(sample(&text, "orderflow_orders{state=\"cancelled\"}"), 1);
-    assert_eq!(sample(&text, "orderflow_outbox_backlog"), 3, "two creations and a cancellation:\n{text}");
+    assert_eq!(
+        sample(&text, "orderflow_outbox_backlog"),
+        3,
+        "two creations and a cancellation:\n{text}"
+    );
     assert!(!text.contains(&id(&cancelled)), "no order id in the figures");
     // ... while acme's own reads still cannot see globex's order.
-    assert_eq!(Caller::operator(&app).get(&format!("/v1/orders/{}", id(&cancelled))).status(), 404);
+    assert_eq!(
+        Caller::operator(&app)
+            .get(&format!("/v1/orders/{}", id(&cancelled)))
+            .status(),
+        404
+    );
 }
 
 /// `target/release/relay`, built once per test process.
@@ -255,9 +316,18 @@ fn relay_binary() -> std::path::PathBuf {
 #[test]
 fn the_cluster_scheduler_drives_the_tick_with_service_tokens_it_mints_itself() {
     // No --schedule: only `relay schedule` ticks this app.
-    let app = App::builder(crate::api::manifest()).build_packages(crate::api::PACKAGES).dev_secrets().spawn();
+    let app = App::builder(crate::api::manifest())
+        .build_packages(crate::api::PACKAGES)
+        .dev_secrets()
+        .spawn();
     let mut scheduler = std::process::Command::new(relay_binary())
-        .args(["schedule", "--app", &format!("http://{}", app.addr()), "--every", "100ms=/v1/internal/tick"])
+        .args([
+            "schedule",
+            "--app",
+            &format!("http://{}", app.addr()),
+            "--every",
+            "100ms=/v1/internal/tick",
+        ])
         .env("SPIN_VARIABLE_AUTH_KEYS", orderflow_http::DEV_KEYRING)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -277,5 +347,9 @@ fn the_cluster_scheduler_drives_the_tick_with_service_tokens_it_mints_itself() {
         assert_eq!(tick["tenant"], "platform", "{tick}");
     }
     let ids: std::collections::BTreeSet<&str> = ticks.iter().filter_map(|t| t["correlation_id"].as_str()).collect();
-    assert_eq!(ids.len(), ticks.len(), "each tick has its own correlation id, sent by the scheduler");
+    assert_eq!(
+        ids.len(),
+        ticks.len(),
+        "each tick has its own correlation id, sent by the scheduler"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::Barrier;
 use orderflow_http::Role;
 use serde_json::{json, Value};
 
-use crate::api::{counts, BUYER, id, json_of, outbox_types, spawn, uuid_key, version, vps, Caller};
+use crate::api::{counts, id, json_of, outbox_types, spawn, uuid_key, version, vps, Caller, BUYER};
 
 fn amount(v: &Value) -> &str {
     v["amount"].as_str().expect("amount string")
@@ -412,7 +412,12 @@ fn no_order_exceeds_the_tenant_quota() {
     let first = customer.create(json!([gpu(8), gpu(8)]));
     let r = customer.command(&id(&first), "submit", &json!({"shown_total":first["total"]}), 1);
     assert_eq!(r.status(), 200);
-    let r = customer.write("POST", "/v1/orders", &json!({"items":[gpu(1)], "delivery_email": BUYER}), None);
+    let r = customer.write(
+        "POST",
+        "/v1/orders",
+        &json!({"items":[gpu(1)], "delivery_email": BUYER}),
+        None,
+    );
     assert_eq!(r.status(), 422);
     let problem = json_of(r);
     assert_eq!(problem["errors"][0]["rule"], "quota");

@@ -340,7 +340,10 @@ fn a_customer_configures_pays_and_watches_three_items_turn_active_one_by_one() {
     assert_eq!(shown, "j***@example.com");
     assert_eq!(draft["delivery_email_masked"], "j***@example.com");
     let page = browser.js("return document.body.innerHTML");
-    assert!(!page.as_str().unwrap_or_default().contains("jane.doe"), "the full address is on the page");
+    assert!(
+        !page.as_str().unwrap_or_default().contains("jane.doe"),
+        "the full address is on the page"
+    );
     assert_eq!(draft["total"]["amount"], expected.as_str());
     assert_eq!(draft["items"][0]["price"]["billing_cycle"], "annual");
     browser.click("#submit-order");

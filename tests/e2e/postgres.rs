@@ -134,7 +134,6 @@ impl PgWorld {
     }
 }
 
-
 fn three_items() -> Value {
     json!([
         vps("business", "monthly"),

@@ -10,7 +10,10 @@ fn runtime_config(redis: &RedisServer) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("runtime-config.toml"),
-        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url()),
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+            redis.url()
+        ),
     )
     .expect("write runtime config");
     dir
@@ -28,7 +31,13 @@ fn instance(config: &tempfile::TempDir) -> App {
 }
 
 fn keys(app: &App) -> Vec<String> {
-    let mut keys: Vec<String> = app.get("/kv-keys").text().expect("body").lines().map(str::to_owned).collect();
+    let mut keys: Vec<String> = app
+        .get("/kv-keys")
+        .text()
+        .expect("body")
+        .lines()
+        .map(str::to_owned)
+        .collect();
     keys.sort();
     keys
 }
@@ -53,7 +62,13 @@ fn two_instances_on_one_redis_share_get_set_delete_exists_and_keys() {
 
     assert_eq!(two.get("/kv/a").text().expect("body"), "1", "set on one, read on two");
     assert_eq!(one.get("/kv/b").text().expect("body"), "2", "set on two, read on one");
-    let head = |app: &App, key: &str| app.client().head(app.url(&format!("/kv/{key}"))).send().expect("head").status();
+    let head = |app: &App, key: &str| {
+        app.client()
+            .head(app.url(&format!("/kv/{key}")))
+            .send()
+            .expect("head")
+            .status()
+    };
     assert_eq!(head(&two, "a"), 200);
     assert_eq!(keys(&one), ["a", "b"]);
     assert_eq!(keys(&two), ["a", "b"]);
@@ -89,7 +104,10 @@ fn a_redis_error_is_the_guests_error_and_the_runner_keeps_serving() {
     let response = app.get("/kv/queue");
     assert_eq!(response.status(), 500, "the fixture turns the store's error into a 500");
     assert!(app.logs().shows("key-value error", std::time::Duration::from_secs(10)));
-    assert!(app.logs().text().contains("WRONGTYPE"), "Spin's error::other carries Redis's text");
+    assert!(
+        app.logs().text().contains("WRONGTYPE"),
+        "Spin's error::other carries Redis's text"
+    );
     assert_eq!(redis.command("SET plain ok"), "+OK");
     assert_eq!(app.get("/kv/plain").text().expect("body"), "ok");
 }

@@ -73,7 +73,8 @@ impl World {
                 let path = self.app.state_dir().join("sqlite_db.db");
                 let db = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
                     .expect("open");
-                db.query_row(&sql.replace('$', "?"), [order_id, kind], |r| r.get(0)).ok()
+                db.query_row(&sql.replace('$', "?"), [order_id, kind], |r| r.get(0))
+                    .ok()
             }
             Some(db) => e2e::shared::rows_as_text(&db.superuser_url, sql, &[order_id.into(), kind.into()])
                 .into_iter()
@@ -334,15 +335,21 @@ fn on_postgres_a_refund_the_provider_fails_parks_the_order_and_a_slow_one_waits_
 /// the total goes back once, at the provider, against that payment.
 fn an_overpayment_is_accepted_and_what_is_above_the_total_refunded_once(backend: Backend, hint: &str) {
     let w = World::start(backend, hint);
-    let order = w.customer().submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let order = w
+        .customer()
+        .submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
     let oid = id(&order);
     let intent = order["payment_intent"].as_str().expect("payment intent");
-    w.sims.succeed(intent, json!({ "amount": cents(&order["total"]) + 500 }));
+    w.sims
+        .succeed(intent, json!({ "amount": cents(&order["total"]) + 500 }));
 
     let settled = w.refunds_settled(&oid, 1);
     let refund = &settled["refunds"][0];
     assert_eq!(refund["id"], format!("{oid}:overpaid:{intent}"), "{settled:#}");
-    assert_eq!((refund["scope"].as_str(), refund["state"].as_str()), (Some("overpayment"), Some("refunded")));
+    assert_eq!(
+        (refund["scope"].as_str(), refund["state"].as_str()),
+        (Some("overpayment"), Some("refunded"))
+    );
     assert_eq!(cents(&refund["amount"]), 500);
     let at_provider = w.provider_refunds(&oid);
     assert_eq!(at_provider.len(), 1, "{at_provider:#?}");
@@ -358,7 +365,9 @@ fn an_overpayment_is_accepted_and_what_is_above_the_total_refunded_once(backend:
 /// leaves nothing open, and the payment goes back whole, once.
 fn a_payment_for_a_cancelled_order_goes_back_whole_once(backend: Backend, hint: &str) {
     let w = World::start(backend, hint);
-    let order = w.customer().submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let order = w
+        .customer()
+        .submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
     let oid = id(&order);
     let intent = order["payment_intent"].as_str().expect("payment intent").to_owned();
     // The customer pays; the provider's event is not delivered yet,
@@ -368,9 +377,11 @@ fn a_payment_for_a_cancelled_order_goes_back_whole_once(backend: Backend, hint: 
         .customer()
         .command(&oid, "cancel", &json!({ "reason": "changed my mind" }), version(&order));
     assert_eq!(r.status(), 200);
-    eventually("the void counts as done, the intent being paid", Duration::from_secs(60), || {
-        (w.job_state(&oid, "cancel_payment_intent").as_deref() == Some("done")).then_some(())
-    });
+    eventually(
+        "the void counts as done, the intent being paid",
+        Duration::from_secs(60),
+        || (w.job_state(&oid, "cancel_payment_intent").as_deref() == Some("done")).then_some(()),
+    );
 
     // The provider's event arrives now, twice, as a retry would send it.
     let event = w
@@ -379,13 +390,21 @@ fn a_payment_for_a_cancelled_order_goes_back_whole_once(backend: Backend, hint: 
         .into_iter()
         .find(|e| e["type"] == "payment_intent.succeeded" && e["data"]["object"]["id"] == intent.as_str())
         .expect("the payment's event");
-    w.sims.redeliver(event["id"].as_str().expect("event id"), json!({ "deliveries": 2 }));
+    w.sims
+        .redeliver(event["id"].as_str().expect("event id"), json!({ "deliveries": 2 }));
 
     let settled = w.refunds_settled(&oid, 1);
-    assert_eq!((settled["state"].as_str(), settled["needs_operator"].as_bool()), (Some("cancelled"), Some(false)), "{settled:#}");
+    assert_eq!(
+        (settled["state"].as_str(), settled["needs_operator"].as_bool()),
+        (Some("cancelled"), Some(false)),
+        "{settled:#}"
+    );
     let refund = &settled["refunds"][0];
     assert_eq!(refund["id"], format!("{oid}:late:{intent}"));
-    assert_eq!((refund["scope"].as_str(), refund["state"].as_str()), (Some("late_payment"), Some("refunded")));
+    assert_eq!(
+        (refund["scope"].as_str(), refund["state"].as_str()),
+        (Some("late_payment"), Some("refunded"))
+    );
     assert_eq!(refund["amount"], settled["total"]);
     let at_provider = w.provider_refunds(&oid);
     assert_eq!(at_provider.len(), 1, "{at_provider:#?}");

@@ -252,7 +252,8 @@ fn the_response_is_sent_when_the_guest_sets_it_and_the_guest_runs_on_after_it() 
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().expect("body"), "responded");
     assert_eq!(
-        seen.recv_timeout(LOG_WAIT).expect("the guest's request after responding"),
+        seen.recv_timeout(LOG_WAIT)
+            .expect("the guest's request after responding"),
         "/during",
         "the guest works on after its response"
     );
@@ -290,7 +291,10 @@ fn a_header_value_that_is_not_utf8_gets_an_empty_500_before_any_component_runs()
     let response = app
         .client()
         .get(app.url("/headers/exact"))
-        .header("x-name", reqwest::header::HeaderValue::from_bytes("Žiga".as_bytes()).expect("value"))
+        .header(
+            "x-name",
+            reqwest::header::HeaderValue::from_bytes("Žiga".as_bytes()).expect("value"),
+        )
         .send()
         .expect("send");
     assert_eq!(response.status(), 200);
@@ -358,7 +362,10 @@ fn an_int64_parameter_for_an_integer_column_is_a_wrong_type_error_as_on_spin() {
     let body = app.get("/pg/int64-into-int4").text().expect("body");
     assert!(body.starts_with("Err(Error::QueryFailed(QueryError::Text("), "{body}");
     // The driver's error, as Spin reports it (Debug text, quotes escaped).
-    assert!(body.contains(r#"kind: ToSql(0), cause: Some(WrongType { postgres: Int4, rust: \"i64\" })"#), "{body}");
+    assert!(
+        body.contains(r#"kind: ToSql(0), cause: Some(WrongType { postgres: Int4, rust: \"i64\" })"#),
+        "{body}"
+    );
 }
 
 #[test]
@@ -421,12 +428,18 @@ fn the_store_never_inherits_a_transaction_a_trapped_request_left_on_its_pooled_c
     let probe = app.get("/pg/store/probe").text().expect("body");
     // Same connection (the only idle one), no tenant, no open transaction,
     // nothing of the trapped write; a zero-row read came back empty.
-    assert!(probe.contains(",tenant:,in_tx:false,tenant_a_rows:0,empty:0"), "{probe}");
+    assert!(
+        probe.contains(",tenant:,in_tx:false,tenant_a_rows:0,empty:0"),
+        "{probe}"
+    );
     let committed = cluster.psql(
         "postgres",
         "SELECT string_agg(tenant, ',' ORDER BY tenant) FROM fixture_store_rows",
     );
-    assert!(committed.contains("tenant-b") && !committed.contains("tenant-a"), "{committed}");
+    assert!(
+        committed.contains("tenant-b") && !committed.contains("tenant-a"),
+        "{committed}"
+    );
 }
 
 #[test]

@@ -101,10 +101,7 @@ fn an_event_the_stripe_library_signs_pays_the_order_through_our_webhook() {
     let sims = Sims::spawn(None, SECRET);
     // Two endpoint secrets, as during a rotation: the library signs with the new one.
     let app = with_simulators(&sims, SECRET)
-        .env(
-            "SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET",
-            format!("{ROTATED_IN},{SECRET}"),
-        )
+        .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", format!("{ROTATED_IN},{SECRET}"))
         .spawn();
     let customer = Caller::customer(&app);
     let order = customer.submitted(serde_json::json!([vps("business", "monthly")]), Duration::from_secs(20));

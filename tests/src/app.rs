@@ -242,7 +242,13 @@ impl App {
         let keyring: orderflow_http::Keyring = orderflow_http::DEV_KEYRING.parse().expect("dev keyring");
         let tenant: orderflow_core::TenantId = "platform".parse().expect("tenant id");
         let now = chrono::Utc::now().timestamp();
-        let token = keyring.mint("test-clock", &tenant, orderflow_http::Role::Service, now - 10, now + 600);
+        let token = keyring.mint(
+            "test-clock",
+            &tenant,
+            orderflow_http::Role::Service,
+            now - 10,
+            now + 600,
+        );
         let response = self
             .client
             .post(self.url("/v1/internal/clock"))

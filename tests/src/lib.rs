@@ -13,8 +13,8 @@
 //! ```
 
 mod app;
-pub mod dev;
 mod artifacts;
+pub mod dev;
 mod logs;
 mod poll;
 

@@ -46,11 +46,7 @@ impl RedisServer {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); install it (scripts/install-test-deps)"));
             let pipe = watchdog.stdin.take();
-            let server = RedisServer {
-                port,
-                watchdog,
-                pipe,
-            };
+            let server = RedisServer { port, watchdog, pipe };
             match server.wait_ready(Duration::from_secs(10)) {
                 Ok(()) => return server,
                 Err(e) => last = e,

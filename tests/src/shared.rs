@@ -33,7 +33,10 @@ impl SharedKeyValue {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(
             dir.path().join("runtime-config.toml"),
-            format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url()),
+            format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+                redis.url()
+            ),
         )
         .expect("runtime config");
         SharedKeyValue { redis, dir }

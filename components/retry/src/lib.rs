@@ -32,11 +32,15 @@ pub const ROUTES: &[Route<App>] = &[
                 None => None,
             };
             let limit = match query.get("limit") {
-                Some(raw) => raw.parse().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::BadRequest {
-                    problem: "invalid-query",
-                    detail: format!("limit must be a positive whole number, not `{raw}`"),
-                    accepted: None,
-                })?,
+                Some(raw) => raw
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ApiError::BadRequest {
+                        problem: "invalid-query",
+                        detail: format!("limit must be a positive whole number, not `{raw}`"),
+                        accepted: None,
+                    })?,
                 None => DEFAULT_LIMIT,
             };
             host::tick(&caller, order, limit, &app.correlation_id)

@@ -33,8 +33,18 @@ pub fn run(options: &Options, sims: &Sims, max: usize) -> (CommitRate, Vec<Fleet
         &tdb.name,
         "CREATE TABLE bench_commit (id BIGSERIAL PRIMARY KEY, at TIMESTAMPTZ NOT NULL, payload TEXT NOT NULL)",
     );
-    let rate = baseline::pgbench_commit_rate(&tdb.host_port, "postgres", &tdb.name, options.clients, options.baseline_secs);
-    progress(&format!("fleet: {:.0} commits/s (pgbench, {} clients)", rate.per_second(), options.clients));
+    let rate = baseline::pgbench_commit_rate(
+        &tdb.host_port,
+        "postgres",
+        &tdb.name,
+        options.clients,
+        options.baseline_secs,
+    );
+    progress(&format!(
+        "fleet: {:.0} commits/s (pgbench, {} clients)",
+        rate.per_second(),
+        options.clients
+    ));
     // Every fulfilled item keeps its pool's capacity: room for the whole run.
     pg_cluster::cluster().psql(&tdb.name, "UPDATE region_capacity SET capacity = 100000000");
     let key_value = SharedKeyValue::start();
@@ -69,10 +79,18 @@ pub fn run(options: &Options, sims: &Sims, max: usize) -> (CommitRate, Vec<Fleet
         let before = next_xid();
         let total = options.orders;
         let tick = |done: usize| progress(&format!("fleet {size}:   {done}/{total} orders"));
-        let run = load::lifecycles(&target, &watcher, options.clients, options.orders, options.phase_limit, &tick);
+        let run = load::lifecycles(
+            &target,
+            &watcher,
+            options.clients,
+            options.orders,
+            options.phase_limit,
+            &tick,
+        );
         let after = next_xid();
         let fulfilled = run.samples.fulfilled.max(1) as u64;
-        let write_transactions_per_order = baseline::u64_f64((after - before).unsigned_abs()) / baseline::u64_f64(fulfilled);
+        let write_transactions_per_order =
+            baseline::u64_f64((after - before).unsigned_abs()) / baseline::u64_f64(fulfilled);
         progress(&format!(
             "fleet {size}: {} orders in {:.1} s = {:.1} orders/s, {write_transactions_per_order:.1} write transactions each ({} errors)",
             run.samples.fulfilled,

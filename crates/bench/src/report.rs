@@ -104,7 +104,9 @@ pub fn table(runs: &[DatabaseRun], options: &Options) -> String {
         &|r| lat(Latency::of(&r.concurrent.samples.get)),
     );
     row(
-        format!("POST /v1/webhooks/payments/stripe, {n} clients, p50/p95/p99 ms (target p99 < {TARGET_WEBHOOK_P99_MS:.0})"),
+        format!(
+            "POST /v1/webhooks/payments/stripe, {n} clients, p50/p95/p99 ms (target p99 < {TARGET_WEBHOOK_P99_MS:.0})"
+        ),
         &|r| {
             let l = Latency::of(&r.concurrent.samples.webhook);
             format!("{} {}", lat(l), verdict(l.p99 < TARGET_WEBHOOK_P99_MS))

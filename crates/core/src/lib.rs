@@ -43,7 +43,8 @@ pub use delivery::{
 pub use events::{routing_matrix, Consumer, Event, EventId, EventType};
 pub use ids::{ItemId, OrderId, ParseIdError, TenantId};
 pub use jobs::{
-    jobs_for, JobKind, JobPayload, NewJob, PaymentIntentPayload, ProvisionPayload, RefundPayload, SubscriptionEndPayload,
+    jobs_for, JobKind, JobPayload, NewJob, PaymentIntentPayload, ProvisionPayload, RefundPayload,
+    SubscriptionEndPayload,
 };
 pub use lifecycle::{created_event, decide, Actor, Audit, Command, Decision, Effect, Rejection, ALLOWED_TRANSITIONS};
 pub use money::{Currency, Money, MoneyError};
@@ -56,8 +57,8 @@ pub use refund::{
 };
 pub use saga::{
     call_for, describe, hop_url, next, quota_minus, quota_sum, recreate_after_failure, retry_delay, step, unwind,
-    validation_problems, validation_stage, Action, Call, Ctx, Failure, Outcome, Owner, ResourceState, SagaJob,
-    StepDef, Undo, ValidationStage, WhenExhausted, COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS, SAGA,
+    validation_problems, validation_stage, Action, Call, Ctx, Failure, Outcome, Owner, ResourceState, SagaJob, StepDef,
+    Undo, ValidationStage, WhenExhausted, COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS, SAGA,
 };
 pub use state::{ItemState, OrderState};
 pub use subscription::{

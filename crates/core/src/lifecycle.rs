@@ -584,7 +584,12 @@ impl<'a> Draft_<'a> {
     /// What a payment brought above the order's total goes back at once;
     /// the rest is the order's, refundable as any payment.
     fn refund_overpayment(&mut self, excess: Money) -> Result<(), Rejection> {
-        let reference = self.order.payment.as_ref().map(|p| p.reference.clone()).unwrap_or_default();
+        let reference = self
+            .order
+            .payment
+            .as_ref()
+            .map(|p| p.reference.clone())
+            .unwrap_or_default();
         self.order.refunded = self.order.refunded.checked_add(excess)?;
         let refund_id = format!("{}:overpaid:{reference}", self.order.id);
         let why = format!("paid {excess} above the order total");

@@ -676,7 +676,10 @@ fn a_payment_above_the_total_is_accepted_and_what_is_above_it_goes_back() {
     assert_eq!(d.order.state, OrderState::PaymentConfirmed);
     let r = planned_refunds(&d);
     assert_eq!(r.len(), 1);
-    assert_eq!((r[0].scope, r[0].amount, r[0].cap, r[0].paid), (RefundScope::Overpayment, excess, excess, paid));
+    assert_eq!(
+        (r[0].scope, r[0].amount, r[0].cap, r[0].paid),
+        (RefundScope::Overpayment, excess, excess, paid)
+    );
     assert_eq!(r[0].id, format!("{}:overpaid:pi_123", o.id));
     assert_eq!(refunds(&d), [excess]);
     // What is left to refund is the order's total: a later cancellation
@@ -685,7 +688,10 @@ fn a_payment_above_the_total_is_accepted_and_what_is_above_it_goes_back() {
     let cancelled = apply(&d.order, Command::Cancel { reason: "no".into() }, Actor::Customer).unwrap();
     let all: Vec<PlannedRefund> = r.into_iter().chain(planned_refunds(&cancelled)).collect();
     assert!(check_refund_bounds(all.iter()).is_ok());
-    let back = all.iter().try_fold(Money::eur(dec!(0)), |sum, r| sum.checked_add(r.amount)).unwrap();
+    let back = all
+        .iter()
+        .try_fold(Money::eur(dec!(0)), |sum, r| sum.checked_add(r.amount))
+        .unwrap();
     assert_eq!(back, paid);
 }
 
@@ -696,7 +702,12 @@ fn a_payment_the_order_no_longer_awaits_goes_back_whole_and_changes_nothing_else
         reference: "pi_late".into(),
         ..payment(cancelled.total)
     };
-    let d = apply(&cancelled, Command::RefundUnacceptedPayment(late.clone()), Actor::System).unwrap();
+    let d = apply(
+        &cancelled,
+        Command::RefundUnacceptedPayment(late.clone()),
+        Actor::System,
+    )
+    .unwrap();
     assert_eq!(d.order.state, OrderState::Cancelled);
     assert_eq!((d.order.refunded, d.order.payment.clone()), (cancelled.refunded, None));
     let r = planned_refunds(&d);
@@ -708,7 +719,12 @@ fn a_payment_the_order_no_longer_awaits_goes_back_whole_and_changes_nothing_else
     assert_eq!(r[0].id, format!("{}:late:pi_late", cancelled.id));
     // Only the system decides it; never while the order awaits a payment,
     // and never for the payment the order holds.
-    assert!(apply(&cancelled, Command::RefundUnacceptedPayment(late.clone()), Actor::Customer).is_err());
+    assert!(apply(
+        &cancelled,
+        Command::RefundUnacceptedPayment(late.clone()),
+        Actor::Customer
+    )
+    .is_err());
     assert!(apply(&pending(1), Command::RefundUnacceptedPayment(late), Actor::System).is_err());
     let paid = confirmed(1);
     let own = paid.payment.clone().unwrap();

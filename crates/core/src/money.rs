@@ -170,7 +170,10 @@ mod tests {
 
     #[test]
     fn zero_prints_with_cents() {
-        assert_eq!(serde_json::to_value(Money::zero(Currency::Eur)).unwrap()["amount"], "0.00");
+        assert_eq!(
+            serde_json::to_value(Money::zero(Currency::Eur)).unwrap()["amount"],
+            "0.00"
+        );
     }
 
     #[test]

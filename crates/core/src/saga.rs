@@ -226,7 +226,8 @@ pub const SAGA: &[StepDef] = &[
     },
     StepDef {
         kind: JobKind::Refund,
-        does: "give a decided refund back at the payment provider (idempotency key from the refund id), record its answer",
+        does:
+            "give a decided refund back at the payment provider (idempotency key from the refund id), record its answer",
         owner: Owner::Pay,
         per_item: false,
         after: &[],
@@ -618,9 +619,7 @@ pub fn call_for(order: &Order, job: &SagaJob) -> Call {
         JobKind::VoidRenewalIntent => match &job.payload {
             JobPayload::SubscriptionEnd(SubscriptionEndPayload {
                 intent: Some(intent), ..
-            }) => Call::VoidRenewalIntent {
-                intent: intent.clone(),
-            },
+            }) => Call::VoidRenewalIntent { intent: intent.clone() },
             _ => Call::Impossible("void job without intent".into()),
         },
     }

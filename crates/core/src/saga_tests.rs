@@ -182,8 +182,14 @@ mod decisions {
         )
         .unwrap();
         let tenant: TenantId = "acme".parse().unwrap();
-        let mut order = Order::draft(&catalog, OrderId::from_uuid(Uuid::from_u128(9)), tenant, vec![(item(), spec)], now())
-            .unwrap();
+        let mut order = Order::draft(
+            &catalog,
+            OrderId::from_uuid(Uuid::from_u128(9)),
+            tenant,
+            vec![(item(), spec)],
+            now(),
+        )
+        .unwrap();
         let total = order.total;
         let paid = Command::ConfirmPayment(Payment {
             provider: "fake".into(),
@@ -360,7 +366,10 @@ mod decisions {
             call_for(&failed, &job(JobKind::Provision, 2, None)),
             Call::CreateResource { item: item() }
         );
-        assert_eq!(call_for(&failed, &job(JobKind::Provision, 2, Some("r1"))), Call::Nothing);
+        assert_eq!(
+            call_for(&failed, &job(JobKind::Provision, 2, Some("r1"))),
+            Call::Nothing
+        );
     }
 
     #[test]
@@ -387,7 +396,17 @@ mod decisions {
         assert_eq!(pass[1..], [Action::Apply(Command::PassValidation), Action::Finish]);
         let problems = validation_problems(&Catalog::standard(), &order, &Quota::default(), &[], |_, _| 100);
         assert_eq!(problems.len(), 1, "a zero quota refuses the item: {problems:?}");
-        let fail = next(&order, &job, Outcome::Validated { problems: problems.clone() }, ctx());
-        assert_eq!(fail, [Action::Apply(Command::FailValidation { problems }), Action::Finish]);
+        let fail = next(
+            &order,
+            &job,
+            Outcome::Validated {
+                problems: problems.clone(),
+            },
+            ctx(),
+        );
+        assert_eq!(
+            fail,
+            [Action::Apply(Command::FailValidation { problems }), Action::Finish]
+        );
     }
 }

@@ -239,7 +239,8 @@ impl ApiError {
                 )]
             }
             Self::MethodNotAllowed { allowed } => vec![("allow", allowed.join(", "))],
-            Self::Conflict(Conflict::IdempotencyKeyInFlight { retry_after_secs }) | Self::Unavailable { retry_after_secs } => {
+            Self::Conflict(Conflict::IdempotencyKeyInFlight { retry_after_secs })
+            | Self::Unavailable { retry_after_secs } => {
                 vec![("retry-after", retry_after_secs.to_string())]
             }
             _ => Vec::new(),

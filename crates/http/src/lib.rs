@@ -18,8 +18,8 @@ mod spin;
 mod webhook;
 
 pub use auth::{
-    authenticate, bearer_token, check_secret_length, AuthError, Claims, Keyring, KeyringError, Principal, Role, CLOCK_SKEW_SECS,
-    DEV_KEYRING, MIN_SECRET_BYTES, TOKEN_PREFIX,
+    authenticate, bearer_token, check_secret_length, AuthError, Claims, Keyring, KeyringError, Principal, Role,
+    CLOCK_SKEW_SECS, DEV_KEYRING, MIN_SECRET_BYTES, TOKEN_PREFIX,
 };
 pub use cursor::{parse_limit, parse_query, Cursor, Page, DEFAULT_LIMIT, MAX_LIMIT};
 pub use error::{ApiError, Conflict};

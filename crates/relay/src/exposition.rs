@@ -46,7 +46,11 @@ fn answer(stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
             "text/plain; version=0.0.4; charset=utf-8",
             metrics.prometheus(Utc::now()),
         ),
-        _ => ("404 Not Found", "text/plain; charset=utf-8", "not found: GET /metrics\n".to_owned()),
+        _ => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found: GET /metrics\n".to_owned(),
+        ),
     };
     let mut stream = stream;
     write!(
@@ -82,7 +86,10 @@ mod tests {
 
         let response = fetch(addr, "GET /metrics HTTP/1.1\r\nhost: relay\r\n\r\n");
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
-        assert!(response.contains("content-type: text/plain; version=0.0.4"), "{response}");
+        assert!(
+            response.contains("content-type: text/plain; version=0.0.4"),
+            "{response}"
+        );
         assert!(response.contains("\norderflow_relay_published_total 3\n"), "{response}");
 
         let missing = fetch(addr, "GET /other HTTP/1.1\r\n\r\n");

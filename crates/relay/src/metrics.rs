@@ -42,14 +42,20 @@ impl Metrics {
 
     /// Keeps `backlog`, read at `at`, for the Prometheus text.
     pub fn observe(&self, backlog: Backlog, at: DateTime<Utc>) {
-        *self.last_backlog.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((backlog, at));
+        *self
+            .last_backlog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((backlog, at));
     }
 
     /// The Prometheus text exposition (0.0.4) at `now`: the counters, and the
     /// backlog as last read (every metrics interval), its oldest event's age
     /// counted to `now`.
     pub fn prometheus(&self, now: DateTime<Utc>) -> String {
-        let last = *self.last_backlog.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let last = *self
+            .last_backlog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (rows, age, read_age) = match last {
             Some((b, at)) => (
                 b.rows,
@@ -101,7 +107,9 @@ mod tests {
     fn the_prometheus_text_carries_the_counters_and_the_last_backlog() {
         let m = Metrics::default();
         let now = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
-        assert!(m.prometheus(now).contains("orderflow_relay_backlog_read_age_seconds -1\n"));
+        assert!(m
+            .prometheus(now)
+            .contains("orderflow_relay_backlog_read_age_seconds -1\n"));
         m.published(5);
         m.error();
         m.observe(

@@ -41,7 +41,9 @@ impl std::str::FromStr for Every {
             .split_once('=')
             .ok_or_else(|| format!("`{s}`: expected INTERVAL=ROUTE, e.g. 1s=/v1/internal/tick"))?;
         let (digits, unit) = interval.split_at(interval.find(|c: char| !c.is_ascii_digit()).unwrap_or(interval.len()));
-        let n: u64 = digits.parse().map_err(|_| format!("`{interval}`: expected a whole number and ms, s or m"))?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{interval}`: expected a whole number and ms, s or m"))?;
         let interval = match unit {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -86,7 +88,11 @@ impl Target {
         if rest.is_empty() || rest.contains('/') {
             return Err(format!("`{app_url}`: expected http://host[:port] without a path"));
         }
-        let authority = if rest.contains(':') { rest.to_owned() } else { format!("{rest}:80") };
+        let authority = if rest.contains(':') {
+            rest.to_owned()
+        } else {
+            format!("{rest}:80")
+        };
         Ok(Self {
             authority,
             tenant,
@@ -104,7 +110,9 @@ impl Target {
             .keyring
             .mint("scheduler", &self.tenant, Role::Service, now, now + 60);
         let mut stream = TcpStream::connect(&self.authority).map_err(|e| format!("connect {}: {e}", self.authority))?;
-        stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
         let host = self.authority.split(':').next().unwrap_or_default();
         write!(
             stream,
@@ -112,7 +120,9 @@ impl Target {
         )
         .map_err(|e| format!("send: {e}"))?;
         let mut status_line = String::new();
-        BufReader::new(stream).read_line(&mut status_line).map_err(|e| format!("read: {e}"))?;
+        BufReader::new(stream)
+            .read_line(&mut status_line)
+            .map_err(|e| format!("read: {e}"))?;
         status_line
             .split_whitespace()
             .nth(1)
@@ -180,7 +190,10 @@ mod tests {
                 route: "/v1/internal/tick".into()
             }
         );
-        assert_eq!("500ms=/x".parse::<Every>().unwrap().interval, Duration::from_millis(500));
+        assert_eq!(
+            "500ms=/x".parse::<Every>().unwrap().interval,
+            Duration::from_millis(500)
+        );
         assert_eq!("2m=/x".parse::<Every>().unwrap().interval, Duration::from_secs(120));
         for bad in ["1s", "0s=/x", "1h=/x", "1s=x", "s=/x"] {
             assert!(bad.parse::<Every>().is_err(), "{bad}");
@@ -195,7 +208,9 @@ mod tests {
     fn the_app_url_must_be_plain_http_without_a_path() {
         let tenant: TenantId = "platform".parse().unwrap();
         assert_eq!(
-            Target::new("http://orderflow", tenant.clone(), dev()).unwrap().authority,
+            Target::new("http://orderflow", tenant.clone(), dev())
+                .unwrap()
+                .authority,
             "orderflow:80"
         );
         assert_eq!(
@@ -229,7 +244,9 @@ mod tests {
                     lines.push(line.trim_end().to_owned());
                 }
                 let mut stream = stream;
-                stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .unwrap();
                 seen.push(lines);
             }
             seen

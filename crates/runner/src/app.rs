@@ -159,8 +159,8 @@ impl App {
                     });
                 }
             }
-            let allowed_hosts = AllowedHosts::parse(&c.allowed_outbound_hosts)
-                .with_context(|| format!("component '{id}'"))?;
+            let allowed_hosts =
+                AllowedHosts::parse(&c.allowed_outbound_hosts).with_context(|| format!("component '{id}'"))?;
             grants.insert(
                 id.clone(),
                 Arc::new(Grants {
@@ -300,15 +300,9 @@ impl App {
             .invocations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
-        let mut store = Store::new(
-            &self.engine,
-            RequestState::new(self.clone(), component.grants.clone()),
-        );
+        let mut store = Store::new(&self.engine, RequestState::new(self.clone(), component.grants.clone()));
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)?;
+        let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = component.pre.clone();
         let mut handler = Box::pin(async move {
@@ -459,11 +453,7 @@ fn non_utf8_header<B>(request: &http::Request<B>) -> Option<String> {
 
 /// A response with a status and no body.
 fn empty_response(status: u16) -> http::Response<WasiBody> {
-    let mut response = http::Response::new(
-        Full::new(Bytes::new())
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
+    let mut response = http::Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync());
     *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response
 }
@@ -524,15 +514,14 @@ fn compile_all(
             .map(|c| {
                 let handle = scope.spawn(move || -> anyhow::Result<ProxyPre<RequestState>> {
                     let started = Instant::now();
-                    let (component, cached) =
-                        crate::engine::load_component(engine, &c.source, cache_dir)?;
+                    let (component, cached) = crate::engine::load_component(engine, &c.source, cache_dir)?;
                     let pre = linker
                         .instantiate_pre(&component)
                         .map_err(anyhow::Error::from)
                         .with_context(|| format!("linking component '{}'", c.id))?;
-                    let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
-                        format!("component '{}' does not export wasi:http/incoming-handler", c.id)
-                    })?;
+                    let pre = ProxyPre::new(pre)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| format!("component '{}' does not export wasi:http/incoming-handler", c.id))?;
                     eprintln!(
                         "spin-local: component '{}' {} in {:.0?}",
                         c.id,
@@ -547,9 +536,7 @@ fn compile_all(
         handles
             .into_iter()
             .map(|(id, h)| {
-                let pre = h
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("compiling '{id}' panicked"))??;
+                let pre = h.join().map_err(|_| anyhow::anyhow!("compiling '{id}' panicked"))??;
                 Ok((id, pre))
             })
             .collect()

@@ -185,7 +185,11 @@ async fn measure(
     let elapsed = started.elapsed();
     latencies.sort();
     let pick = |q: f64| {
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
         let i = ((latencies.len().saturating_sub(1)) as f64 * q).round() as usize;
         latencies.get(i).copied().unwrap_or_default()
     };

@@ -81,10 +81,7 @@ impl UpArgs {
             .unwrap_or(Path::new("."));
         LoadOptions {
             manifest: self.manifest.clone(),
-            state_dir: self
-                .state_dir
-                .clone()
-                .unwrap_or_else(|| manifest_dir.join(".spin")),
+            state_dir: self.state_dir.clone().unwrap_or_else(|| manifest_dir.join(".spin")),
             runtime_config: self.runtime_config_file.clone(),
             cache_dir: self.cache_dir.clone().or_else(default_cache_dir),
             pg_empty_query: self.pg_empty_query,

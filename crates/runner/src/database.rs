@@ -65,9 +65,7 @@ impl Database {
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<rusqlite::Connection>> {
         // The pool holds no invariant a panic could break: recover from poison.
-        self.idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
@@ -116,9 +114,7 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .expect("count");
         assert_eq!(n, 0);
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .expect("mode");
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
         assert_eq!(mode, "wal");
         std::fs::remove_dir_all(&dir).ok();
     }

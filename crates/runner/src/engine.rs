@@ -38,7 +38,9 @@ pub fn build_engine() -> anyhow::Result<Engine> {
     config
         .wasm_component_model(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("creating the wasmtime engine")
 }
 
 /// A hex key identifying `wasm` compiled by `engine`.
@@ -69,8 +71,7 @@ pub fn load_component(
     wasm_path: &Path,
     cache_dir: Option<&Path>,
 ) -> anyhow::Result<(Component, bool)> {
-    let wasm = std::fs::read(wasm_path)
-        .with_context(|| format!("reading component {}", wasm_path.display()))?;
+    let wasm = std::fs::read(wasm_path).with_context(|| format!("reading component {}", wasm_path.display()))?;
     let Some(cache_dir) = cache_dir else {
         return Ok((compile(engine, &wasm, wasm_path)?, false));
     };
@@ -78,10 +79,7 @@ pub fn load_component(
     if cached.exists() {
         match deserialize(engine, &cached) {
             Ok(c) => return Ok((c, true)),
-            Err(e) => eprintln!(
-                "spin-local: ignoring unusable cache entry {}: {e:#}",
-                cached.display()
-            ),
+            Err(e) => eprintln!("spin-local: ignoring unusable cache entry {}: {e:#}", cached.display()),
         }
     }
     let component = compile(engine, &wasm, wasm_path)?;
@@ -92,7 +90,9 @@ pub fn load_component(
 }
 
 fn compile(engine: &Engine, wasm: &[u8], path: &Path) -> anyhow::Result<Component> {
-    Component::new(engine, wasm).map_err(anyhow::Error::from).with_context(|| format!("compiling {}", path.display()))
+    Component::new(engine, wasm)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("compiling {}", path.display()))
 }
 
 #[allow(unsafe_code)]

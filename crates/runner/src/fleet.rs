@@ -98,7 +98,11 @@ key_value_stores = ["default"]
 "#;
 
     fn runtime(text: Option<&str>) -> RuntimeConfig {
-        let dir = std::env::temp_dir().join(format!("fleet-test-{}-{}", std::process::id(), text.map_or(0, str::len)));
+        let dir = std::env::temp_dir().join(format!(
+            "fleet-test-{}-{}",
+            std::process::id(),
+            text.map_or(0, str::len)
+        ));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("runtime.toml");
         if let Some(text) = text {
@@ -125,7 +129,9 @@ key_value_stores = ["default"]
     #[test]
     fn several_instances_accept_a_shared_redis_store() {
         let manifest = Manifest::parse(APP, Path::new("/app")).expect("manifest");
-        let shared = runtime(Some("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n"));
+        let shared = runtime(Some(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n",
+        ));
         assert!(check(3, &manifest, &shared).is_ok());
     }
 }

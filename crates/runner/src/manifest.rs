@@ -178,9 +178,7 @@ struct RawHttpTrigger {
 #[serde(untagged)]
 enum RawRoute {
     Path(String),
-    Private {
-        private: bool,
-    },
+    Private { private: bool },
 }
 
 /// The route of an HTTP trigger.
@@ -309,12 +307,13 @@ impl Manifest {
                 return Err(ManifestError::UnsupportedTrigger(kind));
             }
             for table in triggers {
-                let t: RawHttpTrigger = toml::Value::Table(table).try_into().map_err(|source| {
-                    ManifestError::Parse {
-                        path: PathBuf::new(),
-                        source: Box::new(source),
-                    }
-                })?;
+                let t: RawHttpTrigger =
+                    toml::Value::Table(table)
+                        .try_into()
+                        .map_err(|source| ManifestError::Parse {
+                            path: PathBuf::new(),
+                            source: Box::new(source),
+                        })?;
                 let route = match t.route {
                     RawRoute::Path(p) => Route::Path(p),
                     RawRoute::Private { private: true } => Route::Private,
@@ -328,8 +327,8 @@ impl Manifest {
                     Route::Path(p) => p.clone(),
                     Route::Private => "{ private = true }".to_owned(),
                 };
-                let component = component_name(&t.component)
-                    .ok_or_else(|| ManifestError::MissingComponent(route_text.clone()))?;
+                let component =
+                    component_name(&t.component).ok_or_else(|| ManifestError::MissingComponent(route_text.clone()))?;
                 if let Some(executor) = &t.executor {
                     if executor.get("type").and_then(toml::Value::as_str) != Some("spin") {
                         return Err(ManifestError::UnsupportedExecutor(component));

@@ -87,10 +87,7 @@ pub fn default_port(scheme: &str) -> Option<u16> {
 impl AllowedHosts {
     /// Parses every entry, failing on the first invalid one.
     pub fn parse(entries: &[String]) -> Result<Self, AllowedHostError> {
-        let entries = entries
-            .iter()
-            .map(|e| parse_entry(e))
-            .collect::<Result<_, _>>()?;
+        let entries = entries.iter().map(|e| parse_entry(e)).collect::<Result<_, _>>()?;
         Ok(Self { entries })
     }
 
@@ -154,10 +151,7 @@ fn parse_entry(entry: &str) -> Result<AllowedHost, AllowedHostError> {
         Some(p) => {
             let bad = || AllowedHostError::Port(entry.to_owned());
             match p.split_once('-') {
-                Some((lo, hi)) => PortPattern::Range(
-                    lo.parse().map_err(|_| bad())?,
-                    hi.parse().map_err(|_| bad())?,
-                ),
+                Some((lo, hi)) => PortPattern::Range(lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?),
                 None => {
                     let p: u16 = p.parse().map_err(|_| bad())?;
                     PortPattern::Range(p, p)
@@ -180,8 +174,7 @@ mod tests {
     use super::*;
 
     fn hosts(entries: &[&str]) -> AllowedHosts {
-        AllowedHosts::parse(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .expect("valid")
+        AllowedHosts::parse(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("valid")
     }
 
     fn dest<'a>(scheme: &'a str, host: &'a str, port: Option<u16>) -> Destination<'a> {

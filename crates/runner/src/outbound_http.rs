@@ -30,15 +30,21 @@ use crate::outbound::Destination;
 use crate::routes::RouteMatch;
 
 /// The client address Spin reports for chained requests.
-pub const CHAINED_CLIENT_ADDR: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+pub const CHAINED_CLIENT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
 /// Default connect timeout when the guest sets none.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 type ResponseFuture = Box<
-    dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>), Error>>
-        + Send,
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
+        > + Send,
 >;
 
 /// The wasi-http hooks of one request's store.
@@ -94,7 +100,10 @@ impl WasiHttpHooks for OutboundHooks {
                 Target::SelfApp => app.dispatch(request, CHAINED_CLIENT_ADDR).await.0,
                 Target::Network { host, port } => send_over_tcp(request, &host, port, options).await?,
             };
-            Ok((response, Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>))
+            Ok((
+                response,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+            ))
         })
     }
 }

@@ -89,9 +89,7 @@ enum Rank {
 
 impl Router {
     /// Builds a router from `(route, component)` pairs in manifest order.
-    pub fn build<'a>(
-        routes: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, RouteError> {
+    pub fn build<'a>(routes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, RouteError> {
         let mut entries: Vec<RouteEntry> = Vec::new();
         for (raw, component) in routes {
             let entry = compile(raw, component)?;
@@ -103,9 +101,7 @@ impl Router {
 
     /// The routes, as `(raw route, component id)`, for printing at start-up.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.routes
-            .iter()
-            .map(|r| (r.raw.as_str(), r.component.as_str()))
+        self.routes.iter().map(|r| (r.raw.as_str(), r.component.as_str()))
     }
 
     /// Finds the most specific route for `path` (without query string).
@@ -145,11 +141,7 @@ impl Router {
         Some(RouteMatch {
             component: entry.component.clone(),
             raw_route: entry.raw.clone(),
-            component_route: entry
-                .raw
-                .strip_suffix("/...")
-                .unwrap_or(&entry.raw)
-                .to_owned(),
+            component_route: entry.raw.strip_suffix("/...").unwrap_or(&entry.raw).to_owned(),
             path_info,
             params,
         })
@@ -198,8 +190,7 @@ fn compile(raw: &str, component: &str) -> Result<RouteEntry, RouteError> {
 }
 
 fn ranks_if_matches(entry: &RouteEntry, path: &[&str]) -> Option<Vec<Rank>> {
-    if path.len() < entry.segments.len() || (!entry.wildcard && path.len() != entry.segments.len())
-    {
+    if path.len() < entry.segments.len() || (!entry.wildcard && path.len() != entry.segments.len()) {
         return None;
     }
     let mut ranks = Vec::with_capacity(entry.segments.len() + 1);
@@ -210,11 +201,7 @@ fn ranks_if_matches(entry: &RouteEntry, path: &[&str]) -> Option<Vec<Rank>> {
             Segment::Param(_) => ranks.push(Rank::Param),
         }
     }
-    ranks.push(if entry.wildcard {
-        Rank::Wildcard
-    } else {
-        Rank::End
-    });
+    ranks.push(if entry.wildcard { Rank::Wildcard } else { Rank::End });
     Some(ranks)
 }
 

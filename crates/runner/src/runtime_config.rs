@@ -72,7 +72,9 @@ pub enum RuntimeConfigError {
         problem: String,
     },
     /// A `redis` store's `url` that Spin's parser refuses (Spin: "Invalid Redis URL").
-    #[error("key_value_store.{label}: Invalid Redis URL (expected redis://[user:password@]host[:port][/db] or rediss://…)")]
+    #[error(
+        "key_value_store.{label}: Invalid Redis URL (expected redis://[user:password@]host[:port][/db] or rediss://…)"
+    )]
     InvalidRedisUrl {
         /// The label.
         label: String,
@@ -160,11 +162,10 @@ impl RuntimeConfig {
             path: file.to_owned(),
             source,
         })?;
-        let raw: RawRuntimeConfig =
-            toml::from_str(&text).map_err(|source| RuntimeConfigError::Parse {
-                path: file.to_owned(),
-                source: Box::new(source),
-            })?;
+        let raw: RawRuntimeConfig = toml::from_str(&text).map_err(|source| RuntimeConfigError::Parse {
+            path: file.to_owned(),
+            source: Box::new(source),
+        })?;
         let base = file.parent().unwrap_or(Path::new("."));
         // Spin uses an in-memory database when `path` is omitted; we keep
         // data on disk under the state dir instead (documented).
@@ -182,7 +183,11 @@ impl RuntimeConfig {
                 });
             }
             if store.url.is_some() {
-                return Err(bad_option("sqlite_database", &label, "`url` is not an option of type \"spin\""));
+                return Err(bad_option(
+                    "sqlite_database",
+                    &label,
+                    "`url` is not an option of type \"spin\"",
+                ));
             }
             let path = local(store.path, "sqlite_db", &label);
             config.sqlite.insert(label, path);
@@ -191,13 +196,21 @@ impl RuntimeConfig {
             let backend = match store.kind.as_str() {
                 "spin" => {
                     if store.url.is_some() {
-                        return Err(bad_option("key_value_store", &label, "`url` is not an option of type \"spin\""));
+                        return Err(bad_option(
+                            "key_value_store",
+                            &label,
+                            "`url` is not an option of type \"spin\"",
+                        ));
                     }
                     KeyValueBackend::Sqlite(local(store.path, "sqlite_key_value", &label))
                 }
                 "redis" => {
                     if store.path.is_some() {
-                        return Err(bad_option("key_value_store", &label, "`path` is not an option of type \"redis\""));
+                        return Err(bad_option(
+                            "key_value_store",
+                            &label,
+                            "`path` is not an option of type \"redis\"",
+                        ));
                     }
                     let Some(url) = store.url else {
                         return Err(bad_option("key_value_store", &label, "type \"redis\" needs `url`"));
@@ -282,8 +295,7 @@ mod tests {
             Some(&KeyValueBackend::Sqlite(PathBuf::from("/abs/c.db")))
         );
         assert!(rc.check_component("c", &["nope".into()], &[]).is_err());
-        std::fs::write(&file, "[sqlite_database.x]\ntype = \"libsql\"\nurl = \"u\"\n")
-            .expect("write");
+        std::fs::write(&file, "[sqlite_database.x]\ntype = \"libsql\"\nurl = \"u\"\n").expect("write");
         assert!(RuntimeConfig::load(Some(&file), Path::new("/s")).is_err());
         std::fs::write(&file, "[postgres]\nurl = \"u\"\n").expect("write");
         assert!(RuntimeConfig::load(Some(&file), Path::new("/s")).is_err());
@@ -310,8 +322,8 @@ mod tests {
         assert!(no_url.to_string().contains("needs `url`"), "{no_url}");
         let bad_url = load("[key_value_store.default]\ntype = \"redis\"\nurl = \"http://x\"\n").unwrap_err();
         assert!(bad_url.to_string().contains("Invalid Redis URL"), "{bad_url}");
-        let path = load("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://h\"\npath = \"x.db\"\n")
-            .unwrap_err();
+        let path =
+            load("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://h\"\npath = \"x.db\"\n").unwrap_err();
         assert!(path.to_string().contains("`path`"), "{path}");
         let sqlite_redis = load("[sqlite_database.default]\ntype = \"redis\"\nurl = \"redis://h\"\n").unwrap_err();
         assert!(sqlite_redis.to_string().contains("not supported"), "{sqlite_redis}");

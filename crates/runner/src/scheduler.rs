@@ -44,9 +44,7 @@ impl std::str::FromStr for Schedule {
     type Err = ScheduleError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (interval, route) = s
-            .split_once('=')
-            .ok_or_else(|| ScheduleError::Format(s.to_owned()))?;
+        let (interval, route) = s.split_once('=').ok_or_else(|| ScheduleError::Format(s.to_owned()))?;
         if !route.starts_with('/') {
             return Err(ScheduleError::Route(route.to_owned()));
         }

@@ -53,22 +53,16 @@ impl std::fmt::Debug for ResolvedVariables {
             .iter()
             .map(|(c, vars)| (c, vars.keys().collect()))
             .collect();
-        f.debug_struct("ResolvedVariables")
-            .field("names", &names)
-            .finish()
+        f.debug_struct("ResolvedVariables").field("names", &names).finish()
     }
 }
 
 impl ResolvedVariables {
     /// Resolves every component's variables, reading overrides via `env`.
-    pub fn resolve(
-        manifest: &Manifest,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, VariableError> {
+    pub fn resolve(manifest: &Manifest, env: impl Fn(&str) -> Option<String>) -> Result<Self, VariableError> {
         let mut app = BTreeMap::new();
         for (name, var) in &manifest.variables {
-            let value = env(&format!("SPIN_VARIABLE_{}", name.to_uppercase()))
-                .or_else(|| var.default.clone());
+            let value = env(&format!("SPIN_VARIABLE_{}", name.to_uppercase())).or_else(|| var.default.clone());
             match value {
                 Some(v) => {
                     app.insert(name.clone(), v);
@@ -113,11 +107,7 @@ enum TemplateError {
     Undeclared(String),
 }
 
-fn expand(
-    template: &str,
-    app: &BTreeMap<String, String>,
-    manifest: &Manifest,
-) -> Result<String, TemplateError> {
+fn expand(template: &str, app: &BTreeMap<String, String>, manifest: &Manifest) -> Result<String, TemplateError> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {

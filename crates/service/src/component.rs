@@ -20,10 +20,7 @@ macro_rules! spin_component {
             /// Takes Spin's response outparam, so work a handler queued with
             /// `spin::after_response` runs after the response is sent.
             #[spin_sdk::http_component]
-            async fn handle(
-                incoming: spin_sdk::http::IncomingRequest,
-                out: spin_sdk::http::ResponseOutparam,
-            ) {
+            async fn handle(incoming: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
                 let request = match $crate::spin::entry::read_request(incoming).await {
                     Ok(request) => request,
                     Err(response) => return $crate::spin::entry::send_response(out, response).await,

@@ -96,7 +96,10 @@ mod tests {
     fn a_database_busy_beyond_the_retries_is_503_with_retry_after() {
         let error = from_store(StoreError::Db(DbError::Busy), "c-1");
         assert_eq!(error.status(), 503);
-        assert_eq!(error.headers(), vec![("retry-after", BUSY_RETRY_AFTER_SECS.to_string())]);
+        assert_eq!(
+            error.headers(),
+            vec![("retry-after", BUSY_RETRY_AFTER_SECS.to_string())]
+        );
     }
 
     #[test]

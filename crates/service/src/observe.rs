@@ -78,8 +78,8 @@ pub fn accepted_correlation_id(raw: Option<&str>) -> Option<String> {
 /// Starts a request: takes its correlation id (or makes one) and clears
 /// what an earlier request on this instance noted. Returns when it started.
 pub fn begin(request: &RequestParts) -> Instant {
-    let correlation_id = accepted_correlation_id(request.header(CORRELATION_HEADER))
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let correlation_id =
+        accepted_correlation_id(request.header(CORRELATION_HEADER)).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     CONTEXT.with(|c| {
         *c.borrow_mut() = Context {
             correlation_id,
@@ -126,7 +126,14 @@ pub fn note_outcome(ran: Option<bool>) {
 
 /// Records one more saga job this request ran after the one it was handed,
 /// and how it ended (see [`note_outcome`]): it gets a log line of its own.
-pub fn note_more_job(id: &str, tenant: &TenantId, order: OrderId, kind: JobKind, ran: Option<bool>, took: std::time::Duration) {
+pub fn note_more_job(
+    id: &str,
+    tenant: &TenantId,
+    order: OrderId,
+    kind: JobKind,
+    ran: Option<bool>,
+    took: std::time::Duration,
+) {
     let run = JobRun {
         job: id.to_owned(),
         tenant: tenant.as_str().to_owned(),
@@ -326,7 +333,10 @@ mod tests {
 
     #[test]
     fn levels_follow_the_status_class() {
-        assert_eq!((level(200), level(404), level(422), level(500), level(503)), ("info", "warn", "warn", "error", "error"));
+        assert_eq!(
+            (level(200), level(404), level(422), level(500), level(503)),
+            ("info", "warn", "warn", "error", "error")
+        );
     }
 
     #[test]
@@ -341,7 +351,9 @@ mod tests {
         }];
         let order = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
         let mut request = RequestParts::new("POST", &format!("/v1/orders/{order}/submit?secret=s3cr3t"));
-        request.headers.push(("authorization".into(), "Bearer ofw1.top-secret".into()));
+        request
+            .headers
+            .push(("authorization".into(), "Bearer ofw1.top-secret".into()));
         request.headers.push((CORRELATION_HEADER.into(), "corr-1".into()));
         request.body = b"{\"card\":\"4242\"}".to_vec();
         let started = begin(&request);
@@ -385,7 +397,10 @@ mod tests {
             orders_needing_operator: 1,
             outbox_backlog: 7,
             outbox_oldest: Some(at - Duration::seconds(5)),
-            orders_by_state: OrderState::ALL.iter().map(|s| (*s, u64::from(*s == OrderState::Fulfilled) * 4)).collect(),
+            orders_by_state: OrderState::ALL
+                .iter()
+                .map(|s| (*s, u64::from(*s == OrderState::Fulfilled) * 4))
+                .collect(),
         };
         let text = prometheus_text(&m);
         for expected in [

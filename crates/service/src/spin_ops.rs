@@ -50,7 +50,10 @@ pub fn metrics(request: &RequestParts, correlation_id: &str) -> Result<HttpRespo
     Ok(HttpResponse {
         status: 200,
         headers: vec![
-            ("content-type".to_owned(), "text/plain; version=0.0.4; charset=utf-8".to_owned()),
+            (
+                "content-type".to_owned(),
+                "text/plain; version=0.0.4; charset=utf-8".to_owned(),
+            ),
             ("cache-control".to_owned(), "no-store".to_owned()),
         ],
         body: crate::observe::prometheus_text(&figures).into_bytes(),

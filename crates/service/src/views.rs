@@ -126,7 +126,6 @@ pub const PROVIDER_TROUBLE_RETRYING: &str = "the provider had a problem; we retr
 /// The same, once the step stopped retrying.
 pub const PROVIDER_TROUBLE: &str = "the provider had a problem";
 
-
 /// Who reads a view: customers get plain reasons, operators (and the
 /// platform's services) the recorded detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -95,12 +95,23 @@ impl<D: Db> Store<D> {
 
     /// Saves the response of the request that claimed `key`. Call inside the
     /// transaction that commits the request's effects, so both or neither persist.
-    pub fn complete_key(&self, tenant: &TenantId, principal: &str, key: &str, response: &[u8]) -> Result<(), StoreError> {
+    pub fn complete_key(
+        &self,
+        tenant: &TenantId,
+        principal: &str,
+        key: &str,
+        response: &[u8],
+    ) -> Result<(), StoreError> {
         self.in_tenant(tenant, |s| {
             s.run(
                 "UPDATE idempotency_keys SET state = 'done', response = $3
                   WHERE tenant_id = $1 AND principal = $4 AND idem_key = $2",
-                &[tenant.as_str().into(), key.into(), Param::Blob(response.into()), principal.into()],
+                &[
+                    tenant.as_str().into(),
+                    key.into(),
+                    Param::Blob(response.into()),
+                    principal.into(),
+                ],
             )
         })?;
         Ok(())

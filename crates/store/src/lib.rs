@@ -16,28 +16,28 @@ mod error;
 mod idempotency;
 mod metrics;
 mod migrate;
-pub mod one_row;
 #[cfg(all(feature = "native-sqlite", feature = "native-pg"))]
 mod native;
 #[cfg(feature = "native-pg")]
 mod native_pg;
 #[cfg(feature = "native-sqlite")]
 mod native_sqlite;
+pub mod one_row;
 mod orders;
 mod outbox;
 mod refunds;
 mod saga;
-mod subscriptions;
 #[cfg(feature = "spin")]
 mod spin_db;
 #[cfg(feature = "spin")]
 mod spin_pg;
 #[cfg(feature = "spin")]
 mod spin_sqlite;
+mod subscriptions;
 
 pub use analytics::{AnalyticsRows, PaidOrder};
-pub use delivery::TenantDelivery;
 pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows, SqliteValue};
+pub use delivery::TenantDelivery;
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use metrics::OpsMetrics;
@@ -51,10 +51,10 @@ pub use native_sqlite::NativeSqlite;
 pub use orders::{AuditRecord, ListFilter, OutboxRow, Store};
 pub use outbox::{Backlog, Relay, RelayRow};
 pub use saga::{Job, JobState, SealedCredentials};
-pub use subscriptions::Renewal;
 #[cfg(feature = "spin")]
 pub use spin_db::SpinDb;
 #[cfg(feature = "spin")]
 pub use spin_pg::SpinPg;
 #[cfg(feature = "spin")]
 pub use spin_sqlite::SpinSqlite;
+pub use subscriptions::Renewal;

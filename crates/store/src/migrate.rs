@@ -18,18 +18,46 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "capacity",
         include_str!("../../../migrations/sqlite/0003_capacity.sql"),
     ),
-    (4, "saga_lookups", include_str!("../../../migrations/sqlite/0004_saga_lookups.sql")),
+    (
+        4,
+        "saga_lookups",
+        include_str!("../../../migrations/sqlite/0004_saga_lookups.sql"),
+    ),
     (
         5,
         "subscriptions",
         include_str!("../../../migrations/sqlite/0005_subscriptions.sql"),
     ),
-    (6, "spin_types", include_str!("../../../migrations/sqlite/0006_spin_types.sql")),
-    (7, "metrics", include_str!("../../../migrations/sqlite/0007_metrics.sql")),
-    (8, "hardening", include_str!("../../../migrations/sqlite/0008_hardening.sql")),
-    (9, "delivery", include_str!("../../../migrations/sqlite/0009_delivery.sql")),
-    (10, "refunds", include_str!("../../../migrations/sqlite/0010_refunds.sql")),
-    (11, "overpayment", include_str!("../../../migrations/sqlite/0011_overpayment.sql")),
+    (
+        6,
+        "spin_types",
+        include_str!("../../../migrations/sqlite/0006_spin_types.sql"),
+    ),
+    (
+        7,
+        "metrics",
+        include_str!("../../../migrations/sqlite/0007_metrics.sql"),
+    ),
+    (
+        8,
+        "hardening",
+        include_str!("../../../migrations/sqlite/0008_hardening.sql"),
+    ),
+    (
+        9,
+        "delivery",
+        include_str!("../../../migrations/sqlite/0009_delivery.sql"),
+    ),
+    (
+        10,
+        "refunds",
+        include_str!("../../../migrations/sqlite/0010_refunds.sql"),
+    ),
+    (
+        11,
+        "overpayment",
+        include_str!("../../../migrations/sqlite/0011_overpayment.sql"),
+    ),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -47,18 +75,46 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "capacity",
         include_str!("../../../migrations/postgres/0003_capacity.sql"),
     ),
-    (4, "saga_lookups", include_str!("../../../migrations/postgres/0004_saga_lookups.sql")),
+    (
+        4,
+        "saga_lookups",
+        include_str!("../../../migrations/postgres/0004_saga_lookups.sql"),
+    ),
     (
         5,
         "subscriptions",
         include_str!("../../../migrations/postgres/0005_subscriptions.sql"),
     ),
-    (6, "spin_types", include_str!("../../../migrations/postgres/0006_spin_types.sql")),
-    (7, "metrics", include_str!("../../../migrations/postgres/0007_metrics.sql")),
-    (8, "hardening", include_str!("../../../migrations/postgres/0008_hardening.sql")),
-    (9, "delivery", include_str!("../../../migrations/postgres/0009_delivery.sql")),
-    (10, "refunds", include_str!("../../../migrations/postgres/0010_refunds.sql")),
-    (11, "overpayment", include_str!("../../../migrations/postgres/0011_overpayment.sql")),
+    (
+        6,
+        "spin_types",
+        include_str!("../../../migrations/postgres/0006_spin_types.sql"),
+    ),
+    (
+        7,
+        "metrics",
+        include_str!("../../../migrations/postgres/0007_metrics.sql"),
+    ),
+    (
+        8,
+        "hardening",
+        include_str!("../../../migrations/postgres/0008_hardening.sql"),
+    ),
+    (
+        9,
+        "delivery",
+        include_str!("../../../migrations/postgres/0009_delivery.sql"),
+    ),
+    (
+        10,
+        "refunds",
+        include_str!("../../../migrations/postgres/0010_refunds.sql"),
+    ),
+    (
+        11,
+        "overpayment",
+        include_str!("../../../migrations/postgres/0011_overpayment.sql"),
+    ),
 ];
 
 /// The migrations of a dialect.

@@ -124,10 +124,9 @@ fn cell(row: &postgres::Row, i: usize, ty: &Type) -> Result<Cell, BoxError> {
         Type::JSONB => opt(row, i, |v: serde_json::Value| Cell::Text(v.to_string())),
         Type::BYTEA => opt(row, i, Cell::Blob),
         Type::TEXT | Type::VARCHAR | Type::BPCHAR => opt(row, i, Cell::Text),
-        _ => Err(format!(
-            "a `{ty}` column is `unsupported` on Spin's PostgreSQL interface; cast it in the statement"
-        )
-        .into()),
+        _ => Err(
+            format!("a `{ty}` column is `unsupported` on Spin's PostgreSQL interface; cast it in the statement").into(),
+        ),
     }
 }
 

@@ -67,7 +67,13 @@ mod tests {
 
     #[test]
     fn statements_without_results_go_through_execute() {
-        for sql in ["BEGIN", "COMMIT", "ROLLBACK", "UPDATE orders SET x = 1 WHERE id = $1", "INSERT INTO t VALUES ($1)"] {
+        for sql in [
+            "BEGIN",
+            "COMMIT",
+            "ROLLBACK",
+            "UPDATE orders SET x = 1 WHERE id = $1",
+            "INSERT INTO t VALUES ($1)",
+        ] {
             assert!(!returns_rows(sql), "{sql}");
         }
         for sql in [
@@ -88,10 +94,19 @@ mod tests {
             columns: vec![MARKER.into(), "id".into()],
             rows: vec![vec![Cell::Null, Cell::Null]],
         };
-        assert_eq!(unwrap(empty), Rows { columns: vec!["id".into()], rows: vec![] });
+        assert_eq!(
+            unwrap(empty),
+            Rows {
+                columns: vec!["id".into()],
+                rows: vec![]
+            }
+        );
         let two = Rows {
             columns: vec![MARKER.into(), "id".into()],
-            rows: vec![vec![Cell::Int(1), Cell::Text("a".into())], vec![Cell::Int(2), Cell::Null]],
+            rows: vec![
+                vec![Cell::Int(1), Cell::Text("a".into())],
+                vec![Cell::Int(2), Cell::Null],
+            ],
         };
         assert_eq!(
             unwrap(two),

@@ -196,7 +196,11 @@ impl<D: Db> Store<D> {
                 AND ($2 IS NULL OR order_id = $2)
                 AND ($3 IS NULL OR instr($3, ',' || kind || ',') > 0)
               LIMIT 1",
-            &[Param::Time(now), only_order.map(|o| o.to_string()).into(), kinds.as_deref().into()],
+            &[
+                Param::Time(now),
+                only_order.map(|o| o.to_string()).into(),
+                kinds.as_deref().into(),
+            ],
         )?;
         if due.is_empty() {
             return Ok(Vec::new());
@@ -375,12 +379,22 @@ impl<D: Db> Store<D> {
 
     /// Moves a job to its next phase: new payload, due at `at`, attempts
     /// counted afresh (waiting for a provider is not failing).
-    pub fn advance_job(&self, job: &Job, payload: &Value, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn advance_job(
+        &self,
+        job: &Job,
+        payload: &Value,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.fenced_update(
             job,
             "state = 'pending', lease_until = NULL, next_attempt_at = $3, payload = $4, attempts = 0,
              last_error = NULL, updated_at = $5",
-            &[Param::Time(at), Param::Json(serde_json::to_string(payload)?.into()), Param::Time(now)],
+            &[
+                Param::Time(at),
+                Param::Json(serde_json::to_string(payload)?.into()),
+                Param::Time(now),
+            ],
         )
     }
 

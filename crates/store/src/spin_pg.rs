@@ -63,10 +63,7 @@ impl Db for SpinPg {
             self.0.execute(sql, &values).map_err(to_db_error)?;
             return Ok(Rows::default());
         }
-        let result = self
-            .0
-            .query(&one_row::wrap(sql), &values)
-            .map_err(to_db_error)?;
+        let result = self.0.query(&one_row::wrap(sql), &values).map_err(to_db_error)?;
         let rows = result
             .rows
             .into_iter()
@@ -132,7 +129,11 @@ fn cell(v: DbValue) -> Result<Cell, DbError> {
 fn to_db_error(e: Error) -> DbError {
     match e {
         Error::QueryFailed(QueryError::DbError(db)) => {
-            let constraint = db.extras.iter().find(|(k, _)| k == "constraint").map(|(_, v)| v.as_str());
+            let constraint = db
+                .extras
+                .iter()
+                .find(|(k, _)| k == "constraint")
+                .map(|(_, v)| v.as_str());
             let message = match constraint {
                 Some(c) => format!("{} (constraint {c})", db.message),
                 None => db.message,

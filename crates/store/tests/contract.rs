@@ -291,7 +291,9 @@ fn a_changed_delivery_address_is_stored_audited_and_version_guarded(f: Fixture) 
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
     let address = EmailAddress::parse("jane@example.org").unwrap();
-    let change = || Command::ChangeDeliveryAddress { address: address.clone() };
+    let change = || Command::ChangeDeliveryAddress {
+        address: address.clone(),
+    };
     let d = decide(&order, change(), Actor::Customer, &Catalog::standard(), now()).unwrap();
     store.write(|s| s.apply(order.version, &d, "user-1")).unwrap();
     let loaded = store.order(&tenant("acme"), order.id).unwrap().unwrap();
@@ -613,8 +615,13 @@ fn an_idempotency_key_belongs_to_its_principal_not_to_the_whole_tenant(f: Fixtur
     let t = tenant("acme");
     let (ttl, abandon) = (Duration::hours(24), Duration::seconds(30));
     // given alice's finished request under key k
-    assert_eq!(store.claim_key(&t, "alice", "k", "fp", now(), ttl, abandon).unwrap(), Claim::Claimed);
-    store.write(|s| s.complete_key(&t, "alice", "k", b"alice's answer")).unwrap();
+    assert_eq!(
+        store.claim_key(&t, "alice", "k", "fp", now(), ttl, abandon).unwrap(),
+        Claim::Claimed
+    );
+    store
+        .write(|s| s.complete_key(&t, "alice", "k", b"alice's answer"))
+        .unwrap();
     // when bob, of the same tenant, sends another request with the same key
     let bob = store.claim_key(&t, "bob", "k", "fp", now(), ttl, abandon).unwrap();
     // then it is bob's own key: he neither replays alice's answer nor waits for her
@@ -636,7 +643,9 @@ fn the_purge_removes_idempotency_records_older_than_a_day_in_bounded_batches(f: 
             .claim_key(&tenant(t), "u", &key, "fp", now() - Duration::days(2), ttl, abandon)
             .unwrap();
     }
-    store.claim_key(&tenant("acme"), "u", "fresh", "fp", now(), ttl, abandon).unwrap();
+    store
+        .claim_key(&tenant("acme"), "u", "fresh", "fp", now(), ttl, abandon)
+        .unwrap();
     // when the purge runs with a batch of 3, then again
     let cutoff = now() - Duration::hours(24);
     assert_eq!(store.purge_idempotency_keys(cutoff, 3).unwrap(), 3);
@@ -651,7 +660,16 @@ fn the_purge_removes_webhook_records_older_than_their_window_in_bounded_batches(
     for n in 0..4 {
         let at = if n < 3 { now() - Duration::days(40) } else { now() };
         store
-            .write(|s| s.record_webhook("simpay", &format!("evt_{n}"), "payment_intent.succeeded", None, "applied", at))
+            .write(|s| {
+                s.record_webhook(
+                    "simpay",
+                    &format!("evt_{n}"),
+                    "payment_intent.succeeded",
+                    None,
+                    "applied",
+                    at,
+                )
+            })
             .unwrap();
     }
     let cutoff = now() - Duration::days(30);
@@ -674,10 +692,7 @@ fn the_application_cannot_change_or_remove_the_audit_log(f: Fixture) {
     assert_eq!(before, 1, "the draft's creation record");
     // PostgreSQL: the app role has no UPDATE or DELETE grant on the table;
     // SQLite: triggers refuse both.
-    for sql in [
-        "UPDATE audit_log SET reason = 'rewritten'",
-        "DELETE FROM audit_log",
-    ] {
+    for sql in ["UPDATE audit_log SET reason = 'rewritten'", "DELETE FROM audit_log"] {
         let result = store.in_tenant(&tenant("acme"), |s| Ok(s.db().run(sql, &[])));
         match result.unwrap() {
             Err(e) => {
@@ -699,9 +714,13 @@ fn free_capacity_is_each_pools_capacity_less_its_reservations(f: Fixture) {
     let free = |store: &Store<AnyDb>| store.free_capacity().unwrap()[&pool];
     assert_eq!(free(&store), 500, "the seeded capacity of lj-1 VPS");
     let item = ItemId::from_uuid(Uuid::from_u128(7));
-    store.write(|s| s.reserve_capacity(item, pool.0, pool.1, 3, now())).unwrap();
+    store
+        .write(|s| s.reserve_capacity(item, pool.0, pool.1, 3, now()))
+        .unwrap();
     assert_eq!(free(&store), 497);
-    store.write(|s| s.reserve_capacity(item, pool.0, pool.1, 3, now())).unwrap();
+    store
+        .write(|s| s.reserve_capacity(item, pool.0, pool.1, 3, now()))
+        .unwrap();
     assert_eq!(free(&store), 497, "an item reserves once");
     store.write(|s| s.release_capacity(item)).unwrap();
     assert_eq!(free(&store), 500);

@@ -281,5 +281,8 @@ fn every_column_and_lookup_argument_has_a_type_spins_postgres_interface_binds_an
         )
         .unwrap();
     let arguments: Vec<&str> = arguments.iter().map(|r| r.text("fn").unwrap()).collect();
-    assert!(arguments.is_empty(), "lookups with arguments Spin cannot bind: {arguments:?}");
+    assert!(
+        arguments.is_empty(),
+        "lookups with arguments Spin cannot bind: {arguments:?}"
+    );
 }

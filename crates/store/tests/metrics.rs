@@ -41,9 +41,16 @@ fn state(m: &OpsMetrics, s: OrderState) -> u64 {
 
 fn an_empty_queue_reports_zeros_and_every_state(f: Fixture) {
     let m = f.store.ops_metrics(now()).unwrap();
-    assert_eq!((m.jobs_due, m.jobs_running, m.jobs_waiting, m.jobs_parked), (0, 0, 0, 0));
+    assert_eq!(
+        (m.jobs_due, m.jobs_running, m.jobs_waiting, m.jobs_parked),
+        (0, 0, 0, 0)
+    );
     assert_eq!((m.oldest_due, m.oldest_due_age_secs()), (None, 0));
-    assert_eq!(m.orders_by_state.len(), OrderState::ALL.len(), "all nine states are listed");
+    assert_eq!(
+        m.orders_by_state.len(),
+        OrderState::ALL.len(),
+        "all nine states are listed"
+    );
     assert_eq!(state(&m, OrderState::Draft), 1, "the fixture's draft");
     assert_eq!(m.orders_needing_operator, 0);
 }
@@ -62,16 +69,24 @@ fn jobs_are_counted_by_what_a_tick_would_do_with_them(f: Fixture) {
     f.store
         .write(|s| s.retry_job(&claimed[1], now() + Duration::seconds(100), "provider down", now()))
         .unwrap();
-    f.store.write(|s| s.park_job(&claimed[2], "keeps failing", now())).unwrap();
+    f.store
+        .write(|s| s.park_job(&claimed[2], "keeps failing", now()))
+        .unwrap();
 
     let m = f.store.ops_metrics(now() + Duration::seconds(10)).unwrap();
-    assert_eq!((m.jobs_due, m.jobs_running, m.jobs_waiting, m.jobs_parked), (1, 1, 1, 1));
+    assert_eq!(
+        (m.jobs_due, m.jobs_running, m.jobs_waiting, m.jobs_parked),
+        (1, 1, 1, 1)
+    );
     assert_eq!(m.oldest_due, Some(now()));
     assert_eq!(m.oldest_due_age_secs(), 10);
 
     // The worker died: after its lease the claimed job is due again.
     let m = f.store.ops_metrics(now() + Duration::seconds(40)).unwrap();
-    assert_eq!((m.jobs_due, m.jobs_running, m.jobs_waiting, m.jobs_parked), (2, 0, 1, 1));
+    assert_eq!(
+        (m.jobs_due, m.jobs_running, m.jobs_waiting, m.jobs_parked),
+        (2, 0, 1, 1)
+    );
     assert_eq!(m.oldest_due_age_secs(), 40);
 
     // The retry's time comes: three due, the oldest still the first.
@@ -115,15 +130,22 @@ fn parked_orders_states_and_the_outbox_backlog_span_every_tenant(f: Fixture) {
     f.store.write(|s| s.apply(1, &cancelled, "u")).unwrap();
 
     let m = f.store.ops_metrics(now() + Duration::seconds(60)).unwrap();
-    assert_eq!(m.orders_needing_operator, 1, "globex's parked order, seen from no tenant in particular");
+    assert_eq!(
+        m.orders_needing_operator, 1,
+        "globex's parked order, seen from no tenant in particular"
+    );
     assert_eq!(state(&m, OrderState::Draft), 2, "acme's and globex's drafts");
     assert_eq!(state(&m, OrderState::Cancelled), 1, "soft-deleted orders are counted");
     assert_eq!(m.orders_by_state.iter().map(|(_, n)| n).sum::<u64>(), 3);
 
-    let events: usize = [(&f.order.tenant, f.order.id), (&globex.tenant, globex.id), (&cancelled_order.tenant, cancelled_order.id)]
-        .into_iter()
-        .map(|(t, id)| f.store.outbox_of(t, id).unwrap().len())
-        .sum();
+    let events: usize = [
+        (&f.order.tenant, f.order.id),
+        (&globex.tenant, globex.id),
+        (&cancelled_order.tenant, cancelled_order.id),
+    ]
+    .into_iter()
+    .map(|(t, id)| f.store.outbox_of(t, id).unwrap().len())
+    .sum();
     assert!(events >= 4, "three creations and a cancellation at least");
     assert_eq!(m.outbox_backlog, events as u64, "nothing published yet");
     assert_eq!(m.outbox_oldest, Some(now()), "the fixture's order.created");

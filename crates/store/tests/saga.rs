@@ -363,11 +363,15 @@ fn a_worker_whose_lease_ran_out_can_no_longer_write_its_job(f: Fixture) {
     for attempt in [
         f.store.write(|s| s.finish_job(&slow, late)),
         f.store.write(|s| s.retry_job(&slow, late, "503", late)),
-        f.store.write(|s| s.advance_job(&slow, &serde_json::json!({}), late, late)),
+        f.store
+            .write(|s| s.advance_job(&slow, &serde_json::json!({}), late, late)),
         f.store.write(|s| s.park_job(&slow, "gave up", late)),
         f.store.write(|s| s.give_up_job(&slow, "gave up", late)),
     ] {
-        assert!(matches!(attempt, Err(orderflow_store::StoreError::ClaimLost(_))), "{attempt:?}");
+        assert!(
+            matches!(attempt, Err(orderflow_store::StoreError::ClaimLost(_))),
+            "{attempt:?}"
+        );
     }
     // then the job is still the second worker's, which finishes it
     let job = &f.store.jobs_of(&f.order.tenant, f.order.id).unwrap()[0];
@@ -378,12 +382,22 @@ fn a_worker_whose_lease_ran_out_can_no_longer_write_its_job(f: Fixture) {
 fn a_late_retry_cannot_resurrect_a_finished_job(f: Fixture) {
     let jobs = jobs_for(f.order.id, 2, &[Effect::Provision { item: item(1) }]);
     f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
-    let job = f.store.claim_due_jobs(now(), Duration::seconds(30), 1, None).unwrap().remove(0);
+    let job = f
+        .store
+        .claim_due_jobs(now(), Duration::seconds(30), 1, None)
+        .unwrap()
+        .remove(0);
     f.store.write(|s| s.finish_job(&job, now())).unwrap();
     // A retry under the same (now finished) claim is refused and changes nothing.
     let retried = f.store.write(|s| s.retry_job(&job, now(), "late", now()));
-    assert!(matches!(retried, Err(orderflow_store::StoreError::ClaimLost(_))), "{retried:?}");
-    assert_eq!(f.store.jobs_of(&f.order.tenant, f.order.id).unwrap()[0].state, JobState::Done);
+    assert!(
+        matches!(retried, Err(orderflow_store::StoreError::ClaimLost(_))),
+        "{retried:?}"
+    );
+    assert_eq!(
+        f.store.jobs_of(&f.order.tenant, f.order.id).unwrap()[0].state,
+        JobState::Done
+    );
     assert!(f
         .store
         .claim_due_jobs(now() + Duration::days(1), Duration::seconds(30), 10, None)
@@ -438,7 +452,9 @@ fn a_writer_that_locked_the_order_makes_the_next_one_wait_and_read_its_change(f:
                         std::thread::yield_now();
                     }
                 }
-                let cancel = Command::Cancel { reason: "changed my mind".into() };
+                let cancel = Command::Cancel {
+                    reason: "changed my mind".into(),
+                };
                 let decision = decide(&current, cancel, Actor::Customer, &Catalog::standard(), now()).expect("cancel");
                 s.apply(current.version, &decision, "u")?;
                 Ok(other)

@@ -101,7 +101,11 @@ impl key_value::HostStore for RequestState {
         Ok(Ok(self.table.push(GuestStore { label, open })?))
     }
 
-    async fn get(&mut self, this: Resource<GuestStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    async fn get(
+        &mut self,
+        this: Resource<GuestStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         match self.guest_store(&this)? {
             (Open::Redis(c), _) => Ok(redis_kv::get(c, key).await),
             (Open::Sqlite(db), label) => {
@@ -119,7 +123,12 @@ impl key_value::HostStore for RequestState {
         }
     }
 
-    async fn set(&mut self, this: Resource<GuestStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+    async fn set(
+        &mut self,
+        this: Resource<GuestStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         match self.guest_store(&this)? {
             (Open::Redis(c), _) => Ok(redis_kv::set(c, key, value).await),
             (Open::Sqlite(db), label) => {

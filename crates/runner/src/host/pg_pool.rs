@@ -67,7 +67,9 @@ impl Pooled {
     /// The client.
     pub fn client(&self) -> &Client {
         // Present from construction until drop.
-        self.client.as_ref().unwrap_or_else(|| unreachable!("a pooled client is taken only on drop"))
+        self.client
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a pooled client is taken only on drop"))
     }
 }
 

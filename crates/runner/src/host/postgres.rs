@@ -215,7 +215,10 @@ fn extras(db: &tokio_postgres::error::DbError) -> Vec<(String, String)> {
 type Boxed = Box<dyn ToSql + Send + Sync>;
 
 fn to_sql_parameters(params: &[ParameterValue]) -> Result<Vec<Boxed>, String> {
-    params.iter().map(|p| to_sql_parameter(p).map_err(|e| format!("{e:?}"))).collect()
+    params
+        .iter()
+        .map(|p| to_sql_parameter(p).map_err(|e| format!("{e:?}")))
+        .collect()
 }
 
 /// One parameter as the one Rust type Spin binds it as.
@@ -396,7 +399,11 @@ fn convert_entry(row: &tokio_postgres::Row, i: usize) -> Result<DbValue, BoxErro
             )))
         }),
         Type::DATE => get(row, i, |v: NaiveDate| {
-            Ok(DbValue::Date((v.year(), u8::try_from(v.month())?, u8::try_from(v.day())?)))
+            Ok(DbValue::Date((
+                v.year(),
+                u8::try_from(v.month())?,
+                u8::try_from(v.day())?,
+            )))
         }),
         Type::TIME => get(row, i, |v: NaiveTime| {
             Ok(DbValue::Time((
@@ -407,13 +414,17 @@ fn convert_entry(row: &tokio_postgres::Row, i: usize) -> Result<DbValue, BoxErro
             )))
         }),
         Type::UUID => get(row, i, |v: uuid::Uuid| Ok(DbValue::Uuid(v.to_string()))),
-        Type::JSONB => get(row, i, |v: serde_json::Value| Ok(DbValue::Jsonb(serde_json::to_vec(&v)?))),
+        Type::JSONB => get(row, i, |v: serde_json::Value| {
+            Ok(DbValue::Jsonb(serde_json::to_vec(&v)?))
+        }),
         Type::NUMERIC => get(row, i, |v: Decimal| Ok(DbValue::Decimal(v.to_string()))),
         Type::INT4_ARRAY => get(row, i, |v| Ok(DbValue::ArrayInt32(v))),
         Type::INT8_ARRAY => get(row, i, |v| Ok(DbValue::ArrayInt64(v))),
         Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY => get(row, i, |v| Ok(DbValue::ArrayStr(v))),
         Type::NUMERIC_ARRAY => get(row, i, |v: Vec<Option<Decimal>>| {
-            Ok(DbValue::ArrayDecimal(v.into_iter().map(|d| d.map(|d| d.to_string())).collect()))
+            Ok(DbValue::ArrayDecimal(
+                v.into_iter().map(|d| d.map(|d| d.to_string())).collect(),
+            ))
         }),
         Type::INTERVAL => get(row, i, |v: PgInterval| Ok(DbValue::Interval(v.0))),
         Type::INT4_RANGE | Type::INT8_RANGE | Type::NUM_RANGE => {

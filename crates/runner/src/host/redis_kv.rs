@@ -56,11 +56,7 @@ impl RedisStore {
     pub async fn open(&self) -> Result<ConnectionManager, Error> {
         let connection = self
             .connection
-            .get_or_try_init(|| async {
-                redis::Client::open(self.url.as_str())?
-                    .get_connection_manager()
-                    .await
-            })
+            .get_or_try_init(|| async { redis::Client::open(self.url.as_str())?.get_connection_manager().await })
             .await
             .map_err(other)?
             .clone();

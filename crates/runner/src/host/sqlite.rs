@@ -94,8 +94,7 @@ impl RequestState {
         statement: String,
         params: Vec<SqlValue>,
     ) -> wasmtime::Result<Result<Output, DbError>> {
-        let guest: &mut GuestConnection =
-            self.table.get_mut(&Resource::<GuestConnection>::new_borrow(rep))?;
+        let guest: &mut GuestConnection = self.table.get_mut(&Resource::<GuestConnection>::new_borrow(rep))?;
         let slot = match std::mem::replace(&mut guest.conn, Slot::Busy) {
             Slot::Busy => return Ok(Err(DbError::InvalidConnection)),
             slot => slot,
@@ -111,15 +110,11 @@ impl RequestState {
             };
             let in_transaction = !conn.is_autocommit();
             let result = run_statement(&conn, &statement, params);
-            let committed = result.is_ok()
-                && in_transaction
-                && conn.is_autocommit()
-                && !is_rollback(&statement);
+            let committed = result.is_ok() && in_transaction && conn.is_autocommit() && !is_rollback(&statement);
             (Slot::Open(conn), result, committed)
         })
         .await?;
-        let guest: &mut GuestConnection =
-            self.table.get_mut(&Resource::<GuestConnection>::new_borrow(rep))?;
+        let guest: &mut GuestConnection = self.table.get_mut(&Resource::<GuestConnection>::new_borrow(rep))?;
         guest.conn = slot;
         if committed {
             self.app.services.commits.record("sqlite");
@@ -128,9 +123,7 @@ impl RequestState {
     }
 
     fn sqlite_connection(&mut self, rep: u32) -> wasmtime::Result<Option<&rusqlite::Connection>> {
-        let guest: &GuestConnection = self
-            .table
-            .get(&Resource::<GuestConnection>::new_borrow(rep))?;
+        let guest: &GuestConnection = self.table.get(&Resource::<GuestConnection>::new_borrow(rep))?;
         match &guest.conn {
             Slot::Open(conn) => Ok(Some(conn)),
             Slot::Unopened => Ok(None),
@@ -155,11 +148,7 @@ fn is_rollback(statement: &str) -> bool {
         .is_some_and(|w| w.eq_ignore_ascii_case("rollback"))
 }
 
-fn run_statement(
-    conn: &rusqlite::Connection,
-    statement: &str,
-    params: Vec<SqlValue>,
-) -> rusqlite::Result<Output> {
+fn run_statement(conn: &rusqlite::Connection, statement: &str, params: Vec<SqlValue>) -> rusqlite::Result<Output> {
     let mut stmt = conn.prepare_cached(statement)?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
     let n = columns.len();
@@ -243,10 +232,7 @@ sqlite_interface!(sqlite2);
 sqlite_interface!(sqlite3);
 
 impl sqlite2::HostConnection for RequestState {
-    async fn open(
-        &mut self,
-        database: String,
-    ) -> wasmtime::Result<Result<Resource<GuestConnection>, sqlite2::Error>> {
+    async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<GuestConnection>, sqlite2::Error>> {
         match self.sqlite_open(database) {
             Ok(conn) => Ok(Ok(self.table.push(conn)?)),
             Err(e) => Ok(Err(e.into())),
@@ -271,10 +257,7 @@ impl sqlite2::HostConnection for RequestState {
 }
 
 impl sqlite3::HostConnection for RequestState {
-    async fn open(
-        &mut self,
-        database: String,
-    ) -> wasmtime::Result<Result<Resource<GuestConnection>, sqlite3::Error>> {
+    async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<GuestConnection>, sqlite3::Error>> {
         match self.sqlite_open(database) {
             Ok(conn) => Ok(Ok(self.table.push(conn)?)),
             Err(e) => Ok(Err(e.into())),
@@ -293,11 +276,15 @@ impl sqlite3::HostConnection for RequestState {
     }
 
     async fn last_insert_rowid(&mut self, this: Resource<GuestConnection>) -> wasmtime::Result<i64> {
-        Ok(self.sqlite_connection(this.rep())?.map_or(0, rusqlite::Connection::last_insert_rowid))
+        Ok(self
+            .sqlite_connection(this.rep())?
+            .map_or(0, rusqlite::Connection::last_insert_rowid))
     }
 
     async fn changes(&mut self, this: Resource<GuestConnection>) -> wasmtime::Result<u64> {
-        Ok(self.sqlite_connection(this.rep())?.map_or(0, rusqlite::Connection::changes))
+        Ok(self
+            .sqlite_connection(this.rep())?
+            .map_or(0, rusqlite::Connection::changes))
     }
 
     async fn drop(&mut self, rep: Resource<GuestConnection>) -> wasmtime::Result<()> {

@@ -11,8 +11,8 @@ use std::panic::AssertUnwindSafe;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orderflow_core::{
-    created_event, decide, EmailAddress, parse_item, Actor, Catalog, Command, ItemId, JobKind, Order, OrderId, OrderItem, Payment,
-    Quota, TenantId,
+    created_event, decide, parse_item, Actor, Catalog, Command, EmailAddress, ItemId, JobKind, Order, OrderId,
+    OrderItem, Payment, Quota, TenantId,
 };
 use orderflow_store::{JobState, NativeSqlite, Store};
 use serde_json::json;
@@ -95,10 +95,7 @@ impl Fakes {
     fn fault(&self, op: Op, target: &str) -> Fault {
         let mut state = self.0.borrow_mut();
         let queue = state.faults.entry(op).or_default();
-        match queue
-            .iter()
-            .position(|(t, _)| t.as_deref().is_none_or(|t| t == target))
-        {
+        match queue.iter().position(|(t, _)| t.as_deref().is_none_or(|t| t == target)) {
             Some(i) => queue.remove(i).1,
             None => Fault::Ok,
         }
@@ -145,7 +142,11 @@ impl PaymentCalls for Fakes {
         let key = request.idempotency_key.clone();
         self.answer(Op::CreateIntent, &key, |s| {
             let n = s.intents.len();
-            let id = s.intents.entry(key.clone()).or_insert_with(|| format!("pi_{n}")).clone();
+            let id = s
+                .intents
+                .entry(key.clone())
+                .or_insert_with(|| format!("pi_{n}"))
+                .clone();
             ("fake", id)
         })
     }
@@ -160,12 +161,22 @@ impl PaymentCalls for Fakes {
         Ok(self.0.borrow().paid.contains(intent))
     }
 
-    fn create_refund(&self, _: &dyn Outbound, request: &RefundRequest) -> Result<(&'static str, RefundInfo), CallError> {
+    fn create_refund(
+        &self,
+        _: &dyn Outbound,
+        request: &RefundRequest,
+    ) -> Result<(&'static str, RefundInfo), CallError> {
         let key = request.idempotency_key.clone();
-        let amount = request.amount.ok_or_else(|| CallError::Permanent("a refund without amount".into()))?;
+        let amount = request
+            .amount
+            .ok_or_else(|| CallError::Permanent("a refund without amount".into()))?;
         self.answer(Op::CreateRefund, &key, |s| {
             let n = s.refunds.len();
-            let (id, amount) = s.refunds.entry(key.clone()).or_insert_with(|| (format!("re_{n}"), amount)).clone();
+            let (id, amount) = s
+                .refunds
+                .entry(key.clone())
+                .or_insert_with(|| (format!("re_{n}"), amount))
+                .clone();
             (
                 "fake",
                 RefundInfo {
@@ -183,7 +194,10 @@ impl CloudCalls for Fakes {
         let key = item.id.to_string();
         self.answer(Op::CreateResource, &key, |s| {
             let n = s.resources.len();
-            s.resources.entry(key.clone()).or_insert_with(|| format!("res_{n}")).clone()
+            s.resources
+                .entry(key.clone())
+                .or_insert_with(|| format!("res_{n}"))
+                .clone()
         })
     }
 
@@ -206,7 +220,10 @@ impl CloudCalls for Fakes {
 
 impl MailCalls for Fakes {
     fn send_email(&self, _: &dyn Outbound, to: &str, _: &str, text: &str, key: &str) -> Result<(), CallError> {
-        assert!(text.contains("password: s3cret"), "the e-mail carries the opened credentials");
+        assert!(
+            text.contains("password: s3cret"),
+            "the e-mail carries the opened credentials"
+        );
         self.answer(Op::SendEmail, key, |s| {
             s.emails.entry(key.to_owned()).or_insert_with(|| to.to_owned());
         })
@@ -280,7 +297,12 @@ impl World {
             tenant,
             order: order.id,
         };
-        world.command(Command::Submit { shown_total: order.total }, Actor::Customer);
+        world.command(
+            Command::Submit {
+                shown_total: order.total,
+            },
+            Actor::Customer,
+        );
         world
     }
 
@@ -339,7 +361,10 @@ impl World {
     fn settle(&self) {
         for _ in 0..40 {
             self.run();
-            let open = self.jobs().iter().any(|(_, state, _)| matches!(state, JobState::Pending | JobState::Running));
+            let open = self
+                .jobs()
+                .iter()
+                .any(|(_, state, _)| matches!(state, JobState::Pending | JobState::Running));
             if !open {
                 return;
             }
@@ -398,7 +423,12 @@ fn outcome(at: At, fault: Fault) -> String {
         At::CreateIntent => w.fail(Op::CreateIntent, None, fault, times),
         At::CancelIntent => {
             w.settle();
-            w.command(Command::Cancel { reason: "changed my mind".into() }, Actor::Customer);
+            w.command(
+                Command::Cancel {
+                    reason: "changed my mind".into(),
+                },
+                Actor::Customer,
+            );
             w.fail(Op::CancelIntent, None, fault, times);
         }
         At::Validate => {
@@ -587,7 +617,12 @@ fn an_intent_paid_before_it_could_be_voided_leaves_nothing_open_and_parks_nothin
     // The customer paid; the provider's webhook has not arrived when the
     // order is cancelled, and the provider refuses to void a paid intent.
     w.fakes().paid.insert("pi_0".into());
-    w.command(Command::Cancel { reason: "changed my mind".into() }, Actor::Customer);
+    w.command(
+        Command::Cancel {
+            reason: "changed my mind".into(),
+        },
+        Actor::Customer,
+    );
     w.fail(Op::CancelIntent, None, Fault::Permanent, 1);
     w.settle();
     assert_eq!(
@@ -607,7 +642,12 @@ fn a_cancellation_mid_saga_walks_the_compensations_back() {
     w.run();
     let states: Vec<_> = w.order().items.iter().map(|i| i.state.as_str()).collect();
     assert_eq!(states, ["delivered", "provisioning"]);
-    w.command(Command::Cancel { reason: "operator stop".into() }, Actor::Operator);
+    w.command(
+        Command::Cancel {
+            reason: "operator stop".into(),
+        },
+        Actor::Operator,
+    );
     w.settle();
     assert_eq!(
         w.summary(),
@@ -623,12 +663,15 @@ fn a_compensation_that_keeps_failing_parks_the_order_after_its_retries() {
     w.settle();
     w.pay();
     w.settle();
-    let deprovision = w.jobs().into_iter().find(|(k, _, _)| *k == JobKind::Deprovision).unwrap();
+    let deprovision = w
+        .jobs()
+        .into_iter()
+        .find(|(k, _, _)| *k == JobKind::Deprovision)
+        .unwrap();
     assert_eq!(deprovision, (JobKind::Deprovision, JobState::Parked, 9));
     assert!(w.order().needs_operator);
     assert_eq!(w.fakes().deleted.len(), 0);
 }
-
 
 #[test]
 fn a_worker_without_the_credentials_key_rolls_the_running_item_back_instead_of_activating_it() {

@@ -12,7 +12,6 @@ use orderflow_core::{
 };
 use orderflow_store::{Db, Renewal, Store, StoreError};
 
-
 /// The jobs that take an ended subscription down at the providers: its
 /// resource, and the intents of renewals not paid (`open_intents`). Ids are
 /// derived from the subscription, so ending it twice adds nothing.
@@ -29,17 +28,19 @@ pub fn end_jobs(sub: &Subscription, open_intents: &[String]) -> Vec<NewJob> {
         })
         .to_value(),
     }];
-    jobs.extend(open_intents.iter().map(|intent| NewJob {
-        id: format!("subscription:{}:void:{intent}", sub.id),
-        kind: JobKind::VoidRenewalIntent,
-        order: sub.order,
-        item: Some(sub.item),
-        after: None,
-        payload: JobPayload::SubscriptionEnd(SubscriptionEndPayload {
-            subscription_id: sub.id.to_string(),
-            intent: Some(intent.clone()),
-        })
-        .to_value(),
+    jobs.extend(open_intents.iter().map(|intent| {
+        NewJob {
+            id: format!("subscription:{}:void:{intent}", sub.id),
+            kind: JobKind::VoidRenewalIntent,
+            order: sub.order,
+            item: Some(sub.item),
+            after: None,
+            payload: JobPayload::SubscriptionEnd(SubscriptionEndPayload {
+                subscription_id: sub.id.to_string(),
+                intent: Some(intent.clone()),
+            })
+            .to_value(),
+        }
     }));
     jobs
 }

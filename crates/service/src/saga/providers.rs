@@ -259,7 +259,11 @@ pub trait PaymentCalls {
     fn intent_paid(&self, out: &dyn Outbound, intent: &str) -> Result<bool, CallError>;
     /// Refunds (part of) a paid intent (idempotent by the request's key);
     /// returns the provider's name and the refund as it reports it.
-    fn create_refund(&self, out: &dyn Outbound, request: &RefundRequest) -> Result<(&'static str, RefundInfo), CallError>;
+    fn create_refund(
+        &self,
+        out: &dyn Outbound,
+        request: &RefundRequest,
+    ) -> Result<(&'static str, RefundInfo), CallError>;
 }
 
 /// The cloud provider's calls the saga makes.
@@ -300,7 +304,11 @@ impl PaymentCalls for Providers {
         Ok(info.status == super::payments::IntentStatus::Succeeded)
     }
 
-    fn create_refund(&self, out: &dyn Outbound, request: &RefundRequest) -> Result<(&'static str, RefundInfo), CallError> {
+    fn create_refund(
+        &self,
+        out: &dyn Outbound,
+        request: &RefundRequest,
+    ) -> Result<(&'static str, RefundInfo), CallError> {
         let provider = self.payments()?;
         Ok((provider.name(), provider.create_refund(out, request)?))
     }

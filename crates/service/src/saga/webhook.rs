@@ -129,12 +129,20 @@ pub fn handle_payment_webhook<D: Db>(
                 });
             }
             let mut decided = command.map(|c| decide(&order, c, Actor::System, catalog, now));
-            if let (Some(Err(Rejection::IllegalTransition { .. })), PaymentChange::Succeeded { amount: Ok(amount), .. }) =
-                (&decided, &event.change)
+            if let (
+                Some(Err(Rejection::IllegalTransition { .. })),
+                PaymentChange::Succeeded { amount: Ok(amount), .. },
+            ) = (&decided, &event.change)
             {
                 // Paid when the order no longer awaits a payment (cancelled,
                 // or paid already by another): the money goes back whole.
-                let refund = decide(&order, Command::RefundUnacceptedPayment(paid(amount)), Actor::System, catalog, now);
+                let refund = decide(
+                    &order,
+                    Command::RefundUnacceptedPayment(paid(amount)),
+                    Actor::System,
+                    catalog,
+                    now,
+                );
                 if refund.is_ok() {
                     decided = Some(refund);
                 }

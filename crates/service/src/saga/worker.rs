@@ -190,13 +190,21 @@ pub fn run_handed_jobs<D: Db, P: SagaProviders>(
     crate::observe::note_job(&job.id, &job.tenant, job.order, job.kind);
     let succeeded = run_job(env, &job)?;
     let owner = orderflow_core::step(job.kind).owner;
-    let kinds: Vec<orderflow_core::JobKind> = orderflow_core::SAGA.iter().filter(|s| s.owner == owner).map(|s| s.kind).collect();
+    let kinds: Vec<orderflow_core::JobKind> = orderflow_core::SAGA
+        .iter()
+        .filter(|s| s.owner == owner)
+        .map(|s| s.kind)
+        .collect();
     let mut more = TickReport::default();
     'claims: while more.ran < limit {
         // The order's items become due together: claim them in one commit.
-        let jobs =
-            env.store
-                .claim_due_jobs_of((env.clock)(), env.lease, ORDER_BATCH.min(limit - more.ran), Some(job.order), &kinds)?;
+        let jobs = env.store.claim_due_jobs_of(
+            (env.clock)(),
+            env.lease,
+            ORDER_BATCH.min(limit - more.ran),
+            Some(job.order),
+            &kinds,
+        )?;
         if jobs.is_empty() {
             break;
         }
@@ -205,7 +213,14 @@ pub fn run_handed_jobs<D: Db, P: SagaProviders>(
             let started = std::time::Instant::now();
             match run_job(env, next) {
                 Ok(succeeded) => {
-                    crate::observe::note_more_job(&next.id, &next.tenant, next.order, next.kind, Some(succeeded), started.elapsed());
+                    crate::observe::note_more_job(
+                        &next.id,
+                        &next.tenant,
+                        next.order,
+                        next.kind,
+                        Some(succeeded),
+                        started.elapsed(),
+                    );
                     if !succeeded {
                         more.failed += 1;
                     }
@@ -234,7 +249,10 @@ fn release_all<D: Db, P>(env: &SagaEnv<D, P>, jobs: &[Job]) {
     for job in jobs {
         match env.store.write(|s| s.release_job(job, now + RELEASE_DELAY, now)) {
             Ok(()) | Err(StoreError::ClaimLost(_)) => {}
-            Err(e) => eprintln!("saga: job {} could not be released: {e}; it runs again after its lease", job.id),
+            Err(e) => eprintln!(
+                "saga: job {} could not be released: {e}; it runs again after its lease",
+                job.id
+            ),
         }
     }
 }
@@ -403,7 +421,6 @@ fn access_email<D: Db, P>(
         Err(e) => Ok(Err(e.to_string())),
     }
 }
-
 
 /// Re-checks a paid order against today's catalog, the tenant's quota and
 /// the regions' free capacity (reserving it), then starts provisioning or

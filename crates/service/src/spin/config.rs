@@ -89,7 +89,9 @@ impl Config {
         };
         let clock = match optional("clock", correlation_id)? {
             None => ClockSource::System,
-            Some(raw) => raw.parse().map_err(|e: String| ApiError::internal(correlation_id, &e))?,
+            Some(raw) => raw
+                .parse()
+                .map_err(|e: String| ApiError::internal(correlation_id, &e))?,
         };
         let retry_delay_scale = match optional("retry_delay_scale", correlation_id)? {
             None => 1.0,
@@ -109,7 +111,9 @@ impl Config {
         };
         let webhook_saga = match optional("webhook_saga", correlation_id)? {
             None => WebhookSaga::AfterResponse,
-            Some(raw) => raw.parse().map_err(|e: String| ApiError::internal(correlation_id, &e))?,
+            Some(raw) => raw
+                .parse()
+                .map_err(|e: String| ApiError::internal(correlation_id, &e))?,
         };
         Ok(Self {
             clock,

@@ -15,10 +15,10 @@ pub mod store;
 pub mod tick;
 
 pub use chain::{chain, drive_order, hand_over, internal_url, kick, run_handed_job, service_token};
-pub use entry::after_response;
 pub use config::{
     config, database_url, keyring, payment_provider, renewal_lead, variable, webhook_secrets, Config, WebhookSaga,
 };
+pub use entry::after_response;
 pub use outbound::SpinOutbound;
 pub use roles::{principal, require};
 pub use store::{advance_clock, context, open_store, saga_env, sync_clock, Needs};

@@ -48,7 +48,9 @@ impl crate::saga::Outbound for SpinOutbound {
         let body = outgoing.body().map_err(|()| "request body already taken".to_owned())?;
         let future = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| format!("{e:?}"))?;
         {
-            let stream = body.write().map_err(|()| "request body stream unavailable".to_owned())?;
+            let stream = body
+                .write()
+                .map_err(|()| "request body stream unavailable".to_owned())?;
             for chunk in buffered.unwrap_or_default().chunks(4096) {
                 stream.blocking_write_and_flush(chunk).map_err(|e| format!("{e:?}"))?;
             }
@@ -61,10 +63,14 @@ impl crate::saga::Outbound for SpinOutbound {
             .map_err(|()| "response already taken".to_owned())?
             .map_err(|e| format!("{e:?}"))?;
         let status = response.status();
-        let incoming = response.consume().map_err(|()| "response body already taken".to_owned())?;
+        let incoming = response
+            .consume()
+            .map_err(|()| "response body already taken".to_owned())?;
         let mut bytes = Vec::new();
         {
-            let stream = incoming.stream().map_err(|()| "response body stream unavailable".to_owned())?;
+            let stream = incoming
+                .stream()
+                .map_err(|()| "response body stream unavailable".to_owned())?;
             loop {
                 match stream.blocking_read(64 * 1024) {
                     Ok(chunk) => bytes.extend_from_slice(&chunk),
