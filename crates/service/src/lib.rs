@@ -23,6 +23,8 @@ pub mod spin;
 pub mod spin_ops;
 mod subscriptions;
 mod views;
+#[cfg(any(test, feature = "world"))]
+pub mod world;
 
 pub use analytics::{get_analytics, FigureCache};
 pub use context::Ctx;

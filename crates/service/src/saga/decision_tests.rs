@@ -5,239 +5,30 @@
 //! claim lapses and the job runs again). Each row drives one order through
 //! the whole saga with one fault at one step and reads what it ended as.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use orderflow_core::saga::{WhenExhausted, SAGA};
 use orderflow_core::{
-    created_event, decide, parse_item, Actor, Catalog, Command, EmailAddress, ItemId, JobKind, Order, OrderId,
-    OrderItem, Payment, Quota, TenantId,
+    created_event, decide, parse_item, Actor, Catalog, Command, EmailAddress, ItemId, JobKind, Order, OrderId, Payment,
+    Quota, TenantId,
 };
 use orderflow_store::{JobState, NativeSqlite, Store};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::outbound::{OutRequest, OutResponse, Outbound};
-use super::payments::{IntentRequest, RefundInfo, RefundRequest};
-use super::providers::{CallError, CloudCalls, MailCalls, PaymentCalls, ResourceStatus};
 use super::vault::{Vault, NONCE_LEN};
 use super::worker::{run_due_jobs, SagaEnv};
-
-thread_local! {
-    static NOW: Cell<DateTime<Utc>> = Cell::new(start());
-}
+use crate::world::clock::{self, now as clock};
+use crate::world::{quiet_crashes, Crashed, Fakes, Fault, NoNetwork, Op};
 
 fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-}
-
-fn clock() -> DateTime<Utc> {
-    NOW.with(Cell::get)
+    clock::reset();
+    clock()
 }
 
 fn nonce() -> [u8; NONCE_LEN] {
     [7; NONCE_LEN]
-}
-
-/// A provider call the fakes answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Op {
-    CreateIntent,
-    CancelIntent,
-    CreateResource,
-    ResourceStatus,
-    DeleteResource,
-    SendEmail,
-    CreateRefund,
-}
-
-/// How a fake answers one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    Ok,
-    /// 503: nothing happened.
-    Retryable,
-    /// 400: nothing happened.
-    Permanent,
-    /// The provider already did it (an earlier attempt's lost answer):
-    /// it answers as its idempotency rules say.
-    AlreadyExists,
-    /// The provider acted, then the worker's process died before it
-    /// recorded anything.
-    Crash,
-}
-
-#[derive(Debug, Default)]
-struct FakeState {
-    /// Faults for the next calls of each operation (then `Ok`).
-    faults: BTreeMap<Op, Vec<(Option<String>, Fault)>>,
-    /// Polls that answer "creating" before "ready".
-    creating_polls: u32,
-    intents: BTreeMap<String, String>,
-    /// Intents the customer paid.
-    paid: BTreeSet<String>,
-    cancelled: BTreeSet<String>,
-    resources: BTreeMap<String, String>,
-    deleted: BTreeSet<String>,
-    emails: BTreeMap<String, String>,
-    /// Refunds by idempotency key: (refund id, amount).
-    refunds: BTreeMap<String, (String, orderflow_core::Money)>,
-}
-
-/// The payment, cloud and e-mail providers, faked with their idempotency
-/// rules: the same key yields the same intent, resource or e-mail.
-#[derive(Debug, Default)]
-struct Fakes(RefCell<FakeState>);
-
-impl Fakes {
-    /// The fault for this call of `op` on `target`, consumed.
-    fn fault(&self, op: Op, target: &str) -> Fault {
-        let mut state = self.0.borrow_mut();
-        let queue = state.faults.entry(op).or_default();
-        match queue.iter().position(|(t, _)| t.as_deref().is_none_or(|t| t == target)) {
-            Some(i) => queue.remove(i).1,
-            None => Fault::Ok,
-        }
-    }
-
-    /// Answers `op` on `target`: `act` makes the effect (idempotently).
-    fn answer<T>(&self, op: Op, target: &str, mut act: impl FnMut(&mut FakeState) -> T) -> Result<T, CallError> {
-        match self.fault(op, target) {
-            Fault::Retryable => Err(CallError::Retryable(format!("{op:?} answered 503"))),
-            Fault::Permanent => Err(CallError::Permanent(format!("{op:?} answered 400"))),
-            Fault::Ok => Ok(act(&mut self.0.borrow_mut())),
-            Fault::AlreadyExists => {
-                // An earlier attempt acted; this one finds its effect.
-                act(&mut self.0.borrow_mut());
-                Ok(act(&mut self.0.borrow_mut()))
-            }
-            Fault::Crash => {
-                act(&mut self.0.borrow_mut());
-                std::panic::panic_any(Crashed);
-            }
-        }
-    }
-}
-
-/// The panic a crash fault raises (the test catches it as the process dying).
-struct Crashed;
-
-/// Keeps the expected crashes quiet (and skips capturing their
-/// backtraces); every other panic reports as usual.
-fn quiet_crashes() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !info.payload().is::<Crashed>() {
-                default(info);
-            }
-        }));
-    });
-}
-
-impl PaymentCalls for Fakes {
-    fn create_intent(&self, _: &dyn Outbound, request: &IntentRequest) -> Result<(&'static str, String), CallError> {
-        let key = request.idempotency_key.clone();
-        self.answer(Op::CreateIntent, &key, |s| {
-            let n = s.intents.len();
-            let id = s
-                .intents
-                .entry(key.clone())
-                .or_insert_with(|| format!("pi_{n}"))
-                .clone();
-            ("fake", id)
-        })
-    }
-
-    fn cancel_intent(&self, _: &dyn Outbound, intent: &str) -> Result<(), CallError> {
-        self.answer(Op::CancelIntent, intent, |s| {
-            s.cancelled.insert(intent.to_owned());
-        })
-    }
-
-    fn intent_paid(&self, _: &dyn Outbound, intent: &str) -> Result<bool, CallError> {
-        Ok(self.0.borrow().paid.contains(intent))
-    }
-
-    fn create_refund(
-        &self,
-        _: &dyn Outbound,
-        request: &RefundRequest,
-    ) -> Result<(&'static str, RefundInfo), CallError> {
-        let key = request.idempotency_key.clone();
-        let amount = request
-            .amount
-            .ok_or_else(|| CallError::Permanent("a refund without amount".into()))?;
-        self.answer(Op::CreateRefund, &key, |s| {
-            let n = s.refunds.len();
-            let (id, amount) = s
-                .refunds
-                .entry(key.clone())
-                .or_insert_with(|| (format!("re_{n}"), amount))
-                .clone();
-            (
-                "fake",
-                RefundInfo {
-                    id,
-                    status: "succeeded".into(),
-                    amount: Ok(amount),
-                },
-            )
-        })
-    }
-}
-
-impl CloudCalls for Fakes {
-    fn create_resource(&self, _: &dyn Outbound, item: &OrderItem) -> Result<String, CallError> {
-        let key = item.id.to_string();
-        self.answer(Op::CreateResource, &key, |s| {
-            let n = s.resources.len();
-            s.resources
-                .entry(key.clone())
-                .or_insert_with(|| format!("res_{n}"))
-                .clone()
-        })
-    }
-
-    fn resource_status(&self, _: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError> {
-        self.answer(Op::ResourceStatus, resource_id, |s| {
-            if s.creating_polls > 0 {
-                s.creating_polls -= 1;
-                return ResourceStatus::Creating;
-            }
-            ResourceStatus::Ready(json!({ "host": format!("{resource_id}.example"), "password": "s3cret" }))
-        })
-    }
-
-    fn delete_resource(&self, _: &dyn Outbound, resource_id: &str) -> Result<(), CallError> {
-        self.answer(Op::DeleteResource, resource_id, |s| {
-            s.deleted.insert(resource_id.to_owned());
-        })
-    }
-}
-
-impl MailCalls for Fakes {
-    fn send_email(&self, _: &dyn Outbound, to: &str, _: &str, text: &str, key: &str) -> Result<(), CallError> {
-        assert!(
-            text.contains("password: s3cret"),
-            "the e-mail carries the opened credentials"
-        );
-        self.answer(Op::SendEmail, key, |s| {
-            s.emails.entry(key.to_owned()).or_insert_with(|| to.to_owned());
-        })
-    }
-}
-
-/// The fakes make no HTTP calls; anything that tries fails loudly.
-struct NoNetwork;
-
-impl Outbound for NoNetwork {
-    fn send(&self, request: OutRequest) -> Result<OutResponse, String> {
-        panic!("unexpected HTTP call {} {}", request.method, request.url)
-    }
 }
 
 /// One order of `items` VPS items, the saga's worker, and the fakes.
@@ -254,7 +45,7 @@ fn item_id(n: u128) -> ItemId {
 impl World {
     fn new(items: u128) -> World {
         quiet_crashes();
-        NOW.with(|c| c.set(start()));
+        start();
         // In memory: the same SQL and transactions as on disk, without the
         // fsyncs (the decisions, not the disk, are under test here).
         let store = Store::new(NativeSqlite::open(std::path::Path::new(":memory:")).unwrap());
@@ -307,7 +98,7 @@ impl World {
         world
     }
 
-    fn fakes(&self) -> std::cell::RefMut<'_, FakeState> {
+    fn fakes(&self) -> std::cell::RefMut<'_, crate::world::FakeState> {
         self.env.providers.0.borrow_mut()
     }
 
@@ -369,7 +160,7 @@ impl World {
             if !open {
                 return;
             }
-            NOW.with(|c| c.set(c.get() + Duration::seconds(301)));
+            crate::world::advance(Duration::seconds(301));
         }
         panic!("the saga did not settle: {:?}", self.jobs());
     }
@@ -660,7 +451,7 @@ fn a_retryable_failure_waits_2_4_8_16_30_seconds_then_rolls_the_item_back() {
             .unwrap()
             .next_attempt_at;
         waits.push((due - clock()).num_seconds());
-        NOW.with(|c| c.set(due));
+        clock::set_now(due);
         w.run();
     }
     assert_eq!(waits, [2, 4, 8, 16, 30]);
