@@ -48,4 +48,6 @@ pub use refunds::{
 pub use unwind::{unwind, unwinding, Undoing};
 
 #[cfg(test)]
+mod fixture;
+#[cfg(test)]
 mod tests;

@@ -210,40 +210,9 @@ pub fn interpret_renewal_payment(
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixture::{now, order};
     use super::*;
-    use crate::config::parse_item;
-    use crate::ids::{ItemId, OrderId, TenantId};
-    use chrono::TimeZone;
     use rust_decimal_macros::dec;
-    use serde_json::json;
-    use uuid::Uuid;
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-    }
-
-    /// A one-item order (€10.00) taken through `commands`; `pi_1` pays it.
-    fn order(commands: &[Command]) -> Order {
-        let catalog = Catalog::standard();
-        let spec = parse_item(
-            &catalog,
-            &json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}),
-            "",
-        )
-        .unwrap();
-        let tenant: TenantId = "acme".parse().unwrap();
-        let id = OrderId::from_uuid(Uuid::from_u128(9));
-        let item = ItemId::from_uuid(Uuid::from_u128(1));
-        let mut order = Order::draft(&catalog, id, tenant, vec![(item, spec)], now()).unwrap();
-        for command in commands {
-            let actor = match command {
-                Command::Submit { .. } | Command::Cancel { .. } => Actor::Customer,
-                _ => Actor::System,
-            };
-            order = decide(&order, command.clone(), actor, &catalog, now()).unwrap().order;
-        }
-        order
-    }
 
     fn report(intent: &str, reported: Reported) -> PaymentReport {
         PaymentReport {

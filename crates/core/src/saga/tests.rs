@@ -152,23 +152,13 @@ fn the_readme_shows_the_saga_as_printed() {
 // The decisions as handlers: feed an outcome, read the actions.
 
 mod decisions {
+    use super::super::fixture::{self, item, now};
     use super::super::*;
     use crate::catalog::{Catalog, Quota};
-    use crate::config::parse_item;
-    use crate::ids::ItemId;
-    use crate::ids::{OrderId, TenantId};
     use crate::lifecycle::Command;
-    use crate::lifecycle::{decide, Actor};
-    use crate::order::Order;
-    use crate::order::Payment;
-    use chrono::TimeZone;
-    use chrono::{DateTime, Duration, Utc};
+    use crate::order::{Order, Payment};
+    use chrono::Duration;
     use serde_json::json;
-    use uuid::Uuid;
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-    }
 
     fn ctx() -> StepContext {
         StepContext {
@@ -178,29 +168,9 @@ mod decisions {
         }
     }
 
-    fn item() -> ItemId {
-        ItemId::from_uuid(Uuid::from_u128(1001))
-    }
-
     /// A paid one-item order, as far as `through` takes it.
     fn order(through: &[Command]) -> Order {
-        let catalog = Catalog::standard();
-        let spec = parse_item(
-            &catalog,
-            &json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}),
-            "",
-        )
-        .unwrap();
-        let tenant: TenantId = "acme".parse().unwrap();
-        let mut order = Order::draft(
-            &catalog,
-            OrderId::from_uuid(Uuid::from_u128(9)),
-            tenant,
-            vec![(item(), spec)],
-            now(),
-        )
-        .unwrap();
-        let total = order.total;
+        let total = fixture::order(&[]).total;
         let paid = Command::ConfirmPayment(Payment {
             provider: "fake".into(),
             reference: "pi".into(),
@@ -209,15 +179,7 @@ mod decisions {
         });
         let mut commands = vec![Command::Submit { shown_total: total }, paid];
         commands.extend(through.iter().cloned());
-        for command in commands {
-            let actor = if matches!(command, Command::Submit { .. } | Command::Cancel { .. }) {
-                Actor::Operator
-            } else {
-                Actor::System
-            };
-            order = decide(&order, command, actor, &catalog, now()).unwrap().order;
-        }
-        order
+        fixture::order(&commands)
     }
 
     fn provisioning() -> Order {

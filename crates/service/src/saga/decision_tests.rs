@@ -14,21 +14,15 @@ use orderflow_core::{
     Quota, TenantId,
 };
 use orderflow_store::{JobState, NativeSqlite, Store};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::vault::{Vault, NONCE_LEN};
 use super::worker::{run_due_jobs, SagaEnv};
 use crate::world::clock::{self, now as clock};
-use crate::world::{quiet_crashes, Crashed, Fakes, Fault, NoNetwork, Op};
+use crate::world::{quiet_crashes, Crashed, Fakes, Fault, Op};
 
 fn start() -> DateTime<Utc> {
     clock::reset();
     clock()
-}
-
-fn nonce() -> [u8; NONCE_LEN] {
-    [7; NONCE_LEN]
 }
 
 /// One order of `items` VPS items, the saga's worker, and the fakes.
@@ -51,12 +45,7 @@ impl World {
         let store = Store::new(NativeSqlite::open(std::path::Path::new(":memory:")).unwrap());
         store.migrate(clock()).unwrap();
         let catalog = Catalog::standard();
-        let spec = parse_item(
-            &catalog,
-            &json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}),
-            "",
-        )
-        .unwrap();
+        let spec = parse_item(&catalog, &crate::world::vps_item(), "").unwrap();
         let tenant: TenantId = "acme".parse().unwrap();
         let order = Order::draft(
             &catalog,
@@ -70,20 +59,7 @@ impl World {
         store
             .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "test"))
             .unwrap();
-        let env = SagaEnv {
-            store,
-            catalog,
-            providers: Fakes::default(),
-            vault: Some(format!("k1:{}", "ab".repeat(32)).parse::<Vault>().unwrap()),
-            out: Box::new(NoNetwork),
-            clock,
-            nonce,
-            lease: Duration::seconds(30),
-            poll_interval: Duration::seconds(1),
-            retry_delay_scale: 1.0,
-            renewal_lead: Duration::days(3),
-            subscription_grace: Duration::days(14),
-        };
+        let env = crate::world::fake_saga(store);
         let world = World {
             env,
             tenant,

@@ -193,20 +193,7 @@ impl World {
         };
         World {
             path,
-            saga: SagaEnv {
-                store,
-                catalog: Catalog::standard(),
-                providers: Fakes::default(),
-                vault: Some(format!("k1:{}", "ab".repeat(32)).parse::<Vault>().expect("a key")),
-                out: Box::new(NoNetwork),
-                clock: now,
-                nonce,
-                lease: Duration::seconds(30),
-                poll_interval: Duration::seconds(1),
-                retry_delay_scale: 1.0,
-                renewal_lead: Duration::days(3),
-                subscription_grace: Duration::days(14),
-            },
+            saga: fake_saga(store),
             provider: PaymentProvider::from_config(&config).expect("a payment provider"),
             secrets: WEBHOOK_SECRET.parse().expect("a secret"),
         }
@@ -353,6 +340,31 @@ impl Drop for World {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The saga's worker over `store`, with today's catalog, the fakes, a
+/// credentials key, the world's clock, a 30 s lease, a 1 s poll interval
+/// and the production retry schedule.
+pub fn fake_saga(store: Store<NativeSqlite>) -> SagaEnv<NativeSqlite, Fakes> {
+    SagaEnv {
+        store,
+        catalog: Catalog::standard(),
+        providers: Fakes::default(),
+        vault: Some(format!("k1:{}", "ab".repeat(32)).parse::<Vault>().expect("a key")),
+        out: Box::new(NoNetwork),
+        clock: now,
+        nonce,
+        lease: Duration::seconds(30),
+        poll_interval: Duration::seconds(1),
+        retry_delay_scale: 1.0,
+        renewal_lead: Duration::days(3),
+        subscription_grace: Duration::days(14),
+    }
+}
+
+/// One monthly VPS item (€10.00), as a request names it.
+pub fn vps_item() -> Value {
+    json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}})
 }
 
 /// A Stripe event envelope of `kind` about the payment intent `intent` of

@@ -11,17 +11,13 @@ use super::*;
 
 const TENANT: &str = "acme";
 
-fn vps() -> Value {
-    json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}})
-}
-
 fn eur(amount: rust_decimal::Decimal) -> Money {
     Money::eur(amount)
 }
 
 /// A draft of `items` VPS items, created by the tenant's customer.
 fn draft(w: &World, items: usize) -> OrderId {
-    let body = json!({ "items": vec![vps(); items], "delivery_email": "buyer@example.test" });
+    let body = json!({ "items": vec![vps_item(); items], "delivery_email": "buyer@example.test" });
     let created = w.send(
         &customer(TENANT),
         "POST",
@@ -83,7 +79,7 @@ fn an_order_goes_from_draft_to_fulfilled_through_the_use_cases_and_the_saga() {
 #[test]
 fn a_write_replayed_under_its_key_answers_as_the_first_time_and_changes_nothing() {
     let w = World::new();
-    let body = json!({ "items": [vps()], "delivery_email": "buyer@example.test" });
+    let body = json!({ "items": [vps_item()], "delivery_email": "buyer@example.test" });
     let first = w.send(
         &customer(TENANT),
         "POST",
@@ -108,7 +104,7 @@ fn a_write_replayed_under_its_key_answers_as_the_first_time_and_changes_nothing(
         listed.body
     );
     // The same key with another request is refused, and creates nothing.
-    let other = json!({ "items": [vps(), vps()], "delivery_email": "buyer@example.test" });
+    let other = json!({ "items": [vps_item(), vps_item()], "delivery_email": "buyer@example.test" });
     assert_eq!(
         w.send(
             &customer(TENANT),
