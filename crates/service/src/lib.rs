@@ -19,8 +19,6 @@ mod router;
 pub mod saga;
 #[cfg(feature = "spin")]
 pub mod spin;
-#[cfg(feature = "spin")]
-pub mod spin_ops;
 mod subscriptions;
 mod views;
 #[cfg(any(test, feature = "world"))]
