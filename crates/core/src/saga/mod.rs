@@ -11,7 +11,7 @@
 //! - [`refunds`]: refund planning, records and the never-more-than-paid law.
 //! - [`decisions`]: what a claimed job calls and what follows its answer.
 //! - [`payments`]: every payment-provider event interpreted: command,
-//!   refund, park or ignore.
+//!   refund, park or ignore (a refund's own reports: `refunds::interpret_refund_report`).
 //!
 //! Nothing here imports back up: `definition` and `ids` stand alone, the
 //! order's state machine (`crate::lifecycle`) reads them and `refunds`, and
@@ -42,8 +42,8 @@ pub use payments::{
     interpret_payment, interpret_renewal_payment, Ignored, PaymentReport, PaymentVerdict, RenewalVerdict, Reported,
 };
 pub use refunds::{
-    check_refund_bounds, refund_state_of_provider_status, ObservedRefund, PlannedRefund, Refund, RefundBoundViolation,
-    RefundChange, RefundScope, RefundState,
+    check_refund_bounds, interpret_refund_report, refund_state_of_provider_status, ObservedRefund, PlannedRefund,
+    Refund, RefundBoundViolation, RefundChange, RefundScope, RefundState, RefundVerdict,
 };
 pub use unwind::{unwind, unwinding, Undoing};
 

@@ -407,6 +407,61 @@ impl Refund {
     }
 }
 
+/// What a provider's report of a refund (its answer to the `refund` job,
+/// or a signed webhook) does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefundVerdict {
+    /// The refund moves: write `change`; when it failed at the provider,
+    /// park its order for an operator with `park` (the money is still the
+    /// customer's).
+    Apply {
+        /// The refund's change.
+        change: Box<RefundChange>,
+        /// Why the order is parked, when it is.
+        park: Option<String>,
+    },
+    /// Nothing changes (why, for the webhook's record).
+    Ignore(String),
+}
+
+impl RefundVerdict {
+    /// Why, for the webhook's record.
+    pub fn why(&self) -> String {
+        match self {
+            RefundVerdict::Apply { change, .. } => format!("applied: refund {}", change.refund.state),
+            RefundVerdict::Ignore(why) => why.clone(),
+        }
+    }
+}
+
+/// The one interpretation of what `provider` reports of `refund` (`None`:
+/// no refund of ours), at `now`.
+pub fn interpret_refund_report(
+    refund: Option<&Refund>,
+    provider: &str,
+    seen: &ObservedRefund,
+    now: DateTime<Utc>,
+) -> RefundVerdict {
+    let Some(refund) = refund else {
+        return RefundVerdict::Ignore("ignored: not a refund of ours".into());
+    };
+    let Some(change) = refund.observe(provider, seen, now) else {
+        return RefundVerdict::Ignore(format!("ignored: refund already {}", refund.state));
+    };
+    let park = (change.refund.state == RefundState::Failed).then(|| {
+        format!(
+            "refund {} of {} failed at the provider: {}",
+            change.refund.planned.id,
+            change.refund.planned.amount,
+            change.refund.failure_reason.as_deref().unwrap_or("no reason given")
+        )
+    });
+    RefundVerdict::Apply {
+        change: Box::new(change),
+        park,
+    }
+}
+
 /// A refund bound that does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefundBoundViolation {
@@ -615,6 +670,34 @@ mod tests {
                 .observe("stripe", &seen("re_1", RefundState::Pending), t)
                 .map(|c| c.refund.version),
             Some(2)
+        );
+    }
+
+    #[test]
+    fn a_refund_report_moves_ours_parks_a_failure_and_ignores_the_rest() {
+        let t = DateTime::<Utc>::UNIX_EPOCH;
+        let ours = recorded();
+        assert_eq!(
+            interpret_refund_report(None, "stripe", &seen("re_1", RefundState::Refunded), t),
+            RefundVerdict::Ignore("ignored: not a refund of ours".into())
+        );
+        let done = interpret_refund_report(Some(&ours), "stripe", &seen("re_1", RefundState::Refunded), t);
+        assert!(matches!(&done, RefundVerdict::Apply { park: None, .. }), "{done:?}");
+        assert_eq!(done.why(), "applied: refund refunded");
+        let RefundVerdict::Apply { change, .. } = done else {
+            unreachable!()
+        };
+        assert_eq!(
+            interpret_refund_report(Some(&change.refund), "stripe", &seen("re_1", RefundState::Refunded), t).why(),
+            "ignored: refund already refunded"
+        );
+        let failed = interpret_refund_report(Some(&ours), "stripe", &seen("re_1", RefundState::Failed), t);
+        let RefundVerdict::Apply { park: Some(why), .. } = failed else {
+            panic!("a failed refund parks its order: {failed:?}");
+        };
+        assert!(
+            why.contains("failed at the provider: the provider could not refund"),
+            "{why}"
         );
     }
 

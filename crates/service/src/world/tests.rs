@@ -311,3 +311,42 @@ fn a_renewal_paid_after_its_subscription_ended_is_refunded_whole_once() {
     );
     assert_eq!(w.fakes().deleted.len(), 1, "its resource is deprovisioned");
 }
+
+#[test]
+fn a_refund_webhook_moves_only_a_refund_of_ours_and_only_forward() {
+    let w = World::new();
+    let order = submitted(&w, 1);
+    w.paid("evt_1", "pi_0", eur(dec!(10.00)));
+    let cancel = w.act(
+        &customer(TENANT),
+        order,
+        "cancel",
+        &json!({ "reason": "x" }),
+        "cancel-1",
+    );
+    assert_eq!(cancel.status, 200, "{}", cancel.body);
+    w.settle(TENANT, order);
+    let refund_event = |id: &str, refund: &str, status: &str, ours: &str| {
+        json!({
+            "id": id, "object": "event", "type": "refund.updated", "created": now().timestamp(),
+            "data": { "object": {
+                "id": refund, "object": "refund", "payment_intent": "pi_0", "status": status,
+                "metadata": { "refund_id": ours },
+            }},
+        })
+    };
+    // The job recorded the provider's answer (succeeded): a late report changes nothing.
+    let ours = format!("{order}:order");
+    let (_, late) = w.webhook(&refund_event("evt_r1", "re_0", "pending", &ours));
+    assert_eq!(
+        late,
+        Some(WebhookOutcome::Ignored("ignored: refund already refunded".into()))
+    );
+    let (_, stranger) = w.webhook(&refund_event("evt_r2", "re_9", "failed", "someone-else"));
+    assert_eq!(
+        stranger,
+        Some(WebhookOutcome::Ignored("ignored: not a refund of ours".into()))
+    );
+    let tenant: TenantId = TENANT.parse().unwrap();
+    assert!(!w.store().order(&tenant, order).unwrap().unwrap().needs_operator);
+}
