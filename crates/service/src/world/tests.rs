@@ -350,3 +350,57 @@ fn a_refund_webhook_moves_only_a_refund_of_ours_and_only_forward() {
     let tenant: TenantId = TENANT.parse().unwrap();
     assert!(!w.store().order(&tenant, order).unwrap().unwrap().needs_operator);
 }
+
+#[test]
+fn an_operator_reverting_a_payment_refunds_it_under_its_own_id_and_the_order_awaits_payment_again() {
+    let w = World::new();
+    let order = submitted(&w, 1);
+    // Paid, and not yet validated (the saga has not run since).
+    w.paid("evt_1", "pi_0", eur(dec!(10.00)));
+    assert_eq!(
+        w.act(
+            &customer(TENANT),
+            order,
+            "payment/revert",
+            &json!({ "reason": "x" }),
+            "revert-0"
+        )
+        .status,
+        403,
+        "only an operator reverts"
+    );
+    let reverted = w.act(
+        &operator(TENANT),
+        order,
+        "payment/revert",
+        &json!({ "reason": "chargeback" }),
+        "revert-1",
+    );
+    assert_eq!(reverted.status, 200, "{}", reverted.body);
+    assert_eq!(state(&w, order), "pending_payment");
+    w.run_saga();
+    let keys: Vec<String> = w.fakes().refunds.keys().cloned().collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].starts_with(&format!("refund-{order}:revert:")), "{keys:?}");
+}
+
+#[test]
+fn a_delivered_item_is_e_mailed_again_once_per_request() {
+    let w = World::new();
+    let order = submitted(&w, 1);
+    w.paid("evt_1", "pi_0", eur(dec!(10.00)));
+    w.settle(TENANT, order);
+    let item = w.store().order(&TENANT.parse().unwrap(), order).unwrap().unwrap().items[0].id;
+    let path = format!("/v1/orders/{order}/items/{item}/redeliver");
+    let headers = [("idempotency-key", "again-1")];
+    assert_eq!(
+        w.send(&customer(TENANT), "POST", &path, &json!({}), &headers).status,
+        202
+    );
+    assert_eq!(
+        w.send(&customer(TENANT), "POST", &path, &json!({}), &headers).status,
+        202
+    );
+    w.settle(TENANT, order);
+    assert_eq!(w.fakes().emails.len(), 2, "the first delivery and one re-delivery");
+}
