@@ -382,3 +382,49 @@ mod decisions {
         );
     }
 }
+
+#[test]
+fn unwinding_undoes_every_begun_step_newest_first_as_the_saga_defines_its_undo() {
+    use crate::lifecycle::Command;
+    use crate::order::Payment;
+    let total = fixture::order(&[]).total;
+    let paid = Command::ConfirmPayment(Payment {
+        provider: "fake".into(),
+        reference: "pi".into(),
+        amount: total,
+        paid_at: fixture::now(),
+    });
+    let item = fixture::item();
+    let mut commands = vec![
+        Command::Submit { shown_total: total },
+        paid,
+        Command::StartValidation,
+        Command::PassValidation,
+    ];
+    let provisioning = fixture::order(&commands);
+    // In flight: its provisioning begun, not completed; newest of all.
+    let undo = unwinding(&provisioning);
+    assert_eq!(
+        undo.iter().map(|u| (u.step, u.item, u.undo)).collect::<Vec<_>>(),
+        [
+            (JobKind::Provision, Some(item), step(JobKind::Provision).undo),
+            (JobKind::Validate, None, step(JobKind::Validate).undo),
+        ]
+    );
+    // Active: its completed provisioning is on the stack, above the payment.
+    commands.push(Command::ActivateItem { item });
+    let done = fixture::order(&commands);
+    let undo: Vec<(JobKind, Undo)> = unwinding(&done).iter().map(|u| (u.step, u.undo)).collect();
+    assert_eq!(
+        undo,
+        [
+            (
+                JobKind::Provision,
+                Undo::Job {
+                    kind: JobKind::Deprovision
+                }
+            ),
+            (JobKind::Validate, Undo::RequestRefund),
+        ]
+    );
+}
