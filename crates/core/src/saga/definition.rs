@@ -155,7 +155,7 @@ pub const RETRY_DELAYS_SECS: [i64; 5] = [2, 4, 8, 16, 30];
 pub const COMPENSATION_DELAYS_SECS: [i64; 8] = [2, 4, 8, 16, 30, 60, 120, 300];
 
 /// The saga, in the order its steps run. Adding a step is one entry here
-/// (plus its kind in `JobKind`, its arms in [`call_for`] and [`next`], and
+/// (plus its kind in `JobKind`, its arms in [`call_for`](super::call_for) and [`next`](super::next), and
 /// its provider call in the worker).
 pub const SAGA: &[StepDef] = &[
     StepDef {

@@ -7,7 +7,7 @@
 //!   is built (order decisions, an ended subscription, a late refund, a
 //!   re-delivery).
 //! - [`ids`]: the typed ids of jobs and refunds, one formula each.
-//! - [`unwind`]: what unwinding an order undoes, by each step's `undo`.
+//! - [`unwind`](mod@unwind): what unwinding an order undoes, by each step's `undo`.
 //! - [`refunds`]: refund planning, records and the never-more-than-paid law.
 //! - [`decisions`]: what a claimed job calls and what follows its answer.
 //! - [`payments`]: every payment-provider event interpreted: command,
