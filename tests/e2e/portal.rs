@@ -281,12 +281,16 @@ fn a_customer_configures_pays_and_watches_three_items_turn_active_one_by_one() {
     browser.select("fieldset.item[data-index='1'] select[name=product]", "kubernetes");
     browser.fill("fieldset.item[data-index='1'] input[name=workers]", "2");
 
-    // A validation error appears next to the field it names.
+    // A validation error appears next to the field it names. Typing goes
+    // through an empty field (WebDriver clears, then types), whose own
+    // error ("required") may be shown on a loaded machine before the quote
+    // of "2" answers: wait for the error about the value typed.
     let error = browser.wait_for(
-        "the error next to the workers field",
+        "the range error next to the workers field",
         "const e = document.querySelector('.field-error[data-error-for=\"/items/1/config/workers\"]');
          const input = document.querySelector('fieldset.item[data-index=\"1\"] input[name=workers]');
-         return e && input.getAttribute('aria-invalid') === 'true'
+         return e && input.getAttribute('aria-invalid') === 'true' && input.value === '2'
+             && e.textContent.includes('50')
              && input.closest('.field').nextElementSibling === e ? e.textContent : null",
     );
     assert!(

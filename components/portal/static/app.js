@@ -570,6 +570,7 @@ async function editorPage(root, id) {
   let quoteSeq = 0;
   function scheduleQuote() {
     clearTimeout(timer);
+    quoteSeq += 1; // what is in flight now prices an older configuration
     timer = setTimeout(quote, 250);
   }
   async function quote() {
