@@ -549,6 +549,20 @@ fn an_operator_reverts_a_payment_before_provisioning_starts() {
         "return document.querySelector('#order .refund[data-refund-state=refunded]') ? true : null",
     );
     browser.screenshot("order-refunded");
+
+    // A second report of the reverted payment (a Checkout Session's
+    // completion, another event for the same intent) is acknowledged and
+    // changes nothing: a reverted intent stays dead, its money back once.
+    let mut total: rust_decimal::Decimal = draft["total"]["amount"].as_str().unwrap().parse().unwrap();
+    total.rescale(2);
+    let cents = i64::try_from(total.mantissa()).unwrap();
+    let again = crate::stripe::library_signed_as(&app, SECRET, &intent, cents, "checkout.session.completed");
+    assert_eq!(again["status"], 200, "{again}");
+    assert_eq!(again["body"]["outcome"], "ignored", "{again}");
+    let after = json_of(customer.get(&order_path));
+    assert_eq!(after["state"], "pending_payment", "{after:#}");
+    assert_eq!(after["payment"], Value::Null, "{after:#}");
+    assert_eq!(sims.refunds().len(), 1);
 }
 
 #[test]

@@ -250,3 +250,83 @@ fn on_sqlite_a_suspended_subscription_never_paid_ends_after_its_grace_period() {
 fn on_postgres_a_suspended_subscription_never_paid_ends_after_its_grace_period() {
     a_suspended_subscription_never_paid_ends_after_its_grace_period(Some("sub_end_grace"));
 }
+
+/// A GPU server of `nodes` nodes in lj-1, monthly.
+fn lj1_gpu(nodes: u32) -> Value {
+    json!({"product":"gpu","billing_cycle":"monthly",
+           "config":{"region":"lj-1","gpu":"H100","nodes":nodes,"storage_gb":100,"framework":"none"}})
+}
+
+/// Ended subscriptions give back what they held: two 8-node GPU servers in
+/// lj-1 take the region's whole GPU pool (16 nodes) and the tenant's whole
+/// GPU quota (16 nodes); once both subscriptions ended and their resources
+/// are deleted, the items are `ended`, and a new 8-node order in lj-1 is
+/// validated and provisioned. Before, the ended items kept counting (still
+/// `delivered`, their capacity reserved): every later lj-1 GPU order failed
+/// validation and was refunded.
+fn ended_gpu_subscriptions_give_back_their_capacity_and_quota(postgres: Option<&str>) {
+    let w = World::start(postgres);
+    let c = w.customer();
+    let first = c.submitted(json!([lj1_gpu(8), lj1_gpu(8)]), Duration::from_secs(20));
+    let first_id = crate::api::id(&first);
+    w.sims
+        .succeed(first["payment_intent"].as_str().expect("intent"), json!({}));
+    eventually("both servers delivered", Duration::from_secs(60), || {
+        let o = json_of(c.get(&format!("/v1/orders/{first_id}")));
+        (o["items"].as_array()?.iter().all(|i| i["state"] == "delivered")).then_some(())
+    });
+    // The customer cancels both subscriptions; they end at the period's end.
+    let subs = json_of(c.get("/v1/subscriptions"))["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(subs.len(), 2, "{subs:#?}");
+    for sub in &subs {
+        let r = c.write_keyed(
+            "POST",
+            &format!("/v1/subscriptions/{}/cancel", sub["id"].as_str().unwrap()),
+            &json!({}),
+            None,
+            &uuid_key(),
+        );
+        assert_eq!(r.status(), 200);
+    }
+    w.advance_to(&subs[0]["current_period_end"]);
+    w.advance_to(&subs[1]["current_period_end"]);
+    assert_eq!(w.renew()["cancelled"], 2);
+    let ended = eventually(
+        "both items ended, their resources deleted",
+        Duration::from_secs(60),
+        || {
+            let o = json_of(c.get(&format!("/v1/orders/{first_id}")));
+            (w.live_resources() == 0 && o["items"].as_array()?.iter().all(|i| i["state"] == "ended")).then_some(o)
+        },
+    );
+    assert_eq!(
+        ended["state"], "fulfilled",
+        "the order was fulfilled; it stays so: {ended:#}"
+    );
+    assert_eq!(ended["needs_operator"], false, "{ended:#}");
+
+    // A new 8-node GPU server in lj-1 now fits the region and the quota.
+    let second = c.submitted(json!([lj1_gpu(8)]), Duration::from_secs(20));
+    let second_id = crate::api::id(&second);
+    w.sims
+        .succeed(second["payment_intent"].as_str().expect("intent"), json!({}));
+    let settled = eventually("the new order settles", Duration::from_secs(60), || {
+        let o = json_of(c.get(&format!("/v1/orders/{second_id}")));
+        ["fulfilled", "failed"].contains(&o["state"].as_str()?).then_some(o)
+    });
+    assert_eq!(settled["state"], "fulfilled", "{settled:#}");
+    assert_eq!(settled["refunds"], json!([]), "{settled:#}");
+}
+
+#[test]
+fn on_sqlite_ended_gpu_subscriptions_give_back_their_capacity_and_quota() {
+    ended_gpu_subscriptions_give_back_their_capacity_and_quota(None);
+}
+
+#[test]
+fn on_postgres_ended_gpu_subscriptions_give_back_their_capacity_and_quota() {
+    ended_gpu_subscriptions_give_back_their_capacity_and_quota(Some("sub_end_capacity"));
+}

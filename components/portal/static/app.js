@@ -12,6 +12,7 @@ const STATE_WORDS = {
   validating: "Checking", provisioning: "Setting up", partially_fulfilled: "Partly ready",
   fulfilled: "Ready", cancelled: "Cancelled", failed: "Failed",
   pending: "Waiting", active: "Running", delivered: "Running, details sent", rolled_back: "Undone and refunded",
+  ended: "Ended with its subscription",
 };
 // Where a refund is at the payment provider (the order's `refunds`).
 const REFUND_WORDS = {
@@ -684,7 +685,7 @@ function ordersTable(orders, actions) {
 // --- One order, live -------------------------------------------------------
 
 const FINAL_ORDER = ["draft", "cancelled"];
-const SETTLED_ITEM = ["delivered", "rolled_back", "failed"];
+const SETTLED_ITEM = ["delivered", "rolled_back", "failed", "ended"];
 function stillMoving(order) {
   // A refund on its way to the provider still changes what the page shows.
   if ((order.refunds || []).some((r) => OPEN_REFUND.includes(r.state))) return true;

@@ -52,8 +52,8 @@ pub use order::{Compensation, Order, OrderItem, Payment, ProductSnapshot};
 pub use pricing::{check_shown_total, order_total, price_item, PriceLine, PriceMismatch, PriceSnapshot, TOLERANCE_EUR};
 pub use quota::{check_quota, demand};
 pub use refund::{
-    check_refund_bounds, refund_idempotency_key, refund_state_of_provider_status, ObservedRefund, PlannedRefund,
-    Refund, RefundBoundViolation, RefundChange, RefundScope, RefundState,
+    check_refund_bounds, refund_idempotency_key, refund_state_of_provider_status, settled_intent, ObservedRefund,
+    PlannedRefund, Refund, RefundBoundViolation, RefundChange, RefundScope, RefundState, SettledIntent,
 };
 pub use saga::{
     call_for, describe, hop_url, next, quota_minus, quota_sum, recreate_after_failure, retry_delay, step, unwind,

@@ -79,7 +79,8 @@ pub enum Command {
     },
     /// The payment provider confirmed payment (system).
     ConfirmPayment(Payment),
-    /// The payment window closed unpaid (system).
+    /// The payment window closed unpaid (system): the provider cancelled
+    /// the intent, or the order outlived `payment_window_secs` unpaid.
     ExpirePayment,
     /// Undo a confirmed payment before provisioning starts (operator).
     RevertPayment {
@@ -109,6 +110,12 @@ pub enum Command {
     },
     /// An item's resources are gone at its provider; refund it (system).
     RollBackItem {
+        /// The item.
+        item: ItemId,
+    },
+    /// An item's subscription ended and its resource is deleted at the
+    /// provider: it holds nothing any more (system).
+    EndItem {
         /// The item.
         item: ItemId,
     },
@@ -152,6 +159,7 @@ impl Command {
             Command::FailItem { .. } => "fail an item of",
             Command::RollBackItem { .. } => "roll back an item of",
             Command::DeliverItem { .. } => "deliver an item of",
+            Command::EndItem { .. } => "end an item of",
             Command::Restore => "restore",
             Command::ChangeDeliveryAddress { .. } => "change the delivery address of",
             Command::RefundUnacceptedPayment(_) => "refund a payment it cannot accept of",
@@ -349,6 +357,10 @@ pub fn decide(
         (PendingPayment, Command::ExpirePayment) => {
             allow(from, name, actor, &[Actor::System])?;
             d.cancel("payment expired");
+            // The intent goes void too (voiding one the provider cancelled
+            // already is done at once; one paid meanwhile is refunded whole
+            // when its payment arrives).
+            d.effects.push(Effect::CancelPaymentIntent);
         }
         (PendingPayment, Command::ConfirmPayment(payment)) => {
             allow(from, name, actor, &[Actor::System])?;
@@ -443,6 +455,15 @@ pub fn decide(
             allow(from, name, actor, &[Actor::System])?;
             d.item_step(item, name, &[ItemState::Active], ItemState::Delivered)?;
             d.emit(EventType::OrderServiceDelivered, json!({ "item_id": item }));
+        }
+        (Provisioning | PartiallyFulfilled | Fulfilled, Command::EndItem { item }) => {
+            allow(from, name, actor, &[Actor::System])?;
+            // The order keeps its state (it was fulfilled); the item no
+            // longer runs, so nothing is left to deprovision on an unwind.
+            d.item_step(item, name, &[ItemState::Active, ItemState::Delivered], ItemState::Ended)?;
+            d.order
+                .compensations
+                .retain(|c| *c != Compensation::Deprovision { item });
         }
         (Cancelled, Command::Restore) => {
             allow(from, name, actor, &[Actor::Operator])?;

@@ -99,6 +99,52 @@ pub struct PlannedRefund {
     pub reason: String,
 }
 
+/// What an order already did with a payment intent. A provider may report
+/// one payment's success by more than one event (Stripe sends
+/// `payment_intent.succeeded` and `checkout.session.completed`) and
+/// delivers each again until acknowledged: once an intent has an outcome,
+/// a later report of its success changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettledIntent {
+    /// The order holds this payment (confirmed, perhaps refunded since).
+    Held,
+    /// An operator reverted it: its money was given back, and it stays dead.
+    Reverted,
+    /// It arrived when the order no longer awaited a payment and went back whole.
+    ReturnedWhole,
+}
+
+impl SettledIntent {
+    /// Why a later success report for the intent is ignored.
+    pub fn why(self) -> &'static str {
+        match self {
+            SettledIntent::Held => "ignored: payment already recorded",
+            SettledIntent::Reverted => "ignored: payment reverted by an operator",
+            SettledIntent::ReturnedWhole => "ignored: payment already refunded whole",
+        }
+    }
+}
+
+/// The outcome `intent` already has on `order`, whose recorded refunds are
+/// `refunds`; `None` when its success would be news.
+pub fn settled_intent(order: &crate::Order, refunds: &[Refund], intent: &str) -> Option<SettledIntent> {
+    if order.payment.as_ref().is_some_and(|p| p.reference == intent) {
+        return Some(SettledIntent::Held);
+    }
+    let scope_of = |scope: RefundScope| {
+        refunds
+            .iter()
+            .any(|r| r.planned.scope == scope && r.planned.payment_reference == intent)
+    };
+    if scope_of(RefundScope::Revert) {
+        Some(SettledIntent::Reverted)
+    } else if scope_of(RefundScope::LatePayment) {
+        Some(SettledIntent::ReturnedWhole)
+    } else {
+        None
+    }
+}
+
 /// The provider's idempotency key for a refund: the same refund id always
 /// asks for the same refund, however often the job runs.
 pub fn refund_idempotency_key(refund_id: &str) -> String {

@@ -238,7 +238,7 @@ pub const SAGA: &[StepDef] = &[
     },
     StepDef {
         kind: JobKind::DeprovisionSubscription,
-        does: "delete an ended subscription's resource at the cloud provider",
+        does: "delete an ended subscription's resource at the cloud provider, end the item, free its capacity",
         owner: Owner::ProvisionStep,
         per_item: true,
         after: &[],
@@ -661,6 +661,13 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: Ctx) -> Vec<Act
                 Apply(Command::RollBackItem { item }),
                 Action::ReleaseCapacity { item },
                 Action::EndSubscription { item },
+                Finish,
+            ],
+            // An ended subscription's resource is gone: the item ends, and
+            // its capacity (and, by its state, its quota) is given back.
+            (JobKind::DeprovisionSubscription, Some(item)) => vec![
+                Apply(Command::EndItem { item }),
+                Action::ReleaseCapacity { item },
                 Finish,
             ],
             // Only the first delivery moves the item; re-deliveries of a

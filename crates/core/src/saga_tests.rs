@@ -352,6 +352,24 @@ mod decisions {
     }
 
     #[test]
+    fn an_ended_subscriptions_deleted_resource_ends_its_item_and_frees_its_capacity() {
+        let order = provisioning();
+        assert_eq!(
+            next(
+                &order,
+                &job(JobKind::DeprovisionSubscription, 1, None),
+                Outcome::Done,
+                ctx()
+            ),
+            [
+                Action::Apply(Command::EndItem { item: item() }),
+                Action::ReleaseCapacity { item: item() },
+                Action::Finish,
+            ]
+        );
+    }
+
+    #[test]
     fn an_item_no_longer_provisioning_needs_no_call_unless_a_lost_create_may_have_made_it() {
         let failed = order(&[
             Command::StartValidation,

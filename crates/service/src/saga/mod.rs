@@ -3,6 +3,7 @@
 //! due jobs and records each outcome as a decision.
 
 mod ending;
+mod expiry;
 mod outbound;
 pub mod payments;
 mod providers;
@@ -16,6 +17,7 @@ mod worker;
 mod decision_tests;
 
 pub use ending::{end_jobs, refund_late_payment, schedule_end};
+pub use expiry::{expire_unpaid_orders, EXPIRY_BATCH};
 pub use outbound::{OutRequest, OutResponse, Outbound};
 pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
 pub use providers::{

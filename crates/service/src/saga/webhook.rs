@@ -3,7 +3,7 @@
 //! the same transaction that records the event.
 
 use chrono::{DateTime, Utc};
-use orderflow_core::{decide, Actor, Catalog, Command, OrderId, Payment, Rejection, TenantId};
+use orderflow_core::{decide, settled_intent, Actor, Catalog, Command, OrderId, Payment, Rejection, TenantId};
 use orderflow_http::{ApiError, HttpResponse, RequestParts, WebhookSecrets};
 use orderflow_store::{Db, Store, StoreError};
 use serde_json::json;
@@ -75,8 +75,13 @@ pub fn handle_payment_webhook<D: Db>(
         return Ok((respond(&outcome), outcome));
     }
     let target = store.order_of_intent(intent_id).map_err(store_error)?;
-    let outcome = store
-        .write(|s| {
+    // The order may change between this transaction's read and its write (a
+    // customer's cancel, the saga): the version-guarded write then fails and
+    // the event is read and decided again, against the order as it is now,
+    // rather than answering the provider with a conflict it would retry for
+    // days. Bounded: each round loses only to a write that committed.
+    let outcome = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+        store.write(|s| {
             let Some((tenant, order_id)) = &target else {
                 let fresh = s.record_webhook(name, &event.id, &event.kind, None, "unknown payment intent", now)?;
                 return Ok(if fresh {
@@ -117,10 +122,15 @@ pub fn handle_payment_webhook<D: Db>(
                     WebhookOutcome::Duplicate
                 });
             };
-            let already_paid = order.payment.as_ref().is_some_and(|p| p.reference == intent_id);
-            if already_paid && succeeded {
-                // Another event for the payment we already recorded: nothing new.
-                let why = "ignored: payment already recorded".to_owned();
+            let settled = if succeeded {
+                settled_intent(&order, &s.refunds_of(tenant, *order_id)?, intent_id)
+            } else {
+                None
+            };
+            if let Some(settled) = settled {
+                // Another report of a payment that already has its outcome
+                // (held, reverted, or returned whole): nothing new.
+                let why = settled.why().to_owned();
                 let fresh = s.record_webhook(name, &event.id, &event.kind, Some(*order_id), &why, now)?;
                 return Ok(if fresh {
                     WebhookOutcome::Ignored(why)
@@ -188,8 +198,26 @@ pub fn handle_payment_webhook<D: Db>(
             }
             Ok(outcome)
         })
-        .map_err(store_error)?;
+    })
+    .map_err(store_error)?;
     Ok((respond(&outcome), outcome))
+}
+
+/// How many times the webhook reads and decides an order event before it
+/// gives a version conflict up (as 409; the provider delivers again).
+pub const WEBHOOK_DECIDE_ROUNDS: u32 = 5;
+
+/// Runs `attempt` until it does not lose a version race, at most `rounds`
+/// times; the last conflict is returned as it is.
+pub fn again_on_conflict<T>(rounds: u32, mut attempt: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let mut left = rounds.max(1);
+    loop {
+        left -= 1;
+        match attempt() {
+            Err(StoreError::VersionConflict { .. }) if left > 0 => continue,
+            other => return other,
+        }
+    }
 }
 
 /// The acknowledgement, naming what became of the event.
@@ -204,4 +232,39 @@ fn respond(outcome: &WebhookOutcome) -> HttpResponse {
         }
     };
     HttpResponse::json(200, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_version_race_is_decided_again_but_not_forever() {
+        let conflict = || StoreError::VersionConflict { expected: 2 };
+        // Loses twice, then wins: the third round's answer.
+        let mut rounds = 0;
+        let won = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            rounds += 1;
+            if rounds < 3 {
+                Err(conflict())
+            } else {
+                Ok(rounds)
+            }
+        });
+        assert_eq!(won, Ok(3));
+        // Always loses: gives up after the bound, with the conflict.
+        let mut rounds = 0;
+        let lost: Result<(), _> = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            rounds += 1;
+            Err(conflict())
+        });
+        assert_eq!((lost, rounds), (Err(conflict()), WEBHOOK_DECIDE_ROUNDS));
+        // Any other error is not a race: answered at once.
+        let mut rounds = 0;
+        let other: Result<(), _> = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            rounds += 1;
+            Err(StoreError::Corrupt("x".into()))
+        });
+        assert_eq!((other, rounds), (Err(StoreError::Corrupt("x".into())), 1));
+    }
 }
