@@ -592,6 +592,53 @@ fn an_order_unpaid_past_the_payment_window_expires_and_frees_its_quota(backend: 
     assert_eq!(done["state"], "fulfilled", "{done:#}");
 }
 
+/// A resource the cloud keeps reporting as being created is not polled for
+/// ever: past the provisioning deadline (30 minutes by default) the item is
+/// rolled back like a permanent failure, its resource deleted and its price
+/// refunded. Before, every answer other than ready/failed was "creating" and
+/// the order stayed in `provisioning`, the payment taken, for good.
+fn a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded(backend: Backend, hint: &str) {
+    let w = World::start_with(backend, hint, |b| b.env("SPIN_VARIABLE_CLOCK", "adjustable"));
+    w.sims.set_cloud_faults(json!({ "ready_after_polls": 1_000_000 }));
+    let order = w
+        .customer()
+        .submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let oid = id(&order);
+    w.pay(&order);
+    eventually("the resource is being created", Duration::from_secs(30), || {
+        let polled = w.sims.resources().iter().any(|r| r["polls"].as_u64() > Some(1));
+        (polled && w.order(&oid)["items"][0]["state"] == "provisioning").then_some(())
+    });
+    // Half an hour later it is still being created: the item is rolled back.
+    w.app.advance_clock(30 * 60 + 1);
+    let failed = eventually("the stuck item is rolled back", Duration::from_secs(60), || {
+        let o = w.order(&oid);
+        (o["items"][0]["state"] == "rolled_back").then_some(o)
+    });
+    assert_eq!(failed["state"], "failed", "{failed:#}");
+    assert_eq!(failed["needs_operator"], false, "{failed:#}");
+    let settled = w.refunds_settled(&oid, 1);
+    assert_eq!(settled["refunds"][0]["scope"], "item");
+    assert_eq!(settled["refunds"][0]["state"], "refunded");
+    assert_eq!(settled["refunds"][0]["amount"], settled["total"]);
+    let resources = w.sims.resources();
+    assert_eq!(resources.len(), 1, "{resources:#?}");
+    assert!(
+        !resources[0]["deleted_at"].is_null(),
+        "its resource is deleted: {resources:#?}"
+    );
+}
+
+#[test]
+fn on_sqlite_a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded() {
+    a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded() {
+    a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded(Backend::Postgres, "refunds_stuck");
+}
+
 #[test]
 fn on_sqlite_an_order_unpaid_past_the_payment_window_expires_and_frees_its_quota() {
     an_order_unpaid_past_the_payment_window_expires_and_frees_its_quota(Backend::Sqlite, "");

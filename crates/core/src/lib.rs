@@ -56,9 +56,10 @@ pub use refund::{
     PlannedRefund, Refund, RefundBoundViolation, RefundChange, RefundScope, RefundState, SettledIntent,
 };
 pub use saga::{
-    call_for, describe, hop_url, next, quota_minus, quota_sum, recreate_after_failure, retry_delay, step, unwind,
-    validation_problems, validation_stage, Action, Call, Ctx, Failure, Outcome, Owner, ResourceState, SagaJob, StepDef,
-    Undo, ValidationStage, WhenExhausted, COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS, SAGA,
+    after_failed_hand_over, call_for, describe, hop_url, next, quota_minus, quota_sum, recreate_after_failure,
+    retry_delay, step, unwind, validation_problems, validation_stage, Action, Call, Ctx, Failure, Outcome, Owner,
+    ResourceState, SagaJob, StepDef, Undo, ValidationStage, WhenExhausted, COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS,
+    SAGA,
 };
 pub use state::{ItemState, OrderState};
 pub use subscription::{

@@ -556,6 +556,9 @@ pub struct Ctx {
     pub now: DateTime<Utc>,
     /// How soon to ask again about a resource still being created.
     pub poll_interval: Duration,
+    /// How long a resource may stay in creation before the item is rolled
+    /// back and refunded, as a permanent failure.
+    pub provision_deadline: Duration,
     /// Whether this worker holds the credentials key (only the components
     /// that seal or open access details do).
     pub can_seal: bool,
@@ -709,9 +712,17 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: Ctx) -> Vec<Act
                     ctx.now,
                 );
             };
+            // The deadline counts from the first poll (older jobs without
+            // one start counting now).
+            let since = match &job.payload {
+                JobPayload::Provision(p) => p.creating_since,
+                _ => None,
+            }
+            .unwrap_or(ctx.now);
             let poll_again = |due| Action::Advance {
                 payload: JobPayload::Provision(ProvisionPayload {
                     resource_id: Some(resource.clone()),
+                    creating_since: Some(since),
                 }),
                 due,
             };
@@ -739,6 +750,15 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: Ctx) -> Vec<Act
                 // Just created and not running yet (or the first question
                 // failed): record it; the next run polls.
                 _ if fresh => vec![save, poll_again(ctx.now)],
+                Ok(ResourceState::Creating) if ctx.now - since >= ctx.provision_deadline => after_failure(
+                    order,
+                    job,
+                    &Failure::Permanent(format!(
+                        "resource {resource} still being created after {} minutes",
+                        (ctx.now - since).num_minutes()
+                    )),
+                    ctx.now,
+                ),
                 Ok(ResourceState::Creating) => vec![poll_again(ctx.now + ctx.poll_interval)],
                 Ok(ResourceState::Failed(why)) => after_failure(
                     order,
@@ -768,6 +788,20 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: Ctx) -> Vec<Act
             }
         }
     }
+}
+
+/// A failed attempt that never reached its call: the job's hand-over to
+/// the component that owns its kind was answered with an error or not at
+/// all (a trap, a store error there). It counts like a failed call, so a
+/// step that fails deterministically is retried on its schedule and then
+/// rolled back or parked, never re-run every second for ever.
+pub fn after_failed_hand_over(order: &Order, job: &SagaJob, error: &str, now: DateTime<Utc>) -> Vec<Action> {
+    after_failure(
+        order,
+        job,
+        &Failure::Retryable(format!("hand-over failed: {error}")),
+        now,
+    )
 }
 
 /// After a failed call: retry on the step's schedule, or do what the step

@@ -164,6 +164,7 @@ mod decisions {
         Ctx {
             now: now(),
             poll_interval: Duration::seconds(1),
+            provision_deadline: Duration::minutes(30),
             can_seal: true,
         }
     }
@@ -222,6 +223,7 @@ mod decisions {
             payload: match kind {
                 JobKind::Provision => JobPayload::Provision(ProvisionPayload {
                     resource_id: resource.map(str::to_owned),
+                    creating_since: resource.map(|_| now()),
                 }),
                 _ => JobPayload::Empty,
             },
@@ -283,6 +285,66 @@ mod decisions {
                 payload: job.payload.clone(),
                 due: now() + Duration::seconds(1)
             }]
+        );
+    }
+
+    #[test]
+    fn a_resource_still_being_created_past_the_deadline_rolls_the_item_back() {
+        let order = provisioning();
+        let polling = job(JobKind::Provision, 1, Some("r1"));
+        let creating = || Outcome::Polled {
+            resource: "r1".into(),
+            fresh: false,
+            status: Ok(ResourceState::Creating),
+        };
+        // (minutes since the first poll, what follows)
+        let cases = [(0, false), (29, false), (30, true), (240, true)];
+        for (minutes, rolled_back) in cases {
+            let at = Ctx {
+                now: now() + Duration::minutes(minutes),
+                ..ctx()
+            };
+            let actions = next(&order, &polling, creating(), at);
+            if rolled_back {
+                let reason = format!("permanent: resource r1 still being created after {minutes} minutes");
+                assert_eq!(
+                    actions,
+                    [
+                        Action::Apply(Command::FailItem {
+                            item: item(),
+                            reason: reason.clone()
+                        }),
+                        Action::GiveUp { error: reason },
+                    ],
+                    "{minutes} min"
+                );
+            } else {
+                assert_eq!(
+                    actions,
+                    [Action::Advance {
+                        payload: polling.payload.clone(),
+                        due: at.now + Duration::seconds(1)
+                    }],
+                    "{minutes} min: polled again, the first poll's time kept"
+                );
+            }
+        }
+        // A fresh resource starts the count at its first poll.
+        let fresh = Outcome::Polled {
+            resource: "r2".into(),
+            fresh: true,
+            status: Ok(ResourceState::Creating),
+        };
+        let actions = next(&order, &job(JobKind::Provision, 1, None), fresh, ctx());
+        assert_eq!(
+            actions[1],
+            Action::Advance {
+                payload: JobPayload::Provision(ProvisionPayload {
+                    resource_id: Some("r2".into()),
+                    creating_since: Some(now()),
+                }),
+                due: now()
+            }
         );
     }
 

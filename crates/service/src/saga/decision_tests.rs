@@ -22,7 +22,7 @@ use super::outbound::{OutRequest, OutResponse, Outbound};
 use super::payments::{IntentRequest, RefundInfo, RefundRequest};
 use super::providers::{CallError, CloudCalls, MailCalls, PaymentCalls, ResourceStatus};
 use super::vault::{Vault, NONCE_LEN};
-use super::worker::{run_due_jobs, SagaEnv};
+use super::worker::{drive, record_failed_hand_over, run_due_jobs, run_job, SagaEnv};
 
 thread_local! {
     static NOW: Cell<DateTime<Utc>> = Cell::new(start());
@@ -288,6 +288,7 @@ impl World {
             nonce,
             lease: Duration::seconds(30),
             poll_interval: Duration::seconds(1),
+            provision_deadline: Duration::minutes(30),
             retry_delay_scale: 1.0,
             renewal_lead: Duration::days(3),
             subscription_grace: Duration::days(14),
@@ -653,6 +654,60 @@ fn a_cancellation_mid_saga_walks_the_compensations_back() {
         w.summary(),
         "cancelled [rolled_back,rolled_back] refunded 20.00 (at the provider 2); intents 1 cancelled 0; resources 2 deleted 2; e-mails 1; parked jobs 0"
     );
+}
+
+#[test]
+fn a_step_whose_hand_over_keeps_failing_counts_its_attempts_then_rolls_back_and_parks() {
+    let w = World::new(1);
+    w.settle();
+    w.pay();
+    // Every step runs here but provisioning and its undo, whose component
+    // answers 500 every time it is handed a job (a deterministic trap).
+    let tick = || {
+        drive(&w.env.store, clock, w.env.lease, 100, None, |job| {
+            if matches!(job.kind, JobKind::Provision | JobKind::Deprovision) {
+                record_failed_hand_over(&w.env.store, &w.env.catalog, 1.0, job, "answered 500", clock())?;
+                Ok(false)
+            } else {
+                run_job(&w.env, job)
+            }
+        })
+        .unwrap()
+    };
+    let mut waits = Vec::new();
+    for _ in 0..30 {
+        tick();
+        let provision = w
+            .env
+            .store
+            .jobs_of(&w.tenant, w.order)
+            .unwrap()
+            .into_iter()
+            .find(|j| j.kind == JobKind::Provision)
+            .unwrap();
+        if provision.state != JobState::Pending {
+            break;
+        }
+        waits.push((provision.next_attempt_at - clock()).num_seconds());
+        NOW.with(|c| c.set(provision.next_attempt_at));
+    }
+    assert_eq!(waits, [2, 4, 8, 16, 30], "the forward schedule, not every second");
+    for _ in 0..12 {
+        NOW.with(|c| c.set(c.get() + Duration::seconds(301)));
+        tick();
+    }
+    let jobs = w.jobs();
+    let of = |kind| jobs.iter().find(|(k, _, _)| *k == kind).copied().unwrap();
+    assert_eq!(
+        of(JobKind::Provision),
+        (JobKind::Provision, JobState::Done, 6),
+        "given up"
+    );
+    assert_eq!(of(JobKind::Deprovision), (JobKind::Deprovision, JobState::Parked, 9));
+    let order = w.order();
+    assert!(order.needs_operator);
+    assert_eq!(order.items[0].state.as_str(), "failed");
+    assert!(w.fakes().resources.is_empty(), "no provider call was ever made");
 }
 
 #[test]

@@ -38,6 +38,9 @@ pub struct Config {
     pub subscription_grace: Duration,
     /// `webhook_saga`: when the payment webhook carries the saga on.
     pub webhook_saga: WebhookSaga,
+    /// `provision_deadline_secs`: how long a resource may stay in creation
+    /// before its item is rolled back and refunded.
+    pub provision_deadline: Duration,
     /// `payment_window_secs`: how long a submitted order may stay unpaid
     /// before the tick cancels it and voids its intent.
     pub payment_window: Duration,
@@ -80,6 +83,7 @@ impl Config {
     const DEFAULT_RENEWAL_LEAD_SECS: i64 = 3 * 24 * 3600;
     const DEFAULT_GRACE_DAYS: u32 = 14;
     const DEFAULT_PAYMENT_WINDOW_SECS: i64 = 24 * 3600;
+    const DEFAULT_PROVISION_DEADLINE_SECS: i64 = 30 * 60;
 
     fn load(correlation_id: &str) -> Result<Self, ApiError> {
         let bad = |name: &str, e: &dyn std::fmt::Display| {
@@ -128,6 +132,11 @@ impl Config {
             renewal_lead: Duration::seconds(whole("renewal_lead_secs", Self::DEFAULT_RENEWAL_LEAD_SECS)?),
             subscription_grace: Duration::days(i64::from(subscription_grace)),
             webhook_saga,
+            provision_deadline: Duration::seconds(
+                Some(whole("provision_deadline_secs", Self::DEFAULT_PROVISION_DEADLINE_SECS)?)
+                    .filter(|secs| *secs > 0)
+                    .ok_or_else(|| bad("provision_deadline_secs", &"must be a whole number of seconds above 0"))?,
+            ),
             payment_window: Duration::seconds(
                 Some(whole("payment_window_secs", Self::DEFAULT_PAYMENT_WINDOW_SECS)?)
                     .filter(|secs| *secs > 0)
