@@ -126,7 +126,7 @@ impl<D: Db> Store<D> {
                         job.order.to_string().into(),
                         job.item.map(|i| i.to_string()).into(),
                         job.kind.as_str().into(),
-                        job.after.as_deref().into(),
+                        job.after.as_ref().map(orderflow_core::JobId::as_str).into(),
                         Param::Json(serde_json::to_string(&job.payload)?.into()),
                         Param::Time(now),
                     ],

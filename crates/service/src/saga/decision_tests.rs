@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use orderflow_core::saga::{WhenExhausted, SAGA};
 use orderflow_core::{
     created_event, decide, parse_item, Actor, Catalog, Command, EmailAddress, ItemId, JobKind, Order, OrderId,
     OrderItem, Payment, Quota, TenantId,
@@ -374,6 +375,27 @@ impl World {
         panic!("the saga did not settle: {:?}", self.jobs());
     }
 
+    /// Ends the item's subscription as a cancellation at period end does,
+    /// with (`open_renewal`) a renewal charged through an intent nobody paid.
+    fn end_subscription(&self, open_renewal: bool) {
+        let now = clock();
+        self.env
+            .store
+            .write(|s| {
+                let sub = s
+                    .subscription_of_item(&self.tenant, item_id(1))?
+                    .expect("a subscription");
+                if open_renewal {
+                    let renewal = s.start_renewal(&sub, sub.period + 1, true, now)?;
+                    s.link_renewal_intent(&renewal, "fake", "pi_renewal", now)?;
+                }
+                let change = sub.end("cancelled at period end", now).expect("it ends");
+                s.apply_subscription(sub.version, &change)?;
+                super::subscription_end::schedule_end(s, &change.subscription, now)
+            })
+            .unwrap();
+    }
+
     fn jobs(&self) -> Vec<(JobKind, JobState, u32)> {
         let jobs = self.env.store.jobs_of(&self.tenant, self.order).unwrap();
         jobs.iter().map(|j| (j.kind, j.state, j.attempts)).collect()
@@ -401,7 +423,7 @@ impl World {
     }
 }
 
-/// The step a row puts its fault on, and how the order gets there.
+/// A node of the saga a fault can hit: one provider call of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum At {
     CreateIntent,
@@ -412,6 +434,27 @@ enum At {
     CancelIntent,
     Deprovision,
     Refund,
+    DeprovisionSubscription,
+    VoidRenewalIntent,
+}
+
+/// The nodes of `kind`'s step: the provider calls a fault can hit. The
+/// match is exhaustive, so a new step of `SAGA` does not compile until it
+/// has its nodes, and the table below then runs it under every fault.
+fn nodes(kind: JobKind) -> &'static [At] {
+    match kind {
+        JobKind::CreatePaymentIntent => &[At::CreateIntent],
+        // Validation calls no provider: its one failure is an order that
+        // no longer fits (the other faults have nothing to hit).
+        JobKind::Validate => &[At::Validate],
+        JobKind::Provision => &[At::CreateResource, At::PollResource],
+        JobKind::Deliver => &[At::Deliver],
+        JobKind::CancelPaymentIntent => &[At::CancelIntent],
+        JobKind::Deprovision => &[At::Deprovision],
+        JobKind::Refund => &[At::Refund],
+        JobKind::DeprovisionSubscription => &[At::DeprovisionSubscription],
+        JobKind::VoidRenewalIntent => &[At::VoidRenewalIntent],
+    }
 }
 
 /// Drives a one-item order through the saga with `fault` at `at` and
@@ -457,6 +500,22 @@ fn outcome(at: At, fault: Fault) -> String {
             w.fail(Op::CreateResource, item, Fault::Permanent, 1);
             w.fail(Op::CreateRefund, None, fault, times);
         }
+        At::DeprovisionSubscription | At::VoidRenewalIntent => {
+            // The order is fulfilled and its item's subscription runs; it
+            // ends (with a renewal charged but not paid, for the void).
+            w.settle();
+            w.pay();
+            w.settle();
+            w.end_subscription(at == At::VoidRenewalIntent);
+            let op = if at == At::VoidRenewalIntent {
+                Op::CancelIntent
+            } else {
+                Op::DeleteResource
+            };
+            w.fail(op, None, fault, times);
+            w.settle();
+            return w.summary();
+        }
     }
     // Without an intent (or once cancelled) nobody can pay.
     let unpaid = at == At::CancelIntent || (at, fault) == (At::CreateIntent, Fault::Permanent);
@@ -484,91 +543,104 @@ const ROLLED_BACK_DELETED: &str =
 const CANCELLED: &str =
     "cancelled [pending] refunded 0.00 (at the provider 0); intents 1 cancelled 1; resources 0 deleted 0; e-mails 0; parked jobs 0";
 
-#[test]
-fn every_step_under_every_kind_of_answer_ends_as_the_saga_says() {
-    use Fault::{AlreadyExists, Crash, Ok, Permanent, Retryable};
-    let table: &[(At, Fault, &str)] = &[
-        // Forward steps: a retryable failure retries, a crash runs the
-        // step again with one effect at the provider.
-        (At::CreateIntent, Ok, FULFILLED),
-        (At::CreateIntent, Retryable, FULFILLED),
-        (At::CreateIntent, AlreadyExists, FULFILLED),
-        (At::CreateIntent, Crash, FULFILLED),
-        // No intent, no payment: the order waits for an operator.
-        (
-            At::CreateIntent,
-            Permanent,
-            "pending_payment (needs operator) [pending] refunded 0.00 (at the provider 0); intents 0 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
-        ),
-        // Validation calls no provider: its one failure is an order that
-        // no longer fits, which fails and is refunded in full.
-        (At::Validate, Ok, FULFILLED),
-        (
-            At::Validate,
-            Permanent,
-            "failed [pending] refunded 10.00 (at the provider 1); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0",
-        ),
-        (At::CreateResource, Ok, FULFILLED),
-        (At::CreateResource, Retryable, FULFILLED),
-        (At::CreateResource, AlreadyExists, FULFILLED),
-        (At::CreateResource, Crash, FULFILLED),
-        (At::CreateResource, Permanent, ROLLED_BACK_UNCREATED),
-        (At::PollResource, Ok, FULFILLED),
-        (At::PollResource, Retryable, FULFILLED),
-        (At::PollResource, AlreadyExists, FULFILLED),
-        (At::PollResource, Crash, FULFILLED),
-        // The resource exists: the item's deprovisioning deletes it.
-        (At::PollResource, Permanent, ROLLED_BACK_DELETED),
-        (At::Deliver, Ok, FULFILLED),
-        (At::Deliver, Retryable, FULFILLED),
-        (At::Deliver, AlreadyExists, FULFILLED),
-        (At::Deliver, Crash, FULFILLED),
-        // The resource runs and is paid for; the e-mail waits for a person.
-        (
-            At::Deliver,
-            Permanent,
-            "fulfilled (needs operator) [active] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
-        ),
-        // Compensations: retried, and parked instead of given up.
-        (At::CancelIntent, Ok, CANCELLED),
-        (At::CancelIntent, Retryable, CANCELLED),
-        (At::CancelIntent, AlreadyExists, CANCELLED),
-        (At::CancelIntent, Crash, CANCELLED),
-        (
-            At::CancelIntent,
-            Permanent,
-            "cancelled (needs operator) [pending] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
-        ),
-        (At::Deprovision, Ok, ROLLED_BACK_DELETED),
-        (At::Deprovision, Retryable, ROLLED_BACK_DELETED),
-        (At::Deprovision, AlreadyExists, ROLLED_BACK_DELETED),
-        (At::Deprovision, Crash, ROLLED_BACK_DELETED),
-        // Still running at the provider: not refunded, an operator decides.
-        (At::Refund, Ok, ROLLED_BACK_UNCREATED),
-        (At::Refund, Retryable, ROLLED_BACK_UNCREATED),
-        (At::Refund, AlreadyExists, ROLLED_BACK_UNCREATED),
-        (At::Refund, Crash, ROLLED_BACK_UNCREATED),
-        // Refused by the provider: the money is still the customer's, and
-        // a person must look (the refund is never sent twice).
-        (
-            At::Refund,
-            Permanent,
-            "failed (needs operator) [rolled_back] refunded 10.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
-        ),
-        (
-            At::Deprovision,
-            Permanent,
-            "provisioning (needs operator) [failed] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
-        ),
-    ];
-    let mut wrong = Vec::new();
-    for (at, fault, expected) in table {
-        let got = outcome(*at, *fault);
-        if got != *expected {
-            wrong.push(format!("{at:?} × {fault:?}:\n  expected {expected}\n  got      {got}"));
+/// What the order ends as once the step at `at` has done its work, however
+/// many retryable failures, lost answers ("already exists") and crashes
+/// after acting it took: the same as if nothing had gone wrong.
+fn mended(at: At) -> &'static str {
+    match at {
+        At::CreateIntent | At::Validate | At::CreateResource | At::PollResource | At::Deliver => FULFILLED,
+        At::CancelIntent => CANCELLED,
+        At::Deprovision => ROLLED_BACK_DELETED,
+        At::Refund => ROLLED_BACK_UNCREATED,
+        // The resource is gone: the item has ended (its capacity freed).
+        At::DeprovisionSubscription => {
+            "fulfilled [ended] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 1; e-mails 1; parked jobs 0"
+        }
+        At::VoidRenewalIntent => {
+            "fulfilled [ended] refunded 0.00 (at the provider 0); intents 1 cancelled 1; resources 1 deleted 1; e-mails 1; parked jobs 0"
         }
     }
+}
+
+/// What the order ends as when the step at `at` fails for good (the test
+/// also checks it is what the step's `when_exhausted` says).
+fn exhausted(at: At) -> &'static str {
+    match at {
+        // No intent, no payment: the order waits for an operator.
+        At::CreateIntent => {
+            "pending_payment (needs operator) [pending] refunded 0.00 (at the provider 0); intents 0 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1"
+        }
+        // An order that no longer fits fails and is refunded in full.
+        At::Validate => {
+            "failed [pending] refunded 10.00 (at the provider 1); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0"
+        }
+        At::CreateResource => ROLLED_BACK_UNCREATED,
+        // The resource exists: the item's deprovisioning deletes it.
+        At::PollResource => ROLLED_BACK_DELETED,
+        // The resource runs and is paid for; the e-mail waits for a person.
+        At::Deliver => {
+            "fulfilled (needs operator) [active] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1"
+        }
+        // Compensations are parked instead of given up.
+        At::CancelIntent => {
+            "cancelled (needs operator) [pending] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1"
+        }
+        // Still running at the provider: not refunded, an operator decides.
+        At::Deprovision => {
+            "provisioning (needs operator) [failed] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1"
+        }
+        // Refused by the provider: the money is still the customer's, and
+        // a person must look (the refund is never sent twice).
+        At::Refund => {
+            "failed (needs operator) [rolled_back] refunded 10.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1"
+        }
+        At::DeprovisionSubscription => {
+            "fulfilled (needs operator) [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 1; parked jobs 1"
+        }
+        At::VoidRenewalIntent => {
+            "fulfilled (needs operator) [ended] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 1; e-mails 1; parked jobs 1"
+        }
+    }
+}
+
+/// Whether `summary` is what `rule` says a failure that retries cannot
+/// mend does.
+fn follows(rule: WhenExhausted, summary: &str) -> bool {
+    match rule {
+        WhenExhausted::Park => summary.contains("(needs operator)") && summary.ends_with("parked jobs 1"),
+        WhenExhausted::RollBackItem => summary.contains("[rolled_back]") && summary.ends_with("parked jobs 0"),
+        WhenExhausted::FailOrderAndRefund => summary.starts_with("failed [") && !summary.contains("refunded 0.00"),
+    }
+}
+
+#[test]
+fn every_step_of_the_saga_under_every_kind_of_answer_ends_as_the_saga_says() {
+    use Fault::{AlreadyExists, Crash, Ok, Permanent, Retryable};
+    let mut wrong = Vec::new();
+    let mut covered = Vec::new();
+    for def in SAGA {
+        assert!(!nodes(def.kind).is_empty(), "{} has no node to fault", def.kind);
+        for &at in nodes(def.kind) {
+            // A retryable failure retries, a crash runs the step again with
+            // one effect at the provider, a lost answer is found again.
+            for fault in [Ok, Retryable, AlreadyExists, Crash, Permanent] {
+                let got = outcome(at, fault);
+                let expected = if fault == Permanent { exhausted(at) } else { mended(at) };
+                if got != expected {
+                    wrong.push(format!(
+                        "{} at {at:?} × {fault:?}:\n  expected {expected}\n  got      {got}",
+                        def.kind
+                    ));
+                }
+                if fault == Permanent && !follows(def.when_exhausted, &got) {
+                    wrong.push(format!("{} at {at:?}: {got} is not {:?}", def.kind, def.when_exhausted));
+                }
+            }
+        }
+        covered.push(def.kind);
+    }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_eq!(covered.len(), JobKind::ALL.len(), "every step of the saga is faulted");
 }
 
 #[test]

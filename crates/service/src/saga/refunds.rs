@@ -13,8 +13,8 @@
 
 use chrono::{DateTime, Utc};
 use orderflow_core::{
-    check_refund_bounds, decide, refund_idempotency_key, refund_state_of_provider_status, Actor, Catalog, Command,
-    ObservedRefund, OrderId, Refund, RefundChange, RefundState, TenantId,
+    check_refund_bounds, decide, refund_state_of_provider_status, Actor, Catalog, Command, ObservedRefund, OrderId,
+    Refund, RefundChange, RefundId, RefundState, TenantId,
 };
 use orderflow_store::{Db, Job, Store, StoreError};
 
@@ -29,7 +29,7 @@ use super::worker::{SagaEnv, SUBJECT};
 pub(super) fn run_refund<D: Db, P: SagaProviders>(
     env: &SagaEnv<D, P>,
     job: &Job,
-    id: &str,
+    id: &RefundId,
 ) -> Result<Result<(), CallError>, StoreError> {
     let Some(refund) = env.store.refund(&job.tenant, id)? else {
         return Ok(Err(CallError::Permanent(format!("no refund {id} recorded"))));
@@ -48,12 +48,12 @@ pub(super) fn run_refund<D: Db, P: SagaProviders>(
         intent: refund.planned.payment_reference.clone(),
         amount: Some(refund.planned.amount),
         metadata: vec![
-            ("refund_id".into(), id.to_owned()),
+            ("refund_id".into(), id.to_string()),
             ("order_id".into(), job.order.to_string()),
             ("tenant".into(), job.tenant.as_str().to_owned()),
             ("scope".into(), refund.planned.scope.as_str().to_owned()),
         ],
-        idempotency_key: refund_idempotency_key(id),
+        idempotency_key: id.idempotency_key(),
     };
     let (provider, info) = match env.providers.create_refund(env.out.as_ref(), &request) {
         Ok(answer) => answer,
@@ -169,7 +169,9 @@ pub(super) fn apply_refund_event<D: Db>(
             });
         };
         let refund = match refund_key {
-            Some(key) => s.refund(tenant, key)?.filter(|r| r.order == *order),
+            Some(key) => s
+                .refund(tenant, &RefundId::stored(key.as_str()))?
+                .filter(|r| r.order == *order),
             None => s
                 .refunds_of(tenant, *order)?
                 .into_iter()

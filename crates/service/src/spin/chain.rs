@@ -67,7 +67,7 @@ pub fn kick(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, c
 /// until its lease ends; a claim that moved on meanwhile (it did finish
 /// after all) is left alone.
 pub fn hand_over(store: &Store<SpinDb>, job: &Job, token: &str, correlation_id: &str) -> Result<bool, StoreError> {
-    let url = crate::saga::hop_url(job);
+    let url = orderflow_core::saga::handoff_url(job.kind, &job.id, job.claim);
     let failed = match chain(&url, token) {
         Ok((200, body)) => {
             return Ok(serde_json::from_slice::<serde_json::Value>(&body)

@@ -2,7 +2,12 @@
 //! real stored jobs and fake providers are tabled in the service's
 //! `saga/decision_tests.rs`.
 
+use super::decisions::quota_zip;
 use super::*;
+use crate::catalog::Quota;
+use crate::ids::ItemId;
+use crate::order::Compensation;
+use crate::state::ItemState;
 
 #[test]
 fn every_job_kind_is_exactly_one_step_of_the_saga() {
@@ -71,11 +76,11 @@ fn each_forward_step_names_its_undo() {
 #[test]
 fn a_job_is_handed_to_its_owners_private_route() {
     assert_eq!(
-        hop_url(JobKind::Deprovision, "o:3:0", 7),
+        handoff_url(JobKind::Deprovision, "o:3:0", 7),
         "http://provision-step.spin.internal/v1/internal/jobs/provision/o:3:0?claim=7"
     );
     assert_eq!(
-        hop_url(JobKind::CancelPaymentIntent, "j", 1),
+        handoff_url(JobKind::CancelPaymentIntent, "j", 1),
         "http://pay.spin.internal/v1/internal/jobs/payment/j?claim=1"
     );
     assert_eq!(Owner::Validate.job_path("j", 2), "/v1/internal/jobs/validate/j?claim=2");
@@ -136,7 +141,7 @@ fn the_stack_unwinds_newest_first() {
 
 #[test]
 fn the_readme_shows_the_saga_as_printed() {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../../README.md");
     assert!(
         readme.contains(&describe()),
         "README.md's saga section must show orderflow_core::saga::describe() verbatim:\n{}",
@@ -148,11 +153,16 @@ fn the_readme_shows_the_saga_as_printed() {
 
 mod decisions {
     use super::super::*;
-    use crate::catalog::Catalog;
+    use crate::catalog::{Catalog, Quota};
+    use crate::config::parse_item;
+    use crate::ids::ItemId;
     use crate::ids::{OrderId, TenantId};
+    use crate::lifecycle::Command;
     use crate::lifecycle::{decide, Actor};
+    use crate::order::Order;
     use crate::order::Payment;
     use chrono::TimeZone;
+    use chrono::{DateTime, Duration, Utc};
     use serde_json::json;
     use uuid::Uuid;
 
@@ -160,8 +170,8 @@ mod decisions {
         Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
     }
 
-    fn ctx() -> Ctx {
-        Ctx {
+    fn ctx() -> StepContext {
+        StepContext {
             now: now(),
             poll_interval: Duration::seconds(1),
             provision_deadline: Duration::minutes(30),
@@ -300,7 +310,7 @@ mod decisions {
         // (minutes since the first poll, what follows)
         let cases = [(0, false), (29, false), (30, true), (240, true)];
         for (minutes, rolled_back) in cases {
-            let at = Ctx {
+            let at = StepContext {
                 now: now() + Duration::minutes(minutes),
                 ..ctx()
             };
