@@ -330,3 +330,48 @@ fn on_sqlite_ended_gpu_subscriptions_give_back_their_capacity_and_quota() {
 fn on_postgres_ended_gpu_subscriptions_give_back_their_capacity_and_quota() {
     ended_gpu_subscriptions_give_back_their_capacity_and_quota(Some("sub_end_capacity"));
 }
+
+/// A renewal charge the provider accepted whose webhook never arrives is
+/// not awaited for ever: at the period's end the renewal run retrieves the
+/// intent at the provider, finds it paid, and renews. Before, the
+/// subscription waited for the webhook with no deadline and ran on unpaid
+/// (or, paid, was never renewed).
+fn a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end(postgres: Option<&str>) {
+    let w = World::start(postgres);
+    let (_, sub) = w.subscribed();
+    let sub_id = sub["id"].as_str().unwrap().to_owned();
+    // The provider's webhooks go nowhere while the renewal is charged.
+    w.sims
+        .set_webhook("http://127.0.0.1:9/v1/webhooks/payments/stripe", SECRET);
+    w.advance_to(&sub["next_renewal_at"]);
+    assert_eq!(w.renew()["charged"], 1);
+    let awaiting = w.subscription(&sub_id);
+    assert_eq!(awaiting["current_period"], 1, "not confirmed: {awaiting:#}");
+    assert_eq!(awaiting["next_renewal_at"], Value::Null, "{awaiting:#}");
+    w.sims.set_webhook(&w.app.url("/v1/webhooks/payments/stripe"), SECRET);
+    // Before the period's end nothing is asked;
+    assert_eq!(w.renew()["checked"], 0);
+    // at its end the provider is asked: paid, so renewed.
+    w.advance_to(&sub["current_period_end"]);
+    let run = w.renew();
+    assert_eq!(run["checked"], 1, "{run}");
+    let renewed = w.subscription(&sub_id);
+    assert_eq!(
+        (renewed["status"].as_str(), renewed["current_period"].as_u64()),
+        (Some("active"), Some(2)),
+        "{renewed:#}"
+    );
+    assert_eq!(renewed["current_period_start"], sub["current_period_end"]);
+    // Asked once: the next run has nothing to ask.
+    assert_eq!(w.renew()["checked"], 0);
+}
+
+#[test]
+fn on_sqlite_a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end() {
+    a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end(None);
+}
+
+#[test]
+fn on_postgres_a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end() {
+    a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end(Some("sub_end_lost_webhook"));
+}

@@ -217,6 +217,10 @@ pub enum RenewalVerdict {
     RefundLate(PlannedRefund),
     /// Paid, but not as the renewal asked: recorded for a person (why).
     Flag(String),
+    /// A charge the provider had accepted failed or was cancelled later (a
+    /// bank debit returned): a decline, as if the charge had been refused
+    /// (the dunning schedule, then suspension and the end).
+    Decline(String),
     /// Nothing changes.
     Ignore,
 }
@@ -228,23 +232,40 @@ impl RenewalVerdict {
             RenewalVerdict::Renew(_) => "applied: renewal paid".into(),
             RenewalVerdict::RefundLate(_) => "refunded: the subscription had ended".into(),
             RenewalVerdict::Flag(why) => why.clone(),
+            RenewalVerdict::Decline(why) => format!("applied: renewal declined ({why})"),
             RenewalVerdict::Ignore => "ignored: not a renewal payment".into(),
         }
     }
 }
 
 /// The one interpretation of a payment report for the renewal `renewal`
-/// (of `period`, asking `asked`) of `sub` (`None`: the subscription is gone).
+/// (of `period`, asking `asked`; `awaited` when the provider accepted its
+/// charge and its confirmation is awaited) of `sub` (`None`: the
+/// subscription is gone).
 pub fn interpret_renewal_payment(
     sub: Option<&Subscription>,
     renewal: &str,
     period: u32,
     asked: Money,
+    awaited: bool,
     report: &PaymentReport,
     now: DateTime<Utc>,
 ) -> RenewalVerdict {
-    let Reported::Paid(amount) = &report.reported else {
-        return RenewalVerdict::Ignore;
+    let amount = match &report.reported {
+        Reported::Paid(amount) => amount,
+        // An accepted charge that fails later is a decline; one the renewal
+        // run saw declined was recorded as such when it charged.
+        Reported::Declined | Reported::Canceled
+            if awaited && sub.is_some_and(|s| s.status != SubscriptionStatus::Cancelled) =>
+        {
+            let why = if report.reported == Reported::Canceled {
+                "the payment was cancelled"
+            } else {
+                "the payment failed"
+            };
+            return RenewalVerdict::Decline(why.into());
+        }
+        _ => return RenewalVerdict::Ignore,
     };
     match (amount, sub) {
         (Ok(amount), Some(sub)) if sub.status == SubscriptionStatus::Cancelled => {
@@ -486,5 +507,69 @@ mod tests {
             interpret_payment(&first.order, &[], &paid, &Catalog::standard(), now()),
             PaymentVerdict::Ignore(Ignored::Settled(SettledIntent::Held))
         );
+    }
+
+    #[test]
+    fn a_renewal_charge_that_fails_after_it_was_accepted_is_a_decline_once() {
+        let catalog = Catalog::standard();
+        let active = {
+            let o = order(&[
+                Command::Submit {
+                    shown_total: eur(dec!(10.00)),
+                },
+                Command::ConfirmPayment(Payment {
+                    provider: "fake".into(),
+                    reference: "pi_1".into(),
+                    amount: eur(dec!(10.00)),
+                    paid_at: now(),
+                }),
+                Command::StartValidation,
+                Command::PassValidation,
+            ]);
+            let item = o.items[0].id;
+            let active = decide(&o, Command::ActivateItem { item }, Actor::System, &catalog, now()).unwrap();
+            Subscription::start(
+                o.tenant.clone(),
+                o.id,
+                &active.order.items[0],
+                now(),
+                chrono::Duration::days(3),
+            )
+        };
+        let mut ended = active.clone();
+        ended.status = SubscriptionStatus::Cancelled;
+        let price = active.price;
+        let verdict = |sub: Option<&Subscription>, awaited: bool, reported: Reported| {
+            interpret_renewal_payment(sub, "r2", 2, price, awaited, &report("pi_r2", reported), now()).why()
+        };
+        let rows = [
+            (
+                Some(&active),
+                true,
+                Reported::Declined,
+                "applied: renewal declined (the payment failed)",
+            ),
+            (
+                Some(&active),
+                true,
+                Reported::Canceled,
+                "applied: renewal declined (the payment was cancelled)",
+            ),
+            // Declined when charged: the renewal run recorded it already.
+            (
+                Some(&active),
+                false,
+                Reported::Declined,
+                "ignored: not a renewal payment",
+            ),
+            (Some(&ended), true, Reported::Declined, "ignored: not a renewal payment"),
+            (None, true, Reported::Declined, "ignored: not a renewal payment"),
+            (Some(&active), true, Reported::Other, "ignored: not a renewal payment"),
+            (Some(&active), true, Reported::Paid(Ok(price)), "applied: renewal paid"),
+        ];
+        for (sub, awaited, reported, expected) in rows {
+            let label = format!("{:?} awaited {awaited} {reported:?}", sub.map(|s| s.status));
+            assert_eq!(verdict(sub, awaited, reported), expected, "{label}");
+        }
     }
 }

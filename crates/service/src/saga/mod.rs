@@ -28,6 +28,6 @@ pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
 pub(crate) use worker::SUBJECT as SAGA_SUBJECT;
 pub use worker::{
-    drive, provider_timeout, record_failed_hand_over, run_claimed_job, run_due_jobs, run_handed_jobs, run_job, SagaEnv,
-    TickReport, RELEASE_DELAY,
+    drive, provider_timeout, record_failed_hand_over, run_claimed_job, run_due_jobs, run_handed_jobs, run_job, scaled,
+    SagaEnv, TickReport, RELEASE_DELAY,
 };

@@ -33,6 +33,9 @@ pub enum WebhookOutcome {
 /// oversized one; nothing changes), then the typed change is applied; 2xx
 /// otherwise (so the provider stops retrying), with the outcome in the body.
 /// Event types the domain does not act on are recorded and acknowledged.
+/// `retry_delay_scale` scales the dunning schedule of a renewal declined by
+/// an event (1 outside tests), as the renewal run scales it.
+#[allow(clippy::too_many_arguments)]
 pub fn handle_payment_webhook<D: Db>(
     store: &Store<D>,
     catalog: &Catalog,
@@ -40,6 +43,7 @@ pub fn handle_payment_webhook<D: Db>(
     secrets: &WebhookSecrets,
     request: &RequestParts,
     now: DateTime<Utc>,
+    retry_delay_scale: f64,
     correlation_id: &str,
 ) -> Result<(HttpResponse, WebhookOutcome), ApiError> {
     // The provider signs with the real time: check it against the system
@@ -68,7 +72,8 @@ pub fn handle_payment_webhook<D: Db>(
     if let Some(renewal) = store.renewal_of_intent(intent_id).map_err(store_error)? {
         // A subscription's renewal, not an order: the same signed path.
         use crate::subscriptions::{apply_renewal_payment, RenewalOutcome};
-        let outcome = apply_renewal_payment(store, &renewal, name, &event, now).map_err(store_error)?;
+        let outcome =
+            apply_renewal_payment(store, &renewal, name, &event, now, retry_delay_scale).map_err(store_error)?;
         let outcome = match outcome {
             RenewalOutcome::Renewed(tenant, id) => WebhookOutcome::Renewed(tenant, id),
             RenewalOutcome::Duplicate => WebhookOutcome::Duplicate,

@@ -65,7 +65,7 @@ impl<D: Db, P> SagaEnv<D, P> {
 }
 
 /// `at`, with its distance from `now` multiplied by `scale`.
-fn scaled(now: DateTime<Utc>, at: DateTime<Utc>, scale: f64) -> DateTime<Utc> {
+pub fn scaled(now: DateTime<Utc>, at: DateTime<Utc>, scale: f64) -> DateTime<Utc> {
     let millis = (at - now).num_milliseconds();
     #[allow(
         clippy::cast_possible_truncation,
