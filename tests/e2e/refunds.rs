@@ -629,6 +629,92 @@ fn a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded(ba
     );
 }
 
+/// A dead end has an exit: the item's resource fails at the provider and
+/// its deletion keeps failing, so the deprovisioning parks and the order
+/// waits for an operator. The operator sees the parked job and why
+/// (`GET /v1/orders/{id}/jobs`), has the provider fixed, and retries it
+/// (`POST …/jobs/{job}/retry`, If-Match, audited): the item is rolled back
+/// and refunded, and the order no longer waits. Before, nothing but the
+/// database could move a parked job.
+fn an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded(backend: Backend, hint: &str) {
+    let w = World::start(backend, hint);
+    let order = w
+        .customer()
+        .submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let oid = id(&order);
+    let item = order["items"][0]["id"].as_str().expect("item id").to_owned();
+    w.sims
+        .set_cloud_faults(json!({ "fail_provisioning_for": item, "fail_deletes_for": item }));
+    w.pay(&order);
+    let operator = Caller::operator(&w.app);
+    let parked = eventually("the deprovisioning parks", Duration::from_secs(90), || {
+        let o = w.order(&oid);
+        (o["needs_operator"] == true).then_some(o)
+    });
+    let jobs = json_of(operator.get(&format!("/v1/orders/{oid}/jobs")));
+    let stuck: Vec<&Value> = jobs["items"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter(|j| j["state"] == "parked")
+        .collect();
+    assert_eq!(stuck.len(), 1, "{jobs:#}");
+    assert_eq!(stuck[0]["kind"], "deprovision");
+    assert!(
+        stuck[0]["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "the parked job says why: {jobs:#}"
+    );
+    let job = stuck[0]["id"].as_str().unwrap().to_owned();
+    // Customers see neither the jobs nor the exit.
+    assert_eq!(w.customer().get(&format!("/v1/orders/{oid}/jobs")).status(), 403);
+    let path = format!("/v1/orders/{oid}/jobs/{job}/retry");
+    let body = json!({ "reason": "provider fixed the deletion" });
+    assert_eq!(
+        w.customer()
+            .write("POST", &path, &body, Some(version(&parked)))
+            .status(),
+        403
+    );
+    // A stale version changes nothing.
+    assert_eq!(
+        operator
+            .write("POST", &path, &body, Some(version(&parked) - 1))
+            .status(),
+        412
+    );
+
+    w.sims.clear_cloud_faults();
+    let r = operator.write("POST", &path, &body, Some(version(&parked)));
+    assert_eq!(r.status(), 200);
+    let retried = json_of(r);
+    assert_eq!(retried["needs_operator"], false, "{retried:#}");
+    let settled = w.refunds_settled(&oid, 1);
+    assert_eq!(settled["items"][0]["state"], "rolled_back", "{settled:#}");
+    assert_eq!(settled["refunds"][0]["scope"], "item");
+    assert_eq!(settled["needs_operator"], false);
+    let audit = json_of(operator.get(&format!("/v1/orders/{oid}/audit")));
+    assert!(
+        audit.to_string().contains("provider fixed the deletion"),
+        "the retry is audited: {audit}"
+    );
+    // Retrying again: the job is no longer parked.
+    let again = operator.write("POST", &path, &body, Some(version(&w.order(&oid))));
+    assert_eq!(again.status(), 409);
+}
+
+#[test]
+fn on_sqlite_an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded() {
+    an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded() {
+    an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded(
+        Backend::Postgres,
+        "refunds_retry_parked",
+    );
+}
+
 #[test]
 fn on_sqlite_a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded() {
     a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded(Backend::Sqlite, "");

@@ -136,6 +136,17 @@ pub enum Command {
     /// A payment arrived that the order can no longer accept (it is not
     /// awaiting one): all of it goes back (system).
     RefundUnacceptedPayment(Payment),
+    /// An operator sends a parked saga job back to work (its attempts
+    /// counted afresh); the order no longer waits for an operator unless
+    /// another of its jobs is still parked (operator).
+    RetryParkedJob {
+        /// The job.
+        job: String,
+        /// Whether another of the order's jobs stays parked.
+        others_parked: bool,
+        /// Why, for the audit trail.
+        reason: String,
+    },
     /// A compensation keeps failing: a person must look (system).
     ParkForOperator {
         /// What keeps failing.
@@ -165,6 +176,7 @@ impl Command {
             Command::ChangeDeliveryAddress { .. } => "change the delivery address of",
             Command::RefundUnacceptedPayment(_) => "refund a payment it cannot accept of",
             Command::ParkForOperator { .. } => "park",
+            Command::RetryParkedJob { .. } => "retry a parked job of",
         }
     }
 
@@ -174,6 +186,7 @@ impl Command {
                 reason.clone()
             }
             Command::FailItem { reason, .. } => reason.clone(),
+            Command::RetryParkedJob { job, reason, .. } => format!("retry job {job}: {reason}"),
             Command::ChangeDeliveryAddress { address } => format!("delivery address set to {}", address.masked()),
             Command::FailValidation { problems } => problems
                 .iter()
@@ -491,6 +504,10 @@ pub fn decide(
             }
             let planned = plan::unaccepted_payment(&d.order, &payment);
             d.request_refund(Some(planned));
+        }
+        (_, Command::RetryParkedJob { others_parked, .. }) => {
+            allow(from, name, actor, &[Actor::Operator])?;
+            d.order.needs_operator = others_parked;
         }
         (_, Command::ParkForOperator { .. }) => {
             allow(from, name, actor, &[Actor::System])?;

@@ -732,6 +732,37 @@ fn a_payment_the_order_no_longer_awaits_goes_back_whole_and_changes_nothing_else
 }
 
 #[test]
+fn an_operator_retrying_a_parked_job_clears_the_flag_unless_another_stays_parked() {
+    let parked = step(
+        confirmed(1),
+        Command::ParkForOperator {
+            reason: "deprovision keeps failing".into(),
+        },
+        Actor::System,
+    );
+    assert!(parked.needs_operator);
+    let retry = |others_parked| Command::RetryParkedJob {
+        job: "o:deprovision:1".into(),
+        others_parked,
+        reason: "provider fixed".into(),
+    };
+    let d = apply(&parked, retry(false), Actor::Operator).unwrap();
+    assert!(!d.order.needs_operator);
+    assert_eq!((d.audit.from, d.audit.to), (parked.state, parked.state));
+    assert_eq!(d.audit.reason, "retry job o:deprovision:1: provider fixed");
+    assert!(d.effects.is_empty() && d.events.is_empty());
+    assert!(
+        apply(&parked, retry(true), Actor::Operator)
+            .unwrap()
+            .order
+            .needs_operator
+    );
+    for actor in [Actor::Customer, Actor::System] {
+        assert!(apply(&parked, retry(false), actor).is_err(), "{actor:?}");
+    }
+}
+
+#[test]
 fn an_expired_payment_cancels_the_order_and_voids_its_intent_and_only_while_unpaid() {
     let p = pending(2);
     let d = apply(&p, Command::ExpirePayment, Actor::System).unwrap();

@@ -407,6 +407,23 @@ impl<D: Db> Store<D> {
         )
     }
 
+    /// Sends the tenant's parked job `id` back to work: due at `now`, its
+    /// attempts counted afresh (an operator's retry). `false` when it is
+    /// not parked (retried already, or never parked). Call inside
+    /// [`Store::write`], with the decision that records the retry.
+    pub fn unpark_job(&self, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "UPDATE saga_jobs SET state = 'pending', attempts = 0, next_attempt_at = $3, lease_until = NULL,
+                        updated_at = $3
+                  WHERE tenant_id = $1 AND id = $2 AND state = 'parked'
+                 RETURNING id",
+                &[tenant.as_str().into(), id.into(), Param::Time(now)],
+            )
+        })?;
+        Ok(!rows.is_empty())
+    }
+
     /// One job, of any tenant: a handed-over job arrives as a bare id (on
     /// PostgreSQL its tenant comes from `orderflow_job_tenant`, and the row
     /// is read under that tenant's row-level security).
