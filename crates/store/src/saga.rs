@@ -139,7 +139,9 @@ impl<D: Db> Store<D> {
     /// Claims up to `limit` jobs that are due (or whose worker's lease ran
     /// out), optionally of one order only, marking them running until
     /// `now + lease` and counting the attempt. Jobs chained after another
-    /// wait until that one is done, and an item's deprovisioning waits until
+    /// wait until that one is done or parked (a parked deprovisioning holds
+    /// back neither the other items' rollback nor their refunds), and an
+    /// item's deprovisioning waits until
     /// no provisioning of it is under way, so it sees every resource created.
     ///
     /// Jobs of every tenant are claimed: on PostgreSQL the candidates come
@@ -211,7 +213,7 @@ impl<D: Db> Store<D> {
                   WHERE ((j.state = 'pending' AND j.next_attempt_at <= $1) OR (j.state = 'running' AND j.lease_until <= $1))
                     AND ($2 IS NULL OR j.order_id = $2)
                     AND ($4 IS NULL OR instr($4, ',' || j.kind || ',') > 0)
-                    AND (j.after_job IS NULL OR EXISTS (SELECT 1 FROM saga_jobs a WHERE a.id = j.after_job AND a.state = 'done'))
+                    AND (j.after_job IS NULL OR EXISTS (SELECT 1 FROM saga_jobs a WHERE a.id = j.after_job AND a.state IN ('done', 'parked')))
                     AND (j.kind <> 'deprovision' OR NOT EXISTS (
                           SELECT 1 FROM saga_jobs p
                            WHERE p.item_id = j.item_id AND p.kind = 'provision' AND p.state IN ('pending', 'running')))

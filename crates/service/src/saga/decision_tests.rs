@@ -783,6 +783,38 @@ fn a_step_whose_hand_over_keeps_failing_counts_its_attempts_then_rolls_back_and_
 }
 
 #[test]
+fn a_parked_deprovisioning_holds_back_neither_the_other_items_rollback_nor_their_refunds() {
+    let w = World::new(3);
+    w.settle();
+    w.pay();
+    // Two items run; the third is still being created when an operator cancels.
+    w.fakes().creating_polls = 1;
+    w.fail(Op::CreateResource, Some(item_id(3).to_string()), Fault::Retryable, 1);
+    w.run();
+    let states: Vec<_> = w.order().items.iter().map(|i| i.state.as_str()).collect();
+    assert_eq!(states, ["delivered", "delivered", "provisioning"]);
+    // The second item's resource cannot be deleted, ever.
+    let second = w.fakes().resources[&item_id(2).to_string()].clone();
+    w.fail(Op::DeleteResource, Some(second), Fault::Retryable, 1000);
+    w.command(
+        Command::Cancel {
+            reason: "operator stop".into(),
+        },
+        Actor::Operator,
+    );
+    w.settle();
+    // Its deprovisioning parks; the first item's, chained after it, still
+    // runs: rolled back and refunded.
+    let states: Vec<_> = w.order().items.iter().map(|i| i.state.as_str()).collect();
+    assert_eq!(states, ["rolled_back", "failed", "rolled_back"], "{}", w.summary());
+    assert!(w.order().needs_operator);
+    assert_eq!(
+        w.summary(),
+        "cancelled (needs operator) [rolled_back,failed,rolled_back] refunded 20.00 (at the provider 2); intents 1 cancelled 0; resources 3 deleted 2; e-mails 2; parked jobs 1"
+    );
+}
+
+#[test]
 fn a_compensation_that_keeps_failing_parks_the_order_after_its_retries() {
     let w = World::new(1);
     fail_after_creating(&w);
