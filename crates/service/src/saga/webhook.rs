@@ -66,14 +66,20 @@ pub fn handle_payment_webhook<D: Db>(
     };
     if matches!(event.change, PaymentChange::RefundUpdated { .. }) {
         // A refund's outcome: moves our refund record (super::refunds).
-        let outcome = super::refunds::apply_refund_event(store, catalog, name, &event, now).map_err(store_error)?;
+        // (Each path re-reads and decides again if it loses a version race.)
+        let outcome = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            super::refunds::apply_refund_event(store, catalog, name, &event, now)
+        })
+        .map_err(store_error)?;
         return Ok((respond(&outcome), outcome));
     }
     if let Some(renewal) = store.renewal_of_intent(intent_id).map_err(store_error)? {
         // A subscription's renewal, not an order: the same signed path.
         use crate::subscriptions::{apply_renewal_payment, RenewalOutcome};
-        let outcome =
-            apply_renewal_payment(store, &renewal, name, &event, now, retry_delay_scale).map_err(store_error)?;
+        let outcome = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            apply_renewal_payment(store, &renewal, name, &event, now, retry_delay_scale)
+        })
+        .map_err(store_error)?;
         let outcome = match outcome {
             RenewalOutcome::Renewed(tenant, id) => WebhookOutcome::Renewed(tenant, id),
             RenewalOutcome::Duplicate => WebhookOutcome::Duplicate,
