@@ -480,7 +480,12 @@ pub fn apply_renewal_payment<D: Db>(
             RenewalVerdict::RefundLate(planned) => {
                 crate::saga::request_late_refund(s, sub, planned, now)?;
             }
-            RenewalVerdict::Flag(_) | RenewalVerdict::Ignore => {}
+            // Paid, but not as the renewal asked: kept with the renewal
+            // (durably; the webhook log is purged) for a person to settle.
+            RenewalVerdict::Flag(why) => {
+                s.note_renewal_problem(&renewal, &why, now)?;
+            }
+            RenewalVerdict::Ignore => {}
         }
         Ok(outcome)
     })
