@@ -2,6 +2,7 @@
 //! HTTP, the credential vault, the payment webhook, and the worker that runs
 //! due jobs and records each outcome as a decision.
 
+mod expiry;
 mod outbound;
 pub mod payments;
 mod providers;
@@ -15,6 +16,7 @@ mod worker;
 #[cfg(test)]
 mod decision_tests;
 
+pub use expiry::{expire_unpaid_orders, EXPIRY_BATCH};
 pub use outbound::{OutRequest, OutResponse, Outbound};
 pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
 pub use providers::{
@@ -26,6 +28,6 @@ pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
 pub(crate) use worker::SUBJECT as SAGA_SUBJECT;
 pub use worker::{
-    drive, provider_timeout, run_claimed_job, run_due_jobs, run_handed_jobs, run_job, SagaEnv, TickReport,
-    RELEASE_DELAY,
+    drive, provider_timeout, record_failed_hand_over, run_claimed_job, run_due_jobs, run_handed_jobs, run_job, scaled,
+    SagaEnv, TickReport, RELEASE_DELAY,
 };

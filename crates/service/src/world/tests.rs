@@ -171,6 +171,7 @@ fn a_webhook_with_a_bad_signature_is_a_400_and_changes_nothing() {
         &w.secrets,
         &request,
         now(),
+        w.saga.retry_delay_scale,
         "world",
     );
     assert_eq!(refused.map(|(r, _)| r.status).unwrap_or_else(|e| e.status()), 400);
