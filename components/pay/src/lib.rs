@@ -49,7 +49,7 @@ pub const ROUTES: &[Route<App>] = &[
             host::sync_clock(id)?;
             let now = clock::now();
             let store = host::open_store(now, id)?;
-            let scale = host::config(id)?.retry_delay_scale;
+            let scale = host::variables(id)?.retry_delay_scale;
             let (response, outcome) =
                 handle_payment_webhook(&store, &Catalog::standard(), &configured, &secrets, req, now, scale, id)?;
             if let WebhookOutcome::Applied(tenant, order) = outcome {

@@ -88,7 +88,7 @@ pub fn hand_over(store: &Store<SpinDb>, job: &Job, token: &str, correlation_id: 
         }
     };
     let now = clock::now();
-    let scale = config(correlation_id).map_or(1.0, |c| c.retry_delay_scale);
+    let scale = variables(correlation_id).map_or(1.0, |c| c.retry_delay_scale);
     let catalog = orderflow_core::Catalog::standard();
     match crate::saga::record_failed_hand_over(store, &catalog, scale, job, &failed, now) {
         Ok(()) | Err(StoreError::ClaimLost(_)) => Ok(false),
