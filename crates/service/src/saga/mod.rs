@@ -2,6 +2,7 @@
 //! HTTP, the credential vault, the payment webhook, and the worker that runs
 //! due jobs and records each outcome as a decision.
 
+pub mod clouds;
 mod ending;
 mod outbound;
 pub mod payments;

@@ -131,7 +131,11 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         } else {
             None
         },
-        cloud: endpoint(needs.cloud, "cloud_api_url", "cloud_api_key")?,
+        cloud: if needs.cloud {
+            Some(super::config::cloud_routes(correlation_id)?)
+        } else {
+            None
+        },
         email: endpoint(needs.email, "email_api_url", "email_api_key")?,
     };
     let vault: Option<Vault> = if needs.vault {
