@@ -3,6 +3,7 @@
 
 mod cloud;
 mod email;
+mod hetzner;
 mod payments;
 mod program;
 mod support;
