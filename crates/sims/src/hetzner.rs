@@ -486,7 +486,7 @@ impl State {
         let Ok(server) = id.parse::<i64>() else {
             return not_found(id);
         };
-        if !self.servers.iter().any(|s| s.id == server) {
+        if !self.servers.iter().any(|s| s.id == server && s.deleted_at.is_none()) {
             return not_found(id);
         }
         let indexes: Vec<usize> = (0..self.actions.len())

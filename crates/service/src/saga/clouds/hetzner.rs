@@ -178,15 +178,24 @@ impl HetznerCloud {
         )))
     }
 
-    /// Every action of server `id` (every page, oldest first).
-    fn actions(&self, out: &dyn Outbound, id: &str) -> Result<Vec<Value>, CallError> {
+    /// Every action of server `id` (every page, oldest first); `None` when
+    /// the server no longer exists.
+    fn actions(&self, out: &dyn Outbound, id: &str) -> Result<Option<Vec<Value>>, CallError> {
         let mut all = Vec::new();
         for page in 1..=MAX_PAGES {
             let path = format!("/servers/{id}/actions?sort=id:asc&page={page}&per_page={PER_PAGE}");
-            let (_, v) = self.json(out, "GET", &path, None)?;
+            let r = self.send(out, "GET", &path, None)?;
+            if r.status == 404 {
+                return Ok(None);
+            }
+            if !(200..300).contains(&r.status) {
+                return Err(classify(&format!("GET {path}"), &r));
+            }
+            let v: Value = serde_json::from_slice(&r.body)
+                .map_err(|e| CallError::Retryable(format!("Hetzner GET {path}: unreadable answer: {e}")))?;
             all.extend(v["actions"].as_array().cloned().unwrap_or_default());
             if v["meta"]["pagination"]["next_page"].as_u64().is_none() {
-                return Ok(all);
+                return Ok(Some(all));
             }
         }
         Err(CallError::Retryable(format!(
@@ -245,7 +254,12 @@ impl CloudCalls for HetznerCloud {
     }
 
     fn resource_status(&self, out: &dyn Outbound, id: &str) -> Result<ResourceStatus, CallError> {
-        let actions = self.actions(out, id)?;
+        let Some(mut actions) = self.actions(out, id)? else {
+            return Ok(ResourceStatus::Failed(format!("Hetzner server {id} no longer exists")));
+        };
+        // Creating is these two; a password reset or power action of ours
+        // may still run beside a server that is ready.
+        actions.retain(|a| a["command"] == "create_server" || a["command"] == "start_server");
         if let Some(failed) = actions.iter().find(|a| a["status"] == "error") {
             return Ok(ResourceStatus::Failed(format!(
                 "Hetzner action {} failed: {}: {}",
