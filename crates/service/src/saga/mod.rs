@@ -4,6 +4,7 @@
 
 pub mod clouds;
 mod ending;
+pub mod mailers;
 mod outbound;
 pub mod payments;
 mod providers;

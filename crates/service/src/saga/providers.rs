@@ -1,12 +1,15 @@
-//! Clients for the cloud and e-mail providers (a resource API with
-//! idempotency keys, a transactional e-mail API), and the configured payment
-//! provider (`super::payments`). Every call that creates something carries
-//! an idempotency key, so retrying it is safe.
+//! The providers the saga calls, behind one trait each: the configured
+//! payment provider (`super::payments`), the cloud providers routed per
+//! region (`super::clouds`) and the e-mail API (`super::mailers`), with the
+//! HTTP helpers and error classification they share. Every call that
+//! creates something carries an idempotency key (or, where the provider
+//! has none, a label it can be found by), so retrying it is safe.
 
 use orderflow_core::OrderItem;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::clouds::CloudRoutes;
+use super::mailers::Mailer;
 use super::outbound::{OutRequest, OutResponse, Outbound};
 use super::payments::{IntentRequest, PaymentProvider, RefundInfo, RefundRequest};
 
@@ -59,14 +62,8 @@ pub struct Providers {
     pub payments: Option<PaymentProvider>,
     /// The cloud providers, one per region by the routing table.
     pub cloud: Option<CloudRoutes>,
-    /// E-mail API.
-    pub email: Option<Endpoint>,
-}
-
-fn configured<'a>(endpoint: &'a Option<Endpoint>, what: &str) -> Result<&'a Endpoint, CallError> {
-    endpoint
-        .as_ref()
-        .ok_or_else(|| CallError::Permanent(format!("the {what} provider is not configured in this component")))
+    /// E-mail API (ours or Resend, by `email_provider`).
+    pub email: Option<Mailer>,
 }
 
 pub(super) fn request(
@@ -139,31 +136,11 @@ impl Providers {
         self.cloud()?.set_suspended(out, resource, suspend)
     }
 
-    /// Sends one e-mail, at most once per key.
-    pub fn send_email(
-        &self,
-        out: &dyn Outbound,
-        to: &str,
-        subject: &str,
-        text: &str,
-        key: &str,
-    ) -> Result<(), CallError> {
-        let body = json!({ "to": to, "subject": subject, "text": text });
-        let r = call(
-            out,
-            request(
-                configured(&self.email, "e-mail")?,
-                "POST",
-                "/v1/messages",
-                Some(key),
-                Some(&body),
-            ),
-        )?;
-        if (200..300).contains(&r.status) {
-            Ok(())
-        } else {
-            Err(classify("send e-mail", &r))
-        }
+    /// The e-mail API, or a permanent error in a component without one.
+    pub fn email(&self) -> Result<&Mailer, CallError> {
+        self.email
+            .as_ref()
+            .ok_or_else(|| CallError::Permanent("the e-mail provider is not configured in this component".into()))
     }
 }
 
@@ -258,7 +235,7 @@ impl CloudCalls for Providers {
 
 impl MailCalls for Providers {
     fn send_email(&self, out: &dyn Outbound, to: &str, subject: &str, text: &str, key: &str) -> Result<(), CallError> {
-        Providers::send_email(self, out, to, subject, text, key)
+        self.email()?.send_email(out, to, subject, text, key)
     }
 }
 

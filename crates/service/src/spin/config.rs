@@ -218,6 +218,15 @@ pub fn cloud_routes(correlation_id: &str) -> Result<crate::saga::clouds::CloudRo
     CloudRoutes::new(routes, orderflow, hetzner).map_err(|e| internal(&format!("variable `cloud_routes`: {e}")))
 }
 
+/// The e-mail API at `endpoint`: `email_provider` (`orderflow`, the
+/// default, or `resend`) sending from `email_from`.
+pub fn mailer(endpoint: crate::saga::Endpoint, correlation_id: &str) -> Result<crate::saga::mailers::Mailer, ApiError> {
+    let provider = optional("email_provider", correlation_id)?.unwrap_or_else(|| "orderflow".to_owned());
+    let from = optional("email_from", correlation_id)?.unwrap_or_default();
+    crate::saga::mailers::Mailer::from_config(&provider, endpoint, &from)
+        .map_err(|e| ApiError::internal(correlation_id, &format!("variable `email_provider`: {e}")))
+}
+
 /// The `payment_webhook_secret` variable: one secret, or several separated
 /// by commas while one is rotated.
 ///

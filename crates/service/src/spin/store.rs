@@ -136,7 +136,10 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         } else {
             None
         },
-        email: endpoint(needs.email, "email_api_url", "email_api_key")?,
+        email: match endpoint(needs.email, "email_api_url", "email_api_key")? {
+            Some(endpoint) => Some(super::config::mailer(endpoint, correlation_id)?),
+            None => None,
+        },
     };
     let vault: Option<Vault> = if needs.vault {
         Some(

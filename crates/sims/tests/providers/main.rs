@@ -6,4 +6,5 @@ mod email;
 mod hetzner;
 mod payments;
 mod program;
+mod resend;
 mod support;
