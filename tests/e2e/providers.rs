@@ -5,8 +5,10 @@
 //! server's address and a freshly reset root password) reach the e-mail and
 //! no API response; a Hetzner item whose creation fails is rolled back (its
 //! server deleted) and refunded while the lj-1 item stays; what Hetzner
-//! cannot provide is refused at validation with problem+json. The crash
-//! test (crash.rs) runs the same mixed order through a crash after every
+//! cannot provide is refused at validation with problem+json; with
+//! `email_provider = resend` the access details go through Resend's API,
+//! one e-mail per item under its idempotency key. The crash test
+//! (crash.rs) runs the same mixed order through a crash after every
 //! commit.
 
 use std::time::Duration;
@@ -31,8 +33,12 @@ struct World {
 
 impl World {
     fn start() -> World {
+        World::start_with(|b| b)
+    }
+
+    fn start_with(change: impl FnOnce(e2e::AppBuilder) -> e2e::AppBuilder) -> World {
         let sims = Sims::spawn(None, SECRET);
-        let app = with_simulators(&sims, SECRET).spawn();
+        let app = change(with_simulators(&sims, SECRET)).spawn();
         sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
         World { sims, app }
     }
@@ -196,4 +202,31 @@ fn what_hetzner_cloud_cannot_provide_is_refused_at_validation_and_nothing_is_wri
     let orders = json_of(customer.get("/v1/orders"));
     assert_eq!(orders["items"].as_array().map(Vec::len), Some(0));
     assert_eq!(w.sims.hetzner_servers()["data"], json!([]));
+}
+
+#[test]
+fn with_resend_configured_each_item_is_delivered_once_through_resends_api() {
+    let w = World::start_with(|b| {
+        b.env("SPIN_VARIABLE_EMAIL_PROVIDER", "resend")
+            .env("SPIN_VARIABLE_EMAIL_API_KEY", "re_e2e_key")
+            .env("SPIN_VARIABLE_EMAIL_FROM", "Orderflow <access@orderflow.example>")
+    });
+    let order = Caller::customer(&w.app).submitted(
+        json!([vps_in("lj-1", "core"), vps_in("hetzner-fsn1", "core")]),
+        Duration::from_secs(20),
+    );
+    w.pay(&order);
+    w.settled(&id(&order), "fulfilled");
+    let messages = w.sims.messages();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    for m in &messages {
+        assert_eq!(m["api"], "resend", "sent through Resend's API: {m}");
+        assert_eq!(m["to"], BUYER);
+        assert_eq!(m["from"], "Orderflow <access@orderflow.example>");
+        assert!(
+            m["idempotency_key"].as_str().is_some_and(|k| k.starts_with("deliver-")),
+            "{m}"
+        );
+    }
+    assert_ne!(messages[0]["idempotency_key"], messages[1]["idempotency_key"]);
 }
