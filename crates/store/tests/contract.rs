@@ -795,7 +795,7 @@ fn a_cancelled_paid_order_records_its_refund_and_its_job_with_the_decision(f: Fi
     let refunds = store.refunds_of(&tenant("acme"), order.id).unwrap();
     assert_eq!(refunds.len(), 1);
     let r = &refunds[0];
-    assert_eq!(r.planned.id, format!("{}:order", order.id));
+    assert_eq!(r.planned.id.as_str(), format!("{}:order", order.id));
     assert_eq!(
         (r.state, r.planned.amount, r.planned.paid),
         (RefundState::Requested, paid.total, paid.total)
@@ -841,7 +841,7 @@ fn the_database_refuses_more_refunded_than_paid_and_a_refund_twice(f: Fixture) {
         panic!("the cancellation requests no refund");
     };
     again.effects.push(Effect::Refund(PlannedRefund {
-        id: format!("{}:order-again", order.id),
+        id: orderflow_core::RefundId::stored(format!("{}:order-again", order.id)),
         amount: Money::eur(dec!(0.01)),
         ..first.clone()
     }));

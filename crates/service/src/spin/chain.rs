@@ -7,9 +7,10 @@ use chrono::Utc;
 use orderflow_http::{ApiError, RequestParts, Role};
 use orderflow_store::{Job, SpinDb, Store, StoreError};
 
-use super::config::{config, keyring};
+use super::clock::sync_clock;
 use super::roles::require;
-use super::store::{open_store, saga_env, sync_clock, Needs};
+use super::store::{open_store, saga_env, Needs};
+use super::variables::{keyring, variables};
 use crate::clock;
 
 /// A short-lived service token for calls between the app's components.
@@ -65,7 +66,7 @@ pub fn kick(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, c
 /// leaving it claimed until its lease ends; a claim that moved on meanwhile
 /// (it did finish after all) is left alone.
 pub fn hand_over(store: &Store<SpinDb>, job: &Job, token: &str, correlation_id: &str) -> Result<bool, StoreError> {
-    let url = crate::saga::hop_url(job);
+    let url = orderflow_core::saga::handoff_url(job.kind, &job.id, job.claim);
     let failed = match chain(&url, token) {
         Ok((200, body)) => {
             return Ok(serde_json::from_slice::<serde_json::Value>(&body)
@@ -92,7 +93,7 @@ const ORDER_DRIVE_LIMIT: u32 = 50;
 /// scheduled tick runs them.
 pub fn drive_order(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, correlation_id: &str) {
     let result = (|| -> Result<crate::saga::TickReport, String> {
-        let lease = config(correlation_id).map_err(|e| e.to_string())?.job_lease;
+        let lease = variables(correlation_id).map_err(|e| e.to_string())?.job_lease;
         sync_clock(correlation_id).map_err(|e| e.to_string())?;
         let store = open_store(clock::now(), correlation_id).map_err(|e| e.to_string())?;
         let token = service_token(tenant, "saga-kick", correlation_id)?;

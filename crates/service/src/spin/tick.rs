@@ -5,8 +5,9 @@
 use orderflow_http::{ApiError, Principal};
 
 use super::chain::{hand_over, service_token};
-use super::config::config;
-use super::store::{open_store, sync_clock};
+use super::clock::sync_clock;
+use super::store::open_store;
+use super::variables::variables;
 use crate::clock;
 
 /// The retry component's tick: claims due jobs and hands each to the
@@ -22,7 +23,7 @@ pub fn tick(
 ) -> Result<orderflow_http::HttpResponse, ApiError> {
     caller.require_role(&[orderflow_http::Role::Service])?;
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
-    let lease = config(correlation_id)?.job_lease;
+    let lease = variables(correlation_id)?.job_lease;
     sync_clock(correlation_id)?;
     let store = open_store(clock::now(), correlation_id)?;
     let token = service_token(&caller.tenant, "saga-worker", correlation_id).map_err(|e| internal(&e))?;

@@ -4,8 +4,8 @@
 use chrono::Utc;
 use orderflow_http::{ApiError, HttpResponse, RequestParts, Role};
 
+use super::{open_store, require, sync_clock};
 use crate::clock;
-use crate::spin::{open_store, require, sync_clock};
 
 /// `GET /healthz`: 200 `{"status":"ok"}` when this instance reaches its
 /// database (SQLite `default`, or PostgreSQL as `database_url` says) and the
