@@ -4,8 +4,12 @@
 //! should with exactly one resource, one payment intent and one e-mail per
 //! item that runs, and exactly one refund per item that failed. Ticks are
 //! driven by the test, not a timer, so each N crashes at the same point of
-//! the same sequence. Two lifecycles: every item succeeds; one item fails
-//! for good (rolled back and refunded while the other is delivered). The
+//! the same sequence. The order has one item in lj-1 (our own cloud API)
+//! and one in hetzner-fsn1 (Hetzner Cloud's API, which has no idempotency
+//! header: a server lost to a crash is found by its label). Two lifecycles:
+//! every item succeeds; the Hetzner item fails for good (its server
+//! deleted, the item rolled back and refunded while the lj-1 item is
+//! delivered). The
 //! refund is executed at the payment provider by the saga: it reaches the
 //! provider exactly once, whatever commit the crash follows, and its
 //! webhooks delivered again change nothing.
@@ -17,7 +21,8 @@ use e2e::App;
 use orderflow_http::Role;
 use serde_json::{json, Value};
 
-use crate::api::{manifest, token, uuid_key, vps, Caller, BUYER, PACKAGES};
+use crate::api::{manifest, token, uuid_key, Caller, BUYER, PACKAGES};
+use crate::providers::vps_in;
 
 /// How long a log line may lag behind the event it reports.
 const LOG_WAIT: Duration = Duration::from_secs(10);
@@ -72,12 +77,14 @@ struct Driver<'a> {
 
 /// A lifecycle to crash through.
 struct Scenario {
-    /// The second item's creates fail for good at the cloud provider.
+    /// The second (Hetzner) item's server fails to create, for good.
     second_item_fails: bool,
     /// Where the order must end.
     final_state: &'static str,
-    /// Resources, e-mails and refunds it must end with.
+    /// Resources at our cloud API, servers left at Hetzner, e-mails and
+    /// refunds it must end with.
     resources: usize,
+    hetzner_live: usize,
     messages: usize,
     refunds: usize,
 }
@@ -103,8 +110,7 @@ impl<'a> Driver<'a> {
     fn run(&mut self) -> Result<bool, ()> {
         let c = Caller::customer(self.app);
         if self.order.is_none() {
-            let body =
-                json!({ "items": [vps("core", "monthly"), vps("business", "monthly")], "delivery_email": BUYER });
+            let body = json!({ "items": [vps_in("lj-1", "core"), vps_in("hetzner-fsn1", "business")], "delivery_email": BUYER });
             let r = c
                 .try_write("POST", "/v1/orders", &body, None, &self.create_key)
                 .ok_or(())?;
@@ -133,10 +139,10 @@ impl<'a> Driver<'a> {
                 .unwrap_or_default()
                 .to_owned();
             sim(
-                &format!("{}/_sim/faults", self.sims.cloud),
-                &json!({ "fail_reference": item }),
+                &format!("{}/_sim/faults", self.sims.hetzner),
+                &json!({ "action_error_for": [item] }),
             )
-            .expect("set the cloud fault");
+            .expect("set the Hetzner fault");
             self.faulted = true;
         }
         let order = self.order_now(&c, &id).ok_or(())?;
@@ -189,7 +195,8 @@ fn a_crash_after_any_commit_loses_nothing_and_charges_or_provisions_nothing_twic
     crash_after_every_commit(&Scenario {
         second_item_fails: false,
         final_state: "fulfilled",
-        resources: 2,
+        resources: 1,
+        hetzner_live: 1,
         messages: 2,
         refunds: 0,
     });
@@ -201,6 +208,7 @@ fn a_crash_after_any_commit_of_a_rollback_refunds_the_failed_item_exactly_once()
         second_item_fails: true,
         final_state: "partially_fulfilled",
         resources: 1,
+        hetzner_live: 0,
         messages: 1,
         refunds: 1,
     });
@@ -290,6 +298,17 @@ fn crash_after_every_commit(scenario: &Scenario) {
             resources.len(),
             scenario.resources,
             "commit #{n}: one resource per item that runs: {resources:?}"
+        );
+        // The Hetzner item's server was created once, whatever the crash.
+        let servers = sim_get(&format!("{}/_sim/servers", sims.hetzner));
+        let creates: Vec<u64> = servers["by_item"]
+            .as_object()
+            .map(|o| o.values().filter_map(|c| c["creates"].as_u64()).collect())
+            .unwrap_or_default();
+        assert_eq!(creates, [1], "commit #{n}: one Hetzner server for the item: {servers}");
+        assert_eq!(
+            servers["live"], scenario.hetzner_live,
+            "commit #{n}: Hetzner servers left running: {servers}"
         );
         let intents = list(&sim_get(&format!("{}/_sim/payment_intents", sims.payments)));
         assert_eq!(intents.len(), 1, "commit #{n}: one payment intent: {intents:?}");

@@ -13,6 +13,7 @@ mod operations;
 mod orders;
 mod portal;
 mod postgres;
+mod providers;
 mod redis_kv;
 mod refunds;
 mod runner;

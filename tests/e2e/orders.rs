@@ -28,7 +28,7 @@ fn each_product_goes_from_draft_through_edit_to_submit_at_its_exact_price() {
             "265.00",
         ),
         (
-            json!({"product":"gpu","billing_cycle":"monthly","config":{"region":"hetzner-fsn1","gpu":"H100","nodes":2,"storage_gb":500,"framework":"pytorch"}}),
+            json!({"product":"gpu","billing_cycle":"monthly","config":{"region":"lj-1","gpu":"H100","nodes":2,"storage_gb":500,"framework":"pytorch"}}),
             "4900.00",
         ),
         (

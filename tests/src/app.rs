@@ -46,6 +46,7 @@ impl AppBuilder {
     pub fn simulated_providers(self, sims: &crate::sims::Sims, secret: &str) -> Self {
         self.env("SPIN_VARIABLE_PAYMENT_API_URL", &sims.payments)
             .env("SPIN_VARIABLE_CLOUD_API_URL", &sims.cloud)
+            .env("SPIN_VARIABLE_HETZNER_API_URL", format!("{}/v1", sims.hetzner))
             .env("SPIN_VARIABLE_EMAIL_API_URL", &sims.email)
             .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", secret)
     }

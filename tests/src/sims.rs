@@ -1,8 +1,9 @@
 //! The simulated providers (`crates/sims`, binary `sims`) as a child
-//! process: a payment provider speaking Stripe's wire format, a cloud provider and an email
-//! API on loopback, each with a `/_sim` control surface. [`Sims::spawn`]
-//! builds the binary once per process (or takes `$SIMS_BIN`), starts it on
-//! port 0 and reads back the three base URLs; dropping it kills it.
+//! process: a payment provider speaking Stripe's wire format, our own cloud
+//! API, Hetzner Cloud's API and an email API on loopback, each with a
+//! `/_sim` control surface. [`Sims::spawn`] builds the binary once per
+//! process (or takes `$SIMS_BIN`), starts it on port 0 and reads back the
+//! four base URLs; dropping it kills it.
 //!
 //! ```no_run
 //! use e2e::sims::Sims;
@@ -45,6 +46,8 @@ pub struct Sims {
     pub cloud: String,
     /// The email API's base URL.
     pub email: String,
+    /// Hetzner Cloud's base URL (its API is under `/v1`).
+    pub hetzner: String,
     child: Option<Child>,
     logs: Logs,
     client: Client,
@@ -113,14 +116,15 @@ impl Sims {
         if let Some(stderr) = child.stderr.take() {
             logs.capture(stderr, "[sims] ", |_| {});
         }
-        let (mut payments, mut cloud, mut email) = (None, None, None);
+        let (mut payments, mut cloud, mut email, mut hetzner) = (None, None, None, None);
         let deadline = Instant::now() + START_TIMEOUT;
-        while payments.is_none() || cloud.is_none() || email.is_none() {
+        while payments.is_none() || cloud.is_none() || email.is_none() || hetzner.is_none() {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok((name, url)) => match name.as_str() {
                     "payments" => payments = Some(url),
                     "cloud" => cloud = Some(url),
                     "email" => email = Some(url),
+                    "hetzner" => hetzner = Some(url),
                     _ => {}
                 },
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -142,6 +146,7 @@ impl Sims {
             payments: payments.unwrap_or_default(),
             cloud: cloud.unwrap_or_default(),
             email: email.unwrap_or_default(),
+            hetzner: hetzner.unwrap_or_default(),
             child: Some(child),
             logs,
             client: Client::builder()
@@ -271,6 +276,21 @@ impl Sims {
     /// status, injected `fault`, `time_ms`.
     pub fn cloud_calls(&self) -> Vec<Value> {
         self.list(&self.cloud, "/_sim/calls")
+    }
+
+    // --- Hetzner Cloud ---------------------------------------------------
+
+    /// Replaces the Hetzner fault plan (see `crates/sims/src/hetzner.rs`):
+    /// `fail_next`, `rate_limit_next`, `create_then_fail`, `stuck`,
+    /// `action_polls`, `action_error_for`, `response_delay_ms`.
+    pub fn set_hetzner_faults(&self, faults: Value) {
+        self.post(&self.hetzner, "/_sim/faults", faults);
+    }
+
+    /// Every Hetzner server ever created (deleted ones with `deleted_at`),
+    /// `by_item` (creates and deletes per `orderflow-item` label) and `live`.
+    pub fn hetzner_servers(&self) -> Value {
+        self.get(&self.hetzner, "/_sim/servers")
     }
 
     // --- Email ----------------------------------------------------------

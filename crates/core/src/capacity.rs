@@ -73,7 +73,15 @@ mod tests {
 
     #[test]
     fn items_of_one_order_share_their_pool() {
-        let problems = check_capacity(|_, _| 10, &[gpu("lj-1", 6), gpu("lj-1", 6), gpu("hetzner-fsn1", 6)]);
+        // Another region's item draws on its own pool.
+        let elsewhere = parse_item(
+            &Catalog::standard(),
+            &json!({"product":"vps","billing_cycle":"monthly",
+                "config":{"region":"hetzner-fsn1","plan":"core","os_image":"debian-12"}}),
+            "",
+        )
+        .unwrap();
+        let problems = check_capacity(|_, _| 10, &[gpu("lj-1", 6), gpu("lj-1", 6), elsewhere]);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].pointer, "/items/1/config/region");
         assert_eq!(problems[0].rule, Rule::Capacity);

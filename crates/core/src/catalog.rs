@@ -185,6 +185,9 @@ pub struct RegionOffer {
     pub region: Region,
     /// Products sold there.
     pub products: Vec<ProductType>,
+    /// VPS plans sold there (a provider's server types may not reach the
+    /// largest plan).
+    pub vps_plans: Vec<VpsPlan>,
 }
 
 /// Every rate of every price formula, in EUR per month.
@@ -321,11 +324,12 @@ impl Catalog {
                     vec![Region::Lj1, Region::Mb1],
                     VpsPlan::Core,
                 ),
-                // Windows needs 8 GB to run comfortably, and is licensed in two regions only.
+                // Windows needs 8 GB to run comfortably, and is licensed in
+                // Ljubljana only (Hetzner Cloud offers no Windows image).
                 image(
                     "windows-server-2022",
                     "Windows Server 2022",
-                    vec![Region::Lj1, Region::HetznerFsn1],
+                    vec![Region::Lj1],
                     VpsPlan::Business,
                 ),
             ],
@@ -333,14 +337,22 @@ impl Catalog {
                 RegionOffer {
                     region: Region::Lj1,
                     products: ProductType::ALL.to_vec(),
+                    vps_plans: VpsPlan::ALL.to_vec(),
                 },
                 RegionOffer {
                     region: Region::Mb1,
                     products: vec![Vps, Kubernetes, ManagedDatabase, PrivateCloud, ObjectStorage],
+                    vps_plans: VpsPlan::ALL.to_vec(),
                 },
+                // Hetzner Cloud's API creates servers, nothing else we sell:
+                // no GPUs, no dedicated clusters, no managed Kubernetes or
+                // PostgreSQL, and its object storage is not part of that API.
+                // Its largest shared server type (cpx51, 360 GB) is short of
+                // the enterprise plan's 640 GB disk.
                 RegionOffer {
                     region: Region::HetznerFsn1,
-                    products: vec![Vps, Kubernetes, ManagedDatabase, Gpu, ObjectStorage],
+                    products: vec![Vps],
+                    vps_plans: vec![VpsPlan::Core, VpsPlan::Business],
                 },
             ],
             rates: Rates {
@@ -410,6 +422,15 @@ impl Catalog {
             .filter(|r| r.products.contains(&product))
             .map(|r| r.region)
             .collect()
+    }
+
+    /// VPS plans sold in `region`.
+    pub fn vps_plans_in(&self, region: Region) -> &[VpsPlan] {
+        self.regions
+            .iter()
+            .find(|r| r.region == region)
+            .map(|r| r.vps_plans.as_slice())
+            .unwrap_or(&[])
     }
 
     /// Billing cycles `product` is sold on.

@@ -282,6 +282,16 @@ fn vps(catalog: &Catalog, f: &Fields<'_>, errs: &mut Vec<Violation>) -> Option<V
     };
     let (region, plan) = (region?, plan?);
     let mut ok = true;
+    let plans_here = catalog.vps_plans_in(region);
+    if !plans_here.contains(&plan) {
+        ok = false;
+        errs.push(Violation::new(
+            f.at("plan"),
+            Rule::RegionAvailability,
+            format!("the {plan} plan is not available in {region}"),
+            json!(plans_here.iter().map(|p| p.as_str()).collect::<Vec<_>>()),
+        ));
+    }
     if !image.regions.contains(&region) {
         ok = false;
         let here: Vec<&str> = catalog
@@ -653,10 +663,34 @@ mod tests {
             rules(&errs),
             vec![("/items/0/config/os_image".into(), Rule::ImageRegion)]
         );
+        assert_eq!(errs[0].accepted, json!(["ubuntu-24.04", "debian-12"]));
+    }
+
+    #[test]
+    fn what_hetzner_cloud_cannot_provide_is_refused_in_its_region() {
+        let gpu = json!({"product":"gpu","billing_cycle":"monthly",
+            "config":{"region":"hetzner-fsn1","gpu":"A100","nodes":1,"storage_gb":500,"framework":"pytorch"}});
+        let errs = parse_item(&cat(), &gpu, "/items/1").unwrap_err();
         assert_eq!(
-            errs[0].accepted,
-            json!(["ubuntu-24.04", "debian-12", "windows-server-2022"])
+            rules(&errs),
+            vec![("/items/1/config/region".into(), Rule::RegionAvailability)]
         );
+        assert_eq!(errs[0].accepted, json!(["lj-1"]));
+
+        let private = json!({"product":"private_cloud","billing_cycle":"annual",
+            "config":{"region":"hetzner-fsn1","cluster_size":"small","nodes":3,"storage_tb":5}});
+        let errs = parse_item(&cat(), &private, "").unwrap_err();
+        assert_eq!(rules(&errs), vec![("/config/region".into(), Rule::RegionAvailability)]);
+
+        let enterprise = json!({"product":"vps","billing_cycle":"monthly",
+            "config":{"region":"hetzner-fsn1","plan":"enterprise","os_image":"debian-12"}});
+        let errs = parse_item(&cat(), &enterprise, "").unwrap_err();
+        assert_eq!(rules(&errs), vec![("/config/plan".into(), Rule::RegionAvailability)]);
+        assert_eq!(errs[0].accepted, json!(["core", "business"]));
+
+        let business = json!({"product":"vps","billing_cycle":"monthly",
+            "config":{"region":"hetzner-fsn1","plan":"business","os_image":"ubuntu-24.04"}});
+        assert!(parse_item(&cat(), &business, "").is_ok());
     }
 
     #[test]
@@ -674,7 +708,7 @@ mod tests {
             "config":{"region":"mb-1","gpu":"H100","nodes":2,"storage_gb":500,"framework":"pytorch"}});
         let errs = parse_item(&cat(), &raw, "").unwrap_err();
         assert_eq!(rules(&errs), vec![("/config/region".into(), Rule::RegionAvailability)]);
-        assert_eq!(errs[0].accepted, json!(["lj-1", "hetzner-fsn1"]));
+        assert_eq!(errs[0].accepted, json!(["lj-1"]));
     }
 
     #[test]

@@ -263,7 +263,7 @@ mod tests {
             price(
                 "object_storage",
                 "monthly",
-                json!({"region":"hetzner-fsn1","tier":tier,"capacity_tb":tb,"replication":"multi_zone"}),
+                json!({"region":"mb-1","tier":tier,"capacity_tb":tb,"replication":"multi_zone"}),
             )
             .period_total
         };

@@ -28,6 +28,7 @@ impl Outbound for Http {
         ))?;
         Ok(OutResponse {
             status: response.status,
+            headers: Vec::new(),
             body: response.body.to_vec(),
         })
     }

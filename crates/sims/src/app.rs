@@ -1,4 +1,5 @@
-//! Starting the three providers together, each on its own loopback port.
+//! Starting the providers together (payments, our cloud API, Hetzner
+//! Cloud, e-mail), each on its own loopback port.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::cloud::Cloud;
 use crate::email::Email;
+use crate::hetzner::Hetzner;
 use crate::payments::Payments;
 use crate::server::{self, Handler};
 
@@ -26,6 +28,8 @@ pub struct Config {
     pub listen_cloud: SocketAddr,
     /// The email API's address.
     pub listen_email: SocketAddr,
+    /// Hetzner Cloud's address (its API under `/v1`).
+    pub listen_hetzner: SocketAddr,
     /// Where payment events are POSTed (changeable at runtime).
     pub webhook_url: Option<String>,
     /// The secret webhooks are signed with.
@@ -41,6 +45,7 @@ impl Default for Config {
             listen_payments: any,
             listen_cloud: any,
             listen_email: any,
+            listen_hetzner: any,
             webhook_url: None,
             webhook_secret: DEFAULT_WEBHOOK_SECRET.to_owned(),
             cloud_latency: Duration::ZERO,
@@ -57,6 +62,8 @@ pub struct Running {
     pub cloud: SocketAddr,
     /// The email API's bound address.
     pub email: SocketAddr,
+    /// Hetzner Cloud's bound address.
+    pub hetzner: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -77,6 +84,12 @@ impl Running {
         format!("http://{}", self.email)
     }
 
+    /// `http://<Hetzner address>` (the API is under `/v1`, as
+    /// `https://api.hetzner.cloud/v1`).
+    pub fn hetzner_url(&self) -> String {
+        format!("http://{}", self.hetzner)
+    }
+
     /// Stops accepting, closes open connections gracefully, and waits for
     /// the accept loops to end.
     pub async fn shutdown(mut self) {
@@ -94,7 +107,7 @@ impl Drop for Running {
     }
 }
 
-/// Binds the three listeners and starts serving on the current runtime.
+/// Binds the four listeners and starts serving on the current runtime.
 ///
 /// # Errors
 /// If an address cannot be bound.
@@ -102,8 +115,14 @@ pub async fn start(config: Config) -> io::Result<Running> {
     let payments = TcpListener::bind(config.listen_payments).await?;
     let cloud = TcpListener::bind(config.listen_cloud).await?;
     let email = TcpListener::bind(config.listen_email).await?;
+    let hetzner = TcpListener::bind(config.listen_hetzner).await?;
     let (shutdown, stop) = watch::channel(false);
-    let addrs = (payments.local_addr()?, cloud.local_addr()?, email.local_addr()?);
+    let addrs = (
+        payments.local_addr()?,
+        cloud.local_addr()?,
+        email.local_addr()?,
+        hetzner.local_addr()?,
+    );
     let tasks = vec![
         spawn(
             payments,
@@ -111,12 +130,14 @@ pub async fn start(config: Config) -> io::Result<Running> {
             stop.clone(),
         ),
         spawn(cloud, Cloud::new(config.cloud_latency), stop.clone()),
-        spawn(email, Email::default(), stop),
+        spawn(email, Email::default(), stop.clone()),
+        spawn(hetzner, Hetzner::default(), stop),
     ];
     Ok(Running {
         payments: addrs.0,
         cloud: addrs.1,
         email: addrs.2,
+        hetzner: addrs.3,
         shutdown,
         tasks,
     })

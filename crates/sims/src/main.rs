@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! sims [--listen-payments 127.0.0.1:0] [--listen-cloud 127.0.0.1:0] [--listen-email 127.0.0.1:0]
+//!      [--listen-hetzner 127.0.0.1:0]
 //!      [--webhook-url URL] [--webhook-secret SECRET] [--cloud-latency-ms N]
 //! ```
 //!
-//! Prints `payments http://…`, `cloud http://…`, `email http://…` (the bound
-//! addresses) and serves until SIGINT or SIGTERM.
+//! Prints `payments http://…`, `cloud http://…`, `email http://…`,
+//! `hetzner http://…` (the bound addresses; Hetzner's API is under `/v1`) and serves until SIGINT or SIGTERM.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use orderflow_sims::Config;
 
 const USAGE: &str = "usage: sims [--listen-payments ADDR] [--listen-cloud ADDR] [--listen-email ADDR] \
+                     [--listen-hetzner ADDR] \
                      [--webhook-url URL] [--webhook-secret SECRET] [--cloud-latency-ms N]\n\
                      ADDR must be a loopback address (default 127.0.0.1:0).";
 
@@ -53,6 +55,7 @@ async fn run(config: Config) -> ExitCode {
     let printed = writeln!(out, "payments {}", running.payments_url())
         .and_then(|()| writeln!(out, "cloud {}", running.cloud_url()))
         .and_then(|()| writeln!(out, "email {}", running.email_url()))
+        .and_then(|()| writeln!(out, "hetzner {}", running.hetzner_url()))
         .and_then(|()| out.flush());
     drop(out);
     if let Err(e) = printed {
@@ -97,6 +100,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Config>, Strin
             "--listen-payments" => config.listen_payments = loopback(&flag, &value)?,
             "--listen-cloud" => config.listen_cloud = loopback(&flag, &value)?,
             "--listen-email" => config.listen_email = loopback(&flag, &value)?,
+            "--listen-hetzner" => config.listen_hetzner = loopback(&flag, &value)?,
             "--webhook-url" => {
                 if !value.starts_with("http://") {
                     return Err(format!("{flag}: only http:// URLs are supported, not {value:?}"));

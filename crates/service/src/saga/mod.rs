@@ -2,7 +2,9 @@
 //! HTTP, the credential vault, the payment webhook, and the worker that runs
 //! due jobs and records each outcome as a decision.
 
+pub mod clouds;
 mod expiry;
+pub mod mailers;
 mod outbound;
 pub mod payments;
 mod providers;

@@ -19,8 +19,18 @@ pub struct OutRequest {
 pub struct OutResponse {
     /// Status code.
     pub status: u16,
+    /// Headers (lower-case names), for what a provider says beside the
+    /// body (rate limits).
+    pub headers: Vec<(String, String)>,
     /// Body bytes.
     pub body: Vec<u8>,
+}
+
+impl OutResponse {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 /// Sends one request; `Err` for transport failures (refused, reset, timeout).

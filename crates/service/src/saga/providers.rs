@@ -1,11 +1,15 @@
-//! Clients for the cloud and e-mail providers (a resource API with
-//! idempotency keys, a transactional e-mail API), and the configured payment
-//! provider (`super::payments`). Every call that creates something carries
-//! an idempotency key, so retrying it is safe.
+//! The providers the saga calls, behind one trait each: the configured
+//! payment provider (`super::payments`), the cloud providers routed per
+//! region (`super::clouds`) and the e-mail API (`super::mailers`), with the
+//! HTTP helpers and error classification they share. Every call that
+//! creates something carries an idempotency key (or, where the provider
+//! has none, a label it can be found by), so retrying it is safe.
 
 use orderflow_core::OrderItem;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::clouds::CloudRoutes;
+use super::mailers::Mailer;
 use super::outbound::{OutRequest, OutResponse, Outbound};
 use super::payments::{IntentRequest, PaymentProvider, RefundInfo, RefundRequest};
 
@@ -56,19 +60,13 @@ pub use orderflow_core::saga::ResourceState as ResourceStatus;
 pub struct Providers {
     /// The payment provider.
     pub payments: Option<PaymentProvider>,
-    /// Cloud API (one for every product and region here; the config could map each to its own).
-    pub cloud: Option<Endpoint>,
-    /// E-mail API.
-    pub email: Option<Endpoint>,
+    /// The cloud providers, one per region by the routing table.
+    pub cloud: Option<CloudRoutes>,
+    /// E-mail API (ours or Resend, by `email_provider`).
+    pub email: Option<Mailer>,
 }
 
-fn configured<'a>(endpoint: &'a Option<Endpoint>, what: &str) -> Result<&'a Endpoint, CallError> {
-    endpoint
-        .as_ref()
-        .ok_or_else(|| CallError::Permanent(format!("the {what} provider is not configured in this component")))
-}
-
-fn request(
+pub(super) fn request(
     endpoint: &Endpoint,
     method: &'static str,
     path: &str,
@@ -90,7 +88,7 @@ fn request(
     }
 }
 
-fn call(out: &dyn Outbound, req: OutRequest) -> Result<OutResponse, CallError> {
+pub(super) fn call(out: &dyn Outbound, req: OutRequest) -> Result<OutResponse, CallError> {
     let what = format!("{} {}", req.method, req.url);
     let response = out
         .send(req)
@@ -98,7 +96,7 @@ fn call(out: &dyn Outbound, req: OutRequest) -> Result<OutResponse, CallError> {
     Ok(response)
 }
 
-fn classify(what: &str, r: &OutResponse) -> CallError {
+pub(super) fn classify(what: &str, r: &OutResponse) -> CallError {
     let body = String::from_utf8_lossy(&r.body);
     let text = format!(
         "{what} answered {}: {}",
@@ -112,7 +110,7 @@ fn classify(what: &str, r: &OutResponse) -> CallError {
     }
 }
 
-fn json_body(what: &str, r: &OutResponse) -> Result<Value, CallError> {
+pub(super) fn json_body(what: &str, r: &OutResponse) -> Result<Value, CallError> {
     serde_json::from_slice(&r.body).map_err(|e| CallError::Retryable(format!("{what}: unreadable answer: {e}")))
 }
 
@@ -124,118 +122,25 @@ impl Providers {
             .ok_or_else(|| CallError::Permanent("the payment provider is not configured in this component".into()))
     }
 
-    /// Creates an item's resource; "already exists" counts as success. Returns the resource id.
-    pub fn create_resource(&self, out: &dyn Outbound, item: &OrderItem) -> Result<String, CallError> {
-        let config = serde_json::to_value(&item.spec.config).unwrap_or(Value::Null);
-        let body = json!({
-            "kind": config["product"],
-            "region": item.spec.config.region(),
-            "spec": config["config"],
-            "reference": item.id.to_string(),
-        });
-        let key = format!("item-{}", item.id);
-        let r = call(
-            out,
-            request(
-                configured(&self.cloud, "cloud")?,
-                "POST",
-                "/v1/resources",
-                Some(&key),
-                Some(&body),
-            ),
-        )?;
-        let v = match r.status {
-            200..=299 => json_body("create resource", &r)?,
-            409 => {
-                let v = json_body("create resource", &r)?;
-                let id = v["error"]["resource_id"].as_str().or_else(|| v["id"].as_str());
-                return id.map(str::to_owned).ok_or_else(|| classify("create resource", &r));
-            }
-            _ => return Err(classify("create resource", &r)),
-        };
-        v["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| CallError::Retryable("resource without id".into()))
-    }
-
-    /// Where a resource is.
-    pub fn resource_status(&self, out: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError> {
-        let path = format!("/v1/resources/{resource_id}");
-        let r = call(
-            out,
-            request(configured(&self.cloud, "cloud")?, "GET", &path, None, None),
-        )?;
-        if !(200..300).contains(&r.status) {
-            return Err(classify("get resource", &r));
-        }
-        let v = json_body("get resource", &r)?;
-        Ok(match v["status"].as_str() {
-            Some("ready") => ResourceStatus::Ready(v["access"].clone()),
-            Some("failed") => ResourceStatus::Failed(v["error"].to_string()),
-            _ => ResourceStatus::Creating,
-        })
-    }
-
-    /// Deletes a resource; one that is already gone counts as deleted.
-    pub fn delete_resource(&self, out: &dyn Outbound, resource_id: &str) -> Result<(), CallError> {
-        let path = format!("/v1/resources/{resource_id}");
-        let r = call(
-            out,
-            request(configured(&self.cloud, "cloud")?, "DELETE", &path, None, None),
-        )?;
-        match r.status {
-            200..=299 | 404 => Ok(()),
-            _ => Err(classify("delete resource", &r)),
-        }
+    /// The cloud routing table, or a permanent error in a component without one.
+    pub fn cloud(&self) -> Result<&CloudRoutes, CallError> {
+        self.cloud
+            .as_ref()
+            .ok_or_else(|| CallError::Permanent("the cloud provider is not configured in this component".into()))
     }
 
     /// Suspends (`suspend`) or resumes a resource's service at the cloud
-    /// provider; idempotent, and a resource that is gone needs neither.
-    pub fn set_suspended(&self, out: &dyn Outbound, resource_id: &str, suspend: bool) -> Result<(), CallError> {
-        let verb = if suspend { "suspend" } else { "resume" };
-        let path = format!("/v1/resources/{resource_id}/{verb}");
-        let r = call(
-            out,
-            request(
-                configured(&self.cloud, "cloud")?,
-                "POST",
-                &path,
-                Some(&format!("{verb}-{resource_id}")),
-                Some(&json!({})),
-            ),
-        )?;
-        match r.status {
-            200..=299 | 404 => Ok(()),
-            _ => Err(classify(&format!("{verb} resource"), &r)),
-        }
+    /// provider that created it; idempotent, and a resource that is gone
+    /// needs neither.
+    pub fn set_suspended(&self, out: &dyn Outbound, resource: &str, suspend: bool) -> Result<(), CallError> {
+        self.cloud()?.set_suspended(out, resource, suspend)
     }
 
-    /// Sends one e-mail, at most once per key.
-    pub fn send_email(
-        &self,
-        out: &dyn Outbound,
-        to: &str,
-        subject: &str,
-        text: &str,
-        key: &str,
-    ) -> Result<(), CallError> {
-        let body = json!({ "to": to, "subject": subject, "text": text });
-        let r = call(
-            out,
-            request(
-                configured(&self.email, "e-mail")?,
-                "POST",
-                "/v1/messages",
-                Some(key),
-                Some(&body),
-            ),
-        )?;
-        if (200..300).contains(&r.status) {
-            Ok(())
-        } else {
-            Err(classify("send e-mail", &r))
-        }
+    /// The e-mail API, or a permanent error in a component without one.
+    pub fn email(&self) -> Result<&Mailer, CallError> {
+        self.email
+            .as_ref()
+            .ok_or_else(|| CallError::Permanent("the e-mail provider is not configured in this component".into()))
     }
 }
 
@@ -316,21 +221,21 @@ impl PaymentCalls for Providers {
 
 impl CloudCalls for Providers {
     fn create_resource(&self, out: &dyn Outbound, item: &OrderItem) -> Result<String, CallError> {
-        Providers::create_resource(self, out, item)
+        self.cloud()?.create_resource(out, item)
     }
 
     fn resource_status(&self, out: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError> {
-        Providers::resource_status(self, out, resource_id)
+        self.cloud()?.resource_status(out, resource_id)
     }
 
     fn delete_resource(&self, out: &dyn Outbound, resource_id: &str) -> Result<(), CallError> {
-        Providers::delete_resource(self, out, resource_id)
+        self.cloud()?.delete_resource(out, resource_id)
     }
 }
 
 impl MailCalls for Providers {
     fn send_email(&self, out: &dyn Outbound, to: &str, subject: &str, text: &str, key: &str) -> Result<(), CallError> {
-        Providers::send_email(self, out, to, subject, text, key)
+        self.email()?.send_email(out, to, subject, text, key)
     }
 }
 
@@ -342,6 +247,7 @@ mod tests {
     fn server_errors_are_retryable_and_client_errors_are_not() {
         let r = |status| OutResponse {
             status,
+            headers: Vec::new(),
             body: b"{}".to_vec(),
         };
         assert!(matches!(classify("x", &r(503)), CallError::Retryable(_)));

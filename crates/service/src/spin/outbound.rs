@@ -63,6 +63,12 @@ impl crate::saga::Outbound for SpinOutbound {
             .map_err(|()| "response already taken".to_owned())?
             .map_err(|e| format!("{e:?}"))?;
         let status = response.status();
+        let headers = response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), String::from_utf8_lossy(&value).into_owned()))
+            .collect();
         let incoming = response
             .consume()
             .map_err(|()| "response body already taken".to_owned())?;
@@ -79,7 +85,11 @@ impl crate::saga::Outbound for SpinOutbound {
                 }
             }
         }
-        Ok(crate::saga::OutResponse { status, body: bytes })
+        Ok(crate::saga::OutResponse {
+            status,
+            headers,
+            body: bytes,
+        })
     }
 }
 

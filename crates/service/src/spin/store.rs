@@ -81,8 +81,15 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         } else {
             None
         },
-        cloud: endpoint(needs.cloud, "cloud_api_url", "cloud_api_key")?,
-        email: endpoint(needs.email, "email_api_url", "email_api_key")?,
+        cloud: if needs.cloud {
+            Some(super::variables::cloud_routes(correlation_id)?)
+        } else {
+            None
+        },
+        email: match endpoint(needs.email, "email_api_url", "email_api_key")? {
+            Some(endpoint) => Some(super::variables::mailer(endpoint, correlation_id)?),
+            None => None,
+        },
     };
     let vault: Option<Vault> = if needs.vault {
         Some(

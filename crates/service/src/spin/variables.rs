@@ -204,6 +204,47 @@ pub fn payment_provider(correlation_id: &str) -> Result<crate::saga::PaymentProv
     crate::saga::PaymentProvider::from_config(&config).map_err(|e| ApiError::internal(correlation_id, &e))
 }
 
+/// The cloud routing table (`cloud_routes`: `region=provider,…`; unset,
+/// [`DEFAULT_ROUTES`](crate::saga::clouds::DEFAULT_ROUTES)) with an adapter
+/// for each provider it names, from that provider's URL and key variables:
+/// `cloud_api_url`/`cloud_api_key` (our own API),
+/// `hetzner_api_url`/`hetzner_api_token` (Hetzner Cloud). Only the
+/// variables of a provider the table names are read.
+pub fn cloud_routes(correlation_id: &str) -> Result<crate::saga::clouds::CloudRoutes, ApiError> {
+    use crate::saga::clouds::{parse_routes, CloudKind, CloudRoutes, HetznerCloud, OrderflowCloud, DEFAULT_ROUTES};
+    use crate::saga::Endpoint;
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
+    let table = optional("cloud_routes", correlation_id)?.unwrap_or_else(|| DEFAULT_ROUTES.to_owned());
+    let routes = parse_routes(&table).map_err(|e| internal(&format!("variable `cloud_routes`: {e}")))?;
+    let uses = |kind: CloudKind| routes.values().any(|k| *k == kind);
+    let endpoint = |url: &str, key: &str| -> Result<Endpoint, ApiError> {
+        Ok(Endpoint {
+            url: variable(url, correlation_id)?.trim_end_matches('/').to_owned(),
+            key: variable(key, correlation_id)?,
+        })
+    };
+    let orderflow = if uses(CloudKind::Orderflow) {
+        Some(OrderflowCloud::new(endpoint("cloud_api_url", "cloud_api_key")?))
+    } else {
+        None
+    };
+    let hetzner = if uses(CloudKind::Hetzner) {
+        Some(HetznerCloud::new(endpoint("hetzner_api_url", "hetzner_api_token")?))
+    } else {
+        None
+    };
+    CloudRoutes::new(routes, orderflow, hetzner).map_err(|e| internal(&format!("variable `cloud_routes`: {e}")))
+}
+
+/// The e-mail API at `endpoint`: `email_provider` (`orderflow`, the
+/// default, or `resend`) sending from `email_from`.
+pub fn mailer(endpoint: crate::saga::Endpoint, correlation_id: &str) -> Result<crate::saga::mailers::Mailer, ApiError> {
+    let provider = optional("email_provider", correlation_id)?.unwrap_or_else(|| "orderflow".to_owned());
+    let from = optional("email_from", correlation_id)?.unwrap_or_default();
+    crate::saga::mailers::Mailer::from_config(&provider, endpoint, &from)
+        .map_err(|e| ApiError::internal(correlation_id, &format!("variable `email_provider`: {e}")))
+}
+
 /// The `payment_webhook_secret` variable: one secret, or several separated
 /// by commas while one is rotated.
 ///

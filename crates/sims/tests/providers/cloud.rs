@@ -327,3 +327,55 @@ async fn a_deprovisioned_resource_is_recorded_with_its_time_and_no_longer_live()
     assert!(by_id(&removed["id"])["deleted_at"].as_i64().is_some_and(|t| t > 0));
     assert_eq!(by_id(&removed["id"])["status"], "deleted");
 }
+
+/// The written contract (docs/cloud-api.openapi.json) names exactly the
+/// routes the simulator serves and the `orderflow` adapter calls, with the
+/// statuses the adapter tells apart.
+#[tokio::test]
+async fn the_documented_provisioning_contract_matches_the_simulated_api() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cloud-api.openapi.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("the contract")).expect("JSON");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut routes: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "delete"] {
+            if item.get(method).is_some() {
+                routes.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            "DELETE /v1/resources/{id}",
+            "GET /v1/resources/{id}",
+            "POST /v1/resources",
+            "POST /v1/resources/{id}/resume",
+            "POST /v1/resources/{id}/suspend",
+        ]
+    );
+    let answers = &doc["paths"]["/v1/resources"]["post"]["responses"];
+    for status in ["200", "202", "409", "422", "429"] {
+        assert!(answers.get(status).is_some(), "create documents {status}");
+    }
+    assert!(doc["paths"]["/v1/resources/{id}"]["delete"]["responses"]
+        .get("404")
+        .is_some());
+
+    // And the simulator answers each documented route.
+    let sims = start().await;
+    let created = create(&sims, "key-doc", "vps", "item-doc").await;
+    assert_eq!(created.status, 202);
+    let body = created.json();
+    let statuses = doc["components"]["schemas"]["Resource"]["properties"]["status"]["enum"].clone();
+    assert!(statuses.as_array().unwrap().contains(&body["status"]), "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(get(&sims, &body["id"]).await.status, 200);
+    for verb in ["suspend", "resume"] {
+        let url = format!("{}/v1/resources/{id}/{verb}", sims.cloud_url());
+        let r = call(Method::POST, &url, Some(CLOUD_TOKEN), None, Some(json!({}))).await;
+        assert_eq!(r.status, 200, "{verb}: {}", r.text());
+    }
+    assert_eq!(delete(&sims, &id).await.status, 202);
+}

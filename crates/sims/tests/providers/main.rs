@@ -3,6 +3,8 @@
 
 mod cloud;
 mod email;
+mod hetzner;
 mod payments;
 mod program;
+mod resend;
 mod support;

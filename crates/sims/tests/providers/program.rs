@@ -8,7 +8,7 @@ use hyper::Method;
 use orderflow_sims::client;
 
 #[tokio::test]
-async fn the_program_prints_its_three_addresses_and_exits_cleanly_on_sigterm() {
+async fn the_program_prints_its_four_addresses_and_exits_cleanly_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sims"))
         .args(["--webhook-secret", "whsec_x", "--cloud-latency-ms", "5"])
         .stdout(Stdio::piped())
@@ -17,13 +17,13 @@ async fn the_program_prints_its_three_addresses_and_exits_cleanly_on_sigterm() {
         .unwrap_or_else(|e| panic!("cannot start sims: {e}"));
     let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
     // Reading blocks until the lines are printed: they are the readiness signal.
-    let lines: Vec<String> = BufReader::new(stdout).lines().take(3).map_while(Result::ok).collect();
+    let lines: Vec<String> = BufReader::new(stdout).lines().take(4).map_while(Result::ok).collect();
 
     let names: Vec<&str> = lines
         .iter()
         .filter_map(|l| l.split_once(' ').map(|(name, _)| name))
         .collect();
-    assert_eq!(names, ["payments", "cloud", "email"], "{lines:?}");
+    assert_eq!(names, ["payments", "cloud", "email", "hetzner"], "{lines:?}");
     for line in &lines {
         let url = line.split_once(' ').map(|(_, url)| url).unwrap_or_default();
         assert!(url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"), "{line}");

@@ -482,6 +482,7 @@ mod tests {
             self.seen.borrow_mut().push(request);
             Ok(OutResponse {
                 status: self.status,
+                headers: Vec::new(),
                 body: self.body.to_string().into_bytes(),
             })
         }
