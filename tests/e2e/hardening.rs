@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use e2e::sims::Sims;
 use e2e::{eventually, App};
 use orderflow_core::TenantId;
-use orderflow_http::{Keyring, Role, DEV_KEYRING};
+use orderflow_http::Role;
 use serde_json::{json, Value};
 
 use crate::api::{
@@ -20,7 +20,7 @@ use crate::api::{
 
 const SECRET: &str = "whsec_hardening_padded_to_32_bytes_or_more";
 
-const REQUIRED_SECRETS: [&str; 3] = ["auth_keys", "credentials_key", "payment_webhook_secret"];
+const REQUIRED_SECRETS: [&str; 4] = ["auth_jwks", "auth_issuer", "credentials_key", "payment_webhook_secret"];
 
 /// The runner's exit status and output when started without `missing`
 /// (the other secrets set), waiting at most a minute for it to give up.
@@ -36,7 +36,8 @@ fn start_without(missing: &str) -> (std::process::ExitStatus, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let dev = [
-        ("auth_keys", e2e::dev::AUTH_KEYS),
+        ("auth_jwks", e2e::dev::AUTH_JWKS),
+        ("auth_issuer", e2e::dev::AUTH_ISSUER),
         ("credentials_key", e2e::dev::CREDENTIALS_KEY),
         ("payment_webhook_secret", e2e::dev::WEBHOOK_SECRET),
     ];
@@ -79,13 +80,17 @@ fn a_short_secret_is_refused_naming_the_variable_but_never_its_value() {
     let app = App::builder(manifest())
         .build_packages(PACKAGES)
         .dev_secrets()
-        .env("SPIN_VARIABLE_AUTH_KEYS", "dev1:short-auth-secret")
+        // A JWKS holding a symmetric key: whoever read it could sign tokens.
+        .env(
+            "SPIN_VARIABLE_AUTH_JWKS",
+            r#"{"keys":[{"kty":"oct","kid":"k1","k":"c2hvcnQtYXV0aC1zZWNyZXQtYnV0LWxvbmctZW5vdWdo"}]}"#,
+        )
         .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", "whsec_tooshort")
         .spawn();
     let products = app
         .client()
         .get(app.url("/v1/products"))
-        .bearer_auth("ofw1.anything")
+        .bearer_auth(crate::api::token("acme", Role::Customer))
         .send()
         .expect("request");
     assert_eq!(products.status(), 500);
@@ -93,7 +98,7 @@ fn a_short_secret_is_refused_naming_the_variable_but_never_its_value() {
     assert_eq!(webhook.status(), 500);
     let logs = app.logs();
     assert!(
-        logs.shows("variable `auth_keys`", Duration::from_secs(5)),
+        logs.shows("variable `auth_jwks`: JWKS key k1 is symmetric", Duration::from_secs(5)),
         "{}",
         logs.text()
     );
@@ -105,7 +110,7 @@ fn a_short_secret_is_refused_naming_the_variable_but_never_its_value() {
         "{}",
         logs.text()
     );
-    for value in ["short-auth-secret", "whsec_tooshort"] {
+    for value in ["c2hvcnQtYXV0aC1zZWNyZXQtYnV0LWxvbmctZW5vdWdo", "whsec_tooshort"] {
         assert!(!logs.contains(value), "the log shows a secret value");
     }
 }
@@ -183,6 +188,77 @@ fn internal_routes_check_the_credential_before_their_query() {
 }
 
 #[test]
+fn the_schedulers_token_can_only_tick_and_renew_and_metrics_answer_services_only() {
+    // given the scheduler's token (scope `tick renew`) and an operator's
+    let app = spawn();
+    let scheduler = e2e::dev::token_with("scheduler", "platform", Role::Service, &["tick", "renew"]);
+    let send = |method: &str, route: &str, token: &str| {
+        app.client()
+            .request(method.parse().expect("method"), app.url(route))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .expect("request")
+    };
+    // then it ticks and renews
+    assert_eq!(send("POST", "/v1/internal/tick", &scheduler).status(), 200);
+    assert_eq!(send("POST", "/v1/internal/renew", &scheduler).status(), 200);
+    // and is refused the clock and the metrics, naming the scope it lacks
+    for (method, route, scope) in [
+        ("POST", "/v1/internal/clock", "clock"),
+        ("GET", "/v1/internal/metrics", "metrics"),
+    ] {
+        let refused = send(method, route, &scheduler);
+        assert_eq!(refused.status(), 403, "{route}");
+        let challenge = refused
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(challenge.contains("insufficient_scope"), "{challenge}");
+        assert_eq!(json_of(refused)["accepted"], json!([scope]));
+    }
+    // and the platform-wide metrics refuse any tenant's operator
+    let operator = crate::api::token("acme", Role::Operator);
+    assert_eq!(send("GET", "/v1/internal/metrics", &operator).status(), 403);
+    assert_eq!(
+        send(
+            "GET",
+            "/v1/internal/metrics",
+            &crate::api::token("platform", Role::Service)
+        )
+        .status(),
+        200
+    );
+}
+
+#[test]
+fn the_kick_and_job_hand_overs_are_not_reachable_from_outside() {
+    // given the app's public routes
+    let app = spawn();
+    let service = crate::api::token("platform", Role::Service);
+    // when the chained-only paths are called from outside, even with a service token
+    for route in [
+        "/v1/internal/kick",
+        "/v1/internal/jobs/payment/j-1?claim=1",
+        "/v1/internal/jobs/provision/j-1?claim=1",
+        "/v1/internal/jobs/deliver/j-1?claim=1",
+        "/v1/internal/jobs/validate/j-1?claim=1",
+    ] {
+        let response = app
+            .client()
+            .post(app.url(route))
+            .bearer_auth(&service)
+            .send()
+            .expect("request");
+        // then no component answers them
+        assert_eq!(response.status(), 404, "{route}");
+    }
+}
+
+#[test]
 fn a_money_amount_sent_as_a_json_number_is_refused_with_a_400_naming_the_field() {
     let app = spawn();
     let customer = Caller::customer(&app);
@@ -205,10 +281,7 @@ fn a_money_amount_sent_as_a_json_number_is_refused_with_a_400_naming_the_field()
 
 /// A customer token of `tenant` for the subject `subject`.
 fn token_of(tenant: &str, subject: &str) -> String {
-    let keyring: Keyring = DEV_KEYRING.parse().expect("dev keyring");
-    let tenant: TenantId = tenant.parse().expect("tenant id");
-    let now = chrono::Utc::now().timestamp();
-    keyring.mint(subject, &tenant, Role::Customer, now - 10, now + 3600)
+    e2e::dev::token_with(subject, tenant, Role::Customer, &[])
 }
 
 #[test]

@@ -20,3 +20,4 @@ mod saga;
 mod stripe;
 mod subscription_end;
 mod subscriptions;
+mod tokens;

@@ -18,7 +18,7 @@ type App = Ctx<SpinDb>;
 fn kicked(app: &App, params: &Params, response: HttpResponse) -> HttpResponse {
     if response.status < 300 {
         if let Some(order) = params.get("id").and_then(|id| id.parse().ok()) {
-            host::drive_order(&app.principal.tenant, order, &app.correlation_id);
+            host::drive_order(order, &app.correlation_id);
         }
     }
     response

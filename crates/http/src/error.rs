@@ -87,6 +87,14 @@ pub enum ApiError {
         /// The roles that are allowed.
         allowed: Vec<Role>,
     },
+    /// 403 Forbidden, with `WWW-Authenticate: Bearer error="insufficient_scope"`
+    /// (RFC 6750 §3.1): a service token whose scopes do not include the one
+    /// this route needs.
+    #[error("forbidden: the token lacks scope {scope}")]
+    InsufficientScope {
+        /// The scope the route needs, e.g. `metrics`.
+        scope: String,
+    },
     /// 404 Not Found: no such resource in the caller's tenant (including
     /// resources that exist in another tenant, and ids that do not parse).
     #[error("{resource} {id} not found")]
@@ -213,7 +221,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } | Self::MalformedJson { .. } => 400,
             Self::Unauthorized { .. } => 401,
-            Self::Forbidden { .. } => 403,
+            Self::Forbidden { .. } | Self::InsufficientScope { .. } => 403,
             Self::NotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::Conflict(_) => 409,
@@ -238,6 +246,10 @@ impl ApiError {
                     format!("Bearer realm=\"orderflow\", error=\"invalid_token\", error_description=\"{description}\""),
                 )]
             }
+            Self::InsufficientScope { scope } => vec![(
+                "www-authenticate",
+                format!("Bearer realm=\"orderflow\", error=\"insufficient_scope\", scope=\"{scope}\""),
+            )],
             Self::MethodNotAllowed { allowed } => vec![("allow", allowed.join(", "))],
             Self::Conflict(Conflict::IdempotencyKeyInFlight { retry_after_secs })
             | Self::Unavailable { retry_after_secs } => {
@@ -281,6 +293,13 @@ impl ApiError {
                 ),
             )
             .with_extension("accepted", json!(allowed.iter().map(Role::as_str).collect::<Vec<_>>())),
+            Self::InsufficientScope { scope } => Problem::new(
+                "insufficient-scope",
+                "Forbidden",
+                status,
+                format!("this route needs a service token with scope `{scope}`"),
+            )
+            .with_extension("accepted", json!([scope])),
             Self::NotFound { resource, id } => Problem::new(
                 "not-found",
                 "Not found",
@@ -412,6 +431,9 @@ mod tests {
             ApiError::Forbidden {
                 role: Role::Customer,
                 allowed: vec![Role::Operator],
+            },
+            ApiError::InsufficientScope {
+                scope: "metrics".into(),
             },
             ApiError::not_found("order", "o-1"),
             ApiError::MethodNotAllowed { allowed: vec!["GET"] },

@@ -2,10 +2,10 @@
 //! the metrics scrapers read (the `ops` component).
 
 use chrono::Utc;
-use orderflow_http::{ApiError, HttpResponse, RequestParts, Role};
+use orderflow_http::{ApiError, HttpResponse, RequestParts};
 
 use crate::clock;
-use crate::spin::{open_store, require, sync_clock};
+use crate::spin::{open_store, require_service, sync_clock};
 
 /// `GET /healthz`: 200 `{"status":"ok"}` when this instance reaches its
 /// database (SQLite `default`, or PostgreSQL as `database_url` says) and the
@@ -38,10 +38,12 @@ pub fn health(correlation_id: &str) -> HttpResponse {
     }
 }
 
-/// `GET /v1/internal/metrics` (operator or service role): every tenant's
-/// operational figures at the application's time, as Prometheus text.
+/// `GET /v1/internal/metrics` (a service token with scope `metrics`: the
+/// figures are platform-wide, so no tenant's operator may read them):
+/// every tenant's operational figures at the application's time, as
+/// Prometheus text.
 pub fn metrics(request: &RequestParts, correlation_id: &str) -> Result<HttpResponse, ApiError> {
-    require(request, &[Role::Operator, Role::Service], correlation_id)?;
+    require_service(request, "metrics", correlation_id)?;
     sync_clock(correlation_id)?;
     let store = open_store(clock::now(), correlation_id)?;
     let figures = store

@@ -13,7 +13,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use chrono::Duration;
-use orderflow_http::{ApiError, Keyring};
+use orderflow_http::{ApiError, TokenPolicy, TokenVerifier};
 
 use crate::clock::ClockSource;
 
@@ -130,7 +130,7 @@ impl Config {
 
 thread_local! {
     static CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
-    static KEYRING: OnceCell<Rc<Keyring>> = const { OnceCell::new() };
+    static VERIFIER: OnceCell<Rc<TokenVerifier>> = const { OnceCell::new() };
 }
 
 /// This request's configuration, parsed on first use.
@@ -143,20 +143,41 @@ pub fn config(correlation_id: &str) -> Result<Rc<Config>, ApiError> {
     Ok(config)
 }
 
-/// The keyring from the `auth_keys` variable (a secret), parsed once per
-/// request: the token check and the service tokens this request mints
-/// share it. A malformed or short key is a 500 whose log line names the
-/// variable and the key id, never a secret.
-pub fn keyring(correlation_id: &str) -> Result<Rc<Keyring>, ApiError> {
-    if let Some(keyring) = KEYRING.with(|k| k.get().cloned()) {
-        return Ok(keyring);
+/// The bearer-token verifier: the public keys of the `auth_jwks` variable
+/// (a JWKS, inline: no network call to verify) and the policy of
+/// `auth_issuer`, `auth_audience`, `auth_tenant_claim`, `auth_role_claim`
+/// and `auth_max_token_lifetime_secs`. Parsed once per request, and only
+/// by a request that carries a token to check. A malformed JWKS or setting
+/// is a 500 whose log line names the variable.
+pub fn token_verifier(correlation_id: &str) -> Result<Rc<TokenVerifier>, ApiError> {
+    if let Some(verifier) = VERIFIER.with(|v| v.get().cloned()) {
+        return Ok(verifier);
     }
-    let keyring: Keyring = variable("auth_keys", correlation_id)?
-        .parse()
-        .map_err(|e| ApiError::internal(correlation_id, &format!("variable `auth_keys`: {e}")))?;
-    let keyring = Rc::new(keyring);
-    KEYRING.with(|k| k.get_or_init(|| keyring.clone()).clone());
-    Ok(keyring)
+    let bad =
+        |name: &str, e: &dyn std::fmt::Display| ApiError::internal(correlation_id, &format!("variable `{name}`: {e}"));
+    let mut policy = TokenPolicy::new(
+        &variable("auth_issuer", correlation_id)?,
+        &optional("auth_audience", correlation_id)?.unwrap_or_else(|| "orderflow".to_owned()),
+    );
+    if let Some(claim) = optional("auth_tenant_claim", correlation_id)?.filter(|c| !c.is_empty()) {
+        policy.tenant_claim = claim;
+    }
+    if let Some(claim) = optional("auth_role_claim", correlation_id)?.filter(|c| !c.is_empty()) {
+        policy.role_claim = claim;
+    }
+    if let Some(raw) = optional("auth_max_token_lifetime_secs", correlation_id)? {
+        policy.max_lifetime_secs = raw.trim().parse::<i64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+            bad(
+                "auth_max_token_lifetime_secs",
+                &"must be a positive whole number of seconds",
+            )
+        })?;
+    }
+    let verifier =
+        TokenVerifier::new(&variable("auth_jwks", correlation_id)?, policy).map_err(|e| bad("auth_jwks", &e))?;
+    let verifier = Rc::new(verifier);
+    VERIFIER.with(|v| v.get_or_init(|| verifier.clone()).clone());
+    Ok(verifier)
 }
 
 /// A Spin variable, or a 500 naming it (its value is never logged).

@@ -14,13 +14,14 @@ pub mod roles;
 pub mod store;
 pub mod tick;
 
-pub use chain::{chain, drive_order, hand_over, internal_url, kick, run_handed_job, service_token};
+pub use chain::{chain, drive_order, hand_over, internal_url, kick, run_handed_job, KICK_PATH};
 pub use config::{
-    config, database_url, keyring, payment_provider, renewal_lead, variable, webhook_secrets, Config, WebhookSaga,
+    config, database_url, payment_provider, renewal_lead, token_verifier, variable, webhook_secrets, Config,
+    WebhookSaga,
 };
 pub use entry::after_response;
 pub use outbound::SpinOutbound;
-pub use roles::{principal, require};
+pub use roles::{principal, require, require_service};
 pub use store::{advance_clock, context, open_store, saga_env, sync_clock, Needs};
 pub use tick::tick;
 

@@ -4,13 +4,13 @@
 //! the application role), and the saga's environment.
 
 use orderflow_core::Catalog;
-use orderflow_http::{ApiError, RequestParts, Role};
+use orderflow_http::{ApiError, RequestParts};
 use orderflow_store::{SpinDb, Store};
 use uuid::Uuid;
 
 use super::config::{config, variable};
 use super::outbound::{random_nonce, SpinOutbound};
-use super::roles::{principal, require};
+use super::roles::{principal, require_service};
 use crate::clock::{self, ClockSource};
 use crate::context::Ctx;
 
@@ -43,7 +43,7 @@ pub fn advance_clock(request: &RequestParts, correlation_id: &str) -> Result<ord
         advance_secs: u32,
     }
     // The credential first, on every route: only then whether the clock moves.
-    require(request, &[Role::Service], correlation_id)?;
+    require_service(request, "clock", correlation_id)?;
     if config(correlation_id)?.clock == ClockSource::System {
         return Err(ApiError::not_found("route", "/v1/internal/clock"));
     }

@@ -2,9 +2,9 @@
 //! and hands each to the component that owns its kind, through service
 //! chaining; the periodic tick also purges what is past its window.
 
-use orderflow_http::{ApiError, Principal};
+use orderflow_http::ApiError;
 
-use super::chain::{hand_over, service_token};
+use super::chain::hand_over;
 use super::config::config;
 use super::store::{open_store, sync_clock};
 use crate::clock;
@@ -12,22 +12,18 @@ use crate::clock;
 /// The retry component's tick: claims due jobs and hands each to the
 /// component that owns its kind, through service chaining. A job whose
 /// hand-over fails stays claimed until its lease ends, then runs again.
-/// `caller` is the verified service principal (the route authenticates
-/// before it reads its query).
+/// The route checks its caller first: the scheduler's token with scope
+/// `tick` on `/v1/internal/tick`, service chaining on `/v1/internal/kick`.
 pub fn tick(
-    caller: &Principal,
     order: Option<orderflow_core::OrderId>,
     limit: u32,
     correlation_id: &str,
 ) -> Result<orderflow_http::HttpResponse, ApiError> {
-    caller.require_role(&[orderflow_http::Role::Service])?;
-    let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
     let lease = config(correlation_id)?.job_lease;
     sync_clock(correlation_id)?;
     let store = open_store(clock::now(), correlation_id)?;
-    let token = service_token(&caller.tenant, "saga-worker", correlation_id).map_err(|e| internal(&e))?;
     let report = crate::saga::drive(&store, clock::now, lease, limit, order, |job| {
-        hand_over(&store, job, &token, correlation_id)
+        hand_over(&store, job, correlation_id)
     })
     .map_err(|e| crate::from_store(e, correlation_id))?;
     // The periodic tick (not an order's kick) also purges what is past its
