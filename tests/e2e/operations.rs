@@ -54,7 +54,7 @@ fn the_health_route_needs_no_credential_and_says_only_up() {
 }
 
 #[test]
-fn the_health_route_is_503_without_its_database_and_names_no_cause() {
+fn readiness_is_503_without_its_database_naming_no_cause_while_liveness_stays_200() {
     let password = "hunter2-operations";
     let app = App::builder(crate::api::manifest())
         .build_packages(crate::api::PACKAGES)
@@ -65,6 +65,11 @@ fn the_health_route_is_503_without_its_database_and_names_no_cause() {
             format!("postgres://orderflow_api:{password}@127.0.0.1:9/orderflow"),
         )
         .spawn();
+    // Liveness checks the process only: a database outage restarts nothing.
+    let live = app.get("/livez");
+    assert_eq!(live.status(), 200);
+    assert_eq!(json_of(live), json!({ "status": "alive" }));
+    // Readiness checks the database and the schema.
     let response = app.get("/healthz");
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["content-type"], "application/problem+json");

@@ -92,6 +92,11 @@ pub const ROUTES: &[Route<App>] = &[
     },
     Route {
         method: "GET",
+        path: "/v1/tenant/delivery/audit",
+        handler: |app, _, _| orderflow_service::tenant_delivery_audit(app),
+    },
+    Route {
+        method: "GET",
         path: "/v1/orders/:id/audit",
         handler: |app, _, params| audit_trail(app, params),
     },

@@ -138,6 +138,15 @@ pub enum ApiError {
         /// A sentence naming the header to send.
         detail: String,
     },
+    /// 429 Too Many Requests, with `Retry-After`: the same action was taken
+    /// too recently (a re-delivery of one item); nothing was changed.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// A sentence naming the limit.
+        detail: String,
+        /// Sent as `Retry-After`.
+        retry_after_secs: u32,
+    },
     /// 422 Unprocessable Content: well-formed JSON that breaks a rule (one
     /// [`FieldError`] per field), or an `Idempotency-Key` reused with a
     /// different request.
@@ -229,6 +238,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => 415,
             Self::Unprocessable { .. } => 422,
             Self::PreconditionRequired { .. } => 428,
+            Self::TooManyRequests { .. } => 429,
             Self::Internal { .. } => 500,
             Self::Unavailable { .. } => 503,
         }
@@ -252,7 +262,8 @@ impl ApiError {
             )],
             Self::MethodNotAllowed { allowed } => vec![("allow", allowed.join(", "))],
             Self::Conflict(Conflict::IdempotencyKeyInFlight { retry_after_secs })
-            | Self::Unavailable { retry_after_secs } => {
+            | Self::Unavailable { retry_after_secs }
+            | Self::TooManyRequests { retry_after_secs, .. } => {
                 vec![("retry-after", retry_after_secs.to_string())]
             }
             _ => Vec::new(),
@@ -337,6 +348,11 @@ impl ApiError {
             Self::PreconditionRequired { detail } => {
                 Problem::new("precondition-required", "Precondition required", status, detail.clone())
             }
+            Self::TooManyRequests {
+                detail,
+                retry_after_secs,
+            } => Problem::new("too-many-requests", "Too many requests", status, detail.clone())
+                .with_extension("retry_after_secs", *retry_after_secs),
             Self::Unprocessable {
                 problem,
                 detail,
@@ -451,6 +467,10 @@ mod tests {
             },
             ApiError::validation(vec![]),
             ApiError::Unavailable { retry_after_secs: 1 },
+            ApiError::TooManyRequests {
+                detail: "one re-delivery per item every 5 minutes".into(),
+                retry_after_secs: 60,
+            },
             ApiError::Internal {
                 correlation_id: "c".into(),
             },

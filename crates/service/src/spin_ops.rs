@@ -7,7 +7,14 @@ use orderflow_http::{ApiError, HttpResponse, RequestParts};
 use crate::clock;
 use crate::spin::{open_store, require_service, sync_clock};
 
-/// `GET /healthz`: 200 `{"status":"ok"}` when this instance reaches its
+/// `GET /livez`: 200 `{"status":"alive"}`, from the process alone. No
+/// database, no variable, no credential: a liveness probe that failed on a
+/// database outage would restart every pod and fix nothing.
+pub fn alive() -> HttpResponse {
+    HttpResponse::json(200, &serde_json::json!({ "status": "alive" }))
+}
+
+/// `GET /healthz` (the readiness probe): 200 `{"status":"ok"}` when this instance reaches its
 /// database (SQLite `default`, or PostgreSQL as `database_url` says) and the
 /// schema is at the version this build expects; otherwise 503 with a problem
 /// that names no cause (the cause goes to the component's log). No

@@ -37,7 +37,7 @@ mod subscriptions;
 
 pub use analytics::{AnalyticsRows, PaidOrder};
 pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows, SqliteValue};
-pub use delivery::TenantDelivery;
+pub use delivery::{TenantAuditRecord, TenantDelivery};
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use metrics::OpsMetrics;

@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "overpayment",
         include_str!("../../../migrations/sqlite/0011_overpayment.sql"),
     ),
+    (
+        12,
+        "boundaries",
+        include_str!("../../../migrations/sqlite/0012_boundaries.sql"),
+    ),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -114,6 +119,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "overpayment",
         include_str!("../../../migrations/postgres/0011_overpayment.sql"),
+    ),
+    (
+        12,
+        "boundaries",
+        include_str!("../../../migrations/postgres/0012_boundaries.sql"),
     ),
 ];
 

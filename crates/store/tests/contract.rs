@@ -246,6 +246,7 @@ contract!(
     a_cancelled_paid_order_records_its_refund_and_its_job_with_the_decision,
     the_database_refuses_more_refunded_than_paid_and_a_refund_twice,
     a_refund_moves_forward_under_its_version,
+    an_orders_creator_its_latest_redelivery_and_the_tenants_settings_audit_are_read_back,
 );
 
 fn migrating_twice_changes_nothing(f: Fixture) {
@@ -885,4 +886,80 @@ fn a_refund_moves_forward_under_its_version(f: Fixture) {
         .map(|r| r.event_type)
         .collect();
     assert_eq!(types.last().map(String::as_str), Some("billing.refunded"));
+}
+
+fn an_orders_creator_its_latest_redelivery_and_the_tenants_settings_audit_are_read_back(f: Fixture) {
+    // given an order created by user-1
+    let store = f.store();
+    let order = new_order(&store, "acme", 31, now());
+    let acme = tenant("acme");
+    // then its creator is read from its audit trail, and only in its tenant
+    assert_eq!(store.order_creator(&acme, order.id).unwrap().as_deref(), Some("user-1"));
+    assert_eq!(store.order_creator(&tenant("globex"), order.id).unwrap(), None);
+    // and its item's latest re-delivery is the newest re-delivery job, not any delivery
+    let item = order.items[0].id;
+    assert_eq!(store.last_redelivery_at(&acme, order.id, item).unwrap(), None);
+    let job = |id: String| NewJob {
+        id,
+        kind: JobKind::Deliver,
+        order: order.id,
+        item: Some(item),
+        after: None,
+        payload: json!({ "redelivery": true }),
+    };
+    let later = now() + Duration::seconds(60);
+    store
+        .write(|s| {
+            s.insert_jobs(
+                &acme,
+                &[job(format!("{}:1:deliver", order.id))],
+                later + Duration::seconds(60),
+            )
+        })
+        .unwrap();
+    for (n, at) in [(1, now()), (2, later)] {
+        store
+            .write(|s| s.insert_jobs(&acme, &[job(format!("{}:redeliver:{n}", order.id))], at))
+            .unwrap();
+    }
+    assert_eq!(store.last_redelivery_at(&acme, order.id, item).unwrap(), Some(later));
+    assert_eq!(
+        store.last_redelivery_at(&tenant("globex"), order.id, item).unwrap(),
+        None
+    );
+    // and the tenant's settings audit is appended, read back in its tenant only
+    let change = json!({ "default_email": { "from": null, "to": "ops@acme.example" } });
+    store
+        .write(|s| s.insert_tenant_audit(&acme, "operator", "op-1", "delivery", &change, now()))
+        .unwrap();
+    let audit = store.tenant_audit(&acme).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (
+            audit[0].actor.as_str(),
+            audit[0].subject.as_str(),
+            audit[0].setting.as_str()
+        ),
+        ("operator", "op-1", "delivery")
+    );
+    assert_eq!(audit[0].change, change);
+    assert!(store.tenant_audit(&tenant("globex")).unwrap().is_empty());
+    // and the application cannot rewrite or remove it
+    for sql in [
+        "UPDATE tenant_audit_log SET actor_subject = 'x'",
+        "DELETE FROM tenant_audit_log",
+    ] {
+        let result = store.in_tenant(&acme, |s| Ok(s.db().run(sql, &[])));
+        match result.unwrap() {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("permission denied") || text.contains("append-only"),
+                    "{sql}: {text}"
+                );
+            }
+            Ok(rows) => panic!("{sql} was allowed: {rows:?}"),
+        }
+    }
+    assert_eq!(store.tenant_audit(&acme).unwrap().len(), 1);
 }
