@@ -583,3 +583,72 @@ fn a_payment_webhook_that_finds_the_database_busy_answers_503_and_its_next_deliv
         (now["state"] != "pending_payment").then_some(())
     });
 }
+
+/// Streams a chunked body that never ends to `path` and returns the status
+/// the app answered with, how many body bytes had been sent by then, and
+/// how long it took; gives up after `patience`.
+fn stream_endless_body(app: &App, path: &str, patience: Duration) -> (u16, u64, Duration) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let started = Instant::now();
+    let mut stream = std::net::TcpStream::connect(app.addr()).expect("connect");
+    let reader = stream.try_clone().expect("clone the socket");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(reader).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    .expect("send the head");
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent: u64 = 0;
+    loop {
+        if let Ok(line) = rx.try_recv() {
+            let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            return (status, sent, started.elapsed());
+        }
+        assert!(started.elapsed() < patience, "no answer after {sent} bytes");
+        // A write fails once the app has answered and closed: then read the answer.
+        if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+            || stream.write_all(&chunk).is_err()
+            || stream.write_all(b"\r\n").is_err()
+        {
+            let line = rx.recv_timeout(patience).expect("an answer after the socket closed");
+            let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            return (status, sent, started.elapsed());
+        }
+        sent += chunk.len() as u64;
+    }
+}
+
+#[test]
+fn an_endless_body_is_refused_with_413_as_soon_as_it_passes_the_routes_cap_and_the_app_keeps_serving() {
+    // given the app, and an upload that would never end (far larger than any memory)
+    let app = spawn();
+    for path in ["/v1/webhooks/payments/stripe", "/v1/orders"] {
+        // when it is streamed to an unauthenticated and an authenticated route
+        let (status, sent, took) = stream_endless_body(&app, path, Duration::from_secs(60));
+        // then the answer is 413, after little more than the cap was sent
+        assert_eq!(status, 413, "{path}");
+        assert!(sent < 64 * 1024 * 1024, "{path}: {sent} bytes were read before the 413");
+        assert!(took < Duration::from_secs(30), "{path}: the 413 took {took:?}");
+    }
+    // and a declared length over the cap is refused before any of it is sent
+    let declared = app
+        .client()
+        .post(app.url("/v1/orders"))
+        .bearer_auth(crate::api::token("acme", Role::Customer))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 65 * 1024 + 1])
+        .send()
+        .expect("request");
+    assert_eq!(declared.status(), 413);
+    let problem = json_of(declared);
+    assert_eq!(problem["limit_bytes"], 64 * 1024, "{problem}");
+    // and the app still serves
+    assert_eq!(app.get("/livez").status(), 200);
+    assert_eq!(Caller::customer(&app).get("/v1/orders").status(), 200);
+}
