@@ -26,6 +26,7 @@ pub mod one_row;
 mod orders;
 mod outbox;
 mod refunds;
+mod retention;
 mod saga;
 #[cfg(feature = "spin")]
 mod spin_db;

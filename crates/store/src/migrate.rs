@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "boundaries",
         include_str!("../../../migrations/sqlite/0012_boundaries.sql"),
     ),
+    (
+        13,
+        "retention",
+        include_str!("../../../migrations/sqlite/0013_retention.sql"),
+    ),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -124,6 +129,11 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "boundaries",
         include_str!("../../../migrations/postgres/0012_boundaries.sql"),
+    ),
+    (
+        13,
+        "retention",
+        include_str!("../../../migrations/postgres/0013_retention.sql"),
     ),
 ];
 

@@ -21,7 +21,7 @@ pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
 pub use providers::{
     CallError, Charge, CloudCalls, Endpoint, MailCalls, PaymentCalls, Providers, ResourceStatus, SagaProviders,
 };
-pub use retention::{purge_expired, webhook_dedup_window, Purged, PURGE_BATCH};
+pub use retention::{purge_expired, webhook_dedup_window, Purged, Windows, PURGE_BATCH};
 pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
 pub(crate) use worker::SUBJECT as SAGA_SUBJECT;

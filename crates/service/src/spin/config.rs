@@ -38,6 +38,9 @@ pub struct Config {
     pub subscription_grace: Duration,
     /// `webhook_saga`: when the payment webhook carries the saga on.
     pub webhook_saga: WebhookSaga,
+    /// `retention_outbox_days`, `retention_jobs_days`,
+    /// `retention_cancelled_days`: what the tick purges or masks, and when.
+    pub retention: crate::saga::Windows,
 }
 
 /// When the payment webhook carries the saga on, once its decision is
@@ -115,7 +118,26 @@ impl Config {
                 .parse()
                 .map_err(|e: String| ApiError::internal(correlation_id, &e))?,
         };
+        let defaults = crate::saga::Windows::default();
+        let days = |name: &str, default: Duration| -> Result<Duration, ApiError> {
+            match optional(name, correlation_id)? {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| *d > 0)
+                    .map(|d| Duration::days(i64::from(d)))
+                    .ok_or_else(|| bad(name, &"must be a positive whole number of days")),
+            }
+        };
+        let retention = crate::saga::Windows {
+            outbox: days("retention_outbox_days", defaults.outbox)?,
+            jobs: days("retention_jobs_days", defaults.jobs)?,
+            cancelled_address: days("retention_cancelled_days", defaults.cancelled_address)?,
+        };
         Ok(Self {
+            retention,
             clock,
             database_url: optional("database_url", correlation_id)?.unwrap_or_default(),
             job_lease: Duration::seconds(whole("job_lease_secs", Self::DEFAULT_LEASE_SECS)?),

@@ -19,7 +19,8 @@ pub fn tick(
     limit: u32,
     correlation_id: &str,
 ) -> Result<orderflow_http::HttpResponse, ApiError> {
-    let lease = config(correlation_id)?.job_lease;
+    let config = config(correlation_id)?;
+    let lease = config.job_lease;
     sync_clock(correlation_id)?;
     let store = open_store(clock::now(), correlation_id)?;
     let report = crate::saga::drive(&store, clock::now, lease, limit, order, |job| {
@@ -29,7 +30,8 @@ pub fn tick(
     // The periodic tick (not an order's kick) also purges what is past its
     // window, a bounded batch per tick.
     let purged = if order.is_none() {
-        crate::saga::purge_expired(&store, clock::now()).map_err(|e| crate::from_store(e, correlation_id))?
+        crate::saga::purge_expired(&store, clock::now(), config.retention)
+            .map_err(|e| crate::from_store(e, correlation_id))?
     } else {
         crate::saga::Purged::default()
     };
@@ -40,6 +42,10 @@ pub fn tick(
             "failed": report.failed,
             "purged_idempotency_keys": purged.idempotency_keys,
             "purged_webhook_events": purged.webhook_events,
+            "purged_outbox": purged.outbox,
+            "purged_jobs": purged.jobs,
+            "purged_credentials": purged.credentials,
+            "masked_addresses": purged.masked_addresses,
         }),
     ))
 }
