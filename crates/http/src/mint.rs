@@ -22,6 +22,9 @@ use crate::auth::Role;
 /// `iat`, makes each `jti` unique.
 static MINTED: AtomicU64 = AtomicU64::new(0);
 
+/// Parses a PEM private key for one algorithm family.
+type ParsePem = fn(&[u8]) -> jsonwebtoken::errors::Result<EncodingKey>;
+
 /// What a token says about its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSpec {
@@ -64,7 +67,7 @@ impl TokenSigner {
     /// # Errors
     /// A message when the PEM holds none of these (never the key itself).
     pub fn from_pem(pem: &[u8], kid: &str, issuer: &str, audience: &str) -> Result<Self, String> {
-        let candidates: [(Algorithm, fn(&[u8]) -> jsonwebtoken::errors::Result<EncodingKey>); 3] = [
+        let candidates: [(Algorithm, ParsePem); 3] = [
             (Algorithm::EdDSA, EncodingKey::from_ed_pem),
             (Algorithm::ES256, EncodingKey::from_ec_pem),
             (Algorithm::RS256, EncodingKey::from_rsa_pem),

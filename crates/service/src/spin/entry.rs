@@ -108,21 +108,6 @@ pub async fn read_request(incoming: IncomingRequest) -> Result<RequestParts, Htt
     Ok(request)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_and_bodiless_routes_take_almost_nothing_and_writes_their_json_cap() {
-        assert_eq!(body_limit("GET", "/v1/orders"), NO_BODY_LIMIT);
-        assert_eq!(body_limit("POST", "/v1/internal/tick"), NO_BODY_LIMIT);
-        assert_eq!(body_limit("POST", "/v1/internal/jobs/payment/j"), NO_BODY_LIMIT);
-        assert_eq!(body_limit("POST", "/v1/webhooks/payments/stripe"), WEBHOOK_BODY_LIMIT);
-        assert_eq!(body_limit("POST", "/v1/orders"), DEFAULT_BODY_LIMIT);
-        assert_eq!(body_limit("PUT", "/v1/tenant/delivery"), DEFAULT_BODY_LIMIT);
-    }
-}
-
 /// Sets `response` on the outparam and writes and finishes its body: from
 /// here on the caller has its answer.
 pub async fn send_response(out: ResponseOutparam, response: HttpResponse) {
@@ -135,5 +120,20 @@ pub async fn send_response(out: ResponseOutparam, response: HttpResponse) {
             }
         }
         Err(e) => eprintln!("could not convert the response: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_bodiless_routes_take_almost_nothing_and_writes_their_json_cap() {
+        assert_eq!(body_limit("GET", "/v1/orders"), NO_BODY_LIMIT);
+        assert_eq!(body_limit("POST", "/v1/internal/tick"), NO_BODY_LIMIT);
+        assert_eq!(body_limit("POST", "/v1/internal/jobs/payment/j"), NO_BODY_LIMIT);
+        assert_eq!(body_limit("POST", "/v1/webhooks/payments/stripe"), WEBHOOK_BODY_LIMIT);
+        assert_eq!(body_limit("POST", "/v1/orders"), DEFAULT_BODY_LIMIT);
+        assert_eq!(body_limit("PUT", "/v1/tenant/delivery"), DEFAULT_BODY_LIMIT);
     }
 }

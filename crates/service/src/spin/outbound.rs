@@ -47,12 +47,12 @@ impl crate::saga::Outbound for SpinOutbound {
             .try_into_outgoing_request()
             .map_err(|e| format!("{e}"))?;
         let options = types::RequestOptions::new();
-        let nanos = Some(u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX));
+        let nanos = u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX);
         // A host that cannot bound a phase says so; the others still apply.
-        let _ = options.set_connect_timeout(nanos);
-        let _ = options.set_first_byte_timeout(nanos);
-        let _ = options.set_between_bytes_timeout(nanos);
-        let deadline = wasi::clocks::monotonic_clock::now().saturating_add(nanos.unwrap_or(u64::MAX));
+        let _ = options.set_connect_timeout(Some(nanos));
+        let _ = options.set_first_byte_timeout(Some(nanos));
+        let _ = options.set_between_bytes_timeout(Some(nanos));
+        let deadline = wasi::clocks::monotonic_clock::now().saturating_add(nanos);
         let timer = wasi::clocks::monotonic_clock::subscribe_instant(deadline);
         let late = || format!("no complete answer within {:?} (the call's deadline)", self.timeout);
         let body = outgoing.body().map_err(|()| "request body already taken".to_owned())?;
