@@ -9,7 +9,7 @@
 //! the Prometheus text format. Wiring only.
 
 use orderflow_http::{ApiError, RequestParts};
-use orderflow_service::{spin as host, spin_ops, Route};
+use orderflow_service::{spin as host, Route};
 
 /// Per request: a correlation id for logs.
 #[derive(Debug)]
@@ -22,17 +22,17 @@ pub const ROUTES: &[Route<App>] = &[
     Route {
         method: "GET",
         path: "/livez",
-        handler: |_, _, _| Ok(spin_ops::alive()),
+        handler: |_, _, _| Ok(host::ops::alive()),
     },
     Route {
         method: "GET",
         path: "/healthz",
-        handler: |app, _, _| Ok(spin_ops::health(&app.correlation_id)),
+        handler: |app, _, _| Ok(host::ops::health(&app.correlation_id)),
     },
     Route {
         method: "GET",
         path: "/v1/internal/metrics",
-        handler: |app, req, _| spin_ops::metrics(req, &app.correlation_id),
+        handler: |app, req, _| host::ops::metrics(req, &app.correlation_id),
     },
 ];
 

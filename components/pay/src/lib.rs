@@ -56,7 +56,7 @@ pub const ROUTES: &[Route<App>] = &[
                 // in this invocation, after answering the provider (or
                 // before, where `webhook_saga` says so); the scheduled tick
                 // runs the jobs if it is cut short.
-                match host::config(id)?.webhook_saga {
+                match host::variables(id)?.webhook_saga {
                     host::WebhookSaga::BeforeResponse => host::kick(order, id),
                     host::WebhookSaga::AfterResponse => {
                         let id = id.clone();

@@ -11,13 +11,11 @@ mod config;
 mod delivery;
 mod events;
 mod ids;
-mod jobs;
 mod lifecycle;
 mod money;
 mod order;
 mod pricing;
 mod quota;
-mod refund;
 pub mod saga;
 mod state;
 mod subscription;
@@ -42,23 +40,16 @@ pub use delivery::{
 };
 pub use events::{routing_matrix, Consumer, Event, EventId, EventType};
 pub use ids::{ItemId, OrderId, ParseIdError, TenantId};
-pub use jobs::{
-    jobs_for, JobKind, JobPayload, NewJob, PaymentIntentPayload, ProvisionPayload, RefundPayload,
-    SubscriptionEndPayload,
-};
 pub use lifecycle::{created_event, decide, Actor, Audit, Command, Decision, Effect, Rejection, ALLOWED_TRANSITIONS};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Compensation, Order, OrderItem, Payment, ProductSnapshot};
 pub use pricing::{check_shown_total, order_total, price_item, PriceLine, PriceMismatch, PriceSnapshot, TOLERANCE_EUR};
 pub use quota::{check_quota, demand};
-pub use refund::{
-    check_refund_bounds, refund_idempotency_key, refund_state_of_provider_status, ObservedRefund, PlannedRefund,
-    Refund, RefundBoundViolation, RefundChange, RefundScope, RefundState,
-};
+// The saga's vocabulary, used across the shells; the rest is reached as
+// `orderflow_core::saga::...`.
 pub use saga::{
-    call_for, describe, hop_url, next, quota_minus, quota_sum, recreate_after_failure, retry_delay, step, unwind,
-    validation_problems, validation_stage, Action, Call, Ctx, Failure, Outcome, Owner, ResourceState, SagaJob, StepDef,
-    Undo, ValidationStage, WhenExhausted, COMPENSATION_DELAYS_SECS, RETRY_DELAYS_SECS, SAGA,
+    check_refund_bounds, jobs_for, refund_state_of_provider_status, JobId, JobKind, JobPayload, NewJob, ObservedRefund,
+    PlannedRefund, Refund, RefundBoundViolation, RefundChange, RefundId, RefundScope, RefundState, SagaJob, SAGA,
 };
 pub use state::{ItemState, OrderState};
 pub use subscription::{

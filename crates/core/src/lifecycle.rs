@@ -17,8 +17,9 @@ use crate::ids::ItemId;
 use crate::money::{Money, MoneyError};
 use crate::order::{Compensation, Order, OrderItem, Payment};
 use crate::pricing::{check_shown_total, order_total, PriceMismatch};
-use crate::refund::{PlannedRefund, RefundScope};
-use crate::saga::unwind;
+use crate::saga::refunds::{plan, PlannedRefund};
+use crate::saga::unwind::unwinding;
+use crate::saga::{JobKind, Undo};
 use crate::state::{ItemState, OrderState};
 use crate::violation::Violation;
 
@@ -307,7 +308,7 @@ pub fn decide(
         state: from,
         command: name,
     };
-    let mut d = Draft_::new(order, now);
+    let mut d = DecisionDraft::new(order, now);
 
     match (from, command) {
         (Draft, Command::ReplaceItems { items }) => {
@@ -372,12 +373,14 @@ pub fn decide(
             d.order.compensations.push(Compensation::RefundPayment);
             d.effects.push(Effect::StartValidation);
             if !excess.amount.is_zero() {
-                d.refund_overpayment(excess)?;
+                let planned = plan::overpayment(&mut d.order, excess)?;
+                d.request_refund(planned);
             }
         }
         (PaymentConfirmed, Command::RevertPayment { .. }) => {
             allow(from, name, actor, &[Actor::Operator])?;
-            d.refund_reverted_payment(&reason)?;
+            let planned = plan::reverted_payment(&d.order, &reason)?;
+            d.request_refund(planned);
             let reverted = d.order.payment.take();
             d.order.compensations.retain(|c| *c != Compensation::RefundPayment);
             d.order.state = PendingPayment;
@@ -465,7 +468,8 @@ pub fn decide(
                 // The payment the order holds is not an unaccepted one.
                 return Err(illegal());
             }
-            d.refund_unaccepted(&payment);
+            let planned = plan::unaccepted_payment(&d.order, &payment);
+            d.request_refund(Some(planned));
         }
         (_, Command::ParkForOperator { .. }) => {
             allow(from, name, actor, &[Actor::System])?;
@@ -502,7 +506,7 @@ fn reprice(catalog: &Catalog, items: impl Iterator<Item = (ItemId, ItemSpec)>) -
 }
 
 /// A decision being assembled.
-struct Draft_<'a> {
+struct DecisionDraft<'a> {
     before: &'a Order,
     order: Order,
     events: Vec<(EventType, serde_json::Value)>,
@@ -510,12 +514,12 @@ struct Draft_<'a> {
     now: DateTime<Utc>,
 }
 
-impl<'a> Draft_<'a> {
+impl<'a> DecisionDraft<'a> {
     fn new(before: &'a Order, now: DateTime<Utc>) -> Self {
         let mut order = before.clone();
         order.version += 1;
         order.updated_at = now;
-        Draft_ {
+        DecisionDraft {
             before,
             order,
             events: Vec::new(),
@@ -558,142 +562,39 @@ impl<'a> Draft_<'a> {
 
     /// Requests a refund of everything paid and not yet refunded.
     fn refund_payment(&mut self, why: &str) -> Result<(), Rejection> {
-        let amount = self.order.refundable()?;
         self.order.compensations.retain(|c| *c != Compensation::RefundPayment);
-        if amount.amount.is_zero() {
-            return Ok(());
-        }
-        self.order.refunded = self.order.refunded.checked_add(amount)?;
-        let refund_id = format!("{}:order", self.order.id);
-        self.plan_refund(refund_id, RefundScope::Order, None, amount, None, why);
-        Ok(())
-    }
-
-    /// An operator reverted the payment: all of it that is not refunded yet
-    /// goes back to the customer, under a refund id of its own per revert.
-    fn refund_reverted_payment(&mut self, why: &str) -> Result<(), Rejection> {
-        let amount = self.order.refundable()?;
-        if amount.amount.is_zero() {
-            return Ok(());
-        }
-        let refund_id = format!("{}:revert:{}", self.order.id, self.order.version);
-        self.plan_refund(refund_id, RefundScope::Revert, None, amount, None, why);
-        Ok(())
-    }
-
-    /// What a payment brought above the order's total goes back at once;
-    /// the rest is the order's, refundable as any payment.
-    fn refund_overpayment(&mut self, excess: Money) -> Result<(), Rejection> {
-        let reference = self
-            .order
-            .payment
-            .as_ref()
-            .map(|p| p.reference.clone())
-            .unwrap_or_default();
-        self.order.refunded = self.order.refunded.checked_add(excess)?;
-        let refund_id = format!("{}:overpaid:{reference}", self.order.id);
-        let why = format!("paid {excess} above the order total");
-        self.plan_refund(refund_id, RefundScope::Overpayment, None, excess, Some(excess), &why);
-        Ok(())
-    }
-
-    /// A payment the order cannot accept goes back whole; the order's own
-    /// payment and refunds are untouched.
-    fn refund_unaccepted(&mut self, payment: &Payment) {
-        self.request_refund(PlannedRefund {
-            id: format!("{}:late:{}", self.order.id, payment.reference),
-            scope: RefundScope::LatePayment,
-            item: None,
-            amount: payment.amount,
-            cap: payment.amount,
-            payment_reference: payment.reference.clone(),
-            paid: payment.amount,
-            reason: format!("paid while the order was {}", self.order.state),
-        });
-    }
-
-    /// A refund of the order's payment, capped by `cap` (an item's price)
-    /// or the payment; nothing when nothing was paid.
-    fn plan_refund(
-        &mut self,
-        id: String,
-        scope: RefundScope,
-        item: Option<ItemId>,
-        amount: Money,
-        cap: Option<Money>,
-        why: &str,
-    ) {
-        let Some(payment) = &self.order.payment else {
-            return;
-        };
-        let planned = PlannedRefund {
-            id,
-            scope,
-            item,
-            amount,
-            cap: cap.unwrap_or(payment.amount),
-            payment_reference: payment.reference.clone(),
-            paid: payment.amount,
-            reason: why.to_owned(),
-        };
+        let planned = plan::whole_payment(&mut self.order, why)?;
         self.request_refund(planned);
+        Ok(())
     }
 
     /// Announces a refund (`billing.refund-requested`) and makes it an
     /// effect, which the saga executes at the provider.
-    fn request_refund(&mut self, planned: PlannedRefund) {
-        let mut data = json!({ "refund_id": planned.id, "scope": planned.scope, "amount": planned.amount,
-                               "reason": planned.reason, "payment_reference": planned.payment_reference });
-        if let Some(item) = planned.item {
-            data["item_id"] = json!(item);
+    fn request_refund(&mut self, planned: Option<PlannedRefund>) {
+        if let Some(planned) = planned {
+            self.emit(EventType::BillingRefundRequested, planned.requested_data());
+            self.effects.push(Effect::Refund(planned));
         }
-        self.emit(EventType::BillingRefundRequested, data);
-        self.effects.push(Effect::Refund(planned));
     }
 
-    /// Requests the refund of one rolled-back item's price.
-    fn refund_item(&mut self, id: ItemId) -> Result<(), Rejection> {
-        let price = self
-            .order
-            .item(id)
-            .ok_or(Rejection::UnknownItem(id))?
-            .price
-            .period_total;
-        // Never more than is left of the payment.
-        let left = self.order.refundable()?;
-        let amount = if price.amount <= left.amount { price } else { left };
-        if amount.amount.is_zero() {
-            return Ok(());
-        }
-        self.order.refunded = self.order.refunded.checked_add(amount)?;
-        let refund_id = format!("{}:item:{id}", self.order.id);
-        self.plan_refund(
-            refund_id,
-            RefundScope::Item,
-            Some(id),
-            amount,
-            Some(price),
-            "item rolled back",
-        );
-        Ok(())
-    }
-
-    /// Operator cancellation mid-provisioning: walk the compensation stack
-    /// newest first. In-flight items are newest of all, so they go first;
-    /// items never started are refunded at once.
+    /// Operator cancellation mid-provisioning: every step begun is undone
+    /// as the saga defines, newest first (`saga::unwind`): items in flight
+    /// and provisioned ones are deprovisioned one after another (each is
+    /// refunded as it rolls back, which gives the payment back item by
+    /// item); items never started are refunded at once.
     fn unwind(&mut self) -> Result<(), Rejection> {
-        let mut deprovision: Vec<ItemId> = self
-            .order
-            .items
-            .iter()
-            .filter(|i| i.state == ItemState::Provisioning)
-            .map(|i| i.id)
+        // The payment's own undo (a refund) is left out: it goes back item
+        // by item as each rolls back.
+        let deprovision: Vec<ItemId> = unwinding(&self.order)
+            .into_iter()
+            .filter(|u| {
+                u.undo
+                    == Undo::Job {
+                        kind: JobKind::Deprovision,
+                    }
+            })
+            .filter_map(|u| u.item)
             .collect();
-        for c in unwind(&self.order.compensations) {
-            if let Compensation::Deprovision { item } = c {
-                deprovision.push(item);
-            }
-        }
         for id in &deprovision {
             if let Some(item) = self.order.item_mut(*id) {
                 item.state = ItemState::Failed;
@@ -715,6 +616,16 @@ impl<'a> Draft_<'a> {
         if !deprovision.is_empty() {
             self.effects.push(Effect::Deprovision { items: deprovision });
         }
+        Ok(())
+    }
+
+    /// Requests the refund of one rolled-back item's price.
+    fn refund_item(&mut self, id: ItemId) -> Result<(), Rejection> {
+        if self.order.item(id).is_none() {
+            return Err(Rejection::UnknownItem(id));
+        }
+        let planned = plan::item(&mut self.order, id)?;
+        self.request_refund(planned);
         Ok(())
     }
 

@@ -625,7 +625,7 @@ fn every_refund_requested_is_also_executed_at_the_provider_against_the_payment()
     let d = apply(&o, Command::RollBackItem { item: item_id(1) }, Actor::System).unwrap();
     let r = planned_refunds(&d);
     assert_eq!(r.len(), 1);
-    assert_eq!(r[0].id, format!("{}:item:{}", o.id, item_id(1)));
+    assert_eq!(r[0].id.as_str(), format!("{}:item:{}", o.id, item_id(1)));
     assert_eq!((r[0].scope, r[0].item), (RefundScope::Item, Some(item_id(1))));
     assert_eq!(r[0].amount, r[0].cap);
     assert_eq!(r[0].payment_reference, o.payment.as_ref().unwrap().reference);
@@ -643,7 +643,7 @@ fn every_refund_requested_is_also_executed_at_the_provider_against_the_payment()
         let r = planned_refunds(&d);
         assert_eq!(r.len(), 1);
         assert_eq!((r[0].scope, r[0].amount), (RefundScope::Order, order.total));
-        assert_eq!(r[0].id, format!("{}:order", order.id));
+        assert_eq!(r[0].id.as_str(), format!("{}:order", order.id));
     }
     // An operator's revert gives the whole payment back, under an id of its own.
     let c = confirmed(2);
@@ -658,7 +658,7 @@ fn every_refund_requested_is_also_executed_at_the_provider_against_the_payment()
     let r = planned_refunds(&d);
     assert_eq!(r.len(), 1);
     assert_eq!((r[0].scope, r[0].amount), (RefundScope::Revert, c.total));
-    assert_eq!(r[0].id, format!("{}:revert:{}", c.id, d.order.version));
+    assert_eq!(r[0].id.as_str(), format!("{}:revert:{}", c.id, d.order.version));
     assert!(event_types(&d).contains(&"billing.refund-requested"));
     // Nothing paid, nothing refunded.
     assert!(
@@ -680,7 +680,7 @@ fn a_payment_above_the_total_is_accepted_and_what_is_above_it_goes_back() {
         (r[0].scope, r[0].amount, r[0].cap, r[0].paid),
         (RefundScope::Overpayment, excess, excess, paid)
     );
-    assert_eq!(r[0].id, format!("{}:overpaid:pi_123", o.id));
+    assert_eq!(r[0].id.as_str(), format!("{}:overpaid:pi_123", o.id));
     assert_eq!(refunds(&d), [excess]);
     // What is left to refund is the order's total: a later cancellation
     // gives that back, and never more than was paid in all.
@@ -716,7 +716,7 @@ fn a_payment_the_order_no_longer_awaits_goes_back_whole_and_changes_nothing_else
         (r[0].scope, r[0].amount, r[0].paid, r[0].payment_reference.as_str()),
         (RefundScope::LatePayment, late.amount, late.amount, "pi_late")
     );
-    assert_eq!(r[0].id, format!("{}:late:pi_late", cancelled.id));
+    assert_eq!(r[0].id.as_str(), format!("{}:late:pi_late", cancelled.id));
     // Only the system decides it; never while the order awaits a payment,
     // and never for the payment the order holds.
     assert!(apply(

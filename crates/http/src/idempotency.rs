@@ -2,8 +2,8 @@
 //! given the record stored under its (tenant, key).
 //!
 //! The flow in a write handler: parse the key ([`IdempotencyKey::parse`]),
-//! compute the [`fingerprint`], read the record, [`decide`]. On
-//! [`Decision::Proceed`] insert an in-flight record under a unique
+//! compute the [`fingerprint`], read the record, [`verdict_for`]. On
+//! [`KeyVerdict::Proceed`] insert an in-flight record under a unique
 //! (tenant, key) constraint (losing that race means another request got
 //! there first: read again and decide again), do the work, then store the
 //! [`SavedResponse`]. Storage is the store crate's; nothing here does I/O.
@@ -29,7 +29,7 @@ pub const RECORD_TTL_SECS: i64 = 24 * 60 * 60;
 /// take the key over instead of waiting 24 h.
 pub const IN_FLIGHT_LEASE_SECS: i64 = 120;
 
-/// The `Retry-After` sent with [`Decision::InFlight`].
+/// The `Retry-After` sent with [`KeyVerdict::InFlight`].
 pub const IN_FLIGHT_RETRY_AFTER_SECS: u32 = 2;
 
 /// A syntactically valid `Idempotency-Key`: 1–255 visible ASCII characters
@@ -135,9 +135,10 @@ pub struct StoredRecord {
     pub response: Option<SavedResponse>,
 }
 
-/// What a write request should do.
+/// What a write request should do with its idempotency key (not to be
+/// confused with the order's decisions in `orderflow_core`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub enum KeyVerdict {
     /// No live record (none, expired, or an abandoned in-flight one): insert
     /// an in-flight record — replacing a dead one conditionally on its
     /// `created_at`, so two takers cannot both win — and process the request.
@@ -150,44 +151,44 @@ pub enum Decision {
     InFlight,
 }
 
-impl Decision {
-    /// The error to return for [`Decision::Mismatch`] and
-    /// [`Decision::InFlight`]; `None` for the other two.
+impl KeyVerdict {
+    /// The error to return for [`KeyVerdict::Mismatch`] and
+    /// [`KeyVerdict::InFlight`]; `None` for the other two.
     pub fn error(&self) -> Option<ApiError> {
         match self {
-            Decision::Mismatch => Some(ApiError::idempotency_key_reused()),
-            Decision::InFlight => Some(ApiError::Conflict(Conflict::IdempotencyKeyInFlight {
+            KeyVerdict::Mismatch => Some(ApiError::idempotency_key_reused()),
+            KeyVerdict::InFlight => Some(ApiError::Conflict(Conflict::IdempotencyKeyInFlight {
                 retry_after_secs: IN_FLIGHT_RETRY_AFTER_SECS,
             })),
-            Decision::Proceed | Decision::Replay(_) => None,
+            KeyVerdict::Proceed | KeyVerdict::Replay(_) => None,
         }
     }
 }
 
-/// Decides what to do with a request of `fingerprint` at `now`, given the
+/// What to do with a request of `fingerprint` at `now`, given the
 /// record stored under its key.
 ///
 /// A record is dead when `now - created_at >= 24 h`, or when it is still in
 /// flight after [`IN_FLIGHT_LEASE_SECS`]; a dead record counts as absent.
 /// For a live record a different fingerprint is a mismatch whether or not
 /// the first request has completed.
-pub fn decide(stored: Option<&StoredRecord>, fingerprint: &Fingerprint, now: DateTime<Utc>) -> Decision {
+pub fn verdict_for(stored: Option<&StoredRecord>, fingerprint: &Fingerprint, now: DateTime<Utc>) -> KeyVerdict {
     let Some(record) = stored else {
-        return Decision::Proceed;
+        return KeyVerdict::Proceed;
     };
     let age = now.signed_duration_since(record.created_at);
     if age >= TimeDelta::seconds(RECORD_TTL_SECS) {
-        return Decision::Proceed;
+        return KeyVerdict::Proceed;
     }
     if record.response.is_none() && age >= TimeDelta::seconds(IN_FLIGHT_LEASE_SECS) {
-        return Decision::Proceed;
+        return KeyVerdict::Proceed;
     }
     if &record.fingerprint != fingerprint {
-        return Decision::Mismatch;
+        return KeyVerdict::Mismatch;
     }
     match &record.response {
-        Some(response) => Decision::Replay(response.clone()),
-        None => Decision::InFlight,
+        Some(response) => KeyVerdict::Replay(response.clone()),
+        None => KeyVerdict::InFlight,
     }
 }
 
@@ -229,14 +230,17 @@ mod tests {
     #[test]
     fn a_key_never_seen_proceeds() {
         let fp = fingerprint("POST", "/orders", b"{}");
-        assert_eq!(decide(None, &fp, t0()), Decision::Proceed);
+        assert_eq!(verdict_for(None, &fp, t0()), KeyVerdict::Proceed);
     }
 
     #[test]
     fn the_same_request_after_completion_replays_the_saved_response() {
         let fp = fingerprint("POST", "/orders", b"{}");
         let later = t0() + TimeDelta::hours(23);
-        assert_eq!(decide(Some(&completed(&fp)), &fp, later), Decision::Replay(saved()));
+        assert_eq!(
+            verdict_for(Some(&completed(&fp)), &fp, later),
+            KeyVerdict::Replay(saved())
+        );
     }
 
     #[test]
@@ -244,17 +248,23 @@ mod tests {
         let first = fingerprint("POST", "/orders", b"{\"a\":1}");
         let second = fingerprint("POST", "/orders", b"{\"a\":2}");
         let now = t0() + TimeDelta::seconds(1);
-        assert_eq!(decide(Some(&completed(&first)), &second, now), Decision::Mismatch);
-        assert_eq!(decide(Some(&in_flight(&first)), &second, now), Decision::Mismatch);
-        assert_eq!(Decision::Mismatch.error().unwrap().status(), 422);
+        assert_eq!(
+            verdict_for(Some(&completed(&first)), &second, now),
+            KeyVerdict::Mismatch
+        );
+        assert_eq!(
+            verdict_for(Some(&in_flight(&first)), &second, now),
+            KeyVerdict::Mismatch
+        );
+        assert_eq!(KeyVerdict::Mismatch.error().unwrap().status(), 422);
     }
 
     #[test]
     fn the_same_request_while_in_flight_is_told_to_retry_later() {
         let fp = fingerprint("POST", "/orders", b"{}");
         let now = t0() + TimeDelta::seconds(5);
-        assert_eq!(decide(Some(&in_flight(&fp)), &fp, now), Decision::InFlight);
-        let error = Decision::InFlight.error().unwrap();
+        assert_eq!(verdict_for(Some(&in_flight(&fp)), &fp, now), KeyVerdict::InFlight);
+        let error = KeyVerdict::InFlight.error().unwrap();
         assert_eq!(error.status(), 409);
         assert_eq!(error.headers(), vec![("retry-after", "2".to_owned())]);
     }
@@ -266,12 +276,15 @@ mod tests {
         let record = completed(&fp);
         // one second before 24 h it still replays
         let just_before = t0() + TimeDelta::seconds(RECORD_TTL_SECS - 1);
-        assert_eq!(decide(Some(&record), &fp, just_before), Decision::Replay(saved()));
+        assert_eq!(
+            verdict_for(Some(&record), &fp, just_before),
+            KeyVerdict::Replay(saved())
+        );
         // at exactly 24 h it counts as absent, even for another body
         let at_ttl = t0() + TimeDelta::seconds(RECORD_TTL_SECS);
-        assert_eq!(decide(Some(&record), &fp, at_ttl), Decision::Proceed);
+        assert_eq!(verdict_for(Some(&record), &fp, at_ttl), KeyVerdict::Proceed);
         let other = fingerprint("POST", "/orders", b"other");
-        assert_eq!(decide(Some(&record), &other, at_ttl), Decision::Proceed);
+        assert_eq!(verdict_for(Some(&record), &other, at_ttl), KeyVerdict::Proceed);
     }
 
     #[test]
@@ -279,8 +292,8 @@ mod tests {
         let fp = fingerprint("POST", "/orders", b"{}");
         let before = t0() + TimeDelta::seconds(IN_FLIGHT_LEASE_SECS - 1);
         let at = t0() + TimeDelta::seconds(IN_FLIGHT_LEASE_SECS);
-        assert_eq!(decide(Some(&in_flight(&fp)), &fp, before), Decision::InFlight);
-        assert_eq!(decide(Some(&in_flight(&fp)), &fp, at), Decision::Proceed);
+        assert_eq!(verdict_for(Some(&in_flight(&fp)), &fp, before), KeyVerdict::InFlight);
+        assert_eq!(verdict_for(Some(&in_flight(&fp)), &fp, at), KeyVerdict::Proceed);
     }
 
     #[test]

@@ -26,8 +26,8 @@ pub use cursor::{parse_limit, parse_query, Cursor, Page, DEFAULT_LIMIT, MAX_LIMI
 pub use error::{ApiError, Conflict};
 pub use etag::{check_if_match, etag, EntityTag, IfMatch, IF_MATCH_HEADER};
 pub use idempotency::{
-    decide, fingerprint, Decision, Fingerprint, IdempotencyKey, SavedResponse, StoredRecord, IDEMPOTENCY_KEY_HEADER,
-    IN_FLIGHT_LEASE_SECS, IN_FLIGHT_RETRY_AFTER_SECS, RECORD_TTL_SECS,
+    fingerprint, verdict_for, Fingerprint, IdempotencyKey, KeyVerdict, SavedResponse, StoredRecord,
+    IDEMPOTENCY_KEY_HEADER, IN_FLIGHT_LEASE_SECS, IN_FLIGHT_RETRY_AFTER_SECS, RECORD_TTL_SECS,
 };
 pub use json::{check_content_type, decode_json, json_pointer, DEFAULT_BODY_LIMIT, JSON_CONTENT_TYPE};
 pub use jwt::{JwksError, TokenPolicy, TokenVerifier};

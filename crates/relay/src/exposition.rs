@@ -1,69 +1,46 @@
-//! `--metrics-listen ADDR`: the relay's metrics over HTTP for Prometheus.
-//! A deliberately small HTTP/1.1 responder on a std listener (one thread,
-//! one request per connection): `GET /metrics` answers the text exposition
-//! of [`Metrics::prometheus`], anything else 404. Scrapes are rare and tiny;
-//! this keeps an HTTP server stack out of the relay.
+//! `--metrics-listen ADDR`: the relay's metrics over HTTP for Prometheus,
+//! served by `tiny_http` (one thread, requests one after another):
+//! `GET /metrics` answers the text exposition of [`Metrics::prometheus`],
+//! anything else 404. Scrapes are rare and tiny.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
+use tiny_http::{Header, Method, Response, Server};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, CONTENT_TYPE};
 
 /// Serves `metrics` on `listener` until the process ends (run it on its own thread).
 pub fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
-    for stream in listener.incoming() {
-        match stream {
-            Ok(stream) => {
-                if let Err(e) = answer(stream, &metrics) {
-                    eprintln!("relay: metrics request: {e}");
-                }
-            }
-            Err(e) => eprintln!("relay: metrics listener: {e}"),
+    let server = match Server::from_listener(listener, None) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("relay: metrics listener: {e}");
+            return;
+        }
+    };
+    for request in server.incoming_requests() {
+        let path = request.url().split('?').next().unwrap_or("").to_owned();
+        let (status, content_type, body) = match (request.method(), path.as_str()) {
+            (Method::Get, "/metrics") => (200, CONTENT_TYPE, metrics.prometheus(Utc::now())),
+            _ => (404, "text/plain; charset=utf-8", "not found: GET /metrics\n".to_owned()),
+        };
+        let header = Header::from_bytes(&b"content-type"[..], content_type.as_bytes());
+        let mut response = Response::from_string(body).with_status_code(status);
+        if let Ok(header) = header {
+            response = response.with_header(header);
+        }
+        if let Err(e) = request.respond(response) {
+            eprintln!("relay: metrics request: {e}");
         }
     }
 }
 
-fn answer(stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    // Read the headers to their end; the request has no body we need.
-    let mut line = String::new();
-    while reader.read_line(&mut line)? > 2 {
-        line.clear();
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.prometheus(Utc::now()),
-        ),
-        _ => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "not found: GET /metrics\n".to_owned(),
-        ),
-    };
-    let mut stream = stream;
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io::Read as _;
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
 
     use super::*;
 
@@ -84,15 +61,20 @@ mod tests {
         let served = metrics.clone();
         std::thread::spawn(move || serve(listener, served));
 
-        let response = fetch(addr, "GET /metrics HTTP/1.1\r\nhost: relay\r\n\r\n");
+        let response = fetch(
+            addr,
+            "GET /metrics HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\r\n",
+        );
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
         assert!(
-            response.contains("content-type: text/plain; version=0.0.4"),
+            response
+                .to_ascii_lowercase()
+                .contains(&format!("content-type: {CONTENT_TYPE}")),
             "{response}"
         );
         assert!(response.contains("\norderflow_relay_published_total 3\n"), "{response}");
 
-        let missing = fetch(addr, "GET /other HTTP/1.1\r\n\r\n");
+        let missing = fetch(addr, "GET /other HTTP/1.1\r\nconnection: close\r\n\r\n");
         assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     }
 }

@@ -1,6 +1,6 @@
 //! The relay's counters, printed as one line per interval:
 //! `metrics published=<total> errors=<total> backlog=<rows> lag_ms=<age of the oldest unpublished event>`,
-//! and served in the Prometheus text format (`--metrics-listen`, see
+//! and served as OpenMetrics text (`--metrics-listen`, see
 //! [`crate::exposition`]) from the same counters and the backlog last read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +8,13 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use orderflow_store::Backlog;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::prometheus`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Counters since start.
 #[derive(Debug, Default)]
@@ -48,9 +55,10 @@ impl Metrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((backlog, at));
     }
 
-    /// The Prometheus text exposition (0.0.4) at `now`: the counters, and the
-    /// backlog as last read (every metrics interval), its oldest event's age
-    /// counted to `now`.
+    /// The text exposition at `now` (OpenMetrics 1.0, which Prometheus
+    /// scrapes as it does its own format), encoded by `prometheus-client`:
+    /// the counters, and the backlog as last read (every metrics interval),
+    /// its oldest event's age counted to `now`.
     pub fn prometheus(&self, now: DateTime<Utc>) -> String {
         let last = *self
             .last_backlog
@@ -64,25 +72,46 @@ impl Metrics {
             ),
             None => (0, 0, -1),
         };
-        format!(
-            "# HELP orderflow_relay_published_total Events published to Kafka and marked, since start.\n\
-             # TYPE orderflow_relay_published_total counter\n\
-             orderflow_relay_published_total {}\n\
-             # HELP orderflow_relay_errors_total Failed deliveries and failed rounds, since start.\n\
-             # TYPE orderflow_relay_errors_total counter\n\
-             orderflow_relay_errors_total {}\n\
-             # HELP orderflow_outbox_backlog Outbox events not yet published, as last read.\n\
-             # TYPE orderflow_outbox_backlog gauge\n\
-             orderflow_outbox_backlog {rows}\n\
-             # HELP orderflow_outbox_oldest_unpublished_age_seconds Age of the oldest unpublished event (0: none).\n\
-             # TYPE orderflow_outbox_oldest_unpublished_age_seconds gauge\n\
-             orderflow_outbox_oldest_unpublished_age_seconds {age}\n\
-             # HELP orderflow_relay_backlog_read_age_seconds How long ago the backlog was read (-1: not yet).\n\
-             # TYPE orderflow_relay_backlog_read_age_seconds gauge\n\
-             orderflow_relay_backlog_read_age_seconds {read_age}\n",
-            self.published_total(),
-            self.errors_total(),
-        )
+        let mut registry = Registry::default();
+        let counter = |n: u64| {
+            let c: Counter = Counter::default();
+            c.inc_by(n);
+            c
+        };
+        let gauge = |v: i64| {
+            let g: Gauge = Gauge::default();
+            g.set(v);
+            g
+        };
+        registry.register(
+            "orderflow_relay_published",
+            "Events published to Kafka and marked, since start",
+            counter(self.published_total()),
+        );
+        registry.register(
+            "orderflow_relay_errors",
+            "Failed deliveries and failed rounds, since start",
+            counter(self.errors_total()),
+        );
+        registry.register(
+            "orderflow_outbox_backlog",
+            "Outbox events not yet published, as last read",
+            gauge(rows),
+        );
+        registry.register(
+            "orderflow_outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest unpublished event (0: none)",
+            gauge(age),
+        );
+        registry.register(
+            "orderflow_relay_backlog_read_age_seconds",
+            "How long ago the backlog was read (-1: not yet)",
+            gauge(read_age),
+        );
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut text, &registry);
+        text
     }
 
     /// The metrics line for `backlog` at `now`.
@@ -126,7 +155,8 @@ mod tests {
             "orderflow_outbox_backlog 12\n",
             "orderflow_outbox_oldest_unpublished_age_seconds 30\n",
             "orderflow_relay_backlog_read_age_seconds 2\n",
-            "# TYPE orderflow_relay_published_total counter\n",
+            "# TYPE orderflow_relay_published counter\n",
+            "# EOF\n",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }

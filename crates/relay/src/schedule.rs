@@ -17,8 +17,6 @@
 //! `{"ts":…,"level":…,"component":"scheduler","route":…,"status":…,"duration_us":…,"correlation_id":…}`;
 //! the token is never printed.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -75,6 +73,9 @@ pub struct Target {
     pub tenant: TenantId,
     /// The scheduler's signing key, issuer and audience.
     pub signer: TokenSigner,
+    /// The HTTP client (`ureq`): every status is an answer, not an error;
+    /// a call may take a minute; no connection is kept between calls.
+    agent: ureq::Agent,
 }
 
 impl Target {
@@ -95,10 +96,17 @@ impl Target {
         } else {
             format!("{rest}:80")
         };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .max_idle_connections(0)
+            .build()
+            .into();
         Ok(Self {
             authority,
             tenant,
             signer,
+            agent,
         })
     }
 
@@ -118,25 +126,14 @@ impl Target {
             lifetime_secs: 60,
         };
         let token = self.signer.mint(&spec, Utc::now().timestamp());
-        let mut stream = TcpStream::connect(&self.authority).map_err(|e| format!("connect {}: {e}", self.authority))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .map_err(|e| e.to_string())?;
-        let host = self.authority.split(':').next().unwrap_or_default();
-        write!(
-            stream,
-            "POST {route} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {token}\r\nx-correlation-id: {correlation_id}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        )
-        .map_err(|e| format!("send: {e}"))?;
-        let mut status_line = String::new();
-        BufReader::new(stream)
-            .read_line(&mut status_line)
-            .map_err(|e| format!("read: {e}"))?;
-        status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| format!("not an HTTP answer: {status_line:?}"))
+        let url = format!("http://{}{route}", self.authority);
+        self.agent
+            .post(&url)
+            .header("authorization", &format!("Bearer {token}"))
+            .header("x-correlation-id", correlation_id)
+            .send_empty()
+            .map(|response| response.status().as_u16())
+            .map_err(|e| format!("POST {url}: {e}"))
     }
 }
 
@@ -186,6 +183,7 @@ fn log(route: &str, result: &Result<u16, String>, started: Instant, correlation_
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead as _, BufReader, Write as _};
     use std::net::TcpListener;
 
     use super::*;

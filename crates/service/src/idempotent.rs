@@ -3,8 +3,8 @@
 
 use chrono::Duration;
 use orderflow_http::{
-    decide, fingerprint, ApiError, Decision, Fingerprint, HttpResponse, IdempotencyKey, RequestParts, SavedResponse,
-    StoredRecord, IDEMPOTENCY_KEY_HEADER, IN_FLIGHT_LEASE_SECS, RECORD_TTL_SECS,
+    fingerprint, verdict_for, ApiError, Fingerprint, HttpResponse, IdempotencyKey, KeyVerdict, RequestParts,
+    SavedResponse, StoredRecord, IDEMPOTENCY_KEY_HEADER, IN_FLIGHT_LEASE_SECS, RECORD_TTL_SECS,
 };
 use orderflow_store::{Claim, Db, Store, StoreError};
 
@@ -124,17 +124,17 @@ fn answer_existing<D: Db>(record: orderflow_store::IdempotencyRecord, fp: &Finge
         created_at: record.created_at,
         response,
     };
-    match decide(Some(&stored), fp, ctx.now) {
-        Decision::Replay(saved) => HttpResponse::replay(&saved),
+    match verdict_for(Some(&stored), fp, ctx.now) {
+        KeyVerdict::Replay(saved) => HttpResponse::replay(&saved),
         // The store hands back only live records, so `Proceed` cannot happen;
         // were it to, asking the client to retry is the safe answer.
-        Decision::Proceed | Decision::InFlight => decide_in_flight(),
-        d @ Decision::Mismatch => d.error().map_or_else(decide_in_flight, HttpResponse::from),
+        KeyVerdict::Proceed | KeyVerdict::InFlight => decide_in_flight(),
+        d @ KeyVerdict::Mismatch => d.error().map_or_else(decide_in_flight, HttpResponse::from),
     }
 }
 
 fn decide_in_flight() -> HttpResponse {
-    Decision::InFlight
+    KeyVerdict::InFlight
         .error()
         .map(HttpResponse::from)
         .unwrap_or_else(HttpResponse::no_content)

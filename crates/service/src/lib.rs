@@ -19,10 +19,10 @@ mod router;
 pub mod saga;
 #[cfg(feature = "spin")]
 pub mod spin;
-#[cfg(feature = "spin")]
-pub mod spin_ops;
 mod subscriptions;
 mod views;
+#[cfg(any(test, feature = "world"))]
+pub mod world;
 
 pub use analytics::{get_analytics, FigureCache};
 pub use context::Ctx;

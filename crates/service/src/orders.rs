@@ -2,8 +2,8 @@
 //! and the audit trail.
 
 use orderflow_core::{
-    check_quota, created_event, decide, parse_items, Command, ItemId, ItemSpec, JobKind, Money, NewJob, Order, OrderId,
-    OrderState, Quota,
+    check_quota, created_event, decide, parse_items, Command, ItemId, ItemSpec, Money, Order, OrderId, OrderState,
+    Quota,
 };
 use orderflow_http::{
     check_if_match, decode_json, parse_query, ApiError, Cursor, FieldError, HttpResponse, Page, RequestParts, Role,
@@ -486,14 +486,7 @@ pub fn redeliver_item<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Para
                 retry_after_secs,
             });
         }
-        let job = NewJob {
-            id: format!("{}:redeliver:{}", order.id, ctx.id()),
-            kind: JobKind::Deliver,
-            order: order.id,
-            item: Some(item_id),
-            after: None,
-            payload: json!({ "redelivery": true }),
-        };
+        let job = orderflow_core::saga::redelivery_job(order.id, item_id, &ctx.id().to_string());
         let response = HttpResponse::json(
             202,
             &json!({ "order_id": order.id, "item_id": item_id, "delivery": "queued" }),

@@ -11,6 +11,7 @@
 //! webhook, in one transaction with its events.
 
 use chrono::{DateTime, Utc};
+use orderflow_core::saga::{interpret_renewal_payment, RenewalVerdict};
 use orderflow_core::{
     after_renewal_failure, BillingCycle, DueAction, Money, OrderId, ProductType, RenewalState, Subscription,
     SubscriptionId, SubscriptionStatus, TenantId,
@@ -25,7 +26,7 @@ use crate::errors::from_store;
 use crate::idempotent::{write_idempotently, Prepared};
 use crate::router::Params;
 use crate::saga::payments::SavedMethod;
-use crate::saga::{CallError, Charge, PaymentChange, PaymentEvent, PaymentProvider, SagaEnv};
+use crate::saga::{CallError, Charge, PaymentEvent, PaymentProvider, SagaEnv};
 
 /// A subscription as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -360,57 +361,41 @@ pub fn apply_renewal_payment<D: Db>(
     event: &PaymentEvent,
     now: DateTime<Utc>,
 ) -> Result<RenewalOutcome, StoreError> {
+    let Some(report) = event.report(provider, now) else {
+        return Ok(RenewalOutcome::Ignored("ignored: not a renewal payment".into()));
+    };
     store.write(|s| {
         let sub = s.subscription(&renewal.tenant, renewal.subscription)?;
-        let order = sub.as_ref().map(|x| x.order);
-        let paid = match &event.change {
-            PaymentChange::Succeeded { amount, .. } => Some(amount),
-            _ => None,
+        let verdict =
+            interpret_renewal_payment(sub.as_ref(), &renewal.id, renewal.period, renewal.amount, &report, now);
+        let why = verdict.why();
+        let outcome = match (&verdict, &sub) {
+            (RenewalVerdict::Renew(_), Some(sub)) => RenewalOutcome::Renewed(sub.tenant.clone(), sub.id),
+            _ => RenewalOutcome::Ignored(why.clone()),
         };
-        let mut late = None;
-        let (label, outcome, change) = match (paid, &sub) {
-            // Paid after the subscription ended: the money goes back.
-            (Some(Ok(amount)), Some(sub)) if sub.status == orderflow_core::SubscriptionStatus::Cancelled => {
-                late = Some((sub.clone(), *amount));
-                let why = "refunded: the subscription had ended".to_owned();
-                (why.clone(), RenewalOutcome::Ignored(why), None)
-            }
-            (Some(Ok(amount)), Some(sub)) if *amount == renewal.amount => {
-                match sub.renewal_paid(renewal.period, *amount, now) {
-                    Ok(change) => (
-                        "applied: renewal paid".to_owned(),
-                        RenewalOutcome::Renewed(sub.tenant.clone(), sub.id),
-                        Some((sub.version, change)),
-                    ),
-                    Err(why) => {
-                        let why = format!("flagged: {why}");
-                        (why.clone(), RenewalOutcome::Ignored(why), None)
-                    }
-                }
-            }
-            (Some(Ok(amount)), _) => {
-                let why = format!("flagged: paid {amount}, the renewal is {}", renewal.amount);
-                (why.clone(), RenewalOutcome::Ignored(why), None)
-            }
-            (Some(Err(why)), _) => {
-                let why = format!("flagged: {why}");
-                (why.clone(), RenewalOutcome::Ignored(why), None)
-            }
-            _ => {
-                let why = "ignored: not a renewal payment".to_owned();
-                (why.clone(), RenewalOutcome::Ignored(why), None)
-            }
-        };
-        if !s.record_webhook(provider, &event.id, &event.kind, order, &label, now)? {
+        if !s.record_webhook(
+            provider,
+            &event.id,
+            &event.kind,
+            sub.as_ref().map(|x| x.order),
+            &why,
+            now,
+        )? {
             return Ok(RenewalOutcome::Duplicate);
         }
-        if let Some((version, change)) = change {
-            if s.set_renewal_state(renewal, RenewalState::Paid, None, now)? {
-                s.apply_subscription(version, &change)?;
+        let Some(sub) = &sub else {
+            return Ok(outcome);
+        };
+        match verdict {
+            RenewalVerdict::Renew(change) => {
+                if s.set_renewal_state(renewal, RenewalState::Paid, None, now)? {
+                    s.apply_subscription(sub.version, &change)?;
+                }
             }
-        }
-        if let (Some((sub, amount)), Some(intent)) = (late, event.change.intent()) {
-            crate::saga::refund_late_payment(s, &sub, renewal, intent, amount, now)?;
+            RenewalVerdict::RefundLate(planned) => {
+                crate::saga::request_late_refund(s, sub, planned, now)?;
+            }
+            RenewalVerdict::Flag(_) | RenewalVerdict::Ignore => {}
         }
         Ok(outcome)
     })

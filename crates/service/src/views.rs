@@ -209,7 +209,7 @@ impl<'a> OrderView<'a> {
                 .iter()
                 .find(|r| r.planned.item.is_some_and(|i| i.to_string() == item.id))
                 .map(|r| ItemRefund {
-                    id: r.planned.id.clone(),
+                    id: r.planned.id.to_string(),
                     amount: r.planned.amount,
                     state: r.state,
                 });
@@ -218,7 +218,7 @@ impl<'a> OrderView<'a> {
             refunds
                 .iter()
                 .map(|r| RefundView {
-                    id: r.planned.id.clone(),
+                    id: r.planned.id.to_string(),
                     scope: r.planned.scope,
                     item_id: r.planned.item.map(|i| i.to_string()),
                     amount: r.planned.amount,

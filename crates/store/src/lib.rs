@@ -25,7 +25,9 @@ mod native_sqlite;
 pub mod one_row;
 mod orders;
 mod outbox;
+mod payments;
 mod refunds;
+mod resources;
 mod retention;
 mod saga;
 #[cfg(feature = "spin")]
@@ -51,7 +53,8 @@ pub use native_pg::NativePg;
 pub use native_sqlite::NativeSqlite;
 pub use orders::{AuditRecord, ListFilter, OutboxRow, Store};
 pub use outbox::{Backlog, Relay, RelayRow};
-pub use saga::{Job, JobState, SealedCredentials};
+pub use resources::SealedCredentials;
+pub use saga::{Job, JobState};
 #[cfg(feature = "spin")]
 pub use spin_db::SpinDb;
 #[cfg(feature = "spin")]

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use orderflow_core::{
-    Currency, Effect, Money, NewJob, OrderId, PlannedRefund, Refund, RefundChange, RefundState, TenantId,
+    Currency, Effect, Money, NewJob, OrderId, PlannedRefund, Refund, RefundChange, RefundId, RefundState, TenantId,
 };
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -92,11 +92,11 @@ impl<D: Db> Store<D> {
     }
 
     /// The tenant's refund `id`.
-    pub fn refund(&self, tenant: &TenantId, id: &str) -> Result<Option<Refund>, StoreError> {
+    pub fn refund(&self, tenant: &TenantId, id: &RefundId) -> Result<Option<Refund>, StoreError> {
         self.in_tenant(tenant, |s| {
             let rows = s.run(
                 "SELECT * FROM refunds WHERE tenant_id = $1 AND id = $2",
-                &[tenant.as_str().into(), id.into()],
+                &[tenant.as_str().into(), id.as_str().into()],
             )?;
             rows.first().map(|r| refund_from_row(&r)).transpose()
         })
@@ -157,7 +157,7 @@ fn refund_from_row(r: &Row<'_>) -> Result<Refund, StoreError> {
     };
     Ok(Refund {
         planned: PlannedRefund {
-            id: r.text("id")?.to_owned(),
+            id: RefundId::stored(r.text("id")?),
             scope: parse("refund scope", r.text("scope")?)?,
             item: r.opt_text("item_id")?.map(|s| parse("item id", s)).transpose()?,
             amount: Money {

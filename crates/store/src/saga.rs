@@ -1,5 +1,7 @@
-//! The saga's durable state: jobs, payment intents, provider resources,
-//! processed webhook events and encrypted credentials.
+//! The saga's jobs: inserted with the decision that causes them, claimed
+//! under a lease, finished, retried, parked. (What the jobs record at the
+//! providers lives beside: payment intents and webhook events in
+//! `payments.rs`, resources and sealed credentials in `resources.rs`.)
 //!
 //! Jobs are claimed under the write lock with a lease: a worker that dies
 //! mid-job loses its lease and the job is claimed again, which is safe
@@ -77,17 +79,6 @@ pub struct Job {
     pub claim: i64,
 }
 
-/// An item's credentials as stored: encrypted, with the id of the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedCredentials {
-    /// Which key sealed them.
-    pub key_id: String,
-    /// The nonce used.
-    pub nonce: Vec<u8>,
-    /// The sealed bytes.
-    pub ciphertext: Vec<u8>,
-}
-
 fn job_from_row(r: &Row<'_>) -> Result<Job, StoreError> {
     Ok(Job {
         id: r.text("id")?.to_owned(),
@@ -126,7 +117,7 @@ impl<D: Db> Store<D> {
                         job.order.to_string().into(),
                         job.item.map(|i| i.to_string()).into(),
                         job.kind.as_str().into(),
-                        job.after.as_deref().into(),
+                        job.after.as_ref().map(orderflow_core::JobId::as_str).into(),
                         Param::Json(serde_json::to_string(&job.payload)?.into()),
                         Param::Time(now),
                     ],
@@ -424,190 +415,5 @@ impl<D: Db> Store<D> {
             )
         })?;
         rows.iter().map(|r| job_from_row(&r)).collect()
-    }
-
-    /// Records the payment intent created for an order (once).
-    pub fn save_payment_intent(
-        &self,
-        tenant: &TenantId,
-        order: OrderId,
-        provider: &str,
-        intent_id: &str,
-        amount: &orderflow_core::Money,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.in_tenant(tenant, |s| {
-            s.run(
-                "INSERT INTO payment_intents (order_id, tenant_id, provider, intent_id, amount, currency, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (order_id) DO NOTHING",
-                &[
-                    order.to_string().into(),
-                    tenant.as_str().into(),
-                    provider.into(),
-                    intent_id.into(),
-                    Param::Decimal(amount.amount),
-                    amount.currency.code().into(),
-                    Param::Time(now),
-                ],
-            )
-        })?;
-        Ok(())
-    }
-
-    /// The order's payment intent id, if one was created.
-    pub fn payment_intent_of(&self, tenant: &TenantId, order: OrderId) -> Result<Option<String>, StoreError> {
-        let rows = self.in_tenant(tenant, |s| {
-            s.run(
-                "SELECT intent_id FROM payment_intents WHERE tenant_id = $1 AND order_id = $2",
-                &[tenant.as_str().into(), order.to_string().into()],
-            )
-        })?;
-        Ok(rows
-            .first()
-            .map(|r| r.text("intent_id").map(str::to_owned))
-            .transpose()?)
-    }
-
-    /// The order and tenant a payment intent belongs to. Webhooks arrive
-    /// without a tenant credential; the intent id is what identifies them.
-    /// On PostgreSQL the answer comes from `orderflow_intent_owner`, which
-    /// returns only these two ids; the caller then works in that tenant.
-    pub fn order_of_intent(&self, intent_id: &str) -> Result<Option<(TenantId, OrderId)>, StoreError> {
-        let sql = match self.db().dialect() {
-            Dialect::Sqlite => "SELECT tenant_id, order_id FROM payment_intents WHERE intent_id = $1",
-            Dialect::Postgres => "SELECT tenant_id, order_id FROM orderflow_intent_owner($1)",
-        };
-        let rows = self.run(sql, &[intent_id.into()])?;
-        rows.first()
-            .map(|r| {
-                Ok((
-                    parse("tenant id", r.text("tenant_id")?)?,
-                    parse("order id", r.text("order_id")?)?,
-                ))
-            })
-            .transpose()
-    }
-
-    /// Records that `event_id` from `provider` was processed. `false` when it
-    /// already was: the caller acknowledges and does nothing. Call inside the
-    /// [`Store::write`] that applies the event, so both or neither persist.
-    pub fn record_webhook(
-        &self,
-        provider: &str,
-        event_id: &str,
-        event_type: &str,
-        order: Option<OrderId>,
-        outcome: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let rows = self.run(
-            "INSERT INTO webhook_events (provider, event_id, event_type, order_id, outcome, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (provider, event_id) DO NOTHING
-             RETURNING event_id",
-            &[
-                provider.into(),
-                event_id.into(),
-                event_type.into(),
-                order.map(|o| o.to_string()).into(),
-                outcome.into(),
-                Param::Time(now),
-            ],
-        )?;
-        Ok(!rows.is_empty())
-    }
-
-    /// Records the provider resource created for an item (once).
-    pub fn save_resource(
-        &self,
-        tenant: &TenantId,
-        order: OrderId,
-        item: ItemId,
-        provider: &str,
-        resource_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.in_tenant(tenant, |s| {
-            s.run(
-                "INSERT INTO item_resources (item_id, order_id, tenant_id, provider, resource_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (item_id) DO NOTHING",
-                &[
-                    item.to_string().into(),
-                    order.to_string().into(),
-                    tenant.as_str().into(),
-                    provider.into(),
-                    resource_id.into(),
-                    Param::Time(now),
-                ],
-            )
-        })?;
-        Ok(())
-    }
-
-    /// The provider resource of an item, if one was created.
-    pub fn resource_of(&self, tenant: &TenantId, item: ItemId) -> Result<Option<String>, StoreError> {
-        let rows = self.in_tenant(tenant, |s| {
-            s.run(
-                "SELECT resource_id FROM item_resources WHERE tenant_id = $1 AND item_id = $2",
-                &[tenant.as_str().into(), item.to_string().into()],
-            )
-        })?;
-        Ok(rows
-            .first()
-            .map(|r| r.text("resource_id").map(str::to_owned))
-            .transpose()?)
-    }
-
-    /// Stores an item's encrypted credentials (replacing older ones).
-    #[allow(clippy::too_many_arguments)]
-    pub fn save_credentials(
-        &self,
-        tenant: &TenantId,
-        order: OrderId,
-        item: ItemId,
-        key_id: &str,
-        nonce: &[u8],
-        ciphertext: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.in_tenant(tenant, |s| {
-            s.run(
-                "INSERT INTO credentials (item_id, order_id, tenant_id, key_id, nonce, ciphertext, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (item_id) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce,
-                 ciphertext = excluded.ciphertext, created_at = excluded.created_at",
-                &[
-                    item.to_string().into(),
-                    order.to_string().into(),
-                    tenant.as_str().into(),
-                    key_id.into(),
-                    Param::Blob(nonce.into()),
-                    Param::Blob(ciphertext.into()),
-                    Param::Time(now),
-                ],
-            )
-        })?;
-        Ok(())
-    }
-
-    /// An item's encrypted credentials.
-    pub fn credentials_of(&self, tenant: &TenantId, item: ItemId) -> Result<Option<SealedCredentials>, StoreError> {
-        let rows = self.in_tenant(tenant, |s| {
-            s.run(
-                "SELECT key_id, nonce, ciphertext FROM credentials WHERE tenant_id = $1 AND item_id = $2",
-                &[tenant.as_str().into(), item.to_string().into()],
-            )
-        })?;
-        rows.first()
-            .map(|r| {
-                Ok(SealedCredentials {
-                    key_id: r.text("key_id")?.to_owned(),
-                    nonce: r.opt_blob("nonce")?.unwrap_or_default().to_vec(),
-                    ciphertext: r.opt_blob("ciphertext")?.unwrap_or_default().to_vec(),
-                })
-            })
-            .transpose()
     }
 }

@@ -797,7 +797,7 @@ fn a_cancelled_paid_order_records_its_refund_and_its_job_with_the_decision(f: Fi
     let refunds = store.refunds_of(&tenant("acme"), order.id).unwrap();
     assert_eq!(refunds.len(), 1);
     let r = &refunds[0];
-    assert_eq!(r.planned.id, format!("{}:order", order.id));
+    assert_eq!(r.planned.id.as_str(), format!("{}:order", order.id));
     assert_eq!(
         (r.state, r.planned.amount, r.planned.paid),
         (RefundState::Requested, paid.total, paid.total)
@@ -843,7 +843,7 @@ fn the_database_refuses_more_refunded_than_paid_and_a_refund_twice(f: Fixture) {
         panic!("the cancellation requests no refund");
     };
     again.effects.push(Effect::Refund(PlannedRefund {
-        id: format!("{}:order-again", order.id),
+        id: orderflow_core::RefundId::stored(format!("{}:order-again", order.id)),
         amount: Money::eur(dec!(0.01)),
         ..first.clone()
     }));
@@ -901,7 +901,7 @@ fn an_orders_creator_its_latest_redelivery_and_the_tenants_settings_audit_are_re
     let item = order.items[0].id;
     assert_eq!(store.last_redelivery_at(&acme, order.id, item).unwrap(), None);
     let job = |id: String| NewJob {
-        id,
+        id: JobId::stored(id),
         kind: JobKind::Deliver,
         order: order.id,
         item: Some(item),
@@ -993,7 +993,7 @@ fn retention_shrinks_each_growing_table_past_its_window_in_bounded_batches_and_k
 
     // Jobs: one finished long ago, one finished recently, one pending.
     let job = |id: &str, kind: JobKind| NewJob {
-        id: format!("{}:{id}", a.id),
+        id: JobId::stored(format!("{}:{id}", a.id)),
         kind,
         order: a.id,
         item: Some(a.items[0].id),
@@ -1036,7 +1036,7 @@ fn retention_shrinks_each_growing_table_past_its_window_in_bounded_batches_and_k
         &[b.items[0].id.to_string().into()],
     );
     let deprovisioned = NewJob {
-        id: format!("{}:deprovision", c.id),
+        id: JobId::stored(format!("{}:deprovision", c.id)),
         kind: JobKind::Deprovision,
         order: c.id,
         item: Some(c.items[0].id),
@@ -1048,7 +1048,7 @@ fn retention_shrinks_each_growing_table_past_its_window_in_bounded_batches_and_k
         .unwrap();
     set(
         "UPDATE saga_jobs SET state = 'done' WHERE id = $1",
-        &[deprovisioned.id.clone().into()],
+        &[deprovisioned.id.as_str().into()],
     );
     assert_eq!(store.purge_released_credentials(1).unwrap(), 1, "one batch of one");
     assert_eq!(store.purge_released_credentials(10).unwrap(), 1);

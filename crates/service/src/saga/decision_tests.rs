@@ -5,238 +5,24 @@
 //! claim lapses and the job runs again). Each row drives one order through
 //! the whole saga with one fault at one step and reads what it ended as.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
+use orderflow_core::saga::{WhenExhausted, SAGA};
 use orderflow_core::{
-    created_event, decide, parse_item, Actor, Catalog, Command, EmailAddress, ItemId, JobKind, Order, OrderId,
-    OrderItem, Payment, Quota, TenantId,
+    created_event, decide, parse_item, Actor, Catalog, Command, EmailAddress, ItemId, JobKind, Order, OrderId, Payment,
+    Quota, TenantId,
 };
 use orderflow_store::{JobState, NativeSqlite, Store};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::outbound::{OutRequest, OutResponse, Outbound};
-use super::payments::{IntentRequest, RefundInfo, RefundRequest};
-use super::providers::{CallError, CloudCalls, MailCalls, PaymentCalls, ResourceStatus};
-use super::vault::{Vault, NONCE_LEN};
 use super::worker::{run_due_jobs, SagaEnv};
-
-thread_local! {
-    static NOW: Cell<DateTime<Utc>> = Cell::new(start());
-}
+use crate::world::clock::{self, now as clock};
+use crate::world::{quiet_crashes, Crashed, Fakes, Fault, Op};
 
 fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-}
-
-fn clock() -> DateTime<Utc> {
-    NOW.with(Cell::get)
-}
-
-fn nonce() -> [u8; NONCE_LEN] {
-    [7; NONCE_LEN]
-}
-
-/// A provider call the fakes answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Op {
-    CreateIntent,
-    CancelIntent,
-    CreateResource,
-    ResourceStatus,
-    DeleteResource,
-    SendEmail,
-    CreateRefund,
-}
-
-/// How a fake answers one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    Ok,
-    /// 503: nothing happened.
-    Retryable,
-    /// 400: nothing happened.
-    Permanent,
-    /// The provider already did it (an earlier attempt's lost answer):
-    /// it answers as its idempotency rules say.
-    AlreadyExists,
-    /// The provider acted, then the worker's process died before it
-    /// recorded anything.
-    Crash,
-}
-
-#[derive(Debug, Default)]
-struct FakeState {
-    /// Faults for the next calls of each operation (then `Ok`).
-    faults: BTreeMap<Op, Vec<(Option<String>, Fault)>>,
-    /// Polls that answer "creating" before "ready".
-    creating_polls: u32,
-    intents: BTreeMap<String, String>,
-    /// Intents the customer paid.
-    paid: BTreeSet<String>,
-    cancelled: BTreeSet<String>,
-    resources: BTreeMap<String, String>,
-    deleted: BTreeSet<String>,
-    emails: BTreeMap<String, String>,
-    /// Refunds by idempotency key: (refund id, amount).
-    refunds: BTreeMap<String, (String, orderflow_core::Money)>,
-}
-
-/// The payment, cloud and e-mail providers, faked with their idempotency
-/// rules: the same key yields the same intent, resource or e-mail.
-#[derive(Debug, Default)]
-struct Fakes(RefCell<FakeState>);
-
-impl Fakes {
-    /// The fault for this call of `op` on `target`, consumed.
-    fn fault(&self, op: Op, target: &str) -> Fault {
-        let mut state = self.0.borrow_mut();
-        let queue = state.faults.entry(op).or_default();
-        match queue.iter().position(|(t, _)| t.as_deref().is_none_or(|t| t == target)) {
-            Some(i) => queue.remove(i).1,
-            None => Fault::Ok,
-        }
-    }
-
-    /// Answers `op` on `target`: `act` makes the effect (idempotently).
-    fn answer<T>(&self, op: Op, target: &str, mut act: impl FnMut(&mut FakeState) -> T) -> Result<T, CallError> {
-        match self.fault(op, target) {
-            Fault::Retryable => Err(CallError::Retryable(format!("{op:?} answered 503"))),
-            Fault::Permanent => Err(CallError::Permanent(format!("{op:?} answered 400"))),
-            Fault::Ok => Ok(act(&mut self.0.borrow_mut())),
-            Fault::AlreadyExists => {
-                // An earlier attempt acted; this one finds its effect.
-                act(&mut self.0.borrow_mut());
-                Ok(act(&mut self.0.borrow_mut()))
-            }
-            Fault::Crash => {
-                act(&mut self.0.borrow_mut());
-                std::panic::panic_any(Crashed);
-            }
-        }
-    }
-}
-
-/// The panic a crash fault raises (the test catches it as the process dying).
-struct Crashed;
-
-/// Keeps the expected crashes quiet (and skips capturing their
-/// backtraces); every other panic reports as usual.
-fn quiet_crashes() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !info.payload().is::<Crashed>() {
-                default(info);
-            }
-        }));
-    });
-}
-
-impl PaymentCalls for Fakes {
-    fn create_intent(&self, _: &dyn Outbound, request: &IntentRequest) -> Result<(&'static str, String), CallError> {
-        let key = request.idempotency_key.clone();
-        self.answer(Op::CreateIntent, &key, |s| {
-            let n = s.intents.len();
-            let id = s
-                .intents
-                .entry(key.clone())
-                .or_insert_with(|| format!("pi_{n}"))
-                .clone();
-            ("fake", id)
-        })
-    }
-
-    fn cancel_intent(&self, _: &dyn Outbound, intent: &str) -> Result<(), CallError> {
-        self.answer(Op::CancelIntent, intent, |s| {
-            s.cancelled.insert(intent.to_owned());
-        })
-    }
-
-    fn intent_paid(&self, _: &dyn Outbound, intent: &str) -> Result<bool, CallError> {
-        Ok(self.0.borrow().paid.contains(intent))
-    }
-
-    fn create_refund(
-        &self,
-        _: &dyn Outbound,
-        request: &RefundRequest,
-    ) -> Result<(&'static str, RefundInfo), CallError> {
-        let key = request.idempotency_key.clone();
-        let amount = request
-            .amount
-            .ok_or_else(|| CallError::Permanent("a refund without amount".into()))?;
-        self.answer(Op::CreateRefund, &key, |s| {
-            let n = s.refunds.len();
-            let (id, amount) = s
-                .refunds
-                .entry(key.clone())
-                .or_insert_with(|| (format!("re_{n}"), amount))
-                .clone();
-            (
-                "fake",
-                RefundInfo {
-                    id,
-                    status: "succeeded".into(),
-                    amount: Ok(amount),
-                },
-            )
-        })
-    }
-}
-
-impl CloudCalls for Fakes {
-    fn create_resource(&self, _: &dyn Outbound, item: &OrderItem) -> Result<String, CallError> {
-        let key = item.id.to_string();
-        self.answer(Op::CreateResource, &key, |s| {
-            let n = s.resources.len();
-            s.resources
-                .entry(key.clone())
-                .or_insert_with(|| format!("res_{n}"))
-                .clone()
-        })
-    }
-
-    fn resource_status(&self, _: &dyn Outbound, resource_id: &str) -> Result<ResourceStatus, CallError> {
-        self.answer(Op::ResourceStatus, resource_id, |s| {
-            if s.creating_polls > 0 {
-                s.creating_polls -= 1;
-                return ResourceStatus::Creating;
-            }
-            ResourceStatus::Ready(json!({ "host": format!("{resource_id}.example"), "password": "s3cret" }))
-        })
-    }
-
-    fn delete_resource(&self, _: &dyn Outbound, resource_id: &str) -> Result<(), CallError> {
-        self.answer(Op::DeleteResource, resource_id, |s| {
-            s.deleted.insert(resource_id.to_owned());
-        })
-    }
-}
-
-impl MailCalls for Fakes {
-    fn send_email(&self, _: &dyn Outbound, to: &str, _: &str, text: &str, key: &str) -> Result<(), CallError> {
-        assert!(
-            text.contains("password: s3cret"),
-            "the e-mail carries the opened credentials"
-        );
-        self.answer(Op::SendEmail, key, |s| {
-            s.emails.entry(key.to_owned()).or_insert_with(|| to.to_owned());
-        })
-    }
-}
-
-/// The fakes make no HTTP calls; anything that tries fails loudly.
-struct NoNetwork;
-
-impl Outbound for NoNetwork {
-    fn send(&self, request: OutRequest) -> Result<OutResponse, String> {
-        panic!("unexpected HTTP call {} {}", request.method, request.url)
-    }
+    clock::reset();
+    clock()
 }
 
 /// One order of `items` VPS items, the saga's worker, and the fakes.
@@ -253,18 +39,13 @@ fn item_id(n: u128) -> ItemId {
 impl World {
     fn new(items: u128) -> World {
         quiet_crashes();
-        NOW.with(|c| c.set(start()));
+        start();
         // In memory: the same SQL and transactions as on disk, without the
         // fsyncs (the decisions, not the disk, are under test here).
         let store = Store::new(NativeSqlite::open(std::path::Path::new(":memory:")).unwrap());
         store.migrate(clock()).unwrap();
         let catalog = Catalog::standard();
-        let spec = parse_item(
-            &catalog,
-            &json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}),
-            "",
-        )
-        .unwrap();
+        let spec = parse_item(&catalog, &crate::world::vps_item(), "").unwrap();
         let tenant: TenantId = "acme".parse().unwrap();
         let order = Order::draft(
             &catalog,
@@ -278,20 +59,7 @@ impl World {
         store
             .write(|s| s.insert_order(&order, &created_event(&order), Actor::Customer, "test"))
             .unwrap();
-        let env = SagaEnv {
-            store,
-            catalog,
-            providers: Fakes::default(),
-            vault: Some(format!("k1:{}", "ab".repeat(32)).parse::<Vault>().unwrap()),
-            out: Box::new(NoNetwork),
-            clock,
-            nonce,
-            lease: Duration::seconds(30),
-            poll_interval: Duration::seconds(1),
-            retry_delay_scale: 1.0,
-            renewal_lead: Duration::days(3),
-            subscription_grace: Duration::days(14),
-        };
+        let env = crate::world::fake_saga(store);
         let world = World {
             env,
             tenant,
@@ -306,7 +74,7 @@ impl World {
         world
     }
 
-    fn fakes(&self) -> std::cell::RefMut<'_, FakeState> {
+    fn fakes(&self) -> std::cell::RefMut<'_, crate::world::FakeState> {
         self.env.providers.0.borrow_mut()
     }
 
@@ -368,9 +136,30 @@ impl World {
             if !open {
                 return;
             }
-            NOW.with(|c| c.set(c.get() + Duration::seconds(301)));
+            crate::world::advance(Duration::seconds(301));
         }
         panic!("the saga did not settle: {:?}", self.jobs());
+    }
+
+    /// Ends the item's subscription as a cancellation at period end does,
+    /// with (`open_renewal`) a renewal charged through an intent nobody paid.
+    fn end_subscription(&self, open_renewal: bool) {
+        let now = clock();
+        self.env
+            .store
+            .write(|s| {
+                let sub = s
+                    .subscription_of_item(&self.tenant, item_id(1))?
+                    .expect("a subscription");
+                if open_renewal {
+                    let renewal = s.start_renewal(&sub, sub.period + 1, true, now)?;
+                    s.link_renewal_intent(&renewal, "fake", "pi_renewal", now)?;
+                }
+                let change = sub.end("cancelled at period end", now).expect("it ends");
+                s.apply_subscription(sub.version, &change)?;
+                super::subscription_end::schedule_end(s, &change.subscription, now)
+            })
+            .unwrap();
     }
 
     fn jobs(&self) -> Vec<(JobKind, JobState, u32)> {
@@ -400,7 +189,7 @@ impl World {
     }
 }
 
-/// The step a row puts its fault on, and how the order gets there.
+/// A node of the saga a fault can hit: one provider call of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum At {
     CreateIntent,
@@ -411,6 +200,27 @@ enum At {
     CancelIntent,
     Deprovision,
     Refund,
+    DeprovisionSubscription,
+    VoidRenewalIntent,
+}
+
+/// The nodes of `kind`'s step: the provider calls a fault can hit. The
+/// match is exhaustive, so a new step of `SAGA` does not compile until it
+/// has its nodes, and the table below then runs it under every fault.
+fn nodes(kind: JobKind) -> &'static [At] {
+    match kind {
+        JobKind::CreatePaymentIntent => &[At::CreateIntent],
+        // Validation calls no provider: its one failure is an order that
+        // no longer fits (the other faults have nothing to hit).
+        JobKind::Validate => &[At::Validate],
+        JobKind::Provision => &[At::CreateResource, At::PollResource],
+        JobKind::Deliver => &[At::Deliver],
+        JobKind::CancelPaymentIntent => &[At::CancelIntent],
+        JobKind::Deprovision => &[At::Deprovision],
+        JobKind::Refund => &[At::Refund],
+        JobKind::DeprovisionSubscription => &[At::DeprovisionSubscription],
+        JobKind::VoidRenewalIntent => &[At::VoidRenewalIntent],
+    }
 }
 
 /// Drives a one-item order through the saga with `fault` at `at` and
@@ -456,6 +266,22 @@ fn outcome(at: At, fault: Fault) -> String {
             w.fail(Op::CreateResource, item, Fault::Permanent, 1);
             w.fail(Op::CreateRefund, None, fault, times);
         }
+        At::DeprovisionSubscription | At::VoidRenewalIntent => {
+            // The order is fulfilled and its item's subscription runs; it
+            // ends (with a renewal charged but not paid, for the void).
+            w.settle();
+            w.pay();
+            w.settle();
+            w.end_subscription(at == At::VoidRenewalIntent);
+            let op = if at == At::VoidRenewalIntent {
+                Op::CancelIntent
+            } else {
+                Op::DeleteResource
+            };
+            w.fail(op, None, fault, times);
+            w.settle();
+            return w.summary();
+        }
     }
     // Without an intent (or once cancelled) nobody can pay.
     let unpaid = at == At::CancelIntent || (at, fault) == (At::CreateIntent, Fault::Permanent);
@@ -483,91 +309,103 @@ const ROLLED_BACK_DELETED: &str =
 const CANCELLED: &str =
     "cancelled [pending] refunded 0.00 (at the provider 0); intents 1 cancelled 1; resources 0 deleted 0; e-mails 0; parked jobs 0";
 
-#[test]
-fn every_step_under_every_kind_of_answer_ends_as_the_saga_says() {
-    use Fault::{AlreadyExists, Crash, Ok, Permanent, Retryable};
-    let table: &[(At, Fault, &str)] = &[
-        // Forward steps: a retryable failure retries, a crash runs the
-        // step again with one effect at the provider.
-        (At::CreateIntent, Ok, FULFILLED),
-        (At::CreateIntent, Retryable, FULFILLED),
-        (At::CreateIntent, AlreadyExists, FULFILLED),
-        (At::CreateIntent, Crash, FULFILLED),
-        // No intent, no payment: the order waits for an operator.
-        (
-            At::CreateIntent,
-            Permanent,
-            "pending_payment (needs operator) [pending] refunded 0.00 (at the provider 0); intents 0 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
-        ),
-        // Validation calls no provider: its one failure is an order that
-        // no longer fits, which fails and is refunded in full.
-        (At::Validate, Ok, FULFILLED),
-        (
-            At::Validate,
-            Permanent,
-            "failed [pending] refunded 10.00 (at the provider 1); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0",
-        ),
-        (At::CreateResource, Ok, FULFILLED),
-        (At::CreateResource, Retryable, FULFILLED),
-        (At::CreateResource, AlreadyExists, FULFILLED),
-        (At::CreateResource, Crash, FULFILLED),
-        (At::CreateResource, Permanent, ROLLED_BACK_UNCREATED),
-        (At::PollResource, Ok, FULFILLED),
-        (At::PollResource, Retryable, FULFILLED),
-        (At::PollResource, AlreadyExists, FULFILLED),
-        (At::PollResource, Crash, FULFILLED),
-        // The resource exists: the item's deprovisioning deletes it.
-        (At::PollResource, Permanent, ROLLED_BACK_DELETED),
-        (At::Deliver, Ok, FULFILLED),
-        (At::Deliver, Retryable, FULFILLED),
-        (At::Deliver, AlreadyExists, FULFILLED),
-        (At::Deliver, Crash, FULFILLED),
-        // The resource runs and is paid for; the e-mail waits for a person.
-        (
-            At::Deliver,
-            Permanent,
-            "fulfilled (needs operator) [active] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
-        ),
-        // Compensations: retried, and parked instead of given up.
-        (At::CancelIntent, Ok, CANCELLED),
-        (At::CancelIntent, Retryable, CANCELLED),
-        (At::CancelIntent, AlreadyExists, CANCELLED),
-        (At::CancelIntent, Crash, CANCELLED),
-        (
-            At::CancelIntent,
-            Permanent,
-            "cancelled (needs operator) [pending] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
-        ),
-        (At::Deprovision, Ok, ROLLED_BACK_DELETED),
-        (At::Deprovision, Retryable, ROLLED_BACK_DELETED),
-        (At::Deprovision, AlreadyExists, ROLLED_BACK_DELETED),
-        (At::Deprovision, Crash, ROLLED_BACK_DELETED),
-        // Still running at the provider: not refunded, an operator decides.
-        (At::Refund, Ok, ROLLED_BACK_UNCREATED),
-        (At::Refund, Retryable, ROLLED_BACK_UNCREATED),
-        (At::Refund, AlreadyExists, ROLLED_BACK_UNCREATED),
-        (At::Refund, Crash, ROLLED_BACK_UNCREATED),
-        // Refused by the provider: the money is still the customer's, and
-        // a person must look (the refund is never sent twice).
-        (
-            At::Refund,
-            Permanent,
-            "failed (needs operator) [rolled_back] refunded 10.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1",
-        ),
-        (
-            At::Deprovision,
-            Permanent,
-            "provisioning (needs operator) [failed] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1",
-        ),
-    ];
-    let mut wrong = Vec::new();
-    for (at, fault, expected) in table {
-        let got = outcome(*at, *fault);
-        if got != *expected {
-            wrong.push(format!("{at:?} × {fault:?}:\n  expected {expected}\n  got      {got}"));
+/// What the order ends as once the step at `at` has done its work, however
+/// many retryable failures, lost answers ("already exists") and crashes
+/// after acting it took: the same as if nothing had gone wrong.
+fn mended(at: At) -> &'static str {
+    match at {
+        At::CreateIntent | At::Validate | At::CreateResource | At::PollResource | At::Deliver => FULFILLED,
+        At::CancelIntent => CANCELLED,
+        At::Deprovision => ROLLED_BACK_DELETED,
+        At::Refund => ROLLED_BACK_UNCREATED,
+        At::DeprovisionSubscription => {
+            "fulfilled [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 1; e-mails 1; parked jobs 0"
+        }
+        At::VoidRenewalIntent => {
+            "fulfilled [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 1; resources 1 deleted 1; e-mails 1; parked jobs 0"
         }
     }
+}
+
+/// What the order ends as when the step at `at` fails for good (the test
+/// also checks it is what the step's `when_exhausted` says).
+fn exhausted(at: At) -> &'static str {
+    match at {
+        // No intent, no payment: the order waits for an operator.
+        At::CreateIntent => {
+            "pending_payment (needs operator) [pending] refunded 0.00 (at the provider 0); intents 0 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1"
+        }
+        // An order that no longer fits fails and is refunded in full.
+        At::Validate => {
+            "failed [pending] refunded 10.00 (at the provider 1); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 0"
+        }
+        At::CreateResource => ROLLED_BACK_UNCREATED,
+        // The resource exists: the item's deprovisioning deletes it.
+        At::PollResource => ROLLED_BACK_DELETED,
+        // The resource runs and is paid for; the e-mail waits for a person.
+        At::Deliver => {
+            "fulfilled (needs operator) [active] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1"
+        }
+        // Compensations are parked instead of given up.
+        At::CancelIntent => {
+            "cancelled (needs operator) [pending] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1"
+        }
+        // Still running at the provider: not refunded, an operator decides.
+        At::Deprovision => {
+            "provisioning (needs operator) [failed] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 0; parked jobs 1"
+        }
+        // Refused by the provider: the money is still the customer's, and
+        // a person must look (the refund is never sent twice).
+        At::Refund => {
+            "failed (needs operator) [rolled_back] refunded 10.00 (at the provider 0); intents 1 cancelled 0; resources 0 deleted 0; e-mails 0; parked jobs 1"
+        }
+        At::DeprovisionSubscription => {
+            "fulfilled (needs operator) [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 1; parked jobs 1"
+        }
+        At::VoidRenewalIntent => {
+            "fulfilled (needs operator) [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 1; e-mails 1; parked jobs 1"
+        }
+    }
+}
+
+/// Whether `summary` is what `rule` says a failure that retries cannot
+/// mend does.
+fn follows(rule: WhenExhausted, summary: &str) -> bool {
+    match rule {
+        WhenExhausted::Park => summary.contains("(needs operator)") && summary.ends_with("parked jobs 1"),
+        WhenExhausted::RollBackItem => summary.contains("[rolled_back]") && summary.ends_with("parked jobs 0"),
+        WhenExhausted::FailOrderAndRefund => summary.starts_with("failed [") && !summary.contains("refunded 0.00"),
+    }
+}
+
+#[test]
+fn every_step_of_the_saga_under_every_kind_of_answer_ends_as_the_saga_says() {
+    use Fault::{AlreadyExists, Crash, Ok, Permanent, Retryable};
+    let mut wrong = Vec::new();
+    let mut covered = Vec::new();
+    for def in SAGA {
+        assert!(!nodes(def.kind).is_empty(), "{} has no node to fault", def.kind);
+        for &at in nodes(def.kind) {
+            // A retryable failure retries, a crash runs the step again with
+            // one effect at the provider, a lost answer is found again.
+            for fault in [Ok, Retryable, AlreadyExists, Crash, Permanent] {
+                let got = outcome(at, fault);
+                let expected = if fault == Permanent { exhausted(at) } else { mended(at) };
+                if got != expected {
+                    wrong.push(format!(
+                        "{} at {at:?} × {fault:?}:\n  expected {expected}\n  got      {got}",
+                        def.kind
+                    ));
+                }
+                if fault == Permanent && !follows(def.when_exhausted, &got) {
+                    wrong.push(format!("{} at {at:?}: {got} is not {:?}", def.kind, def.when_exhausted));
+                }
+            }
+        }
+        covered.push(def.kind);
+    }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_eq!(covered.len(), JobKind::ALL.len(), "every step of the saga is faulted");
 }
 
 #[test]
@@ -589,7 +427,7 @@ fn a_retryable_failure_waits_2_4_8_16_30_seconds_then_rolls_the_item_back() {
             .unwrap()
             .next_attempt_at;
         waits.push((due - clock()).num_seconds());
-        NOW.with(|c| c.set(due));
+        clock::set_now(due);
         w.run();
     }
     assert_eq!(waits, [2, 4, 8, 16, 30]);

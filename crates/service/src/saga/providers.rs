@@ -48,7 +48,7 @@ pub enum Charge {
 
 /// What the cloud says of a resource (the core's type: the saga's
 /// decisions read it).
-pub use orderflow_core::ResourceState as ResourceStatus;
+pub use orderflow_core::saga::ResourceState as ResourceStatus;
 
 /// The three providers. Each component configures only the ones it calls
 /// (least privilege); a call to one it lacks is a permanent error.
@@ -239,11 +239,11 @@ impl Providers {
     }
 }
 
-impl From<CallError> for orderflow_core::Failure {
+impl From<CallError> for orderflow_core::saga::Failure {
     fn from(e: CallError) -> Self {
         match e {
-            CallError::Retryable(m) => orderflow_core::Failure::Retryable(m),
-            CallError::Permanent(m) => orderflow_core::Failure::Permanent(m),
+            CallError::Retryable(m) => orderflow_core::saga::Failure::Retryable(m),
+            CallError::Permanent(m) => orderflow_core::saga::Failure::Permanent(m),
         }
     }
 }

@@ -12,9 +12,10 @@
 //! operator, with `billing.refund-failed`.
 
 use chrono::{DateTime, Utc};
+use orderflow_core::saga::{interpret_refund_report, RefundVerdict};
 use orderflow_core::{
-    check_refund_bounds, decide, refund_idempotency_key, refund_state_of_provider_status, Actor, Catalog, Command,
-    ObservedRefund, OrderId, Refund, RefundChange, RefundState, TenantId,
+    check_refund_bounds, decide, refund_state_of_provider_status, Actor, Catalog, Command, ObservedRefund, OrderId,
+    Refund, RefundId, RefundState, TenantId,
 };
 use orderflow_store::{Db, Job, Store, StoreError};
 
@@ -29,7 +30,7 @@ use super::worker::{SagaEnv, SUBJECT};
 pub(super) fn run_refund<D: Db, P: SagaProviders>(
     env: &SagaEnv<D, P>,
     job: &Job,
-    id: &str,
+    id: &RefundId,
 ) -> Result<Result<(), CallError>, StoreError> {
     let Some(refund) = env.store.refund(&job.tenant, id)? else {
         return Ok(Err(CallError::Permanent(format!("no refund {id} recorded"))));
@@ -48,12 +49,12 @@ pub(super) fn run_refund<D: Db, P: SagaProviders>(
         intent: refund.planned.payment_reference.clone(),
         amount: Some(refund.planned.amount),
         metadata: vec![
-            ("refund_id".into(), id.to_owned()),
+            ("refund_id".into(), id.to_string()),
             ("order_id".into(), job.order.to_string()),
             ("tenant".into(), job.tenant.as_str().to_owned()),
             ("scope".into(), refund.planned.scope.as_str().to_owned()),
         ],
-        idempotency_key: refund_idempotency_key(id),
+        idempotency_key: id.idempotency_key(),
     };
     let (provider, info) = match env.providers.create_refund(env.out.as_ref(), &request) {
         Ok(answer) => answer,
@@ -73,34 +74,30 @@ pub(super) fn run_refund<D: Db, P: SagaProviders>(
     };
     let now = (env.clock)();
     env.store.write(|s| {
-        if let Some(current) = s.refund(&job.tenant, id)? {
-            if let Some(change) = current.observe(provider, &seen, now) {
-                record_change(s, &env.catalog, &current, &change, now)?;
-            }
+        let current = s.refund(&job.tenant, id)?;
+        let verdict = interpret_refund_report(current.as_ref(), provider, &seen, now);
+        if let Some(current) = &current {
+            record(s, &env.catalog, current, verdict, now)?;
         }
         s.finish_job(job, now)
     })?;
     Ok(Ok(()))
 }
 
-/// Writes a refund's change; a refund that failed at the provider also
-/// parks its order for an operator (the money is still the customer's).
-fn record_change<D: Db>(
+/// Writes what the core made of a refund's report: its change, and the
+/// parking of its order when it failed at the provider.
+fn record<D: Db>(
     s: &Store<D>,
     catalog: &Catalog,
     before: &Refund,
-    change: &RefundChange,
+    verdict: RefundVerdict,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    s.apply_refund_change(before.version, change)?;
-    if change.refund.state == RefundState::Failed {
-        let reason = format!(
-            "refund {} of {} failed at the provider: {}",
-            change.refund.planned.id,
-            change.refund.planned.amount,
-            change.refund.failure_reason.as_deref().unwrap_or("no reason given")
-        );
-        park_order(s, catalog, &change.refund.tenant, change.refund.order, reason, now)?;
+    if let RefundVerdict::Apply { change, park } = verdict {
+        s.apply_refund_change(before.version, &change)?;
+        if let Some(reason) = park {
+            park_order(s, catalog, &change.refund.tenant, change.refund.order, reason, now)?;
+        }
     }
     Ok(())
 }
@@ -169,7 +166,9 @@ pub(super) fn apply_refund_event<D: Db>(
             });
         };
         let refund = match refund_key {
-            Some(key) => s.refund(tenant, key)?.filter(|r| r.order == *order),
+            Some(key) => s
+                .refund(tenant, &RefundId::stored(key.as_str()))?
+                .filter(|r| r.order == *order),
             None => s
                 .refunds_of(tenant, *order)?
                 .into_iter()
@@ -180,26 +179,17 @@ pub(super) fn apply_refund_event<D: Db>(
             state: refund_state_of_provider_status(status),
             failure_reason: failure_reason.clone(),
         };
-        let change = refund.as_ref().and_then(|r| r.observe(provider, &seen, now));
-        let (label, outcome) = match (&refund, &change) {
-            (None, _) => {
-                let why = "ignored: not a refund of ours".to_owned();
-                (why.clone(), WebhookOutcome::Ignored(why))
-            }
-            (Some(r), None) => {
-                let why = format!("ignored: refund already {}", r.state);
-                (why.clone(), WebhookOutcome::Ignored(why))
-            }
-            (Some(_), Some(c)) => (
-                format!("applied: refund {}", c.refund.state),
-                WebhookOutcome::Applied(tenant.clone(), *order),
-            ),
+        let verdict = interpret_refund_report(refund.as_ref(), provider, &seen, now);
+        let label = verdict.why();
+        let outcome = match &verdict {
+            RefundVerdict::Apply { .. } => WebhookOutcome::Applied(tenant.clone(), *order),
+            RefundVerdict::Ignore(why) => WebhookOutcome::Ignored(why.clone()),
         };
         if !s.record_webhook(provider, &event.id, &event.kind, Some(*order), &label, now)? {
             return Ok(WebhookOutcome::Duplicate);
         }
-        if let (Some(before), Some(change)) = (&refund, &change) {
-            record_change(s, catalog, before, change, now)?;
+        if let Some(before) = &refund {
+            record(s, catalog, before, verdict, now)?;
         }
         Ok(outcome)
     })

@@ -1,9 +1,11 @@
 //! The payment provider's webhook: verified and parsed by the provider into
-//! a typed change, deduplicated by event id, and applied as a decision in
-//! the same transaction that records the event.
+//! a typed change, deduplicated by event id, and persisted with the
+//! decision the core interprets it as (`orderflow_core::saga::payments`)
+//! in the same transaction that records the event. Nothing is decided here.
 
 use chrono::{DateTime, Utc};
-use orderflow_core::{decide, Actor, Catalog, Command, OrderId, Payment, Rejection, TenantId};
+use orderflow_core::saga::{interpret_payment, Ignored, PaymentVerdict};
+use orderflow_core::{Catalog, OrderId, TenantId};
 use orderflow_http::{ApiError, HttpResponse, RequestParts, WebhookSecrets};
 use orderflow_store::{Db, Store, StoreError};
 use serde_json::json;
@@ -75,6 +77,7 @@ pub fn handle_payment_webhook<D: Db>(
         return Ok((respond(&outcome), outcome));
     }
     let target = store.order_of_intent(intent_id).map_err(store_error)?;
+    let report = event.report(name, now);
     let outcome = store
         .write(|s| {
             let Some((tenant, order_id)) = &target else {
@@ -85,30 +88,6 @@ pub fn handle_payment_webhook<D: Db>(
                     WebhookOutcome::Duplicate
                 });
             };
-            let succeeded = matches!(event.change, PaymentChange::Succeeded { .. });
-            // The payment the event reports, in the order's terms.
-            let paid = |amount: &orderflow_core::Money| Payment {
-                provider: name.to_owned(),
-                reference: intent_id.to_owned(),
-                amount: *amount,
-                paid_at: event.created.unwrap_or(now),
-            };
-            let command = match &event.change {
-                PaymentChange::Succeeded { amount, .. } => Some(match amount {
-                    Ok(amount) => Command::ConfirmPayment(paid(amount)),
-                    // Paid in a currency the order is not in: flag it, like any mismatch.
-                    Err(why) => Command::ParkForOperator {
-                        reason: format!("payment {intent_id}: {why}"),
-                    },
-                }),
-                PaymentChange::Canceled { .. } => Some(Command::ExpirePayment),
-                // A declined attempt leaves the intent open; refunds are
-                // requested by the saga, their confirmations only recorded.
-                PaymentChange::Failed { .. }
-                | PaymentChange::Refunded { .. }
-                | PaymentChange::RefundUpdated { .. }
-                | PaymentChange::Other => None,
-            };
             let Some(order) = s.order(tenant, *order_id)? else {
                 let fresh = s.record_webhook(name, &event.id, &event.kind, Some(*order_id), "order missing", now)?;
                 return Ok(if fresh {
@@ -117,74 +96,28 @@ pub fn handle_payment_webhook<D: Db>(
                     WebhookOutcome::Duplicate
                 });
             };
-            let already_paid = order.payment.as_ref().is_some_and(|p| p.reference == intent_id);
-            if already_paid && succeeded {
-                // Another event for the payment we already recorded: nothing new.
-                let why = "ignored: payment already recorded".to_owned();
-                let fresh = s.record_webhook(name, &event.id, &event.kind, Some(*order_id), &why, now)?;
-                return Ok(if fresh {
-                    WebhookOutcome::Ignored(why)
-                } else {
-                    WebhookOutcome::Duplicate
+            // What the event means for the order is the core's call.
+            let verdict = report
+                .as_ref()
+                .map_or(PaymentVerdict::Ignore(Ignored::NotAStateChange), |r| {
+                    interpret_payment(&order, r, catalog, now)
                 });
-            }
-            let mut decided = command.map(|c| decide(&order, c, Actor::System, catalog, now));
-            if let (
-                Some(Err(Rejection::IllegalTransition { .. })),
-                PaymentChange::Succeeded { amount: Ok(amount), .. },
-            ) = (&decided, &event.change)
-            {
-                // Paid when the order no longer awaits a payment (cancelled,
-                // or paid already by another): the money goes back whole.
-                let refund = decide(
-                    &order,
-                    Command::RefundUnacceptedPayment(paid(amount)),
-                    Actor::System,
-                    catalog,
-                    now,
-                );
-                if refund.is_ok() {
-                    decided = Some(refund);
+            let (label, outcome) = match &verdict {
+                PaymentVerdict::Command(_) | PaymentVerdict::Refund(_) => {
+                    ("applied".to_owned(), WebhookOutcome::Applied(tenant.clone(), *order_id))
                 }
-            }
-            let (label, outcome, decision) = match decided {
-                None => (
-                    "ignored: not a state change".to_owned(),
+                PaymentVerdict::Ignore(Ignored::NotAStateChange) => (
+                    Ignored::NotAStateChange.why(),
                     WebhookOutcome::Ignored(event.kind.clone()),
-                    None,
                 ),
-                Some(Ok(d)) => (
-                    "applied".to_owned(),
-                    WebhookOutcome::Applied(tenant.clone(), *order_id),
-                    Some(d),
-                ),
-                Some(Err(Rejection::IllegalTransition { state, .. })) if !succeeded => {
-                    let why = format!("ignored: order is {state}");
-                    (why.clone(), WebhookOutcome::Ignored(why), None)
-                }
-                Some(Err(r)) => {
-                    // Money was taken that the order cannot accept (wrong
-                    // amount, or the order is no longer awaiting payment):
-                    // a person must refund or reconcile it.
-                    let why = format!("flagged: {r}");
-                    let park = decide(
-                        &order,
-                        Command::ParkForOperator {
-                            reason: format!("payment {intent_id}: {r}"),
-                        },
-                        Actor::System,
-                        catalog,
-                        now,
-                    )
-                    .ok();
-                    (why.clone(), WebhookOutcome::Flagged(*order_id, why), park)
-                }
+                PaymentVerdict::Ignore(ignored) => (ignored.why(), WebhookOutcome::Ignored(ignored.why())),
+                PaymentVerdict::Flag { why, .. } => (why.clone(), WebhookOutcome::Flagged(*order_id, why.clone())),
             };
             if !s.record_webhook(name, &event.id, &event.kind, Some(*order_id), &label, now)? {
                 return Ok(WebhookOutcome::Duplicate);
             }
-            if let Some(d) = decision {
-                s.apply(order.version, &d, &format!("webhook:{name}"))?;
+            if let Some(d) = verdict.decision() {
+                s.apply(order.version, d, &format!("webhook:{name}"))?;
             }
             Ok(outcome)
         })

@@ -1,16 +1,17 @@
 //! The saga worker, I/O only: it claims due jobs, asks the core what each
-//! must call (`orderflow_core::call_for`), makes that provider call, hands
-//! the outcome to the core's decision (`orderflow_core::next`), and records
+//! must call (`orderflow_core::saga::call_for`), makes that provider call, hands
+//! the outcome to the core's decision (`orderflow_core::saga::next`), and records
 //! the actions it returns in one transaction with the job's new state. A
 //! crash anywhere leaves the job claimed until its lease runs out, then it
 //! runs again; every call it makes is idempotent, so running twice has one
 //! effect.
 
 use chrono::{DateTime, Duration, Utc};
-use orderflow_core::{
-    call_for, decide, next, validation_problems, validation_stage, Action, Actor, Call, Catalog, Command, Ctx, Failure,
-    ItemState, JobPayload, Order, Outcome, SagaJob, Subscription, TenantId, ValidationStage,
+use orderflow_core::saga::{
+    after_void_refused, call_for, next, validation_problems, validation_stage, Action, Call, Failure, Outcome,
+    StepContext, ValidationStage,
 };
+use orderflow_core::{decide, Actor, Catalog, Command, ItemState, JobPayload, Order, SagaJob, Subscription, TenantId};
 use orderflow_store::{Db, Job, Store, StoreError};
 
 use super::outbound::Outbound;
@@ -144,13 +145,6 @@ pub fn drive<D: Db>(
     Ok(report)
 }
 
-/// The URL the tick hands a claimed job to: its owner component's private
-/// job route, through service chaining (the owners are part of the saga's
-/// definition, `orderflow_core::SAGA`).
-pub fn hop_url(job: &Job) -> String {
-    orderflow_core::hop_url(job.kind, &job.id, job.claim)
-}
-
 /// Runs the job `id` under the claim `claim`, which a worker took and
 /// handed over (the saga's step components run jobs this way). `Ok(None)`
 /// when it is not under that claim: someone else finished it, or its lease
@@ -172,7 +166,7 @@ pub fn run_claimed_job<D: Db, P: SagaProviders>(
 /// Runs the handed-over job `id` under `claim` (as [`run_claimed_job`]),
 /// then carries its order on in this same invocation: claims and runs the
 /// order's due jobs of the kinds the same component owns (their
-/// [`orderflow_core::Owner`] in the saga's definition:
+/// [`orderflow_core::saga::Owner`] in the saga's definition:
 /// the other items' jobs, a poll that is due at once) until none is due or
 /// `limit` more ran, instead of returning to the scheduler between them.
 pub fn run_handed_jobs<D: Db, P: SagaProviders>(
@@ -189,7 +183,7 @@ pub fn run_handed_jobs<D: Db, P: SagaProviders>(
     }
     crate::observe::note_job(&job.id, &job.tenant, job.order, job.kind);
     let succeeded = run_job(env, &job)?;
-    let owner = orderflow_core::step(job.kind).owner;
+    let owner = orderflow_core::saga::step(job.kind).owner;
     let kinds: Vec<orderflow_core::JobKind> = orderflow_core::SAGA
         .iter()
         .filter(|s| s.owner == owner)
@@ -308,8 +302,8 @@ fn run_job_under_claim<D: Db, P: SagaProviders>(env: &SagaEnv<D, P>, job: &Job) 
     }
 }
 
-fn ctx<D: Db, P>(env: &SagaEnv<D, P>) -> Ctx {
-    Ctx {
+fn ctx<D: Db, P>(env: &SagaEnv<D, P>) -> StepContext {
+    StepContext {
         now: (env.clock)(),
         poll_interval: env.poll_interval,
         can_seal: env.vault.is_some(),
@@ -373,17 +367,12 @@ fn perform<D: Db, P: SagaProviders>(
     })
 }
 
-/// Voids a payment intent. One paid before it could be voided leaves
-/// nothing open: its payment goes back when its webhook arrives (a payment
-/// the order no longer awaits, or a renewal paid after its subscription
-/// ended, both refunded whole by the saga).
+/// Voids a payment intent; a refusal for good asks whether it was paid
+/// meanwhile, and the core says what that comes to.
 fn void_intent<P: SagaProviders>(p: &P, out: &dyn Outbound, intent: &str) -> Outcome {
     match p.cancel_intent(out, intent) {
         Ok(()) => Outcome::Done,
-        Err(CallError::Permanent(why)) => match p.intent_paid(out, intent) {
-            Ok(true) => Outcome::Done,
-            _ => Outcome::Failed(Failure::Permanent(why)),
-        },
+        Err(CallError::Permanent(why)) => after_void_refused(why, matches!(p.intent_paid(out, intent), Ok(true))),
         Err(e) => Outcome::Failed(e.into()),
     }
 }

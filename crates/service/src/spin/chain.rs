@@ -15,8 +15,9 @@
 use orderflow_http::{ApiError, RequestParts};
 use orderflow_store::{Job, SpinDb, Store, StoreError};
 
-use super::config::config;
-use super::store::{open_store, saga_env, sync_clock, Needs};
+use super::clock::sync_clock;
+use super::store::{open_store, saga_env, Needs};
+use super::variables::variables;
 use crate::clock;
 
 /// The path of the kick: served by the retry component, reachable through
@@ -64,7 +65,7 @@ pub fn kick(order: orderflow_core::OrderId, correlation_id: &str) {
 /// leaving it claimed until its lease ends; a claim that moved on meanwhile
 /// (it did finish after all) is left alone.
 pub fn hand_over(store: &Store<SpinDb>, job: &Job, correlation_id: &str) -> Result<bool, StoreError> {
-    let url = crate::saga::hop_url(job);
+    let url = orderflow_core::saga::handoff_url(job.kind, &job.id, job.claim);
     let failed = match chain(&url) {
         Ok((200, body)) => {
             return Ok(serde_json::from_slice::<serde_json::Value>(&body)
@@ -91,7 +92,7 @@ const ORDER_DRIVE_LIMIT: u32 = 50;
 /// scheduled tick runs them.
 pub fn drive_order(order: orderflow_core::OrderId, correlation_id: &str) {
     let result = (|| -> Result<crate::saga::TickReport, String> {
-        let lease = config(correlation_id).map_err(|e| e.to_string())?.job_lease;
+        let lease = variables(correlation_id).map_err(|e| e.to_string())?.job_lease;
         sync_clock(correlation_id).map_err(|e| e.to_string())?;
         let store = open_store(clock::now(), correlation_id).map_err(|e| e.to_string())?;
         crate::saga::drive(&store, clock::now, lease, ORDER_DRIVE_LIMIT, Some(order), |job| {

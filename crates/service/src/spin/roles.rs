@@ -14,7 +14,7 @@
 use chrono::Utc;
 use orderflow_http::{authenticate, ApiError, Principal, RequestParts, Role};
 
-use super::config::token_verifier;
+use super::variables::token_verifier;
 
 /// The request's verified caller (401 otherwise). Bearer tokens are always
 /// checked against the system clock: moving the app's clock never extends

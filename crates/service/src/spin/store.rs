@@ -1,69 +1,19 @@
-//! Opening a request's context: the application's clock brought in line,
-//! the store on the database the configuration names (empty
-//! `database_url`: Spin's SQLite `default`; `postgres://…`: PostgreSQL as
-//! the application role), and the saga's environment.
+//! Opening a request's context: the store on the database the variables
+//! name (empty `database_url`: Spin's SQLite `default`; `postgres://…`:
+//! PostgreSQL as the application role), a request's context, and the
+//! saga's environment, each on the clock [`super::clock`] brought in line.
 
 use orderflow_core::Catalog;
 use orderflow_http::{ApiError, RequestParts};
 use orderflow_store::{SpinDb, Store};
 use uuid::Uuid;
 
-use super::config::{config, variable};
+use super::clock::sync_clock;
 use super::outbound::{random_nonce, SpinOutbound};
-use super::roles::{principal, require_service};
-use crate::clock::{self, ClockSource};
+use super::roles::principal;
+use super::variables::{variable, variables};
+use crate::clock;
 use crate::context::Ctx;
-
-/// Brings this request's clock in line with the application's: a no-op on
-/// the system clock; with `clock = "adjustable"`, reads the offset from the
-/// key-value store `default`. Every entry point that touches data calls it
-/// before reading the clock ([`context`], [`saga_env`], the tick, the
-/// payment webhook), so every component sees the same time.
-pub fn sync_clock(correlation_id: &str) -> Result<(), ApiError> {
-    let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
-    if config(correlation_id)?.clock == ClockSource::System {
-        return Ok(());
-    }
-    let kv = spin_sdk::key_value::Store::open_default().map_err(|e| internal(&format!("key-value store: {e:?}")))?;
-    let stored = kv
-        .get(clock::OFFSET_KEY)
-        .map_err(|e| internal(&format!("key-value store: {e:?}")))?;
-    clock::set_offset(clock::decode_offset(stored.as_deref()).map_err(|e| internal(&e))?);
-    Ok(())
-}
-
-/// Handles `POST /v1/internal/clock` (service callers only): moves the
-/// application's clock forward by `advance_secs`. Answers 404 unless the
-/// `clock` variable is `adjustable`, so production time cannot be moved.
-/// Advances are read-modify-write on one key: a test makes them one at a time.
-pub fn advance_clock(request: &RequestParts, correlation_id: &str) -> Result<orderflow_http::HttpResponse, ApiError> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Advance {
-        advance_secs: u32,
-    }
-    // The credential first, on every route: only then whether the clock moves.
-    require_service(request, "clock", correlation_id)?;
-    if config(correlation_id)?.clock == ClockSource::System {
-        return Err(ApiError::not_found("route", "/v1/internal/clock"));
-    }
-    let Advance { advance_secs } = orderflow_http::decode_json(
-        request.header("content-type"),
-        &request.body,
-        orderflow_http::DEFAULT_BODY_LIMIT,
-    )?;
-    let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
-    sync_clock(correlation_id)?;
-    let offset = clock::offset() + chrono::Duration::seconds(i64::from(advance_secs));
-    let kv = spin_sdk::key_value::Store::open_default().map_err(|e| internal(&format!("key-value store: {e:?}")))?;
-    kv.set(clock::OFFSET_KEY, &clock::encode_offset(offset))
-        .map_err(|e| internal(&format!("key-value store: {e:?}")))?;
-    clock::set_offset(offset);
-    Ok(orderflow_http::HttpResponse::json(
-        200,
-        &serde_json::json!({ "now": clock::now(), "offset_secs": offset.num_seconds() }),
-    ))
-}
 
 /// The store on the database `database_url` names (Spin's SQLite `default`
 /// when it is empty), its schema checked (one query when it is current).
@@ -71,7 +21,7 @@ pub fn advance_clock(request: &RequestParts, correlation_id: &str) -> Result<ord
 /// migrate`); `migrate` then only checks the version.
 pub fn open_store(now: chrono::DateTime<chrono::Utc>, correlation_id: &str) -> Result<Store<SpinDb>, ApiError> {
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
-    let url = config(correlation_id)?.database_url.clone();
+    let url = variables(correlation_id)?.database_url.clone();
     let store = Store::new(SpinDb::open(&url, "default").map_err(|e| internal(&e))?);
     store.migrate(now).map_err(|e| crate::from_store(e, correlation_id))?;
     Ok(store)
@@ -127,7 +77,7 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
     };
     let providers = Providers {
         payments: if needs.payments {
-            Some(super::config::payment_provider(correlation_id)?)
+            Some(super::variables::payment_provider(correlation_id)?)
         } else {
             None
         },
@@ -143,7 +93,7 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
     } else {
         None
     };
-    let config = config(correlation_id)?;
+    let config = variables(correlation_id)?;
     sync_clock(correlation_id)?;
     let store = open_store(clock::now(), correlation_id)?;
     Ok(SagaEnv {

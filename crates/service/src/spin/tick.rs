@@ -5,8 +5,9 @@
 use orderflow_http::ApiError;
 
 use super::chain::hand_over;
-use super::config::config;
-use super::store::{open_store, sync_clock};
+use super::clock::sync_clock;
+use super::store::open_store;
+use super::variables::variables;
 use crate::clock;
 
 /// The retry component's tick: claims due jobs and hands each to the
@@ -19,7 +20,7 @@ pub fn tick(
     limit: u32,
     correlation_id: &str,
 ) -> Result<orderflow_http::HttpResponse, ApiError> {
-    let config = config(correlation_id)?;
+    let config = variables(correlation_id)?;
     let lease = config.job_lease;
     sync_clock(correlation_id)?;
     let store = open_store(clock::now(), correlation_id)?;

@@ -1,9 +1,10 @@
 //! What a payment provider's webhook told us, parsed once at the edge into
 //! the few changes the domain acts on. Every provider module turns its own
 //! wire format into a [`PaymentEvent`]; the webhook handler only matches on
-//! [`PaymentChange`].
+//! [`PaymentChange`], and hands the core its [`PaymentReport`] to interpret.
 
 use chrono::{DateTime, Utc};
+use orderflow_core::saga::{PaymentReport, Reported};
 use orderflow_core::Money;
 
 /// A verified event from the payment provider.
@@ -79,5 +80,27 @@ impl PaymentChange {
             | PaymentChange::RefundUpdated { intent, .. } => Some(intent),
             PaymentChange::Other => None,
         }
+    }
+}
+
+impl PaymentEvent {
+    /// What the event reports of its payment intent, for the core to
+    /// interpret (`orderflow_core::saga::interpret_payment`); `None` when it
+    /// names no intent. Paid at the provider's time, else at `now`.
+    pub fn report(&self, provider: &str, now: DateTime<Utc>) -> Option<PaymentReport> {
+        let reported = match &self.change {
+            PaymentChange::Succeeded { amount, .. } => Reported::Paid(amount.clone()),
+            PaymentChange::Failed { .. } => Reported::Declined,
+            PaymentChange::Canceled { .. } => Reported::Canceled,
+            PaymentChange::Refunded { .. } | PaymentChange::RefundUpdated { .. } | PaymentChange::Other => {
+                Reported::Other
+            }
+        };
+        Some(PaymentReport {
+            provider: provider.to_owned(),
+            intent: self.change.intent()?.to_owned(),
+            reported,
+            at: self.created.unwrap_or(now),
+        })
     }
 }

@@ -4,8 +4,8 @@
 use chrono::Utc;
 use orderflow_http::{ApiError, HttpResponse, RequestParts};
 
+use super::{open_store, require_service, sync_clock};
 use crate::clock;
-use crate::spin::{open_store, require_service, sync_clock};
 
 /// `GET /livez`: 200 `{"status":"alive"}`, from the process alone. No
 /// database, no variable, no credential: a liveness probe that failed on a

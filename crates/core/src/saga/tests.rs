@@ -2,7 +2,12 @@
 //! real stored jobs and fake providers are tabled in the service's
 //! `saga/decision_tests.rs`.
 
+use super::decisions::quota_zip;
 use super::*;
+use crate::catalog::Quota;
+use crate::ids::ItemId;
+use crate::order::Compensation;
+use crate::state::ItemState;
 
 #[test]
 fn every_job_kind_is_exactly_one_step_of_the_saga() {
@@ -71,11 +76,11 @@ fn each_forward_step_names_its_undo() {
 #[test]
 fn a_job_is_handed_to_its_owners_private_route() {
     assert_eq!(
-        hop_url(JobKind::Deprovision, "o:3:0", 7),
+        handoff_url(JobKind::Deprovision, "o:3:0", 7),
         "http://provision-step.spin.internal/v1/internal/jobs/provision/o:3:0?claim=7"
     );
     assert_eq!(
-        hop_url(JobKind::CancelPaymentIntent, "j", 1),
+        handoff_url(JobKind::CancelPaymentIntent, "j", 1),
         "http://pay.spin.internal/v1/internal/jobs/payment/j?claim=1"
     );
     assert_eq!(Owner::Validate.job_path("j", 2), "/v1/internal/jobs/validate/j?claim=2");
@@ -136,7 +141,7 @@ fn the_stack_unwinds_newest_first() {
 
 #[test]
 fn the_readme_shows_the_saga_as_printed() {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../../README.md");
     assert!(
         readme.contains(&describe()),
         "README.md's saga section must show orderflow_core::saga::describe() verbatim:\n{}",
@@ -147,50 +152,25 @@ fn the_readme_shows_the_saga_as_printed() {
 // The decisions as handlers: feed an outcome, read the actions.
 
 mod decisions {
+    use super::super::fixture::{self, item, now};
     use super::super::*;
-    use crate::catalog::Catalog;
-    use crate::ids::{OrderId, TenantId};
-    use crate::lifecycle::{decide, Actor};
-    use crate::order::Payment;
-    use chrono::TimeZone;
+    use crate::catalog::{Catalog, Quota};
+    use crate::lifecycle::Command;
+    use crate::order::{Order, Payment};
+    use chrono::Duration;
     use serde_json::json;
-    use uuid::Uuid;
 
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-    }
-
-    fn ctx() -> Ctx {
-        Ctx {
+    fn ctx() -> StepContext {
+        StepContext {
             now: now(),
             poll_interval: Duration::seconds(1),
             can_seal: true,
         }
     }
 
-    fn item() -> ItemId {
-        ItemId::from_uuid(Uuid::from_u128(1001))
-    }
-
     /// A paid one-item order, as far as `through` takes it.
     fn order(through: &[Command]) -> Order {
-        let catalog = Catalog::standard();
-        let spec = parse_item(
-            &catalog,
-            &json!({"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}),
-            "",
-        )
-        .unwrap();
-        let tenant: TenantId = "acme".parse().unwrap();
-        let mut order = Order::draft(
-            &catalog,
-            OrderId::from_uuid(Uuid::from_u128(9)),
-            tenant,
-            vec![(item(), spec)],
-            now(),
-        )
-        .unwrap();
-        let total = order.total;
+        let total = fixture::order(&[]).total;
         let paid = Command::ConfirmPayment(Payment {
             provider: "fake".into(),
             reference: "pi".into(),
@@ -199,15 +179,7 @@ mod decisions {
         });
         let mut commands = vec![Command::Submit { shown_total: total }, paid];
         commands.extend(through.iter().cloned());
-        for command in commands {
-            let actor = if matches!(command, Command::Submit { .. } | Command::Cancel { .. }) {
-                Actor::Operator
-            } else {
-                Actor::System
-            };
-            order = decide(&order, command, actor, &catalog, now()).unwrap().order;
-        }
-        order
+        fixture::order(&commands)
     }
 
     fn provisioning() -> Order {
@@ -409,4 +381,50 @@ mod decisions {
             [Action::Apply(Command::FailValidation { problems }), Action::Finish]
         );
     }
+}
+
+#[test]
+fn unwinding_undoes_every_begun_step_newest_first_as_the_saga_defines_its_undo() {
+    use crate::lifecycle::Command;
+    use crate::order::Payment;
+    let total = fixture::order(&[]).total;
+    let paid = Command::ConfirmPayment(Payment {
+        provider: "fake".into(),
+        reference: "pi".into(),
+        amount: total,
+        paid_at: fixture::now(),
+    });
+    let item = fixture::item();
+    let mut commands = vec![
+        Command::Submit { shown_total: total },
+        paid,
+        Command::StartValidation,
+        Command::PassValidation,
+    ];
+    let provisioning = fixture::order(&commands);
+    // In flight: its provisioning begun, not completed; newest of all.
+    let undo = unwinding(&provisioning);
+    assert_eq!(
+        undo.iter().map(|u| (u.step, u.item, u.undo)).collect::<Vec<_>>(),
+        [
+            (JobKind::Provision, Some(item), step(JobKind::Provision).undo),
+            (JobKind::Validate, None, step(JobKind::Validate).undo),
+        ]
+    );
+    // Active: its completed provisioning is on the stack, above the payment.
+    commands.push(Command::ActivateItem { item });
+    let done = fixture::order(&commands);
+    let undo: Vec<(JobKind, Undo)> = unwinding(&done).iter().map(|u| (u.step, u.undo)).collect();
+    assert_eq!(
+        undo,
+        [
+            (
+                JobKind::Provision,
+                Undo::Job {
+                    kind: JobKind::Deprovision
+                }
+            ),
+            (JobKind::Validate, Undo::RequestRefund),
+        ]
+    );
 }

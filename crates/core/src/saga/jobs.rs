@@ -1,45 +1,24 @@
-//! Saga jobs: the effects of a committed decision, made durable.
+//! Saga jobs: the effects of a committed decision, made durable, and the
+//! one place a job is built.
 //!
 //! A decision's effects are written as jobs in the same transaction as the
 //! decision itself, so a crash after the commit loses none of them; the
-//! worker runs them (each idempotently) until they are done. A job's id is
-//! derived from the order version that created it, so writing the same
-//! decision twice cannot create a job twice.
+//! worker runs them (each idempotently) until they are done. Which step
+//! runs an effect, whether it fans out per item, and which earlier job of
+//! the same decision it waits for all come from the definition
+//! ([`SAGA`](super::SAGA)). A job's id is derived from its cause
+//! ([`JobId`]), so writing the same cause twice cannot create a job twice.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::closed_set::closed_set;
+use super::definition::{step, JobKind};
+use super::ids::{JobId, RefundId};
+use super::refunds::PlannedRefund;
 use crate::ids::{ItemId, OrderId};
 use crate::lifecycle::Effect;
 use crate::money::Money;
-
-closed_set!(
-    /// What a job does.
-    JobKind, "job kind" {
-        /// Ask the payment provider for a payment intent.
-        CreatePaymentIntent = "create_payment_intent",
-        /// Void the payment intent of a cancelled order.
-        CancelPaymentIntent = "cancel_payment_intent",
-        /// Re-check the paid order, then start provisioning or fail it.
-        Validate = "validate",
-        /// Create one item at its provider and wait until it runs.
-        Provision = "provision",
-        /// Store one item's credentials and e-mail them.
-        Deliver = "deliver",
-        /// Remove one item's resources at its provider (a compensation).
-        Deprovision = "deprovision",
-        /// Give money back at the payment provider (a compensation;
-        /// `crate::refund`).
-        Refund = "refund",
-        /// Remove an ended subscription's resource at its provider (a
-        /// compensation: it retries, then parks).
-        DeprovisionSubscription = "deprovision_subscription",
-        /// Void an ended subscription's open renewal payment intent (a
-        /// compensation).
-        VoidRenewalIntent = "void_renewal_intent",
-    }
-);
+use crate::subscription::Subscription;
 
 /// The input of a `create_payment_intent` job.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,8 +39,8 @@ pub struct ProvisionPayload {
 /// The input of a `refund` job: which recorded refund to execute.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundPayload {
-    /// The refund's id (derived from what is refunded, `crate::refund`).
-    pub refund_id: String,
+    /// The refund's id (derived from what is refunded).
+    pub refund_id: RefundId,
 }
 
 /// The input of the jobs that take an ended subscription down at the
@@ -139,79 +118,144 @@ impl JobPayload {
 /// A job to insert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewJob {
-    /// Stable id: `<order>:<version>:<n>`.
-    pub id: String,
+    /// Stable id, derived from its cause.
+    pub id: JobId,
     /// What to do.
     pub kind: JobKind,
     /// The order.
     pub order: OrderId,
     /// The item, for item jobs.
     pub item: Option<ItemId>,
-    /// A job that must be done first (compensations run one after another).
-    pub after: Option<String>,
+    /// A job that must be done first (the step's `after`).
+    pub after: Option<JobId>,
     /// Kind-specific input.
     pub payload: Value,
 }
 
-/// The jobs for `effects` decided at order `version`.
+impl Effect {
+    /// The step that runs this effect, the items it fans out to (one job
+    /// each for a per-item step, one job for the order otherwise), and the
+    /// jobs' input.
+    fn work(&self) -> (JobKind, Vec<Option<ItemId>>, JobPayload) {
+        match self {
+            Effect::CreatePaymentIntent { amount } => (
+                JobKind::CreatePaymentIntent,
+                vec![None],
+                JobPayload::PaymentIntent(PaymentIntentPayload { amount: Some(*amount) }),
+            ),
+            Effect::CancelPaymentIntent => (JobKind::CancelPaymentIntent, vec![None], JobPayload::Empty),
+            Effect::StartValidation => (JobKind::Validate, vec![None], JobPayload::Empty),
+            Effect::Provision { item } => (JobKind::Provision, vec![Some(*item)], JobPayload::Empty),
+            Effect::Deliver { item } => (JobKind::Deliver, vec![Some(*item)], JobPayload::Empty),
+            Effect::Deprovision { items } => (
+                JobKind::Deprovision,
+                items.iter().copied().map(Some).collect(),
+                JobPayload::Empty,
+            ),
+            Effect::Refund(refund) => (
+                JobKind::Refund,
+                vec![refund.item],
+                JobPayload::Refund(RefundPayload {
+                    refund_id: refund.id.clone(),
+                }),
+            ),
+        }
+    }
+}
+
+/// The jobs for `effects` decided at order `version`, in order. A step
+/// `after` another of a different kind is ordered across decisions (the
+/// decision that completes the one emits the other: `decisions::next`);
+/// a step `after` itself runs the jobs one decision gives it one after
+/// another, each waiting for the one before (deprovisions: the stack walked
+/// newest first).
 pub fn jobs_for(order: OrderId, version: i64, effects: &[Effect]) -> Vec<NewJob> {
     let mut jobs: Vec<NewJob> = Vec::new();
-    let mut push = |kind: JobKind, item: Option<ItemId>, after: Option<String>, payload: JobPayload| -> String {
-        let payload = payload.to_value();
-        let id = format!("{order}:{version}:{}", jobs.len());
-        jobs.push(NewJob {
-            id: id.clone(),
-            kind,
-            order,
-            item,
-            after,
-            payload,
-        });
-        id
-    };
     for effect in effects {
-        match effect {
-            Effect::CreatePaymentIntent { amount } => {
-                let payload = PaymentIntentPayload { amount: Some(*amount) };
-                push(
-                    JobKind::CreatePaymentIntent,
-                    None,
-                    None,
-                    JobPayload::PaymentIntent(payload),
-                );
-            }
-            Effect::CancelPaymentIntent => {
-                push(JobKind::CancelPaymentIntent, None, None, JobPayload::Empty);
-            }
-            Effect::StartValidation => {
-                push(JobKind::Validate, None, None, JobPayload::Empty);
-            }
-            Effect::Provision { item } => {
-                push(JobKind::Provision, Some(*item), None, JobPayload::Empty);
-            }
-            Effect::Deliver { item } => {
-                push(JobKind::Deliver, Some(*item), None, JobPayload::Empty);
-            }
-            Effect::Deprovision { items } => {
-                let mut previous = None;
-                for item in items {
-                    previous = Some(push(
-                        JobKind::Deprovision,
-                        Some(*item),
-                        previous.clone(),
-                        JobPayload::Empty,
-                    ));
-                }
-            }
-            Effect::Refund(refund) => {
-                let payload = RefundPayload {
-                    refund_id: refund.id.clone(),
-                };
-                push(JobKind::Refund, refund.item, None, JobPayload::Refund(payload));
-            }
+        let (kind, items, payload) = effect.work();
+        let def = step(kind);
+        debug_assert!(
+            !def.per_item || items.iter().all(Option::is_some),
+            "{kind} runs per item"
+        );
+        for item in items {
+            let chained = def.after.contains(&kind);
+            let after = jobs
+                .iter()
+                .rev()
+                .find(|j| chained && j.kind == kind)
+                .map(|j| j.id.clone());
+            jobs.push(NewJob {
+                id: JobId::of_decision(order, version, jobs.len()),
+                kind,
+                order,
+                item,
+                after,
+                payload: payload.to_value(),
+            });
         }
     }
     jobs
+}
+
+/// The jobs that take an ended subscription down at the providers: its
+/// resource, and the intents of renewals not paid (`open_intents`). Ids are
+/// derived from the subscription, so ending it twice adds nothing.
+pub fn subscription_end_jobs(sub: &Subscription, open_intents: &[String]) -> Vec<NewJob> {
+    let job = |id: JobId, kind: JobKind, intent: Option<&String>| NewJob {
+        id,
+        kind,
+        order: sub.order,
+        item: Some(sub.item),
+        after: None,
+        payload: JobPayload::SubscriptionEnd(SubscriptionEndPayload {
+            subscription_id: sub.id.to_string(),
+            intent: intent.cloned(),
+        })
+        .to_value(),
+    };
+    let mut jobs = vec![job(
+        JobId::subscription_deprovision(sub.id),
+        JobKind::DeprovisionSubscription,
+        None,
+    )];
+    jobs.extend(open_intents.iter().map(|intent| {
+        job(
+            JobId::renewal_void(sub.id, intent),
+            JobKind::VoidRenewalIntent,
+            Some(intent),
+        )
+    }));
+    jobs
+}
+
+/// The job that executes a refund decided outside an order decision (a
+/// renewal paid after its subscription ended).
+pub fn refund_job(order: OrderId, refund: &PlannedRefund) -> NewJob {
+    NewJob {
+        id: JobId::refund(&refund.id),
+        kind: JobKind::Refund,
+        order,
+        item: refund.item,
+        after: None,
+        payload: JobPayload::Refund(RefundPayload {
+            refund_id: refund.id.clone(),
+        })
+        .to_value(),
+    }
+}
+
+/// A delivery of `item`'s access details again, asked for by the request
+/// `request` (once per request, however often it is replayed).
+pub fn redelivery_job(order: OrderId, item: ItemId, request: &str) -> NewJob {
+    NewJob {
+        id: JobId::redelivery(order, request),
+        kind: JobKind::Deliver,
+        order,
+        item: Some(item),
+        after: None,
+        payload: json!({ "redelivery": true }),
+    }
 }
 
 #[cfg(test)]
@@ -236,7 +280,7 @@ mod tests {
         }];
         let a = jobs_for(order(), 2, &effects);
         assert_eq!(a, jobs_for(order(), 2, &effects));
-        assert_eq!(a[0].id, format!("{}:2:0", order()));
+        assert_eq!(a[0].id, JobId::of_decision(order(), 2, 0));
         assert_eq!(a[0].kind, JobKind::CreatePaymentIntent);
         assert_eq!(a[0].payload["amount"]["amount"], "10.00");
     }
@@ -265,10 +309,10 @@ mod tests {
                 items: vec![item(3), item(1), item(2)],
             }],
         );
-        let chain: Vec<(Option<ItemId>, Option<&str>)> = jobs.iter().map(|j| (j.item, j.after.as_deref())).collect();
+        let chain: Vec<(Option<ItemId>, Option<&JobId>)> = jobs.iter().map(|j| (j.item, j.after.as_ref())).collect();
         assert_eq!(chain[0], (Some(item(3)), None));
-        assert_eq!(chain[1], (Some(item(1)), Some(jobs[0].id.as_str())));
-        assert_eq!(chain[2], (Some(item(2)), Some(jobs[1].id.as_str())));
+        assert_eq!(chain[1], (Some(item(1)), Some(&jobs[0].id)));
+        assert_eq!(chain[2], (Some(item(2)), Some(&jobs[1].id)));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The component's configuration: Spin variables, read and parsed once per
+//! The component's Spin variables, read and parsed once per
 //! request into typed values (Spin instantiates a component per request,
 //! so "once per instance" is "once per request").
 //!
@@ -19,7 +19,7 @@ use crate::clock::ClockSource;
 
 /// The typed settings every component shares.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Variables {
     /// `clock`: the system clock unless a component declares it `adjustable`.
     pub clock: ClockSource,
     /// `database_url`: empty for Spin's SQLite `default`, else PostgreSQL.
@@ -73,7 +73,7 @@ impl std::str::FromStr for WebhookSaga {
     }
 }
 
-impl Config {
+impl Variables {
     /// The defaults of settings a component does not declare.
     const DEFAULT_LEASE_SECS: i64 = 30;
     const DEFAULT_POLL_MS: i64 = 500;
@@ -151,16 +151,16 @@ impl Config {
 }
 
 thread_local! {
-    static CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
+    static CONFIG: OnceCell<Rc<Variables>> = const { OnceCell::new() };
     static VERIFIER: OnceCell<Rc<TokenVerifier>> = const { OnceCell::new() };
 }
 
 /// This request's configuration, parsed on first use.
-pub fn config(correlation_id: &str) -> Result<Rc<Config>, ApiError> {
+pub fn variables(correlation_id: &str) -> Result<Rc<Variables>, ApiError> {
     if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
         return Ok(config);
     }
-    let config = Rc::new(Config::load(correlation_id)?);
+    let config = Rc::new(Variables::load(correlation_id)?);
     CONFIG.with(|c| c.get_or_init(|| config.clone()).clone());
     Ok(config)
 }
@@ -247,12 +247,12 @@ pub fn webhook_secrets(correlation_id: &str) -> Result<orderflow_http::WebhookSe
 /// The `database_url` variable: empty when the component does not declare it
 /// (SQLite), the PostgreSQL URL otherwise.
 pub fn database_url(correlation_id: &str) -> Result<String, ApiError> {
-    config(correlation_id).map(|c| c.database_url.clone())
+    variables(correlation_id).map(|c| c.database_url.clone())
 }
 
 /// The `renewal_lead_secs` variable: how long before a subscription period
 /// ends its renewal is charged; three days where a component does not
 /// declare it.
 pub fn renewal_lead(correlation_id: &str) -> Result<Duration, ApiError> {
-    config(correlation_id).map(|c| c.renewal_lead)
+    variables(correlation_id).map(|c| c.renewal_lead)
 }

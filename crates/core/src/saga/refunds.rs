@@ -1,4 +1,5 @@
-//! Refunds executed at the payment provider (issue 16).
+//! Refunds: planned by the order's decisions, executed at the payment
+//! provider by the saga's `refund` job (issue 16).
 //!
 //! A refund is decided by the order's state machine (a failed item, a
 //! cancelled paid order, a failed validation, an operator's revert) as an
@@ -18,10 +19,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use serde_json::Value;
+
+use super::ids::RefundId;
 use crate::closed_set::closed_set;
 use crate::events::{Event, EventId, EventType};
 use crate::ids::{ItemId, OrderId, TenantId};
 use crate::money::{Money, MoneyError};
+use crate::order::{Order, Payment};
+use crate::subscription::Subscription;
 
 closed_set!(
     /// Where a refund is.
@@ -79,10 +85,9 @@ impl RefundState {
 /// which payment, and at most how much.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedRefund {
-    /// Derived from what is refunded: `<order>:order`, `<order>:item:<item>`,
-    /// `<order>:revert:<version>`, `<order>:late:<payment>`,
-    /// `<order>:overpaid:<payment>`. Unique: the same thing is refunded once.
-    pub id: String,
+    /// Derived from what is refunded ([`RefundId`]). Unique: the same
+    /// thing is refunded once.
+    pub id: RefundId,
     /// What it gives back.
     pub scope: RefundScope,
     /// The item, for item refunds.
@@ -99,10 +104,159 @@ pub struct PlannedRefund {
     pub reason: String,
 }
 
-/// The provider's idempotency key for a refund: the same refund id always
-/// asks for the same refund, however often the job runs.
-pub fn refund_idempotency_key(refund_id: &str) -> String {
-    format!("refund-{refund_id}")
+impl PlannedRefund {
+    /// The data of its `billing.refund-requested` event, the one place it
+    /// is built (an order decision's refund and a late renewal's alike).
+    pub fn requested_data(&self) -> Value {
+        let mut data = json!({ "refund_id": self.id, "scope": self.scope, "amount": self.amount,
+                               "reason": self.reason, "payment_reference": self.payment_reference });
+        if let Some(item) = self.item {
+            data["item_id"] = json!(item);
+        }
+        data
+    }
+
+    /// A refund of `order`'s payment, capped by `cap` (an item's price) or
+    /// the payment; `None` when nothing was paid.
+    fn of_payment(
+        order: &Order,
+        id: RefundId,
+        scope: RefundScope,
+        item: Option<ItemId>,
+        amount: Money,
+        cap: Option<Money>,
+        why: &str,
+    ) -> Option<PlannedRefund> {
+        let payment = order.payment.as_ref()?;
+        Some(PlannedRefund {
+            id,
+            scope,
+            item,
+            amount,
+            cap: cap.unwrap_or(payment.amount),
+            payment_reference: payment.reference.clone(),
+            paid: payment.amount,
+            reason: why.to_owned(),
+        })
+    }
+
+    /// A payment that can no longer be accepted (`payment`, for `order`
+    /// or one of its subscriptions' renewals) goes back whole; the order's
+    /// own payment and refunds are untouched.
+    fn of_unaccepted(order: OrderId, payment: &str, amount: Money, why: String) -> PlannedRefund {
+        PlannedRefund {
+            id: RefundId::late(order, payment),
+            scope: RefundScope::LatePayment,
+            item: None,
+            amount,
+            cap: amount,
+            payment_reference: payment.to_owned(),
+            paid: amount,
+            reason: why,
+        }
+    }
+}
+
+/// Refund planning: what each decision that gives money back refunds, how
+/// much, under which id. Each moves `order.refunded` where the money is
+/// the order's own, so the sum never passes the payment.
+pub mod plan {
+    use super::*;
+
+    /// Everything paid and not yet refunded (a cancelled paid order, a
+    /// failed validation); `None` when nothing is left.
+    pub fn whole_payment(order: &mut Order, why: &str) -> Result<Option<PlannedRefund>, MoneyError> {
+        let amount = order.refundable()?;
+        if amount.amount.is_zero() {
+            return Ok(None);
+        }
+        order.refunded = order.refunded.checked_add(amount)?;
+        let id = RefundId::order(order.id);
+        Ok(PlannedRefund::of_payment(
+            order,
+            id,
+            RefundScope::Order,
+            None,
+            amount,
+            None,
+            why,
+        ))
+    }
+
+    /// An operator reverted the payment: all of it that is not refunded
+    /// yet goes back, under a refund id of its own per revert (`order` is
+    /// the order at its new version).
+    pub fn reverted_payment(order: &Order, why: &str) -> Result<Option<PlannedRefund>, MoneyError> {
+        let amount = order.refundable()?;
+        if amount.amount.is_zero() {
+            return Ok(None);
+        }
+        let id = RefundId::revert(order.id, order.version);
+        Ok(PlannedRefund::of_payment(
+            order,
+            id,
+            RefundScope::Revert,
+            None,
+            amount,
+            None,
+            why,
+        ))
+    }
+
+    /// What a payment brought above the order's total goes back at once;
+    /// the rest is the order's, refundable as any payment.
+    pub fn overpayment(order: &mut Order, excess: Money) -> Result<Option<PlannedRefund>, MoneyError> {
+        let reference = order.payment.as_ref().map(|p| p.reference.clone()).unwrap_or_default();
+        order.refunded = order.refunded.checked_add(excess)?;
+        let id = RefundId::overpaid(order.id, &reference);
+        let why = format!("paid {excess} above the order total");
+        Ok(PlannedRefund::of_payment(
+            order,
+            id,
+            RefundScope::Overpayment,
+            None,
+            excess,
+            Some(excess),
+            &why,
+        ))
+    }
+
+    /// One rolled-back item's price, never more than is left of the
+    /// payment; `None` when nothing is left (or the item is unknown).
+    pub fn item(order: &mut Order, item: ItemId) -> Result<Option<PlannedRefund>, MoneyError> {
+        let Some(price) = order.item(item).map(|i| i.price.period_total) else {
+            return Ok(None);
+        };
+        let left = order.refundable()?;
+        let amount = if price.amount <= left.amount { price } else { left };
+        if amount.amount.is_zero() {
+            return Ok(None);
+        }
+        order.refunded = order.refunded.checked_add(amount)?;
+        let id = RefundId::item(order.id, item);
+        Ok(PlannedRefund::of_payment(
+            order,
+            id,
+            RefundScope::Item,
+            Some(item),
+            amount,
+            Some(price),
+            "item rolled back",
+        ))
+    }
+
+    /// A payment the order can no longer accept (it is not awaiting one).
+    pub fn unaccepted_payment(order: &Order, payment: &Payment) -> PlannedRefund {
+        let why = format!("paid while the order was {}", order.state);
+        PlannedRefund::of_unaccepted(order.id, &payment.reference, payment.amount, why)
+    }
+
+    /// A renewal (`renewal`, paid through `intent`) that arrived after its
+    /// subscription ended.
+    pub fn late_renewal(sub: &Subscription, renewal: &str, intent: &str, amount: Money) -> PlannedRefund {
+        let why = format!("renewal {renewal} paid after subscription {} ended", sub.id);
+        PlannedRefund::of_unaccepted(sub.order, intent, amount, why)
+    }
 }
 
 /// A recorded refund.
@@ -182,19 +336,13 @@ impl Refund {
     /// decision (a late payment of an ended subscription).
     pub fn requested_event(&self) -> Event {
         Event {
-            id: EventId::derive_for(&format!("refund:{}", self.planned.id), self.version, 0),
+            id: EventId::derive_for(&self.planned.id.event_subject(), self.version, 0),
             event_type: EventType::BillingRefundRequested,
             order_id: self.order,
             tenant: self.tenant.clone(),
             order_version: self.version,
             occurred_at: self.requested_at,
-            data: json!({
-                "refund_id": self.planned.id,
-                "scope": self.planned.scope,
-                "amount": self.planned.amount,
-                "reason": self.planned.reason,
-                "payment_reference": self.planned.payment_reference,
-            }),
+            data: self.planned.requested_data(),
         }
     }
 
@@ -236,7 +384,7 @@ impl Refund {
         let events = event
             .map(|t| {
                 vec![Event {
-                    id: EventId::derive_for(&format!("refund:{}", next.planned.id), next.version, 0),
+                    id: EventId::derive_for(&next.planned.id.event_subject(), next.version, 0),
                     event_type: t,
                     order_id: next.order,
                     tenant: next.tenant.clone(),
@@ -259,6 +407,61 @@ impl Refund {
     }
 }
 
+/// What a provider's report of a refund (its answer to the `refund` job,
+/// or a signed webhook) does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefundVerdict {
+    /// The refund moves: write `change`; when it failed at the provider,
+    /// park its order for an operator with `park` (the money is still the
+    /// customer's).
+    Apply {
+        /// The refund's change.
+        change: Box<RefundChange>,
+        /// Why the order is parked, when it is.
+        park: Option<String>,
+    },
+    /// Nothing changes (why, for the webhook's record).
+    Ignore(String),
+}
+
+impl RefundVerdict {
+    /// Why, for the webhook's record.
+    pub fn why(&self) -> String {
+        match self {
+            RefundVerdict::Apply { change, .. } => format!("applied: refund {}", change.refund.state),
+            RefundVerdict::Ignore(why) => why.clone(),
+        }
+    }
+}
+
+/// The one interpretation of what `provider` reports of `refund` (`None`:
+/// no refund of ours), at `now`.
+pub fn interpret_refund_report(
+    refund: Option<&Refund>,
+    provider: &str,
+    seen: &ObservedRefund,
+    now: DateTime<Utc>,
+) -> RefundVerdict {
+    let Some(refund) = refund else {
+        return RefundVerdict::Ignore("ignored: not a refund of ours".into());
+    };
+    let Some(change) = refund.observe(provider, seen, now) else {
+        return RefundVerdict::Ignore(format!("ignored: refund already {}", refund.state));
+    };
+    let park = (change.refund.state == RefundState::Failed).then(|| {
+        format!(
+            "refund {} of {} failed at the provider: {}",
+            change.refund.planned.id,
+            change.refund.planned.amount,
+            change.refund.failure_reason.as_deref().unwrap_or("no reason given")
+        )
+    });
+    RefundVerdict::Apply {
+        change: Box::new(change),
+        park,
+    }
+}
+
 /// A refund bound that does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefundBoundViolation {
@@ -266,7 +469,7 @@ pub enum RefundBoundViolation {
     #[error("refund {id} of {amount} is outside (0, {cap}]")]
     AboveCap {
         /// The refund.
-        id: String,
+        id: RefundId,
         /// Its amount.
         amount: Money,
         /// Its cap.
@@ -344,7 +547,7 @@ mod tests {
         cap: rust_decimal::Decimal,
     ) -> PlannedRefund {
         PlannedRefund {
-            id: id.into(),
+            id: RefundId::stored(id),
             scope: if item.is_some() {
                 RefundScope::Item
             } else {
@@ -471,6 +674,34 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_report_moves_ours_parks_a_failure_and_ignores_the_rest() {
+        let t = DateTime::<Utc>::UNIX_EPOCH;
+        let ours = recorded();
+        assert_eq!(
+            interpret_refund_report(None, "stripe", &seen("re_1", RefundState::Refunded), t),
+            RefundVerdict::Ignore("ignored: not a refund of ours".into())
+        );
+        let done = interpret_refund_report(Some(&ours), "stripe", &seen("re_1", RefundState::Refunded), t);
+        assert!(matches!(&done, RefundVerdict::Apply { park: None, .. }), "{done:?}");
+        assert_eq!(done.why(), "applied: refund refunded");
+        let RefundVerdict::Apply { change, .. } = done else {
+            unreachable!()
+        };
+        assert_eq!(
+            interpret_refund_report(Some(&change.refund), "stripe", &seen("re_1", RefundState::Refunded), t).why(),
+            "ignored: refund already refunded"
+        );
+        let failed = interpret_refund_report(Some(&ours), "stripe", &seen("re_1", RefundState::Failed), t);
+        let RefundVerdict::Apply { park: Some(why), .. } = failed else {
+            panic!("a failed refund parks its order: {failed:?}");
+        };
+        assert!(
+            why.contains("failed at the provider: the provider could not refund"),
+            "{why}"
+        );
+    }
+
+    #[test]
     fn provider_statuses_map_to_refund_states() {
         assert_eq!(refund_state_of_provider_status("succeeded"), RefundState::Refunded);
         assert_eq!(refund_state_of_provider_status("failed"), RefundState::Failed);
@@ -481,6 +712,6 @@ mod tests {
 
     #[test]
     fn the_idempotency_key_is_derived_from_the_refund() {
-        assert_eq!(refund_idempotency_key("o:item:1"), "refund-o:item:1");
+        assert_eq!(RefundId::stored("o:item:1").idempotency_key(), "refund-o:item:1");
     }
 }
