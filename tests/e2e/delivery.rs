@@ -469,6 +469,7 @@ fn only_the_creator_or_an_operator_redirects_an_order_redeliveries_are_rate_limi
     assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
 
     // A re-delivery, then another at once: 429 with Retry-After, nothing queued.
+    let order = json_of(creator.get(&format!("/v1/orders/{}", id(&order))));
     let order = w.fulfil(&order);
     let item = &item_ids(&order)[0];
     redeliver(&w, &order, item);
