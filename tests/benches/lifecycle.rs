@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use e2e::sims::Sims;
 use e2e::App;
-use orderflow_core::TenantId;
-use orderflow_http::{Keyring, Role, DEV_KEYRING};
+use orderflow_http::Role;
 use serde_json::{json, Value};
 
 const ORDERS: usize = 40;
@@ -18,10 +17,7 @@ const BASELINE_REQUESTS: usize = 400;
 const SECRET: &str = "whsec_bench_padded_to_32_bytes_or_more";
 
 fn token(tenant: &str, role: Role) -> String {
-    let keyring: Keyring = DEV_KEYRING.parse().expect("dev keyring");
-    let tenant: TenantId = tenant.parse().expect("tenant");
-    let now = chrono::Utc::now().timestamp();
-    keyring.mint("bench", &tenant, role, now - 10, now + 3600)
+    e2e::dev::token(tenant, role)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use e2e::App;
-use orderflow_core::TenantId;
-use orderflow_http::{Keyring, Role, DEV_KEYRING};
+use orderflow_http::Role;
 use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{json, Value};
 
@@ -38,7 +37,7 @@ pub fn spawn() -> App {
 /// 50 ms, with the retry schedule shrunk twentyfold (2-4-8-16-30 s →
 /// 0.1-0.2-0.4-0.8-1.5 s) and two-second job leases.
 pub fn with_simulators(sims: &e2e::sims::Sims, secret: &str) -> e2e::AppBuilder {
-    let tick = token("platform", Role::Service);
+    let tick = e2e::dev::token_with("scheduler", "platform", Role::Service, &["tick", "renew"]);
     unticked(sims, secret)
         .arg("--schedule", "200ms=/v1/internal/tick")
         .arg("--schedule-header", format!("authorization: Bearer {tick}"))
@@ -112,16 +111,7 @@ pub fn advance_to(app: &App, at: &Value) {
 
 /// A bearer token for `tenant` acting as `role`, signed with the development key.
 pub fn token(tenant: &str, role: Role) -> String {
-    let keyring: Keyring = DEV_KEYRING.parse().expect("dev keyring");
-    let tenant: TenantId = tenant.parse().expect("tenant id");
-    let now = chrono::Utc::now().timestamp();
-    keyring.mint(
-        &format!("{tenant}-{}", role.as_str()),
-        &tenant,
-        role,
-        now - 10,
-        now + 3600,
-    )
+    e2e::dev::token(tenant, role)
 }
 
 /// A caller: one tenant, one role.

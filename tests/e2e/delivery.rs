@@ -14,6 +14,7 @@ use std::time::Duration;
 use e2e::pg_cluster::TestDatabase;
 use e2e::sims::Sims;
 use e2e::{eventually, App};
+use orderflow_http::Role;
 use serde_json::{json, Value};
 
 use crate::api::{id, item_ids, json_of, on_simulators, outbox_types_of, version, vps, Caller};
@@ -413,6 +414,98 @@ fn with_a_registered_key_the_access_details_arrive_encrypted_to_it(postgres: boo
     );
 }
 
+fn only_the_creator_or_an_operator_redirects_an_order_redeliveries_are_rate_limited_and_settings_changes_audited(
+    postgres: bool,
+) {
+    let w = World::start(postgres, "delivery_privilege");
+    let creator = w.customer();
+    // Another customer of the same tenant (another subject), who can see the order.
+    let other = Caller {
+        app: &w.app,
+        token: e2e::dev::token_with("mallory", "acme", Role::Customer, &[]),
+    };
+    let order = w.create(json!({ "items": [vps("core", "monthly")], "delivery_email": "jane@example.com" }));
+    let path = format!("/v1/orders/{}/delivery", id(&order));
+    assert_eq!(other.get(&format!("/v1/orders/{}", id(&order))).status(), 200);
+
+    // The other customer may not redirect it, and nothing changes.
+    let refused = other.write(
+        "PUT",
+        &path,
+        &json!({ "email": "mallory@example.com" }),
+        Some(version(&order)),
+    );
+    assert_eq!(refused.status(), 403, "{}", refused.text().unwrap_or_default());
+    // If-Match: * names no version: refused where a version is required.
+    let star = w
+        .app
+        .client()
+        .put(w.app.url(&path))
+        .bearer_auth(&creator.token)
+        .header("content-type", "application/json")
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .header("if-match", "*")
+        .body(json!({ "email": "kim@example.net" }).to_string())
+        .send()
+        .expect("request");
+    assert_eq!(star.status(), 428);
+    let now = json_of(creator.get(&format!("/v1/orders/{}", id(&order))));
+    assert_eq!(now["version"], order["version"]);
+    assert_eq!(now["delivery_email_masked"], "j***@example.com");
+    // The creator and an operator may.
+    let r = creator.write(
+        "PUT",
+        &path,
+        &json!({ "email": "kim@example.net" }),
+        Some(version(&order)),
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    let r = w.operator().write(
+        "PUT",
+        &path,
+        &json!({ "email": "jane@example.com" }),
+        Some(version(&order) + 1),
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+
+    // A re-delivery, then another at once: 429 with Retry-After, nothing queued.
+    let order = json_of(creator.get(&format!("/v1/orders/{}", id(&order))));
+    let order = w.fulfil(&order);
+    let item = &item_ids(&order)[0];
+    redeliver(&w, &order, item);
+    let again = w.customer().write(
+        "POST",
+        &format!("/v1/orders/{}/items/{item}/redeliver", id(&order)),
+        &json!({}),
+        None,
+    );
+    assert_eq!(again.status(), 429);
+    let retry_after: u32 = again
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
+    eventually("the one re-delivery", Duration::from_secs(30), || {
+        (w.messages_about(&order).len() == 2).then_some(())
+    });
+
+    // Tenant settings changes are audited: who, when, each field's old and new value.
+    w.set_tenant_delivery(json!({ "default_email": "ops@acme.example" }));
+    w.set_tenant_delivery(json!({ "default_email": "desk@acme.example" }));
+    assert_eq!(creator.get("/v1/tenant/delivery/audit").status(), 403);
+    let audit = json_of(w.operator().get("/v1/tenant/delivery/audit"));
+    let entries = audit["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert_eq!(entries[0]["actor"], "operator");
+    assert_eq!(entries[0]["subject"], "acme-operator");
+    assert_eq!(
+        entries[1]["change"],
+        json!({ "default_email": { "from": "ops@acme.example", "to": "desk@acme.example" } })
+    );
+}
+
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -428,4 +521,5 @@ on_both_databases!(
     access_details_reach_the_orders_own_address_and_no_other_redelivery_too,
     an_address_change_is_audited_a_stale_if_match_refused_and_bad_input_changes_nothing,
     with_a_registered_key_the_access_details_arrive_encrypted_to_it,
+    only_the_creator_or_an_operator_redirects_an_order_redeliveries_are_rate_limited_and_settings_changes_audited,
 );

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use e2e::sims::Sims;
 use e2e::{eventually, App};
 use orderflow_core::TenantId;
-use orderflow_http::{Keyring, Role, DEV_KEYRING};
+use orderflow_http::Role;
 use serde_json::{json, Value};
 
 use crate::api::{
@@ -20,7 +20,7 @@ use crate::api::{
 
 const SECRET: &str = "whsec_hardening_padded_to_32_bytes_or_more";
 
-const REQUIRED_SECRETS: [&str; 3] = ["auth_keys", "credentials_key", "payment_webhook_secret"];
+const REQUIRED_SECRETS: [&str; 4] = ["auth_jwks", "auth_issuer", "credentials_key", "payment_webhook_secret"];
 
 /// The runner's exit status and output when started without `missing`
 /// (the other secrets set), waiting at most a minute for it to give up.
@@ -36,7 +36,8 @@ fn start_without(missing: &str) -> (std::process::ExitStatus, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let dev = [
-        ("auth_keys", e2e::dev::AUTH_KEYS),
+        ("auth_jwks", e2e::dev::AUTH_JWKS),
+        ("auth_issuer", e2e::dev::AUTH_ISSUER),
         ("credentials_key", e2e::dev::CREDENTIALS_KEY),
         ("payment_webhook_secret", e2e::dev::WEBHOOK_SECRET),
     ];
@@ -79,13 +80,17 @@ fn a_short_secret_is_refused_naming_the_variable_but_never_its_value() {
     let app = App::builder(manifest())
         .build_packages(PACKAGES)
         .dev_secrets()
-        .env("SPIN_VARIABLE_AUTH_KEYS", "dev1:short-auth-secret")
+        // A JWKS holding a symmetric key: whoever read it could sign tokens.
+        .env(
+            "SPIN_VARIABLE_AUTH_JWKS",
+            r#"{"keys":[{"kty":"oct","kid":"k1","k":"c2hvcnQtYXV0aC1zZWNyZXQtYnV0LWxvbmctZW5vdWdo"}]}"#,
+        )
         .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", "whsec_tooshort")
         .spawn();
     let products = app
         .client()
         .get(app.url("/v1/products"))
-        .bearer_auth("ofw1.anything")
+        .bearer_auth(crate::api::token("acme", Role::Customer))
         .send()
         .expect("request");
     assert_eq!(products.status(), 500);
@@ -93,7 +98,7 @@ fn a_short_secret_is_refused_naming_the_variable_but_never_its_value() {
     assert_eq!(webhook.status(), 500);
     let logs = app.logs();
     assert!(
-        logs.shows("variable `auth_keys`", Duration::from_secs(5)),
+        logs.shows("variable `auth_jwks`: JWKS key k1 is symmetric", Duration::from_secs(5)),
         "{}",
         logs.text()
     );
@@ -105,7 +110,7 @@ fn a_short_secret_is_refused_naming_the_variable_but_never_its_value() {
         "{}",
         logs.text()
     );
-    for value in ["short-auth-secret", "whsec_tooshort"] {
+    for value in ["c2hvcnQtYXV0aC1zZWNyZXQtYnV0LWxvbmctZW5vdWdo", "whsec_tooshort"] {
         assert!(!logs.contains(value), "the log shows a secret value");
     }
 }
@@ -183,6 +188,77 @@ fn internal_routes_check_the_credential_before_their_query() {
 }
 
 #[test]
+fn the_schedulers_token_can_only_tick_and_renew_and_metrics_answer_services_only() {
+    // given the scheduler's token (scope `tick renew`) and an operator's
+    let app = spawn();
+    let scheduler = e2e::dev::token_with("scheduler", "platform", Role::Service, &["tick", "renew"]);
+    let send = |method: &str, route: &str, token: &str| {
+        app.client()
+            .request(method.parse().expect("method"), app.url(route))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .expect("request")
+    };
+    // then it ticks and renews
+    assert_eq!(send("POST", "/v1/internal/tick", &scheduler).status(), 200);
+    assert_eq!(send("POST", "/v1/internal/renew", &scheduler).status(), 200);
+    // and is refused the clock and the metrics, naming the scope it lacks
+    for (method, route, scope) in [
+        ("POST", "/v1/internal/clock", "clock"),
+        ("GET", "/v1/internal/metrics", "metrics"),
+    ] {
+        let refused = send(method, route, &scheduler);
+        assert_eq!(refused.status(), 403, "{route}");
+        let challenge = refused
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(challenge.contains("insufficient_scope"), "{challenge}");
+        assert_eq!(json_of(refused)["accepted"], json!([scope]));
+    }
+    // and the platform-wide metrics refuse any tenant's operator
+    let operator = crate::api::token("acme", Role::Operator);
+    assert_eq!(send("GET", "/v1/internal/metrics", &operator).status(), 403);
+    assert_eq!(
+        send(
+            "GET",
+            "/v1/internal/metrics",
+            &crate::api::token("platform", Role::Service)
+        )
+        .status(),
+        200
+    );
+}
+
+#[test]
+fn the_kick_and_job_hand_overs_are_not_reachable_from_outside() {
+    // given the app's public routes
+    let app = spawn();
+    let service = crate::api::token("platform", Role::Service);
+    // when the chained-only paths are called from outside, even with a service token
+    for route in [
+        "/v1/internal/kick",
+        "/v1/internal/jobs/payment/j-1?claim=1",
+        "/v1/internal/jobs/provision/j-1?claim=1",
+        "/v1/internal/jobs/deliver/j-1?claim=1",
+        "/v1/internal/jobs/validate/j-1?claim=1",
+    ] {
+        let response = app
+            .client()
+            .post(app.url(route))
+            .bearer_auth(&service)
+            .send()
+            .expect("request");
+        // then no component answers them
+        assert_eq!(response.status(), 404, "{route}");
+    }
+}
+
+#[test]
 fn a_money_amount_sent_as_a_json_number_is_refused_with_a_400_naming_the_field() {
     let app = spawn();
     let customer = Caller::customer(&app);
@@ -205,10 +281,7 @@ fn a_money_amount_sent_as_a_json_number_is_refused_with_a_400_naming_the_field()
 
 /// A customer token of `tenant` for the subject `subject`.
 fn token_of(tenant: &str, subject: &str) -> String {
-    let keyring: Keyring = DEV_KEYRING.parse().expect("dev keyring");
-    let tenant: TenantId = tenant.parse().expect("tenant id");
-    let now = chrono::Utc::now().timestamp();
-    keyring.mint(subject, &tenant, Role::Customer, now - 10, now + 3600)
+    e2e::dev::token_with(subject, tenant, Role::Customer, &[])
 }
 
 #[test]
@@ -453,7 +526,7 @@ fn the_running_app_answers_as_its_openapi_document_says() {
             "30",
         ])
         // Private routes: reachable only by service chaining inside the app.
-        .args(["--exclude-path-regex", "^/v1/internal/jobs/"])
+        .args(["--exclude-path-regex", "^/v1/internal/(jobs/|kick)"])
         .arg("--report-dir")
         .arg(report.path())
         .current_dir(report.path())
@@ -509,4 +582,73 @@ fn a_payment_webhook_that_finds_the_database_busy_answers_503_and_its_next_deliv
         let now = json_of(customer.get(&format!("/v1/orders/{}", id(&order))));
         (now["state"] != "pending_payment").then_some(())
     });
+}
+
+/// Streams a chunked body that never ends to `path` and returns the status
+/// the app answered with, how many body bytes had been sent by then, and
+/// how long it took; gives up after `patience`.
+fn stream_endless_body(app: &App, path: &str, patience: Duration) -> (u16, u64, Duration) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let started = Instant::now();
+    let mut stream = std::net::TcpStream::connect(app.addr()).expect("connect");
+    let reader = stream.try_clone().expect("clone the socket");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(reader).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    .expect("send the head");
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent: u64 = 0;
+    loop {
+        if let Ok(line) = rx.try_recv() {
+            let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            return (status, sent, started.elapsed());
+        }
+        assert!(started.elapsed() < patience, "no answer after {sent} bytes");
+        // A write fails once the app has answered and closed: then read the answer.
+        if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+            || stream.write_all(&chunk).is_err()
+            || stream.write_all(b"\r\n").is_err()
+        {
+            let line = rx.recv_timeout(patience).expect("an answer after the socket closed");
+            let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            return (status, sent, started.elapsed());
+        }
+        sent += chunk.len() as u64;
+    }
+}
+
+#[test]
+fn an_endless_body_is_refused_with_413_as_soon_as_it_passes_the_routes_cap_and_the_app_keeps_serving() {
+    // given the app, and an upload that would never end (far larger than any memory)
+    let app = spawn();
+    for path in ["/v1/webhooks/payments/stripe", "/v1/orders"] {
+        // when it is streamed to an unauthenticated and an authenticated route
+        let (status, sent, took) = stream_endless_body(&app, path, Duration::from_secs(60));
+        // then the answer is 413, after little more than the cap was sent
+        assert_eq!(status, 413, "{path}");
+        assert!(sent < 64 * 1024 * 1024, "{path}: {sent} bytes were read before the 413");
+        assert!(took < Duration::from_secs(30), "{path}: the 413 took {took:?}");
+    }
+    // and a declared length over the cap is refused before any of it is sent
+    let declared = app
+        .client()
+        .post(app.url("/v1/orders"))
+        .bearer_auth(crate::api::token("acme", Role::Customer))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 65 * 1024 + 1])
+        .send()
+        .expect("request");
+    assert_eq!(declared.status(), 413);
+    let problem = json_of(declared);
+    assert_eq!(problem["limit_bytes"], 64 * 1024, "{problem}");
+    // and the app still serves
+    assert_eq!(app.get("/livez").status(), 200);
+    assert_eq!(Caller::customer(&app).get("/v1/orders").status(), 200);
 }

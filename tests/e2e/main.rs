@@ -21,3 +21,4 @@ mod saga;
 mod stripe;
 mod subscription_end;
 mod subscriptions;
+mod tokens;

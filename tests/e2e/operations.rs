@@ -54,7 +54,7 @@ fn the_health_route_needs_no_credential_and_says_only_up() {
 }
 
 #[test]
-fn the_health_route_is_503_without_its_database_and_names_no_cause() {
+fn readiness_is_503_without_its_database_naming_no_cause_while_liveness_stays_200() {
     let password = "hunter2-operations";
     let app = App::builder(crate::api::manifest())
         .build_packages(crate::api::PACKAGES)
@@ -65,6 +65,11 @@ fn the_health_route_is_503_without_its_database_and_names_no_cause() {
             format!("postgres://orderflow_api:{password}@127.0.0.1:9/orderflow"),
         )
         .spawn();
+    // Liveness checks the process only: a database outage restarts nothing.
+    let live = app.get("/livez");
+    assert_eq!(live.status(), 200);
+    assert_eq!(json_of(live), json!({ "status": "alive" }));
+    // Readiness checks the database and the schema.
     let response = app.get("/healthz");
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
@@ -83,7 +88,7 @@ fn the_health_route_is_503_without_its_database_and_names_no_cause() {
 }
 
 #[test]
-fn metrics_are_for_operators_and_services_and_count_every_tenants_orders() {
+fn metrics_are_for_the_service_role_only_and_count_every_tenants_orders() {
     let app = App::builder(crate::api::manifest())
         .build_packages(crate::api::PACKAGES)
         .dev_secrets()
@@ -102,13 +107,15 @@ fn metrics_are_for_operators_and_services_and_count_every_tenants_orders() {
         "customers may not scrape"
     );
     assert_eq!(app.get("/v1/internal/metrics").status(), 401);
+    // The figures are platform-wide: no tenant's operator may read them.
+    assert_eq!(Caller::operator(&app).get("/v1/internal/metrics").status(), 403);
 
-    let text = metrics(&Caller::operator(&app));
+    let text = metrics(&Caller::new(&app, "platform", Role::Service));
     assert_eq!(sample(&text, "orderflow_orders{state=\"draft\"}"), 2);
     assert_eq!(
         sample(&text, "orderflow_orders{state=\"cancelled\"}"),
         1,
-        "globex's, seen by acme's operator"
+        "globex's too: the scraper sees every tenant"
     );
     assert_eq!(sample(&text, "orderflow_orders{state=\"fulfilled\"}"), 0);
     assert_eq!(text.matches("orderflow_orders{").count(), 9, "every state is listed");
@@ -119,8 +126,6 @@ fn metrics_are_for_operators_and_services_and_count_every_tenants_orders() {
     );
     assert_eq!(sample(&text, "orderflow_saga_jobs{state=\"due\"}"), 0);
     assert_eq!(sample(&text, "orderflow_saga_oldest_due_job_age_seconds"), 0);
-    // A service token (a scraper's) is accepted too.
-    metrics(&Caller::new(&app, "platform", Role::Service));
 }
 
 #[test]
@@ -275,8 +280,8 @@ fn on_postgres_health_and_metrics_cross_tenants_without_lifting_row_level_securi
     let r = globex.command(&id(&cancelled), "cancel", &json!({}), 1);
     assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
 
-    // acme's operator sees globex's order in the figures, and only as a count.
-    let text = metrics(&Caller::operator(&app));
+    // The scraper sees globex's order in the figures, and only as a count.
+    let text = metrics(&Caller::new(&app, "platform", Role::Service));
     assert_eq!(sample(&text, "orderflow_orders{state=\"draft\"}"), 1);
     assert_eq!(sample(&text, "orderflow_orders{state=\"cancelled\"}"), 1);
     assert_eq!(
@@ -327,8 +332,12 @@ fn the_cluster_scheduler_drives_the_tick_with_service_tokens_it_mints_itself() {
             &format!("http://{}", app.addr()),
             "--every",
             "100ms=/v1/internal/tick",
+            "--kid",
+            e2e::dev::SIGNING_KID,
+            "--issuer",
+            e2e::dev::AUTH_ISSUER,
         ])
-        .env("SPIN_VARIABLE_AUTH_KEYS", orderflow_http::DEV_KEYRING)
+        .env("ORDERFLOW_SCHEDULER_KEY", e2e::dev::SIGNING_KEY_PEM)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

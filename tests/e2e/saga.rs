@@ -292,6 +292,56 @@ fn an_item_that_fails_twice_is_retried_with_backoff_and_then_succeeds() {
 }
 
 #[test]
+fn a_provider_that_trickles_its_answer_is_abandoned_within_the_lease_so_no_two_workers_run_one_job() {
+    // given two-second leases (so a one-second deadline per provider call),
+    // a two-second retry, and a cloud that sends each answer a byte every
+    // 25 ms: every byte in time, the whole answer seconds too late
+    let w = World::start_with(|b| b.env("SPIN_VARIABLE_RETRY_DELAY_SCALE", "1"));
+    let order = w.submitted(json!([vps("core", "monthly")]));
+    let item = item_ids(&order)[0].clone();
+    w.cloud_faults(json!({ "trickle_ms_per_byte": 25 }));
+    w.pay(&order, json!({}));
+    let creates_of = |calls: Vec<Value>| -> Vec<Value> {
+        calls
+            .into_iter()
+            .filter(|c| c["method"] == "POST" && c.to_string().contains(&item))
+            .collect()
+    };
+    // when the provisioning job has tried twice, each call done with
+    eventually("two trickled creates, each abandoned", Duration::from_secs(30), || {
+        let creates = creates_of(w.cloud_calls());
+        (creates.len() >= 2 && creates.iter().all(|c| c["ended_ms"].is_i64())).then_some(())
+    });
+    w.cloud_faults(json!({}));
+    w.settled(&id(&order), "fulfilled");
+    // then no call outlived its lease, and no two calls of the job overlapped
+    let creates = creates_of(w.cloud_calls());
+    let ms = |c: &Value, field: &str| c[field].as_i64().unwrap_or_else(|| panic!("{field} in {c}"));
+    for call in creates.iter().filter(|c| c["ended_ms"].is_i64()) {
+        let held = ms(call, "ended_ms") - ms(call, "time_ms");
+        assert!(
+            held < 2_000,
+            "a call was held {held} ms, past the two-second lease: {call}"
+        );
+    }
+    for pair in creates.windows(2) {
+        if let Some(ended) = pair[0]["ended_ms"].as_i64() {
+            assert!(
+                ms(&pair[1], "time_ms") >= ended,
+                "a second create began while the first was still being answered: {pair:?}"
+            );
+        }
+    }
+    // and the item has exactly one resource
+    let resources: Vec<Value> = w
+        .resources()
+        .into_iter()
+        .filter(|r| r.to_string().contains(&item))
+        .collect();
+    assert_eq!(resources.len(), 1, "{resources:?}");
+}
+
+#[test]
 fn an_item_that_fails_for_good_is_rolled_back_and_refunded_while_the_others_stay() {
     let w = World::start();
     let order = w.submitted(three_items());

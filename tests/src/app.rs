@@ -31,12 +31,13 @@ impl AppBuilder {
         self
     }
 
-    /// Passes the development values of the app's three required secrets
-    /// (`auth_keys`, `credentials_key`, `payment_webhook_secret`), as
-    /// `scripts/dev` does: `spin.toml` has no defaults for them. Call it
+    /// Passes the development values of the app's required settings (the
+    /// token JWKS and issuer, `credentials_key`, `payment_webhook_secret`),
+    /// as `scripts/dev` does: `spin.toml` has no defaults for them. Call it
     /// before any `env` that overrides one of them.
     pub fn dev_secrets(self) -> Self {
-        self.env("SPIN_VARIABLE_AUTH_KEYS", crate::dev::AUTH_KEYS)
+        self.env("SPIN_VARIABLE_AUTH_JWKS", crate::dev::AUTH_JWKS)
+            .env("SPIN_VARIABLE_AUTH_ISSUER", crate::dev::AUTH_ISSUER)
             .env("SPIN_VARIABLE_CREDENTIALS_KEY", crate::dev::CREDENTIALS_KEY)
             .env("SPIN_VARIABLE_PAYMENT_WEBHOOK_SECRET", crate::dev::WEBHOOK_SECRET)
     }
@@ -240,16 +241,7 @@ impl App {
     /// # Panics
     /// When the app refuses (for example, its clock is the system clock).
     pub fn advance_clock(&self, secs: u32) -> chrono::DateTime<chrono::Utc> {
-        let keyring: orderflow_http::Keyring = orderflow_http::DEV_KEYRING.parse().expect("dev keyring");
-        let tenant: orderflow_core::TenantId = "platform".parse().expect("tenant id");
-        let now = chrono::Utc::now().timestamp();
-        let token = keyring.mint(
-            "test-clock",
-            &tenant,
-            orderflow_http::Role::Service,
-            now - 10,
-            now + 600,
-        );
+        let token = crate::dev::token_with("test-clock", "platform", orderflow_http::Role::Service, &["clock"]);
         let response = self
             .client
             .post(self.url("/v1/internal/clock"))

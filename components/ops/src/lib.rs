@@ -1,7 +1,10 @@
 //! The ops component: what operators and the platform ask of a running
-//! instance. `GET /healthz` (no credential: Kubernetes liveness and
-//! readiness probes) says whether this instance reaches its database;
-//! `GET /v1/internal/metrics` (operator or service role) gives the saga's
+//! instance. `GET /livez` (no credential: the liveness probe) says only
+//! that the instance answers, touching nothing, so a database outage
+//! restarts no pod; `GET /healthz` (no credential: the readiness probe)
+//! says whether this instance reaches its database at the schema version
+//! it expects; `GET /v1/internal/metrics` (a service token with scope
+//! `metrics`) gives the saga's
 //! queue, the parked orders, the outbox backlog and the orders by state in
 //! the Prometheus text format. Wiring only.
 
@@ -16,6 +19,11 @@ pub struct App {
 
 /// Every route this component serves; `/v1/openapi.json` documents exactly these.
 pub const ROUTES: &[Route<App>] = &[
+    Route {
+        method: "GET",
+        path: "/livez",
+        handler: |_, _, _| Ok(host::ops::alive()),
+    },
     Route {
         method: "GET",
         path: "/healthz",

@@ -18,7 +18,7 @@ type App = Ctx<SpinDb>;
 fn kicked(app: &App, params: &Params, response: HttpResponse) -> HttpResponse {
     if response.status < 300 {
         if let Some(order) = params.get("id").and_then(|id| id.parse().ok()) {
-            host::drive_order(&app.principal.tenant, order, &app.correlation_id);
+            host::drive_order(order, &app.correlation_id);
         }
     }
     response
@@ -99,6 +99,11 @@ pub const ROUTES: &[Route<App>] = &[
         method: "PUT",
         path: "/v1/tenant/delivery",
         handler: |app, req, _| Ok(orderflow_service::put_tenant_delivery(app, req)),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/tenant/delivery/audit",
+        handler: |app, _, _| orderflow_service::tenant_delivery_audit(app),
     },
     Route {
         method: "GET",

@@ -52,16 +52,16 @@ pub const ROUTES: &[Route<App>] = &[
             let scale = host::variables(id)?.retry_delay_scale;
             let (response, outcome) =
                 handle_payment_webhook(&store, &Catalog::standard(), &configured, &secrets, req, now, scale, id)?;
-            if let WebhookOutcome::Applied(tenant, order) = outcome {
+            if let WebhookOutcome::Applied(_, order) = outcome {
                 // The decision and its jobs are committed: carry the saga on
                 // in this invocation, after answering the provider (or
                 // before, where `webhook_saga` says so); the scheduled tick
                 // runs the jobs if it is cut short.
                 match host::variables(id)?.webhook_saga {
-                    host::WebhookSaga::BeforeResponse => host::kick(&tenant, order, id),
+                    host::WebhookSaga::BeforeResponse => host::kick(order, id),
                     host::WebhookSaga::AfterResponse => {
                         let id = id.clone();
-                        host::after_response(move || host::kick(&tenant, order, &id));
+                        host::after_response(move || host::kick(order, &id));
                     }
                 }
             }

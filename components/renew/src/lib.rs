@@ -9,7 +9,7 @@
 //! schedule like the saga's tick (the runner's `--schedule`, a cron job, or
 //! Spin's cron trigger plugin calling the route).
 
-use orderflow_http::{parse_query, ApiError, HttpResponse, RequestParts, Role};
+use orderflow_http::{parse_query, ApiError, HttpResponse, RequestParts};
 use orderflow_service::spin::{self as host, Needs};
 use orderflow_service::{run_renewals, Route};
 
@@ -36,7 +36,7 @@ pub const ROUTES: &[Route<App>] = &[Route {
     path: "/v1/internal/renew",
     handler: |app, req, _| {
         let id = &app.correlation_id;
-        host::require(req, &[Role::Service], id)?;
+        host::require_service(req, "renew", id)?;
         let query = parse_query(&req.query, &["limit"])?;
         let limit = match query.get("limit") {
             Some(raw) => raw

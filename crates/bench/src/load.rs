@@ -16,7 +16,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use orderflow_core::TenantId;
-use orderflow_http::{sign_webhook, Keyring, Role, DEV_KEYRING};
+use orderflow_http::{sign_webhook, Role, TokenSigner, TokenSpec};
+
+/// DEVELOPMENT ONLY: the key `tests/dev-tokens` holds for the tests and
+/// `scripts/dev` (the app under benchmark is given its public JWKS).
+const DEV_SIGNING_KEY: &str = include_str!("../../../tests/dev-tokens/dev-signing-key.pem");
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
@@ -52,10 +56,26 @@ pub fn items() -> Value {
 
 /// A bearer token for `tenant` as `role`, signed with the development key.
 pub fn token(tenant: &str, role: Role) -> String {
-    let keyring: Keyring = DEV_KEYRING.parse().expect("dev keyring");
-    let tenant: TenantId = tenant.parse().expect("tenant id");
-    let now = chrono::Utc::now().timestamp();
-    keyring.mint("bench", &tenant, role, now - 10, now + 3600)
+    let signer = TokenSigner::from_pem(DEV_SIGNING_KEY.as_bytes(), "dev1", "orderflow-dev", "orderflow")
+        .expect("the development key parses");
+    let scopes = if role == Role::Service {
+        vec![
+            "tick".to_owned(),
+            "renew".to_owned(),
+            "clock".to_owned(),
+            "metrics".to_owned(),
+        ]
+    } else {
+        Vec::new()
+    };
+    let spec = TokenSpec {
+        subject: "bench".to_owned(),
+        tenant: tenant.parse().expect("tenant id"),
+        role,
+        scopes,
+        lifetime_secs: 3600,
+    };
+    signer.mint(&spec, chrono::Utc::now().timestamp() - 10)
 }
 
 /// A client with one keep-alive connection per thread.

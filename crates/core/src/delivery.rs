@@ -7,10 +7,23 @@
 //! a later change of the tenant's default never redirects an order's
 //! credentials. Only an audited, version-checked write changes it.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::order::{Order, OrderItem};
+
+/// The shortest time between two re-deliveries of one item's credentials:
+/// each sends a secret by e-mail again, so a caller may not do it in a loop.
+pub const REDELIVERY_INTERVAL_SECS: i64 = 300;
+
+/// `None` when an item whose latest re-delivery was queued at `last` may be
+/// re-delivered at `now`; otherwise the whole seconds until it may.
+pub fn redelivery_wait(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<u32> {
+    let next = last? + chrono::Duration::seconds(REDELIVERY_INTERVAL_SECS);
+    let wait = (next - now).num_seconds();
+    (wait > 0).then(|| u32::try_from(wait).unwrap_or(u32::MAX))
+}
 
 /// Longest address accepted (RFC 5321's path limit less the brackets).
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -355,5 +368,27 @@ mod message_tests {
             decide(&before, command(), Actor::System, &Catalog::standard(), at),
             Err(Rejection::NotAllowed { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod redelivery_tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    #[test]
+    fn an_item_never_redelivered_may_be_redelivered_at_once() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        assert_eq!(redelivery_wait(None, now), None);
+    }
+
+    #[test]
+    fn a_second_redelivery_waits_out_the_interval_to_the_second() {
+        let last = Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let at = |secs: i64| last + chrono::Duration::seconds(secs);
+        assert_eq!(redelivery_wait(Some(last), last), Some(300));
+        assert_eq!(redelivery_wait(Some(last), at(299)), Some(1));
+        assert_eq!(redelivery_wait(Some(last), at(REDELIVERY_INTERVAL_SECS)), None);
     }
 }

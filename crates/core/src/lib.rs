@@ -35,8 +35,8 @@ pub use config::{
     PrivateCloudConfig, ProductConfig, VpsConfig,
 };
 pub use delivery::{
-    access_details_message, order_delivery_address, AccessMessage, EmailAddress, EmailError, NoDeliveryAddress,
-    MAX_EMAIL_LEN,
+    access_details_message, order_delivery_address, redelivery_wait, AccessMessage, EmailAddress, EmailError,
+    NoDeliveryAddress, MAX_EMAIL_LEN, REDELIVERY_INTERVAL_SECS,
 };
 pub use events::{routing_matrix, Consumer, Event, EventId, EventType};
 pub use ids::{ItemId, OrderId, ParseIdError, TenantId};

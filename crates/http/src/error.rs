@@ -87,6 +87,14 @@ pub enum ApiError {
         /// The roles that are allowed.
         allowed: Vec<Role>,
     },
+    /// 403 Forbidden, with `WWW-Authenticate: Bearer error="insufficient_scope"`
+    /// (RFC 6750 §3.1): a service token whose scopes do not include the one
+    /// this route needs.
+    #[error("forbidden: the token lacks scope {scope}")]
+    InsufficientScope {
+        /// The scope the route needs, e.g. `metrics`.
+        scope: String,
+    },
     /// 404 Not Found: no such resource in the caller's tenant (including
     /// resources that exist in another tenant, and ids that do not parse).
     #[error("{resource} {id} not found")]
@@ -129,6 +137,15 @@ pub enum ApiError {
     PreconditionRequired {
         /// A sentence naming the header to send.
         detail: String,
+    },
+    /// 429 Too Many Requests, with `Retry-After`: the same action was taken
+    /// too recently (a re-delivery of one item); nothing was changed.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// A sentence naming the limit.
+        detail: String,
+        /// Sent as `Retry-After`.
+        retry_after_secs: u32,
     },
     /// 422 Unprocessable Content: well-formed JSON that breaks a rule (one
     /// [`FieldError`] per field), or an `Idempotency-Key` reused with a
@@ -213,7 +230,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } | Self::MalformedJson { .. } => 400,
             Self::Unauthorized { .. } => 401,
-            Self::Forbidden { .. } => 403,
+            Self::Forbidden { .. } | Self::InsufficientScope { .. } => 403,
             Self::NotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::Conflict(_) => 409,
@@ -221,6 +238,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => 415,
             Self::Unprocessable { .. } => 422,
             Self::PreconditionRequired { .. } => 428,
+            Self::TooManyRequests { .. } => 429,
             Self::Internal { .. } => 500,
             Self::Unavailable { .. } => 503,
         }
@@ -238,9 +256,14 @@ impl ApiError {
                     format!("Bearer realm=\"orderflow\", error=\"invalid_token\", error_description=\"{description}\""),
                 )]
             }
+            Self::InsufficientScope { scope } => vec![(
+                "www-authenticate",
+                format!("Bearer realm=\"orderflow\", error=\"insufficient_scope\", scope=\"{scope}\""),
+            )],
             Self::MethodNotAllowed { allowed } => vec![("allow", allowed.join(", "))],
             Self::Conflict(Conflict::IdempotencyKeyInFlight { retry_after_secs })
-            | Self::Unavailable { retry_after_secs } => {
+            | Self::Unavailable { retry_after_secs }
+            | Self::TooManyRequests { retry_after_secs, .. } => {
                 vec![("retry-after", retry_after_secs.to_string())]
             }
             _ => Vec::new(),
@@ -281,6 +304,13 @@ impl ApiError {
                 ),
             )
             .with_extension("accepted", json!(allowed.iter().map(Role::as_str).collect::<Vec<_>>())),
+            Self::InsufficientScope { scope } => Problem::new(
+                "insufficient-scope",
+                "Forbidden",
+                status,
+                format!("this route needs a service token with scope `{scope}`"),
+            )
+            .with_extension("accepted", json!([scope])),
             Self::NotFound { resource, id } => Problem::new(
                 "not-found",
                 "Not found",
@@ -318,6 +348,11 @@ impl ApiError {
             Self::PreconditionRequired { detail } => {
                 Problem::new("precondition-required", "Precondition required", status, detail.clone())
             }
+            Self::TooManyRequests {
+                detail,
+                retry_after_secs,
+            } => Problem::new("too-many-requests", "Too many requests", status, detail.clone())
+                .with_extension("retry_after_secs", *retry_after_secs),
             Self::Unprocessable {
                 problem,
                 detail,
@@ -413,6 +448,9 @@ mod tests {
                 role: Role::Customer,
                 allowed: vec![Role::Operator],
             },
+            ApiError::InsufficientScope {
+                scope: "metrics".into(),
+            },
             ApiError::not_found("order", "o-1"),
             ApiError::MethodNotAllowed { allowed: vec!["GET"] },
             ApiError::stale_version(4),
@@ -429,6 +467,10 @@ mod tests {
             },
             ApiError::validation(vec![]),
             ApiError::Unavailable { retry_after_secs: 1 },
+            ApiError::TooManyRequests {
+                detail: "one re-delivery per item every 5 minutes".into(),
+                retry_after_secs: 60,
+            },
             ApiError::Internal {
                 correlation_id: "c".into(),
             },

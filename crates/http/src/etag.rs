@@ -100,8 +100,8 @@ impl IfMatch {
 
 /// Checks a write's `If-Match` against the resource's current version.
 ///
-/// Absent → 428; malformed → 400; no strong match → 409 naming the current
-/// version. The caller still updates with `WHERE version = current_version`,
+/// Absent, or `*` (which names no version) → 428; malformed → 400; no
+/// strong match → 409 naming the current version. The caller still updates with `WHERE version = current_version`,
 /// so a write racing in after this check is caught by the store as the same 409.
 pub fn check_if_match(header: Option<&str>, current_version: i64) -> Result<(), ApiError> {
     let header = header.ok_or_else(|| ApiError::PreconditionRequired {
@@ -110,10 +110,17 @@ pub fn check_if_match(header: Option<&str>, current_version: i64) -> Result<(), 
             etag(current_version.max(1))
         ),
     })?;
-    if IfMatch::parse(header)?.matches(current_version) {
-        Ok(())
-    } else {
-        Err(ApiError::stale_version(current_version))
+    match IfMatch::parse(header)? {
+        // `*` names no version: it would let a client overwrite a change it
+        // has not seen, which is what the header is required for.
+        IfMatch::Any => Err(ApiError::PreconditionRequired {
+            detail: format!(
+                "If-Match: * does not name a version; send the ETag you last read, e.g. If-Match: {}",
+                etag(current_version.max(1))
+            ),
+        }),
+        tags if tags.matches(current_version) => Ok(()),
+        _ => Err(ApiError::stale_version(current_version)),
     }
 }
 
@@ -146,8 +153,12 @@ mod tests {
     }
 
     #[test]
-    fn a_star_matches_any_version() {
-        assert_eq!(check_if_match(Some("*"), 42), Ok(()));
+    fn a_star_is_refused_where_a_version_is_required() {
+        // `*` parses (RFC 9110) but names no version, so a write cannot rest on it.
+        assert_eq!(IfMatch::parse("*"), Ok(IfMatch::Any));
+        let err = check_if_match(Some("*"), 42).unwrap_err();
+        assert_eq!(err.status(), 428);
+        assert!(err.to_problem().detail.contains("If-Match: \"42\""), "{err}");
     }
 
     #[test]

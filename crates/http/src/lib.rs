@@ -11,6 +11,8 @@ mod error;
 mod etag;
 mod idempotency;
 mod json;
+mod jwt;
+mod mint;
 mod problem;
 mod request;
 mod response;
@@ -18,8 +20,7 @@ mod spin;
 mod webhook;
 
 pub use auth::{
-    authenticate, bearer_token, check_secret_length, AuthError, Claims, Keyring, KeyringError, Principal, Role,
-    CLOCK_SKEW_SECS, DEV_KEYRING, MIN_SECRET_BYTES, TOKEN_PREFIX,
+    authenticate, bearer_token, check_secret_length, AuthError, Principal, Role, CLOCK_SKEW_SECS, MIN_SECRET_BYTES,
 };
 pub use cursor::{parse_limit, parse_query, Cursor, Page, DEFAULT_LIMIT, MAX_LIMIT};
 pub use error::{ApiError, Conflict};
@@ -29,6 +30,8 @@ pub use idempotency::{
     IDEMPOTENCY_KEY_HEADER, IN_FLIGHT_LEASE_SECS, IN_FLIGHT_RETRY_AFTER_SECS, RECORD_TTL_SECS,
 };
 pub use json::{check_content_type, decode_json, json_pointer, DEFAULT_BODY_LIMIT, JSON_CONTENT_TYPE};
+pub use jwt::{JwksError, TokenPolicy, TokenVerifier};
+pub use mint::{TokenSigner, TokenSpec};
 pub use problem::{
     escape_pointer_segment, pointer, pointer_segments, FieldError, Problem, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE,
 };

@@ -6,7 +6,7 @@
 //! cargo run -p relay -- --database <sqlite path | postgres url> --brokers 127.0.0.1:9092
 //! cargo run -p relay -- routes
 //! cargo run -p relay -- migrate --database postgres://owner@127.0.0.1:5432/orderflow
-//! SPIN_VARIABLE_AUTH_KEYS=… cargo run -p relay -- schedule --app http://127.0.0.1:3000
+//! ORDERFLOW_SCHEDULER_KEY="$(cat key.pem)" cargo run -p relay -- schedule --app http://127.0.0.1:3000 --issuer <auth_issuer>
 //! ```
 
 use std::process::ExitCode;
@@ -65,8 +65,10 @@ enum Command {
     /// Print the routing matrix: event type, topic, consumers.
     Routes,
     /// Drive the app's periodic routes (the saga tick, renewals) from inside a
-    /// cluster, with a fresh one-minute service token per request minted from
-    /// the app's keyring (env SPIN_VARIABLE_AUTH_KEYS).
+    /// cluster, with a fresh one-minute service token per request, scoped
+    /// `tick renew`, signed with the scheduler's own private key (env
+    /// ORDERFLOW_SCHEDULER_KEY: a PKCS#8 PEM Ed25519, P-256 or RSA key whose
+    /// public half is in the app's auth_jwks).
     Schedule {
         /// The app's base URL, plain HTTP, e.g. http://orderflow.shop.svc.
         #[arg(long)]
@@ -77,6 +79,15 @@ enum Command {
         /// The tenant the service tokens name (the routes work across tenants).
         #[arg(long, default_value = "platform")]
         tenant: String,
+        /// The `kid` of the scheduler's key in the app's JWKS.
+        #[arg(long, default_value = "scheduler")]
+        kid: String,
+        /// The tokens' `iss`: the app's auth_issuer.
+        #[arg(long)]
+        issuer: String,
+        /// The tokens' `aud`: the app's auth_audience.
+        #[arg(long, default_value = "orderflow")]
+        audience: String,
     },
     /// Apply the schema migrations (connect as the schema owner).
     Migrate {
@@ -97,17 +108,23 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Some(Command::Schedule { app, every, tenant }) => {
-            let Ok(keys) = std::env::var("SPIN_VARIABLE_AUTH_KEYS") else {
-                eprintln!("relay schedule: SPIN_VARIABLE_AUTH_KEYS (the app's auth_keys) is not set");
+        Some(Command::Schedule {
+            app,
+            every,
+            tenant,
+            kid,
+            issuer,
+            audience,
+        }) => {
+            let Ok(key) = std::env::var("ORDERFLOW_SCHEDULER_KEY") else {
+                eprintln!("relay schedule: ORDERFLOW_SCHEDULER_KEY (the scheduler's private key, PEM) is not set");
                 return ExitCode::from(2);
             };
-            let target = keys
-                .parse::<orderflow_http::Keyring>()
-                .map_err(|e| format!("SPIN_VARIABLE_AUTH_KEYS: {e}"))
-                .and_then(|keyring| {
+            let target = orderflow_http::TokenSigner::from_pem(key.as_bytes(), &kid, &issuer, &audience)
+                .map_err(|e| format!("ORDERFLOW_SCHEDULER_KEY: {e}"))
+                .and_then(|signer| {
                     let tenant = tenant.parse().map_err(|e| format!("--tenant: {e}"))?;
-                    relay::schedule::Target::new(&app, tenant, keyring)
+                    relay::schedule::Target::new(&app, tenant, signer)
                 });
             let target = match target {
                 Ok(t) => t,

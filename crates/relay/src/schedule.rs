@@ -2,8 +2,10 @@
 //! cluster — `POST /v1/internal/tick` every second (the saga's retries back
 //! off from 2 s, so a coarser tick would stretch them) and `POST
 //! /v1/internal/renew` every ten — with a service token minted for each
-//! request from the application's own keyring (`SPIN_VARIABLE_AUTH_KEYS`),
-//! valid for one minute, so no long-lived credential exists anywhere.
+//! request, valid for one minute and scoped `tick renew` (it can do nothing
+//! else), signed with the scheduler's own private key
+//! (`ORDERFLOW_SCHEDULER_KEY`), whose public half the app's JWKS lists. The
+//! app's components hold no signing key; the scheduler holds only its own.
 //!
 //! Each route has its own thread; a route's next request starts one
 //! interval after the previous one *started*, or at once if it took longer:
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use orderflow_core::TenantId;
-use orderflow_http::{Keyring, Role};
+use orderflow_http::{Role, TokenSigner, TokenSpec};
 
 /// One periodic route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +71,8 @@ pub struct Target {
     /// The tenant the service tokens name (any; the tick and renewals work
     /// across tenants).
     pub tenant: TenantId,
-    /// The application's keyring.
-    pub keyring: Keyring,
+    /// The scheduler's signing key, issuer and audience.
+    pub signer: TokenSigner,
     /// The HTTP client (`ureq`): every status is an answer, not an error;
     /// a call may take a minute; no connection is kept between calls.
     agent: ureq::Agent,
@@ -81,7 +83,7 @@ impl Target {
     ///
     /// # Errors
     /// Another scheme, a path, or an empty host.
-    pub fn new(app_url: &str, tenant: TenantId, keyring: Keyring) -> Result<Self, String> {
+    pub fn new(app_url: &str, tenant: TenantId, signer: TokenSigner) -> Result<Self, String> {
         let rest = app_url
             .strip_prefix("http://")
             .ok_or_else(|| format!("`{app_url}`: expected http://host[:port] (in-cluster, plain HTTP)"))?
@@ -103,20 +105,27 @@ impl Target {
         Ok(Self {
             authority,
             tenant,
-            keyring,
+            signer,
             agent,
         })
     }
+
+    /// The scopes of the scheduler's tokens: the two routes it drives.
+    pub const SCOPES: [&'static str; 2] = ["tick", "renew"];
 
     /// `POST route` with a fresh one-minute service token; the status code.
     ///
     /// # Errors
     /// When the app cannot be reached or answers something that is not HTTP.
     pub fn post(&self, route: &str, correlation_id: &str) -> Result<u16, String> {
-        let now = Utc::now().timestamp();
-        let token = self
-            .keyring
-            .mint("scheduler", &self.tenant, Role::Service, now, now + 60);
+        let spec = TokenSpec {
+            subject: "scheduler".to_owned(),
+            tenant: self.tenant.clone(),
+            role: Role::Service,
+            scopes: Self::SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            lifetime_secs: 60,
+        };
+        let token = self.signer.mint(&spec, Utc::now().timestamp());
         let url = format!("http://{}{route}", self.authority);
         self.agent
             .post(&url)
@@ -198,8 +207,11 @@ mod tests {
         }
     }
 
-    fn dev() -> Keyring {
-        orderflow_http::DEV_KEYRING.parse().unwrap()
+    // A test-only key: the one orderflow-http's own tests use.
+    const KEY: &str = include_str!("../../http/testdata/ed25519-a.pem");
+
+    fn dev() -> TokenSigner {
+        TokenSigner::from_pem(KEY.as_bytes(), "scheduler", "https://id.test", "orderflow").unwrap()
     }
 
     #[test]
@@ -225,7 +237,10 @@ mod tests {
     fn each_request_carries_a_fresh_service_token_the_app_accepts() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let keyring = dev();
+        let jwks = serde_json::json!({ "keys": [dev().public_jwk()] }).to_string();
+        let verifier =
+            orderflow_http::TokenVerifier::new(&jwks, orderflow_http::TokenPolicy::new("https://id.test", "orderflow"))
+                .unwrap();
         let target = Target::new(&format!("http://{addr}"), "platform".parse().unwrap(), dev()).unwrap();
         let server = std::thread::spawn(move || {
             let mut seen = Vec::new();
@@ -259,11 +274,12 @@ mod tests {
                 let auth = lines.iter().find(|l| l.starts_with("authorization: ")).unwrap();
                 let principal = orderflow_http::authenticate(
                     Some(auth.trim_start_matches("authorization: ")),
-                    &keyring,
+                    &verifier,
                     Utc::now().timestamp(),
                 )
-                .expect("the app's keyring accepts the token");
+                .expect("a verifier with the scheduler's public key accepts the token");
                 assert_eq!((principal.role, principal.tenant.as_str()), (Role::Service, "platform"));
+                assert_eq!(principal.scopes, vec!["tick", "renew"]);
                 auth.clone()
             })
             .collect();

@@ -159,8 +159,12 @@ impl App {
                     });
                 }
             }
-            let allowed_hosts =
-                AllowedHosts::parse(&c.allowed_outbound_hosts).with_context(|| format!("component '{id}'"))?;
+            let entries = c
+                .allowed_outbound_hosts
+                .iter()
+                .map(|entry| variables.expand_allowed_host(id, entry))
+                .collect::<Result<Vec<_>, _>>()?;
+            let allowed_hosts = AllowedHosts::parse(&entries).with_context(|| format!("component '{id}'"))?;
             grants.insert(
                 id.clone(),
                 Arc::new(Grants {

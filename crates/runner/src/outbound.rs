@@ -9,8 +9,10 @@
 //!   well-known port applies (`http` 80, `https` 443, `postgres` 5432, ...);
 //!   `*://host` without a port allows each scheme's well-known port.
 //!
-//! `{{ variable }}` templates inside entries are rejected at start-up with a
-//! clear error (Spin expands them; we have not needed them yet).
+//! `{{ variable }}` templates inside entries are expanded with the
+//! application's variables before they get here
+//! ([`crate::variables::ResolvedVariables::expand_allowed_host`]); an entry
+//! that still holds one is refused.
 
 /// Errors parsing an `allowed_outbound_hosts` entry.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +20,9 @@ pub enum AllowedHostError {
     /// The entry has no `scheme://` prefix.
     #[error("allowed_outbound_hosts entry '{0}' must have the form scheme://host[:port]")]
     NoScheme(String),
-    /// The entry uses a `{{ variable }}` template.
-    #[error("allowed_outbound_hosts entry '{0}': variable templates are not supported by spin-local")]
+    /// The entry still holds a `{{ variable }}` template (its value did, or
+    /// it was not expanded first).
+    #[error("allowed_outbound_hosts entry '{0}' holds an unexpanded variable template")]
     Template(String),
     /// The port is not a number, range or `*`.
     #[error("allowed_outbound_hosts entry '{0}' has an invalid port")]

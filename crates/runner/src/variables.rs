@@ -5,7 +5,9 @@
 //! their `default`; a `required` variable without a value is a start-up error,
 //! as with Spin's environment-variable provider. Component variables are
 //! templates such as `"postgres://{{ db_host }}/app"` that are expanded once at
-//! start-up. Values of `secret` variables are never printed.
+//! start-up; so are templates in `allowed_outbound_hosts` entries
+//! ([`ResolvedVariables::expand_allowed_host`]). Values of `secret`
+//! variables are never printed.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,15 @@ pub enum VariableError {
         /// The undeclared name.
         reference: String,
     },
+    /// An `allowed_outbound_hosts` template refers to an undeclared
+    /// application variable, or is malformed.
+    #[error("component '{component}': allowed_outbound_hosts entry '{entry}' refers to an undeclared application variable or is malformed")]
+    AllowedHost {
+        /// The component id.
+        component: String,
+        /// The entry as written (a template, no value).
+        entry: String,
+    },
     /// A template has an unterminated or empty `{{ }}`.
     #[error("component '{component}': variable '{variable}' has a malformed template")]
     Malformed {
@@ -43,6 +54,10 @@ pub enum VariableError {
 #[derive(Clone, Default)]
 pub struct ResolvedVariables {
     by_component: BTreeMap<String, BTreeMap<String, String>>,
+    /// Application variables with a value, for `allowed_outbound_hosts` templates.
+    app: BTreeMap<String, String>,
+    /// Every declared application variable's name.
+    declared: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for ResolvedVariables {
@@ -90,7 +105,24 @@ impl ResolvedVariables {
             }
             by_component.insert(id.clone(), vars);
         }
-        Ok(Self { by_component })
+        let declared = manifest.variables.keys().cloned().collect();
+        Ok(Self {
+            by_component,
+            app,
+            declared,
+        })
+    }
+
+    /// Expands the `{{ variable }}` templates of one `allowed_outbound_hosts`
+    /// entry of `component` with application variables, as Spin does
+    /// (`spin-outbound-networking-config`, `AllowedHostsConfig::parse`: a
+    /// templated entry is resolved with the application's variables, then
+    /// parsed like a literal one). A literal entry comes back unchanged.
+    pub fn expand_allowed_host(&self, component: &str, entry: &str) -> Result<String, VariableError> {
+        expand_with(entry, &self.app, |name| self.declared.contains(name)).map_err(|_| VariableError::AllowedHost {
+            component: component.to_owned(),
+            entry: entry.to_owned(),
+        })
     }
 
     /// The value of `name` for `component`, if the component declares it.
@@ -108,6 +140,14 @@ enum TemplateError {
 }
 
 fn expand(template: &str, app: &BTreeMap<String, String>, manifest: &Manifest) -> Result<String, TemplateError> {
+    expand_with(template, app, |name| manifest.variables.contains_key(name))
+}
+
+fn expand_with(
+    template: &str,
+    app: &BTreeMap<String, String>,
+    declared: impl Fn(&str) -> bool,
+) -> Result<String, TemplateError> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -118,7 +158,7 @@ fn expand(template: &str, app: &BTreeMap<String, String>, manifest: &Manifest) -
         if name.is_empty() {
             return Err(TemplateError::Malformed);
         }
-        if !manifest.variables.contains_key(name) {
+        if !declared(name) {
             return Err(TemplateError::Undeclared(name.to_owned()));
         }
         // A declared, optional variable without a value expands to "".
@@ -180,6 +220,38 @@ variables = { url = "postgres://u:{{ password }}@{{host}}/db", plain = "x" }
             err.to_string(),
             "no provider resolved required variable \"password\": set SPIN_VARIABLE_PASSWORD"
         );
+    }
+
+    #[test]
+    fn allowed_outbound_host_templates_expand_with_application_variables_as_spin_does() {
+        // given an application variable holding a provider's base URL
+        let m = Manifest::parse(TEXT, Path::new(".")).expect("manifest");
+        let vars = ResolvedVariables::resolve(&m, |k| match k {
+            "SPIN_VARIABLE_PASSWORD" => Some("pw".to_owned()),
+            "SPIN_VARIABLE_HOST" => Some("https://api.provider.example".to_owned()),
+            _ => None,
+        })
+        .expect("resolves");
+        // when an allowed_outbound_hosts entry names it
+        let entry = vars.expand_allowed_host("a", "{{ host }}").expect("expands");
+        assert_eq!(entry, "https://api.provider.example");
+        assert_eq!(
+            vars.expand_allowed_host("a", "http://x:1").expect("literal"),
+            "http://x:1"
+        );
+        // then the expanded entry allows that provider, and only it
+        let allowed = crate::outbound::AllowedHosts::parse(&[entry]).expect("parses");
+        let dest = |host| crate::outbound::Destination {
+            scheme: "https",
+            host,
+            port: None,
+        };
+        assert!(allowed.allows(&dest("api.provider.example")));
+        assert!(!allowed.allows(&dest("evil.example")));
+        // and an undeclared variable is refused, naming the entry, not a value
+        let err = vars.expand_allowed_host("a", "{{ nope }}").expect_err("undeclared");
+        assert!(err.to_string().contains("'{{ nope }}'"), "{err}");
+        assert!(vars.expand_allowed_host("a", "{{ host").is_err());
     }
 
     #[test]

@@ -168,6 +168,7 @@ impl World {
                 subject: format!("{tenant}-user"),
                 tenant: tenant.parse().unwrap(),
                 role,
+                scopes: Vec::new(),
             },
             now,
             new_id: Uuid::now_v7,

@@ -172,11 +172,45 @@ pub fn put_tenant_delivery<D: Db>(ctx: &Ctx<D>, request: &RequestParts) -> HttpR
         };
         let response = HttpResponse::json(200, &settings_view(&settings, Role::Operator));
         let (tenant, now) = (ctx.principal.tenant.clone(), ctx.now);
+        let subject = ctx.principal.subject.clone();
         Ok(Prepared {
             response,
-            commit: Box::new(move |s| s.set_tenant_delivery(&tenant, &settings, now)),
+            // Read, write and record in one transaction, so the record says
+            // what this write replaced.
+            commit: Box::new(move |s| {
+                let change = settings_change(&s.tenant_delivery(&tenant)?, &settings);
+                s.set_tenant_delivery(&tenant, &settings, now)?;
+                s.insert_tenant_audit(&tenant, Role::Operator.as_str(), &subject, "delivery", &change, now)
+            }),
         })
     })
+}
+
+/// What a settings write changes, for the tenant's audit log: each field
+/// with its old and new value (a public key is public; the default address
+/// is the tenant's own contact, which its operators read anyway).
+fn settings_change(before: &TenantDelivery, after: &TenantDelivery) -> Value {
+    let mut change = serde_json::Map::new();
+    for (field, old, new) in [
+        ("default_email", &before.default_email, &after.default_email),
+        ("public_key", &before.key, &after.key),
+    ] {
+        if old != new {
+            change.insert(field.to_owned(), json!({ "from": old, "to": new }));
+        }
+    }
+    Value::Object(change)
+}
+
+/// `GET /v1/tenant/delivery/audit` (operators): who changed the tenant's
+/// delivery settings, what, and when, oldest first.
+pub fn tenant_delivery_audit<D: Db>(ctx: &Ctx<D>) -> Result<HttpResponse, ApiError> {
+    ctx.principal.require_role(&[Role::Operator])?;
+    let records = ctx
+        .store
+        .tenant_audit(&ctx.principal.tenant)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
+    Ok(HttpResponse::json(200, &json!({ "entries": records })))
 }
 
 /// A delivery e-mail ready to send.

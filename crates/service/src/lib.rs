@@ -26,7 +26,7 @@ pub mod world;
 
 pub use analytics::{get_analytics, FigureCache};
 pub use context::Ctx;
-pub use delivery::{get_tenant_delivery, put_tenant_delivery};
+pub use delivery::{get_tenant_delivery, put_tenant_delivery, tenant_delivery_audit};
 pub use errors::{from_rejection, from_store, from_violations};
 pub use idempotent::{write_idempotently, Prepared};
 pub use openapi::{route_drift, OPENAPI};

@@ -47,12 +47,27 @@ struct DeliveryBody {
 }
 
 /// `PUT /v1/orders/{id}/delivery`: send the order's access details (and
-/// every re-delivery) to another address; audited, under `If-Match`.
+/// every re-delivery) to another address; audited, under `If-Match`. Only
+/// the customer who created the order, or an operator, may: another
+/// customer of the tenant could otherwise have its credentials sent to
+/// themselves.
 pub fn change_delivery_address<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
     if let Err(e) = require_people(ctx) {
         return e.into();
     }
-    act(ctx, request, params, |_| {
+    act(ctx, request, params, |order| {
+        if ctx.principal.role == Role::Customer {
+            let creator = ctx
+                .store
+                .order_creator(&ctx.principal.tenant, order.id)
+                .map_err(|e| from_store(e, &ctx.correlation_id))?;
+            if creator.as_deref() != Some(ctx.principal.subject.as_str()) {
+                return Err(ApiError::Forbidden {
+                    role: Role::Customer,
+                    allowed: vec![Role::Operator],
+                });
+            }
+        }
         let DeliveryBody { email } = body(request)?;
         let address = crate::delivery::parse_address(&email, "/email")?;
         Ok(Command::ChangeDeliveryAddress { address })
@@ -439,7 +454,8 @@ pub fn revert_payment<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Para
 }
 
 /// `POST /v1/orders/{id}/items/{item}/redeliver`: e-mail an item's
-/// credentials again. Queues a delivery job; the response never carries them.
+/// credentials again. Queues a delivery job; the response never carries
+/// them. At most one per item every five minutes (429 with `Retry-After`).
 pub fn redeliver_item<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
     if let Err(e) = require_people(ctx) {
         return e.into();
@@ -456,6 +472,19 @@ pub fn redeliver_item<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Para
                     item.state
                 ),
             }));
+        }
+        let last = ctx
+            .store
+            .last_redelivery_at(&ctx.principal.tenant, order.id, item_id)
+            .map_err(|e| from_store(e, &ctx.correlation_id))?;
+        if let Some(retry_after_secs) = orderflow_core::redelivery_wait(last, ctx.now) {
+            return Err(ApiError::TooManyRequests {
+                detail: format!(
+                    "item {item_id} was re-delivered less than {} seconds ago; one re-delivery per item at a time",
+                    orderflow_core::REDELIVERY_INTERVAL_SECS
+                ),
+                retry_after_secs,
+            });
         }
         let job = orderflow_core::saga::redelivery_job(order.id, item_id, &ctx.id().to_string());
         let response = HttpResponse::json(

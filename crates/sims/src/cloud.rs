@@ -180,9 +180,10 @@ impl Handler for Cloud {
         if !req.path.starts_with("/v1/") {
             return self.control(&req);
         }
-        let (response, delay) = {
+        let (mut response, delay, trickle, n) = {
             let mut state = self.lock();
             let delay = state.faults.response_delay();
+            let trickle = state.faults.trickle();
             let (response, reference, fault) = state.api(&req);
             let n = state.calls.len() + 1;
             state.calls.push(json!({
@@ -196,10 +197,23 @@ impl Handler for Cloud {
                 "time": clock::unix_now(),
                 "time_ms": clock::unix_millis(),
             }));
-            (response, delay)
+            (response, delay, trickle, n)
         };
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
+        }
+        if let Some(every) = trickle {
+            // The call's log entry learns when its body was done with (sent,
+            // or dropped because the client gave up): `ended_ms`.
+            let cloud = self.clone();
+            response.trickle = Some(crate::server::Trickle {
+                every,
+                on_end: Arc::new(move || {
+                    if let Some(call) = cloud.lock().calls.get_mut(n - 1) {
+                        call["ended_ms"] = json!(clock::unix_millis());
+                    }
+                }),
+            });
         }
         response
     }

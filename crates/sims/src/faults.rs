@@ -79,6 +79,11 @@ pub(crate) struct CloudFaultPlan {
     /// Every API response is delayed this long (a slow provider).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_delay_ms: Option<u64>,
+    /// Every API response body is sent one byte every this many
+    /// milliseconds (a provider that trickles: each byte in time, the
+    /// whole answer far too late).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trickle_ms_per_byte: Option<u64>,
 }
 
 /// A plan in force, with its counters.
@@ -155,6 +160,11 @@ impl CloudFaults {
     /// How long to hold each API response, if set.
     pub(crate) fn response_delay(&self) -> Option<Duration> {
         self.plan.response_delay_ms.map(Duration::from_millis)
+    }
+
+    /// The pause before each byte of a trickled response, if set.
+    pub(crate) fn trickle(&self) -> Option<Duration> {
+        self.plan.trickle_ms_per_byte.map(Duration::from_millis)
     }
 }
 

@@ -3,13 +3,19 @@
 //!
 //! Handlers are plain `async` functions of a fully read [`Request`]; every
 //! response body is JSON, except the payment provider's checkout page (HTML).
+//! A response may be trickled ([`Trickle`]): its body sent one byte at a
+//! time, each within any between-bytes timeout, the whole far slower.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{HeaderMap, Method, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -100,7 +106,69 @@ pub struct Response {
     pub headers: Vec<(&'static str, String)>,
     /// An HTML body sent instead of `body`.
     pub html: Option<String>,
+    /// Send the body one byte at a time (a fault).
+    pub trickle: Option<Trickle>,
 }
+
+/// How a trickled body is sent: one byte every `every`; `on_end` runs once
+/// the body is done with, sent in full or abandoned by the client.
+#[derive(Clone)]
+pub struct Trickle {
+    /// The pause before each byte.
+    pub every: Duration,
+    /// Called when the body is dropped.
+    pub on_end: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Trickle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trickle")
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A body sent a byte at a time (with its exact length announced).
+struct TrickleBody {
+    bytes: Bytes,
+    every: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    on_end: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Body for TrickleBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if this.bytes.is_empty() {
+            return Poll::Ready(None);
+        }
+        if this.sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let next = tokio::time::Instant::now() + this.every;
+        this.sleep.as_mut().reset(next);
+        Poll::Ready(Some(Ok(Frame::data(this.bytes.split_to(1)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.bytes.len() as u64)
+    }
+}
+
+impl Drop for TrickleBody {
+    fn drop(&mut self) {
+        (self.on_end)();
+    }
+}
+
+type OutBody = BoxBody<Bytes, Infallible>;
 
 impl Response {
     /// `status` with `body`. An invalid status becomes 500.
@@ -110,6 +178,7 @@ impl Response {
             body,
             headers: Vec::new(),
             html: None,
+            trickle: None,
         }
     }
 
@@ -189,7 +258,7 @@ async fn connection<H: Handler>(stream: tokio::net::TcpStream, handler: Arc<H>, 
     }
 }
 
-async fn dispatch<H: Handler>(handler: Arc<H>, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn dispatch<H: Handler>(handler: Arc<H>, req: hyper::Request<Incoming>) -> hyper::Response<OutBody> {
     let (parts, body) = req.into_parts();
     let response = match body.collect().await {
         Ok(collected) => {
@@ -212,7 +281,7 @@ async fn dispatch<H: Handler>(handler: Arc<H>, req: hyper::Request<Incoming>) ->
     encode(response)
 }
 
-fn encode(response: Response) -> hyper::Response<Full<Bytes>> {
+fn encode(response: Response) -> hyper::Response<OutBody> {
     let (body, content_type) = match response.html {
         Some(page) => (page.into_bytes(), "text/html; charset=utf-8"),
         None => (
@@ -220,7 +289,17 @@ fn encode(response: Response) -> hyper::Response<Full<Bytes>> {
             "application/json",
         ),
     };
-    let mut out = hyper::Response::new(Full::new(Bytes::from(body)));
+    let body = match response.trickle {
+        None => Full::new(Bytes::from(body)).boxed(),
+        Some(Trickle { every, on_end }) => TrickleBody {
+            bytes: Bytes::from(body),
+            every,
+            sleep: Box::pin(tokio::time::sleep(every)),
+            on_end,
+        }
+        .boxed(),
+    };
+    let mut out = hyper::Response::new(body);
     *out.status_mut() = response.status;
     out.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -28,6 +28,7 @@ mod outbox;
 mod payments;
 mod refunds;
 mod resources;
+mod retention;
 mod saga;
 #[cfg(feature = "spin")]
 mod spin_db;
@@ -39,7 +40,7 @@ mod subscriptions;
 
 pub use analytics::{AnalyticsRows, PaidOrder};
 pub use db::{Cell, Db, DbError, Dialect, Param, Row, Rows, SqliteValue};
-pub use delivery::TenantDelivery;
+pub use delivery::{TenantAuditRecord, TenantDelivery};
 pub use error::StoreError;
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use metrics::OpsMetrics;

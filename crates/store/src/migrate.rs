@@ -68,6 +68,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "day_two",
         include_str!("../../../migrations/sqlite/0013_day_two.sql"),
     ),
+    (
+        14,
+        "boundaries",
+        include_str!("../../../migrations/sqlite/0014_boundaries.sql"),
+    ),
+    (
+        15,
+        "retention",
+        include_str!("../../../migrations/sqlite/0015_retention.sql"),
+    ),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -134,6 +144,16 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "day_two",
         include_str!("../../../migrations/postgres/0013_day_two.sql"),
+    ),
+    (
+        14,
+        "boundaries",
+        include_str!("../../../migrations/postgres/0014_boundaries.sql"),
+    ),
+    (
+        15,
+        "retention",
+        include_str!("../../../migrations/postgres/0015_retention.sql"),
     ),
 ];
 

@@ -247,6 +247,8 @@ contract!(
     the_database_refuses_more_refunded_than_paid_and_a_refund_decided_twice_is_recorded_once,
     a_refund_moves_forward_under_its_version,
     orders_unpaid_past_the_window_are_found_across_tenants_oldest_first,
+    an_orders_creator_its_latest_redelivery_and_the_tenants_settings_audit_are_read_back,
+    retention_shrinks_each_growing_table_past_its_window_in_bounded_batches_and_keeps_live_rows,
 );
 
 fn migrating_twice_changes_nothing(f: Fixture) {
@@ -942,4 +944,204 @@ fn a_refund_moves_forward_under_its_version(f: Fixture) {
         .map(|r| r.event_type)
         .collect();
     assert_eq!(types.last().map(String::as_str), Some("billing.refunded"));
+}
+
+fn an_orders_creator_its_latest_redelivery_and_the_tenants_settings_audit_are_read_back(f: Fixture) {
+    // given an order created by user-1
+    let store = f.store();
+    let order = new_order(&store, "acme", 31, now());
+    let acme = tenant("acme");
+    // then its creator is read from its audit trail, and only in its tenant
+    assert_eq!(store.order_creator(&acme, order.id).unwrap().as_deref(), Some("user-1"));
+    assert_eq!(store.order_creator(&tenant("globex"), order.id).unwrap(), None);
+    // and its item's latest re-delivery is the newest re-delivery job, not any delivery
+    let item = order.items[0].id;
+    assert_eq!(store.last_redelivery_at(&acme, order.id, item).unwrap(), None);
+    let job = |id: String| NewJob {
+        id: JobId::stored(id),
+        kind: JobKind::Deliver,
+        order: order.id,
+        item: Some(item),
+        after: None,
+        payload: json!({ "redelivery": true }),
+    };
+    let later = now() + Duration::seconds(60);
+    store
+        .write(|s| {
+            s.insert_jobs(
+                &acme,
+                &[job(format!("{}:1:deliver", order.id))],
+                later + Duration::seconds(60),
+            )
+        })
+        .unwrap();
+    for (n, at) in [(1, now()), (2, later)] {
+        store
+            .write(|s| s.insert_jobs(&acme, &[job(format!("{}:redeliver:{n}", order.id))], at))
+            .unwrap();
+    }
+    assert_eq!(store.last_redelivery_at(&acme, order.id, item).unwrap(), Some(later));
+    assert_eq!(
+        store.last_redelivery_at(&tenant("globex"), order.id, item).unwrap(),
+        None
+    );
+    // and the tenant's settings audit is appended, read back in its tenant only
+    let change = json!({ "default_email": { "from": null, "to": "ops@acme.example" } });
+    store
+        .write(|s| s.insert_tenant_audit(&acme, "operator", "op-1", "delivery", &change, now()))
+        .unwrap();
+    let audit = store.tenant_audit(&acme).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (
+            audit[0].actor.as_str(),
+            audit[0].subject.as_str(),
+            audit[0].setting.as_str()
+        ),
+        ("operator", "op-1", "delivery")
+    );
+    assert_eq!(audit[0].change, change);
+    assert!(store.tenant_audit(&tenant("globex")).unwrap().is_empty());
+    // and the application cannot rewrite or remove it
+    for sql in [
+        "UPDATE tenant_audit_log SET actor_subject = 'x'",
+        "DELETE FROM tenant_audit_log",
+    ] {
+        let result = store.in_tenant(&acme, |s| Ok(s.db().run(sql, &[])));
+        match result.unwrap() {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("permission denied") || text.contains("append-only"),
+                    "{sql}: {text}"
+                );
+            }
+            Ok(rows) => panic!("{sql} was allowed: {rows:?}"),
+        }
+    }
+    assert_eq!(store.tenant_audit(&acme).unwrap().len(), 1);
+}
+
+fn retention_shrinks_each_growing_table_past_its_window_in_bounded_batches_and_keeps_live_rows(f: Fixture) {
+    use orderflow_store::Param;
+    let store = f.store();
+    let acme = tenant("acme");
+    let old = now() - Duration::days(40);
+    let recent = now() - Duration::hours(1);
+    let window = now() - Duration::days(30);
+    let orders: Vec<Order> = (51..=53).map(|n| new_order(&store, "acme", n, now())).collect();
+    let (a, b, c) = (&orders[0], &orders[1], &orders[2]);
+    let set = |sql: &str, params: &[Param<'_>]| {
+        f.inspector().run(sql, params).unwrap();
+    };
+
+    // Outbox: two rows published long ago, one still unpublished.
+    for order in [a, b] {
+        set(
+            "UPDATE outbox SET published_at = $1 WHERE message_key = $2",
+            &[Param::Time(old), order.id.to_string().into()],
+        );
+    }
+    assert_eq!(f.count("outbox"), 3);
+    assert_eq!(store.purge_published_outbox(window, 1).unwrap(), 1, "one batch of one");
+    assert_eq!(store.purge_published_outbox(window, 10).unwrap(), 1);
+    assert_eq!(store.purge_published_outbox(window, 10).unwrap(), 0);
+    assert_eq!(f.count("outbox"), 1, "the unpublished row stays");
+
+    // Jobs: one finished long ago, one finished recently, one pending.
+    let job = |id: &str, kind: JobKind| NewJob {
+        id: JobId::stored(format!("{}:{id}", a.id)),
+        kind,
+        order: a.id,
+        item: Some(a.items[0].id),
+        after: None,
+        payload: json!({}),
+    };
+    store
+        .write(|s| {
+            s.insert_jobs(
+                &acme,
+                &[
+                    job("old", JobKind::Deliver),
+                    job("recent", JobKind::Deliver),
+                    job("live", JobKind::Deliver),
+                ],
+                old,
+            )
+        })
+        .unwrap();
+    for (id, at) in [("old", old), ("recent", recent)] {
+        set(
+            "UPDATE saga_jobs SET state = 'done', updated_at = $1 WHERE id = $2",
+            &[Param::Time(at), format!("{}:{id}", a.id).into()],
+        );
+    }
+    assert_eq!(store.purge_finished_jobs(window, 10).unwrap(), 1);
+    assert_eq!(store.purge_finished_jobs(window, 10).unwrap(), 0);
+    let left: Vec<String> = store.jobs_of(&acme, a.id).unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(left.len(), 2, "the recent and the live job stay: {left:?}");
+
+    // Credentials: gone once their item's resource is gone (rolled back, or
+    // deprovisioned), whatever their age; a live item's stay.
+    for order in [a, b, c] {
+        store
+            .write(|s| s.save_credentials(&acme, order.id, order.items[0].id, "k1", &[0; 24], b"sealed", now()))
+            .unwrap();
+    }
+    set(
+        "UPDATE order_items SET state = 'rolled_back' WHERE id = $1",
+        &[b.items[0].id.to_string().into()],
+    );
+    let deprovisioned = NewJob {
+        id: JobId::stored(format!("{}:deprovision", c.id)),
+        kind: JobKind::Deprovision,
+        order: c.id,
+        item: Some(c.items[0].id),
+        after: None,
+        payload: json!({}),
+    };
+    store
+        .write(|s| s.insert_jobs(&acme, std::slice::from_ref(&deprovisioned), now()))
+        .unwrap();
+    set(
+        "UPDATE saga_jobs SET state = 'done' WHERE id = $1",
+        &[deprovisioned.id.as_str().into()],
+    );
+    assert_eq!(store.purge_released_credentials(1).unwrap(), 1, "one batch of one");
+    assert_eq!(store.purge_released_credentials(10).unwrap(), 1);
+    assert_eq!(store.purge_released_credentials(10).unwrap(), 0);
+    assert_eq!(f.count("credentials"), 1);
+    assert!(
+        store.credentials_of(&acme, a.items[0].id).unwrap().is_some(),
+        "the live item's stay"
+    );
+
+    // Addresses: masked on orders cancelled longer ago than the window only.
+    for (order, at) in [(b, recent), (c, old)] {
+        set(
+            "UPDATE orders SET state = 'cancelled', updated_at = $1 WHERE id = $2",
+            &[Param::Time(at), order.id.to_string().into()],
+        );
+    }
+    assert_eq!(store.mask_cancelled_addresses(window, 10).unwrap(), 1);
+    assert_eq!(store.mask_cancelled_addresses(window, 10).unwrap(), 0, "masked once");
+    let email = |order: &Order| {
+        let rows = f
+            .inspector()
+            .run(
+                "SELECT delivery_email FROM orders WHERE id = $1",
+                &[order.id.to_string().into()],
+            )
+            .unwrap();
+        rows.first().unwrap().text("delivery_email").unwrap().to_owned()
+    };
+    assert_eq!(email(c), "b***@acme.example");
+    assert_eq!(email(b), "buyer@acme.example", "cancelled recently: kept");
+    assert_eq!(email(a), "buyer@acme.example", "not cancelled: kept");
+    // The masked order still reads back, as responses show it.
+    let read = store.order(&acme, c.id).unwrap().expect("the order");
+    assert_eq!(
+        read.delivery_email.map(|e| e.masked()).as_deref(),
+        Some("b***@acme.example")
+    );
 }

@@ -1,35 +1,52 @@
-//! Mints a bearer token for local use and tests.
+//! Mints a development bearer token: a standard JWT access token signed with
+//! a private key this program reads from a file. Only the tests and
+//! `scripts/dev` hold the development key (`tests/dev-tokens/`); the app
+//! holds only its public half, in the `auth_jwks` variable. In a deployment
+//! tokens come from the identity provider instead (README "Tokens").
 //!
 //! ```text
 //! cargo run -p orderflow-http --bin mint-token -- --tenant acme --role customer \
-//!     [--subject alice] [--ttl-hours 24] [--keyring-env SPIN_VARIABLE_AUTH_KEYS]
+//!     [--subject alice] [--scope "tick renew"] [--ttl-minutes 60] \
+//!     [--key-file tests/dev-tokens/dev-signing-key.pem] [--kid dev1] \
+//!     [--issuer orderflow-dev] [--audience orderflow]
 //! ```
-//!
-//! The keyring comes from the named environment variable (default
-//! `SPIN_VARIABLE_AUTH_KEYS`, the variable Spin reads for `auth_keys`); when
-//! it is unset, from the development-only `DEV_KEYRING`, with a warning.
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use orderflow_core::TenantId;
-use orderflow_http::{Keyring, Role, DEV_KEYRING};
+use orderflow_http::{Role, TokenSigner, TokenSpec};
 
 const USAGE: &str = "usage: mint-token --tenant <tenant> --role <customer|operator|service> \
-[--subject <sub>] [--ttl-hours <hours, default 24>] [--keyring-env <VAR, default SPIN_VARIABLE_AUTH_KEYS>]";
+[--subject <sub>] [--scope <space-separated scopes>] [--ttl-minutes <1-1440, default 60>] \
+[--key-file <PEM, default tests/dev-tokens/dev-signing-key.pem>] [--kid <default dev1>] \
+[--issuer <default orderflow-dev>] [--audience <default orderflow>]";
 
+/// The development key's defaults, as `scripts/dev` and the tests configure the app.
+const DEV_KEY_FILE: &str = "tests/dev-tokens/dev-signing-key.pem";
+const DEV_KID: &str = "dev1";
+const DEV_ISSUER: &str = "orderflow-dev";
+const DEV_AUDIENCE: &str = "orderflow";
+
+#[derive(Debug)]
 struct Args {
     tenant: TenantId,
     role: Role,
     subject: Option<String>,
-    ttl_hours: i64,
-    keyring_env: String,
+    scopes: Vec<String>,
+    ttl_minutes: i64,
+    key_file: String,
+    kid: String,
+    issuer: String,
+    audience: String,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut tenant, mut role, mut subject) = (None, None, None);
-    let mut ttl_hours = 24;
-    let mut keyring_env = "SPIN_VARIABLE_AUTH_KEYS".to_owned();
+    let mut scopes = Vec::new();
+    let mut ttl_minutes = 60;
+    let (mut key_file, mut kid) = (DEV_KEY_FILE.to_owned(), DEV_KID.to_owned());
+    let (mut issuer, mut audience) = (DEV_ISSUER.to_owned(), DEV_AUDIENCE.to_owned());
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
             return Err(String::new());
@@ -39,14 +56,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--tenant" => tenant = Some(value.parse::<TenantId>().map_err(|e| format!("--tenant: {e}"))?),
             "--role" => role = Some(value.parse::<Role>().map_err(|e| format!("--role: {e}"))?),
             "--subject" => subject = Some(value),
-            "--ttl-hours" => {
-                ttl_hours = value
+            "--scope" => scopes.extend(value.split_whitespace().map(str::to_owned)),
+            "--ttl-minutes" => {
+                ttl_minutes = value
                     .parse::<i64>()
                     .ok()
-                    .filter(|h| (1..=24 * 366).contains(h))
-                    .ok_or("--ttl-hours must be a whole number of hours from 1 to 8784")?;
+                    .filter(|m| (1..=24 * 60).contains(m))
+                    .ok_or("--ttl-minutes must be a whole number of minutes from 1 to 1440")?;
             }
-            "--keyring-env" => keyring_env = value,
+            "--key-file" => key_file = value,
+            "--kid" => kid = value,
+            "--issuer" => issuer = value,
+            "--audience" => audience = value,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -54,8 +75,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         tenant: tenant.ok_or("--tenant is required")?,
         role: role.ok_or("--role is required")?,
         subject,
-        ttl_hours,
-        keyring_env,
+        scopes,
+        ttl_minutes,
+        key_file,
+        kid,
+        issuer,
+        audience,
     })
 }
 
@@ -70,17 +95,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let keyring_text = std::env::var(&args.keyring_env).unwrap_or_else(|_| {
-        eprintln!(
-            "mint-token: {} is not set; using the DEVELOPMENT-ONLY keyring (tokens work only against a local app)",
-            args.keyring_env
-        );
-        DEV_KEYRING.to_owned()
-    });
-    let keyring: Keyring = match keyring_text.parse() {
-        Ok(keyring) => keyring,
+    let signer = std::fs::read(&args.key_file)
+        .map_err(|e| format!("{}: {e}", args.key_file))
+        .and_then(|pem| TokenSigner::from_pem(&pem, &args.kid, &args.issuer, &args.audience));
+    let signer = match signer {
+        Ok(signer) => signer,
         Err(e) => {
-            eprintln!("mint-token: {}: {e}", args.keyring_env);
+            eprintln!("mint-token: {e}");
             return ExitCode::from(1);
         }
     };
@@ -88,9 +109,14 @@ fn main() -> ExitCode {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    let subject = args.subject.unwrap_or_else(|| format!("{}-{}", args.role, args.tenant));
-    let token = keyring.mint(&subject, &args.tenant, args.role, now, now + args.ttl_hours * 3600);
-    println!("{token}");
+    let spec = TokenSpec {
+        subject: args.subject.unwrap_or_else(|| format!("{}-{}", args.role, args.tenant)),
+        tenant: args.tenant,
+        role: args.role,
+        scopes: args.scopes,
+        lifetime_secs: args.ttl_minutes * 60,
+    };
+    println!("{}", signer.mint(&spec, now));
     ExitCode::SUCCESS
 }
 
@@ -103,19 +129,27 @@ mod tests {
     }
 
     #[test]
-    fn tenant_and_role_are_required_and_the_rest_defaults() {
+    fn tenant_and_role_are_required_and_the_rest_defaults_to_the_development_key() {
         let parsed = args("--tenant acme --role operator").unwrap();
         assert_eq!(parsed.tenant.as_str(), "acme");
         assert_eq!(parsed.role, Role::Operator);
-        assert_eq!(parsed.ttl_hours, 24);
-        assert_eq!(parsed.keyring_env, "SPIN_VARIABLE_AUTH_KEYS");
+        assert_eq!(parsed.ttl_minutes, 60);
+        assert_eq!(parsed.key_file, DEV_KEY_FILE);
+        assert_eq!(parsed.issuer, DEV_ISSUER);
         assert_eq!(args("--role operator").err().unwrap(), "--tenant is required");
     }
 
     #[test]
     fn a_bad_ttl_or_unknown_flag_is_rejected() {
-        assert!(args("--tenant acme --role customer --ttl-hours 0").is_err());
-        assert!(args("--tenant acme --role customer --ttl-hours").is_err());
+        assert!(args("--tenant acme --role customer --ttl-minutes 0").is_err());
+        assert!(args("--tenant acme --role customer --ttl-minutes 1441").is_err());
+        assert!(args("--tenant acme --role customer --ttl-minutes").is_err());
         assert!(args("--tenant acme --role customer --colour red").is_err());
+    }
+
+    #[test]
+    fn scopes_accumulate_across_flags() {
+        let parsed = args("--tenant platform --role service --scope tick --scope renew").unwrap();
+        assert_eq!(parsed.scopes, vec!["tick", "renew"]);
     }
 }

@@ -24,7 +24,7 @@ pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
 pub use providers::{
     CallError, Charge, CloudCalls, Endpoint, MailCalls, PaymentCalls, Providers, ResourceStatus, SagaProviders,
 };
-pub use retention::{purge_expired, webhook_dedup_window, Purged, PURGE_BATCH};
+pub use retention::{purge_expired, webhook_dedup_window, Purged, Windows, PURGE_BATCH};
 pub use subscription_end::{request_late_refund, schedule_end};
 pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};

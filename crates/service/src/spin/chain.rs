@@ -1,24 +1,28 @@
-//! Service chaining between the app's components: short-lived service
-//! tokens, the in-process hop (`http://<component>.spin.internal/…`), the
-//! kick that asks the saga to run an order's due jobs now, and the step
-//! components' side of a job hand-over.
+//! Service chaining between the app's components: the in-process hop
+//! (`http://<component>.spin.internal/…`), the kick that asks the saga to
+//! run an order's due jobs now, and the step components' side of a job
+//! hand-over.
+//!
+//! These calls carry no token. They go to paths that no public route of
+//! `spin.toml` leads to (`/v1/internal/jobs/…`, `/v1/internal/kick`): Spin
+//! hands a chained request to the named component whatever its routes, so
+//! only a component whose `allowed_outbound_hosts` lists the target can
+//! reach them (the end-to-end test
+//! `the_kick_and_job_hand_overs_are_not_reachable_from_outside` checks it
+//! from outside). A hand-over also names the job's current claim, without which
+//! nothing runs.
 
-use chrono::Utc;
-use orderflow_http::{ApiError, RequestParts, Role};
+use orderflow_http::{ApiError, RequestParts};
 use orderflow_store::{Job, SpinDb, Store, StoreError};
 
 use super::clock::sync_clock;
-use super::roles::require;
 use super::store::{open_store, saga_env, Needs};
-use super::variables::{keyring, variables};
+use super::variables::variables;
 use crate::clock;
 
-/// A short-lived service token for calls between the app's components.
-pub fn service_token(tenant: &orderflow_core::TenantId, subject: &str, correlation_id: &str) -> Result<String, String> {
-    let keyring = keyring(correlation_id).map_err(|e| e.to_string())?;
-    let now = Utc::now().timestamp();
-    Ok(keyring.mint(subject, tenant, Role::Service, now, now + 60))
-}
+/// The path of the kick: served by the retry component, reachable through
+/// service chaining only.
+pub const KICK_PATH: &str = "/v1/internal/kick";
 
 /// The URL of `path` on another component of the app, through service
 /// chaining.
@@ -27,11 +31,10 @@ pub fn internal_url(component: &str, path: &str) -> String {
 }
 
 /// POSTs to another component of the app through service chaining.
-pub fn chain(url: &str, token: &str) -> Result<(u16, Vec<u8>), String> {
+pub fn chain(url: &str) -> Result<(u16, Vec<u8>), String> {
     let request = spin_sdk::http::Request::builder()
         .method(spin_sdk::http::Method::Post)
         .uri(url)
-        .header("authorization", format!("Bearer {token}"))
         .header(crate::observe::CORRELATION_HEADER, crate::observe::correlation_id())
         .build();
     let response: spin_sdk::http::Response =
@@ -42,12 +45,8 @@ pub fn chain(url: &str, token: &str) -> Result<(u16, Vec<u8>), String> {
 /// Asks the saga worker (service chaining to the `retry` component) to run
 /// the order's due jobs now, instead of at its next scheduled tick. Best
 /// effort: if it fails, the scheduled tick runs them.
-pub fn kick(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, correlation_id: &str) {
-    let result = service_token(tenant, "saga-kick", correlation_id).and_then(|token| {
-        let (status, _) = chain(
-            &internal_url("retry", &format!("/v1/internal/tick?order={order}")),
-            &token,
-        )?;
+pub fn kick(order: orderflow_core::OrderId, correlation_id: &str) {
+    let result = chain(&internal_url("retry", &format!("{KICK_PATH}?order={order}"))).and_then(|(status, _)| {
         if status >= 300 {
             return Err(format!("worker answered {status}"));
         }
@@ -67,9 +66,9 @@ pub fn kick(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, c
 /// time does not run every second for ever) rather than leaving it claimed
 /// until its lease ends; a claim that moved on meanwhile (it did finish
 /// after all) is left alone.
-pub fn hand_over(store: &Store<SpinDb>, job: &Job, token: &str, correlation_id: &str) -> Result<bool, StoreError> {
+pub fn hand_over(store: &Store<SpinDb>, job: &Job, correlation_id: &str) -> Result<bool, StoreError> {
     let url = orderflow_core::saga::handoff_url(job.kind, &job.id, job.claim);
-    let failed = match chain(&url, token) {
+    let failed = match chain(&url) {
         Ok((200, body)) => {
             return Ok(serde_json::from_slice::<serde_json::Value>(&body)
                 .map(|v| v["succeeded"] == true)
@@ -103,14 +102,13 @@ const ORDER_DRIVE_LIMIT: u32 = 50;
 /// it to the component that owns its kind, without a hop through the
 /// `retry` component (which [`kick`] takes). Best effort: if it fails, the
 /// scheduled tick runs them.
-pub fn drive_order(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, correlation_id: &str) {
+pub fn drive_order(order: orderflow_core::OrderId, correlation_id: &str) {
     let result = (|| -> Result<crate::saga::TickReport, String> {
         let lease = variables(correlation_id).map_err(|e| e.to_string())?.job_lease;
         sync_clock(correlation_id).map_err(|e| e.to_string())?;
         let store = open_store(clock::now(), correlation_id).map_err(|e| e.to_string())?;
-        let token = service_token(tenant, "saga-kick", correlation_id)?;
         crate::saga::drive(&store, clock::now, lease, ORDER_DRIVE_LIMIT, Some(order), |job| {
-            hand_over(&store, job, &token, correlation_id)
+            hand_over(&store, job, correlation_id)
         })
         .map_err(|e| e.to_string())
     })();
@@ -125,9 +123,10 @@ pub fn drive_order(tenant: &orderflow_core::TenantId, order: orderflow_core::Ord
 /// after the one handed over (the other items, polls due at once).
 const OWN_JOBS_PER_HAND_OVER: u32 = 16;
 
-/// Handles `POST /v1/internal/jobs/<segment>/{id}` in a saga step component:
-/// a service caller hands over a claimed job (`?claim=<epoch>` names the
-/// claim), which runs here with only the providers and keys in `needs` —
+/// Handles `POST /v1/internal/jobs/<segment>/{id}` in a saga step component
+/// (reachable through service chaining only): the retry component, or a
+/// component carrying an order on, hands over a claimed job (`?claim=<epoch>`
+/// names the claim), which runs here with only the providers and keys in `needs` —
 /// and only while the job is still under that claim. Then the component
 /// carries the order on: it claims and runs the order's other due jobs of
 /// its own kinds, so one hand-over runs every item's step.
@@ -137,7 +136,6 @@ pub fn run_handed_job(
     needs: Needs,
     correlation_id: &str,
 ) -> Result<orderflow_http::HttpResponse, ApiError> {
-    require(request, &[Role::Service], correlation_id)?;
     let query = orderflow_http::parse_query(&request.query, &["claim"])?;
     let claim = query
         .get("claim")

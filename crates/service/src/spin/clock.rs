@@ -2,9 +2,9 @@
 //! adjustable clock keeps in the key-value store at the start of a request,
 //! and moved forward by `POST /v1/internal/clock` (tests only).
 
-use orderflow_http::{ApiError, RequestParts, Role};
+use orderflow_http::{ApiError, RequestParts};
 
-use super::roles::require;
+use super::roles::require_service;
 use super::variables::variables;
 use crate::clock::{self, ClockSource};
 
@@ -37,7 +37,7 @@ pub fn advance_clock(request: &RequestParts, correlation_id: &str) -> Result<ord
         advance_secs: u32,
     }
     // The credential first, on every route: only then whether the clock moves.
-    require(request, &[Role::Service], correlation_id)?;
+    require_service(request, "clock", correlation_id)?;
     if variables(correlation_id)?.clock == ClockSource::System {
         return Err(ApiError::not_found("route", "/v1/internal/clock"));
     }

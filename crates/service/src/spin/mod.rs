@@ -18,15 +18,16 @@ pub mod store;
 pub mod tick;
 pub mod variables;
 
-pub use chain::{chain, drive_order, hand_over, internal_url, kick, run_handed_job, service_token};
+pub use chain::{chain, drive_order, hand_over, internal_url, kick, run_handed_job, KICK_PATH};
 pub use clock::{advance_clock, sync_clock};
 pub use entry::after_response;
 pub use outbound::SpinOutbound;
-pub use roles::{principal, require};
+pub use roles::{principal, require, require_service};
 pub use store::{context, open_store, saga_env, Needs};
 pub use tick::tick;
 pub use variables::{
-    database_url, keyring, payment_provider, renewal_lead, variable, variables, webhook_secrets, Variables, WebhookSaga,
+    database_url, payment_provider, renewal_lead, token_verifier, variable, variables, webhook_secrets, Variables,
+    WebhookSaga,
 };
 
 /// This request's correlation id: the caller's `x-correlation-id` when it

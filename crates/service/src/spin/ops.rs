@@ -2,12 +2,19 @@
 //! the metrics scrapers read (the `ops` component).
 
 use chrono::Utc;
-use orderflow_http::{ApiError, HttpResponse, RequestParts, Role};
+use orderflow_http::{ApiError, HttpResponse, RequestParts};
 
-use super::{open_store, require, sync_clock};
+use super::{open_store, require_service, sync_clock};
 use crate::clock;
 
-/// `GET /healthz`: 200 `{"status":"ok"}` when this instance reaches its
+/// `GET /livez`: 200 `{"status":"alive"}`, from the process alone. No
+/// database, no variable, no credential: a liveness probe that failed on a
+/// database outage would restart every pod and fix nothing.
+pub fn alive() -> HttpResponse {
+    HttpResponse::json(200, &serde_json::json!({ "status": "alive" }))
+}
+
+/// `GET /healthz` (the readiness probe): 200 `{"status":"ok"}` when this instance reaches its
 /// database (SQLite `default`, or PostgreSQL as `database_url` says) and the
 /// schema is at the version this build expects; otherwise 503 with a problem
 /// that names no cause (the cause goes to the component's log). No
@@ -38,10 +45,12 @@ pub fn health(correlation_id: &str) -> HttpResponse {
     }
 }
 
-/// `GET /v1/internal/metrics` (operator or service role): every tenant's
-/// operational figures at the application's time, as Prometheus text.
+/// `GET /v1/internal/metrics` (a service token with scope `metrics`: the
+/// figures are platform-wide, so no tenant's operator may read them):
+/// every tenant's operational figures at the application's time, as
+/// Prometheus text.
 pub fn metrics(request: &RequestParts, correlation_id: &str) -> Result<HttpResponse, ApiError> {
-    require(request, &[Role::Operator, Role::Service], correlation_id)?;
+    require_service(request, "metrics", correlation_id)?;
     sync_clock(correlation_id)?;
     let store = open_store(clock::now(), correlation_id)?;
     let figures = store

@@ -1,13 +1,20 @@
-//! Outbound HTTP to the providers, through Spin's `wasi:http`, with every
-//! phase of a call bounded; and the host's randomness for sealing.
+//! Outbound HTTP to the providers, through Spin's `wasi:http`, with the
+//! whole call bounded in time and its response in size; and the host's
+//! randomness for sealing.
 
-/// Spin's outbound HTTP, blocking, with every phase of a call bounded by
-/// `timeout` (connect, first byte, between bytes), which is kept below the
-/// job lease: a provider that hangs fails the call, it does not outlive the
-/// worker's claim.
+/// The largest provider response read, in bytes: their answers are small
+/// JSON documents, so anything larger is a fault, not data.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// Spin's outbound HTTP, blocking, with the whole call (connect, request,
+/// response head and every byte of its body) bounded by `timeout`, which is
+/// at most half the job lease: a provider that hangs, or trickles its
+/// answer a byte at a time, fails the call before the worker's claim runs
+/// out, so no second worker runs the same job meanwhile. Each phase is
+/// also bounded by it through the request options.
 #[derive(Debug)]
 pub struct SpinOutbound {
-    /// The bound on each phase of a call.
+    /// The deadline of a whole call, from its start.
     pub timeout: std::time::Duration,
 }
 
@@ -40,11 +47,14 @@ impl crate::saga::Outbound for SpinOutbound {
             .try_into_outgoing_request()
             .map_err(|e| format!("{e}"))?;
         let options = types::RequestOptions::new();
-        let nanos = Some(u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX));
+        let nanos = u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX);
         // A host that cannot bound a phase says so; the others still apply.
-        let _ = options.set_connect_timeout(nanos);
-        let _ = options.set_first_byte_timeout(nanos);
-        let _ = options.set_between_bytes_timeout(nanos);
+        let _ = options.set_connect_timeout(Some(nanos));
+        let _ = options.set_first_byte_timeout(Some(nanos));
+        let _ = options.set_between_bytes_timeout(Some(nanos));
+        let deadline = wasi::clocks::monotonic_clock::now().saturating_add(nanos);
+        let timer = wasi::clocks::monotonic_clock::subscribe_instant(deadline);
+        let late = || format!("no complete answer within {:?} (the call's deadline)", self.timeout);
         let body = outgoing.body().map_err(|()| "request body already taken".to_owned())?;
         let future = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| format!("{e:?}"))?;
         {
@@ -56,7 +66,13 @@ impl crate::saga::Outbound for SpinOutbound {
             }
         }
         types::OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
-        future.subscribe().block();
+        {
+            let answered = future.subscribe();
+            wasi::io::poll::poll(&[&answered, &timer]);
+            if !answered.ready() {
+                return Err(late());
+            }
+        }
         let response = future
             .get()
             .ok_or_else(|| "no response".to_owned())?
@@ -77,8 +93,20 @@ impl crate::saga::Outbound for SpinOutbound {
             let stream = incoming
                 .stream()
                 .map_err(|()| "response body stream unavailable".to_owned())?;
+            // Declared after the stream, so dropped before it (WASI wants a
+            // pollable gone before its parent).
+            let readable = stream.subscribe();
             loop {
-                match stream.blocking_read(64 * 1024) {
+                wasi::io::poll::poll(&[&readable, &timer]);
+                if !readable.ready() {
+                    return Err(late());
+                }
+                match stream.read(64 * 1024) {
+                    Ok(chunk) if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES => {
+                        return Err(format!(
+                            "the response passed {MAX_RESPONSE_BYTES} bytes; not read further"
+                        ));
+                    }
                     Ok(chunk) => bytes.extend_from_slice(&chunk),
                     Err(StreamError::Closed) => break,
                     Err(e) => return Err(format!("{e:?}")),

@@ -13,7 +13,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use chrono::Duration;
-use orderflow_http::{ApiError, Keyring};
+use orderflow_http::{ApiError, TokenPolicy, TokenVerifier};
 
 use crate::clock::ClockSource;
 
@@ -44,6 +44,9 @@ pub struct Variables {
     /// `payment_window_secs`: how long a submitted order may stay unpaid
     /// before the tick cancels it and voids its intent.
     pub payment_window: Duration,
+    /// `retention_outbox_days`, `retention_jobs_days`,
+    /// `retention_cancelled_days`: what the tick purges or masks, and when.
+    pub retention: crate::saga::Windows,
 }
 
 /// When the payment webhook carries the saga on, once its decision is
@@ -123,7 +126,26 @@ impl Variables {
                 .parse()
                 .map_err(|e: String| ApiError::internal(correlation_id, &e))?,
         };
+        let defaults = crate::saga::Windows::default();
+        let days = |name: &str, default: Duration| -> Result<Duration, ApiError> {
+            match optional(name, correlation_id)? {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| *d > 0)
+                    .map(|d| Duration::days(i64::from(d)))
+                    .ok_or_else(|| bad(name, &"must be a positive whole number of days")),
+            }
+        };
+        let retention = crate::saga::Windows {
+            outbox: days("retention_outbox_days", defaults.outbox)?,
+            jobs: days("retention_jobs_days", defaults.jobs)?,
+            cancelled_address: days("retention_cancelled_days", defaults.cancelled_address)?,
+        };
         Ok(Self {
+            retention,
             clock,
             database_url: optional("database_url", correlation_id)?.unwrap_or_default(),
             job_lease: Duration::seconds(whole("job_lease_secs", Self::DEFAULT_LEASE_SECS)?),
@@ -148,7 +170,7 @@ impl Variables {
 
 thread_local! {
     static CONFIG: OnceCell<Rc<Variables>> = const { OnceCell::new() };
-    static KEYRING: OnceCell<Rc<Keyring>> = const { OnceCell::new() };
+    static VERIFIER: OnceCell<Rc<TokenVerifier>> = const { OnceCell::new() };
 }
 
 /// This request's configuration, parsed on first use.
@@ -161,20 +183,41 @@ pub fn variables(correlation_id: &str) -> Result<Rc<Variables>, ApiError> {
     Ok(config)
 }
 
-/// The keyring from the `auth_keys` variable (a secret), parsed once per
-/// request: the token check and the service tokens this request mints
-/// share it. A malformed or short key is a 500 whose log line names the
-/// variable and the key id, never a secret.
-pub fn keyring(correlation_id: &str) -> Result<Rc<Keyring>, ApiError> {
-    if let Some(keyring) = KEYRING.with(|k| k.get().cloned()) {
-        return Ok(keyring);
+/// The bearer-token verifier: the public keys of the `auth_jwks` variable
+/// (a JWKS, inline: no network call to verify) and the policy of
+/// `auth_issuer`, `auth_audience`, `auth_tenant_claim`, `auth_role_claim`
+/// and `auth_max_token_lifetime_secs`. Parsed once per request, and only
+/// by a request that carries a token to check. A malformed JWKS or setting
+/// is a 500 whose log line names the variable.
+pub fn token_verifier(correlation_id: &str) -> Result<Rc<TokenVerifier>, ApiError> {
+    if let Some(verifier) = VERIFIER.with(|v| v.get().cloned()) {
+        return Ok(verifier);
     }
-    let keyring: Keyring = variable("auth_keys", correlation_id)?
-        .parse()
-        .map_err(|e| ApiError::internal(correlation_id, &format!("variable `auth_keys`: {e}")))?;
-    let keyring = Rc::new(keyring);
-    KEYRING.with(|k| k.get_or_init(|| keyring.clone()).clone());
-    Ok(keyring)
+    let bad =
+        |name: &str, e: &dyn std::fmt::Display| ApiError::internal(correlation_id, &format!("variable `{name}`: {e}"));
+    let mut policy = TokenPolicy::new(
+        &variable("auth_issuer", correlation_id)?,
+        &optional("auth_audience", correlation_id)?.unwrap_or_else(|| "orderflow".to_owned()),
+    );
+    if let Some(claim) = optional("auth_tenant_claim", correlation_id)?.filter(|c| !c.is_empty()) {
+        policy.tenant_claim = claim;
+    }
+    if let Some(claim) = optional("auth_role_claim", correlation_id)?.filter(|c| !c.is_empty()) {
+        policy.role_claim = claim;
+    }
+    if let Some(raw) = optional("auth_max_token_lifetime_secs", correlation_id)? {
+        policy.max_lifetime_secs = raw.trim().parse::<i64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+            bad(
+                "auth_max_token_lifetime_secs",
+                &"must be a positive whole number of seconds",
+            )
+        })?;
+    }
+    let verifier =
+        TokenVerifier::new(&variable("auth_jwks", correlation_id)?, policy).map_err(|e| bad("auth_jwks", &e))?;
+    let verifier = Rc::new(verifier);
+    VERIFIER.with(|v| v.get_or_init(|| verifier.clone()).clone());
+    Ok(verifier)
 }
 
 /// A Spin variable, or a 500 naming it (its value is never logged).

@@ -139,6 +139,7 @@ fn principal(tenant: &str, role: Role, subject: &str) -> Principal {
         subject: format!("{subject}@{tenant}"),
         tenant: tenant.parse::<TenantId>().expect("a tenant id"),
         role,
+        scopes: Vec::new(),
     }
 }
 
