@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use e2e::sims::Sims;
 use e2e::{eventually, App};
-use orderflow_core::TenantId;
 use orderflow_http::Role;
 use serde_json::{json, Value};
 

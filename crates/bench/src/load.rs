@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use orderflow_core::TenantId;
 use orderflow_http::{sign_webhook, Role, TokenSigner, TokenSpec};
 
 /// DEVELOPMENT ONLY: the key `tests/dev-tokens` holds for the tests and
