@@ -281,12 +281,16 @@ fn a_customer_configures_pays_and_watches_three_items_turn_active_one_by_one() {
     browser.select("fieldset.item[data-index='1'] select[name=product]", "kubernetes");
     browser.fill("fieldset.item[data-index='1'] input[name=workers]", "2");
 
-    // A validation error appears next to the field it names.
+    // A validation error appears next to the field it names. Typing goes
+    // through an empty field (WebDriver clears, then types), whose own
+    // error ("required") may be shown on a loaded machine before the quote
+    // of "2" answers: wait for the error about the value typed.
     let error = browser.wait_for(
-        "the error next to the workers field",
+        "the range error next to the workers field",
         "const e = document.querySelector('.field-error[data-error-for=\"/items/1/config/workers\"]');
          const input = document.querySelector('fieldset.item[data-index=\"1\"] input[name=workers]');
-         return e && input.getAttribute('aria-invalid') === 'true'
+         return e && input.getAttribute('aria-invalid') === 'true' && input.value === '2'
+             && e.textContent.includes('50')
              && input.closest('.field').nextElementSibling === e ? e.textContent : null",
     );
     assert!(
@@ -549,6 +553,76 @@ fn an_operator_reverts_a_payment_before_provisioning_starts() {
         "return document.querySelector('#order .refund[data-refund-state=refunded]') ? true : null",
     );
     browser.screenshot("order-refunded");
+
+    // A second report of the reverted payment (a Checkout Session's
+    // completion, another event for the same intent) is acknowledged and
+    // changes nothing: a reverted intent stays dead, its money back once.
+    let mut total: rust_decimal::Decimal = draft["total"]["amount"].as_str().unwrap().parse().unwrap();
+    total.rescale(2);
+    let cents = i64::try_from(total.mantissa()).unwrap();
+    let again = crate::stripe::library_signed_as(&app, SECRET, &intent, cents, "checkout.session.completed");
+    assert_eq!(again["status"], 200, "{again}");
+    assert_eq!(again["body"]["outcome"], "ignored", "{again}");
+    let after = json_of(customer.get(&order_path));
+    assert_eq!(after["state"], "pending_payment", "{after:#}");
+    assert_eq!(after["payment"], Value::Null, "{after:#}");
+    assert_eq!(sims.refunds().len(), 1);
+}
+
+#[test]
+fn an_operator_sees_why_a_job_is_parked_and_retries_it_from_the_console() {
+    let sims = Sims::spawn(None, SECRET);
+    let app = with_simulators(&sims, SECRET).spawn();
+    sims.set_webhook(&app.url("/v1/webhooks/payments/stripe"), SECRET);
+    let customer = Caller::customer(&app);
+    let order = customer.submitted(
+        json!([{"product":"vps","billing_cycle":"monthly","config":{"region":"lj-1","plan":"core","os_image":"debian-12"}}]),
+        WAIT,
+    );
+    let order_id = id(&order);
+    let item = order["items"][0]["id"].as_str().expect("item id").to_owned();
+    // The item's resource fails at the provider, and its deletion too: the
+    // deprovisioning parks and the order waits for an operator.
+    sims.set_cloud_faults(json!({ "fail_provisioning_for": item, "fail_deletes_for": item }));
+    sims.succeed(order["payment_intent"].as_str().expect("intent"), json!({}));
+    let operator = Caller::operator(&app);
+    let order_path = format!("/v1/orders/{order_id}");
+    eventually("the order parked", Duration::from_secs(90), || {
+        (json_of(operator.get(&order_path))["needs_operator"] == true).then_some(())
+    });
+
+    let browser = Browser::start();
+    browser.sign_in(&app, &token("acme", Role::Operator));
+    let row = format!("#needs-operator tr[data-order-id='{order_id}']");
+    let why = browser.wait_for(
+        "the parked job and why",
+        &format!("return document.querySelector(\"{row} .parked-why\")?.textContent || null"),
+    );
+    let why = why.as_str().unwrap_or_default().to_owned();
+    assert!(why.starts_with("deprovision: "), "{why}");
+    assert!(why.len() > "deprovision: ".len() + 5, "it says why: {why}");
+    browser.screenshot("operator-parked-job");
+    // The provider is fixed; the operator retries with a reason.
+    sims.clear_cloud_faults();
+    browser.fill(
+        &format!("{row} .parked-jobs input[name=reason]"),
+        "the provider fixed deletions",
+    );
+    browser.click(&format!("{row} .parked-jobs button[type=submit]"));
+    browser.wait_for(
+        "the order gone from the parked list",
+        &format!("return document.querySelector(\"{row}\") ? null : true"),
+    );
+    let settled = eventually("the item rolled back and refunded", Duration::from_secs(60), || {
+        let o = json_of(operator.get(&order_path));
+        (o["items"][0]["state"] == "rolled_back" && o["refunds"][0]["state"] == "refunded").then_some(o)
+    });
+    assert_eq!(settled["needs_operator"], false, "{settled:#}");
+    let audit = json_of(operator.get(&format!("{order_path}/audit")));
+    assert!(
+        audit.to_string().contains("the provider fixed deletions"),
+        "the retry and its reason are audited: {audit}"
+    );
 }
 
 #[test]

@@ -34,8 +34,12 @@ enum Backend {
 
 impl World {
     fn start(backend: Backend, hint: &str) -> World {
+        World::start_with(backend, hint, |b| b)
+    }
+
+    fn start_with(backend: Backend, hint: &str, change: impl FnOnce(e2e::AppBuilder) -> e2e::AppBuilder) -> World {
         let postgres = matches!(backend, Backend::Postgres).then_some(hint);
-        let (db, sims, app) = on_simulators(postgres, SECRET, |b| b);
+        let (db, sims, app) = on_simulators(postgres, SECRET, change);
         World { db, sims, app }
     }
 
@@ -409,6 +413,365 @@ fn a_payment_for_a_cancelled_order_goes_back_whole_once(backend: Backend, hint: 
     let at_provider = w.provider_refunds(&oid);
     assert_eq!(at_provider.len(), 1, "{at_provider:#?}");
     assert_eq!(at_provider[0]["payment_intent"], intent.as_str());
+}
+
+/// The sim's `payment_intent.succeeded` for `intent` (made, not yet delivered).
+fn success_event_of(w: &World, intent: &str) -> String {
+    w.sims
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "payment_intent.succeeded" && e["data"]["object"]["id"] == intent)
+        .and_then(|e| e["id"].as_str().map(str::to_owned))
+        .expect("the payment's event")
+}
+
+/// One payment for a cancelled order, reported by two different events (a
+/// Stripe Checkout Session reports `checkout.session.completed` beside the
+/// intent's `payment_intent.succeeded`): both are acknowledged with 200 and
+/// the payment goes back once. Before, the second tried to record the same
+/// refund again, answered 500, and the provider retried it for days.
+fn a_late_payment_reported_by_two_events_goes_back_once_and_both_are_acknowledged(backend: Backend, hint: &str) {
+    let w = World::start(backend, hint);
+    let order = w
+        .customer()
+        .submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let oid = id(&order);
+    let intent = order["payment_intent"].as_str().expect("payment intent").to_owned();
+    w.sims.succeed(&intent, json!({ "deliveries": 0 }));
+    let r = w
+        .customer()
+        .command(&oid, "cancel", &json!({ "reason": "changed my mind" }), version(&order));
+    assert_eq!(r.status(), 200);
+
+    let first = w
+        .sims
+        .redeliver(&success_event_of(&w, &intent), json!({ "deliveries": 1 }));
+    assert_eq!(first["statuses"], json!([200]), "{first:#}");
+    let second = crate::stripe::library_signed_as(
+        &w.app,
+        SECRET,
+        &intent,
+        cents(&order["total"]),
+        "checkout.session.completed",
+    );
+    assert_eq!(second["status"], 200, "{second}");
+    assert_eq!(second["body"]["outcome"], "ignored", "{second}");
+
+    let settled = w.refunds_settled(&oid, 1);
+    assert_eq!(settled["refunds"][0]["id"], format!("{oid}:late:{intent}"));
+    assert_eq!(settled["refunds"][0]["state"], "refunded");
+    assert_eq!(settled["needs_operator"], false, "{settled:#}");
+    assert_eq!(w.provider_refunds(&oid).len(), 1);
+}
+
+/// A customer's cancel lands between the payment webhook's read of the
+/// order and its write. The webhook reads and decides again, against the
+/// cancelled order, and answers the provider 200 (the payment goes back
+/// whole) instead of a 409 the provider would retry for days.
+///
+/// On PostgreSQL the interleaving is forced: the test holds a lock that
+/// stops the webhook's first write (its record of the event) after it has
+/// read the order, sees it waiting, lets the customer cancel, then lets it
+/// go. SQLite serializes writers (`BEGIN IMMEDIATE`), so there the two
+/// simply race; either order must end consistently.
+fn a_customer_cancel_racing_the_payment_webhook_is_decided_again_not_answered_409(backend: Backend, hint: &str) {
+    let w = World::start(backend, hint);
+    let order = w
+        .customer()
+        .submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let oid = id(&order);
+    let intent = order["payment_intent"].as_str().expect("payment intent").to_owned();
+    w.sims.succeed(&intent, json!({ "deliveries": 0 }));
+    let event = success_event_of(&w, &intent);
+
+    let cancel = || {
+        w.customer()
+            .command(&oid, "cancel", &json!({ "reason": "changed my mind" }), version(&order))
+            .status()
+            .as_u16()
+    };
+    let (delivered, cancelled) = std::thread::scope(|scope| match &w.db {
+        Some(db) => {
+            use orderflow_store::{Db, NativePg};
+            let lock = NativePg::connect(&db.superuser_url).expect("connect as superuser");
+            lock.run("BEGIN", &[]).expect("begin");
+            lock.run("LOCK TABLE webhook_events IN SHARE MODE", &[]).expect("lock");
+            let delivery = scope.spawn(|| w.sims.redeliver(&event, json!({ "deliveries": 1 })));
+            eventually("the webhook waits to record its event", Duration::from_secs(30), || {
+                let waiting = e2e::shared::rows_as_text(
+                    &db.superuser_url,
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                     AND query ILIKE '%webhook_events%'",
+                    &[],
+                );
+                (waiting[0][0] != "0").then_some(())
+            });
+            let cancelled = cancel();
+            lock.run("COMMIT", &[]).expect("commit");
+            (delivery.join().expect("delivery"), cancelled)
+        }
+        None => {
+            let delivery = scope.spawn(|| w.sims.redeliver(&event, json!({ "deliveries": 1 })));
+            let cancelled = cancel();
+            (delivery.join().expect("delivery"), cancelled)
+        }
+    });
+    assert_eq!(delivered["statuses"], json!([200]), "{delivered:#}");
+
+    let now = w.order(&oid);
+    if cancelled == 200 {
+        // The cancel won: the payment that raced it goes back whole, once.
+        let settled = w.refunds_settled(&oid, 1);
+        assert_eq!(settled["state"], "cancelled");
+        assert_eq!(settled["refunds"][0]["id"], format!("{oid}:late:{intent}"));
+        assert_eq!(settled["refunds"][0]["amount"], settled["total"]);
+        assert_eq!(w.provider_refunds(&oid).len(), 1);
+    } else {
+        // The payment won (SQLite only): the cancel saw a newer version.
+        assert!(
+            w.db.is_none(),
+            "the cancel must win on PostgreSQL: {cancelled}\n{now:#}"
+        );
+        assert!([409, 412].contains(&cancelled), "{cancelled}");
+        assert_ne!(now["state"], "cancelled", "{now:#}");
+        assert_eq!(now["payment"]["reference"], intent.as_str(), "{now:#}");
+    }
+}
+
+/// A GPU server of 8 nodes in lj-1, monthly: two take the tenant's whole
+/// GPU quota (16 nodes).
+fn lj1_gpu8() -> Value {
+    json!({"product":"gpu","billing_cycle":"monthly",
+           "config":{"region":"lj-1","gpu":"H100","nodes":8,"storage_gb":100,"framework":"none"}})
+}
+
+/// An order left unpaid past the payment window (24 h by default) is
+/// cancelled by the tick, its intent voided and the quota its items held
+/// freed; the customer's payment that was on its way meanwhile goes back
+/// whole. Before, a `pending_payment` order never expired and kept
+/// counting against the quota.
+fn an_order_unpaid_past_the_payment_window_expires_and_frees_its_quota(backend: Backend, hint: &str) {
+    let w = World::start_with(backend, hint, |b| b.env("SPIN_VARIABLE_CLOCK", "adjustable"));
+    // Two 8-node GPU servers take the whole GPU quota while they await payment.
+    let unpaid = w
+        .customer()
+        .submitted(json!([lj1_gpu8(), lj1_gpu8()]), Duration::from_secs(20));
+    let oid = id(&unpaid);
+    let intent = unpaid["payment_intent"].as_str().expect("payment intent").to_owned();
+    // The customer pays at the last moment; the provider's event is late.
+    w.sims.succeed(&intent, json!({ "deliveries": 0 }));
+    // A day and a second later, the tick has expired the order
+    w.app.advance_clock(24 * 3600 + 1);
+    let expired = eventually("the unpaid order expires", Duration::from_secs(30), || {
+        let o = w.order(&oid);
+        (o["state"] == "cancelled").then_some(o)
+    });
+    let audit = json_of(Caller::operator(&w.app).get(&format!("/v1/orders/{oid}/audit")));
+    let last = audit["items"]
+        .as_array()
+        .and_then(|a| a.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (last["command"].as_str(), last["subject"].as_str(), last["to"].as_str()),
+        (
+            Some("expire payment of"),
+            Some("saga:payment-window"),
+            Some("cancelled")
+        ),
+        "{audit}"
+    );
+    // and tried to void its intent: paid meanwhile, it cannot be; that is done,
+    eventually("the intent's void is done", Duration::from_secs(30), || {
+        (w.job_state(&oid, "cancel_payment_intent").as_deref() == Some("done")).then_some(())
+    });
+    // and the late payment goes back whole, once.
+    let late = w
+        .sims
+        .redeliver(&success_event_of(&w, &intent), json!({ "deliveries": 1 }));
+    assert_eq!(late["statuses"], json!([200]), "{late:#}");
+    let settled = w.refunds_settled(&oid, 1);
+    assert_eq!(settled["refunds"][0]["id"], format!("{oid}:late:{intent}"));
+    assert_eq!(settled["refunds"][0]["amount"], expired["total"]);
+
+    // The quota is free again: a new 8-node server is validated and provisioned.
+    let next = w.customer().submitted(json!([lj1_gpu8()]), Duration::from_secs(20));
+    let next_id = id(&next);
+    w.pay(&next);
+    let done = eventually("the new order settles", Duration::from_secs(60), || {
+        let o = w.order(&next_id);
+        ["fulfilled", "failed"].contains(&o["state"].as_str()?).then_some(o)
+    });
+    assert_eq!(done["state"], "fulfilled", "{done:#}");
+}
+
+/// A resource the cloud keeps reporting as being created is not polled for
+/// ever: past the provisioning deadline (30 minutes by default) the item is
+/// rolled back like a permanent failure, its resource deleted and its price
+/// refunded. Before, every answer other than ready/failed was "creating" and
+/// the order stayed in `provisioning`, the payment taken, for good.
+fn a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded(backend: Backend, hint: &str) {
+    let w = World::start_with(backend, hint, |b| b.env("SPIN_VARIABLE_CLOCK", "adjustable"));
+    w.sims.set_cloud_faults(json!({ "ready_after_polls": 1_000_000 }));
+    let order = w
+        .customer()
+        .submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let oid = id(&order);
+    w.pay(&order);
+    eventually("the resource is being created", Duration::from_secs(30), || {
+        let polled = w.sims.resources().iter().any(|r| r["polls"].as_u64() > Some(1));
+        (polled && w.order(&oid)["items"][0]["state"] == "provisioning").then_some(())
+    });
+    // Half an hour later it is still being created: the item is rolled back.
+    w.app.advance_clock(30 * 60 + 1);
+    let failed = eventually("the stuck item is rolled back", Duration::from_secs(60), || {
+        let o = w.order(&oid);
+        (o["items"][0]["state"] == "rolled_back").then_some(o)
+    });
+    assert_eq!(failed["state"], "failed", "{failed:#}");
+    assert_eq!(failed["needs_operator"], false, "{failed:#}");
+    let settled = w.refunds_settled(&oid, 1);
+    assert_eq!(settled["refunds"][0]["scope"], "item");
+    assert_eq!(settled["refunds"][0]["state"], "refunded");
+    assert_eq!(settled["refunds"][0]["amount"], settled["total"]);
+    let resources = w.sims.resources();
+    assert_eq!(resources.len(), 1, "{resources:#?}");
+    assert!(
+        !resources[0]["deleted_at"].is_null(),
+        "its resource is deleted: {resources:#?}"
+    );
+}
+
+/// A dead end has an exit: the item's resource fails at the provider and
+/// its deletion keeps failing, so the deprovisioning parks and the order
+/// waits for an operator. The operator sees the parked job and why
+/// (`GET /v1/orders/{id}/jobs`), has the provider fixed, and retries it
+/// (`POST …/jobs/{job}/retry`, If-Match, audited): the item is rolled back
+/// and refunded, and the order no longer waits. Before, nothing but the
+/// database could move a parked job.
+fn an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded(backend: Backend, hint: &str) {
+    let w = World::start(backend, hint);
+    let order = w
+        .customer()
+        .submitted(json!([vps("core", "monthly")]), Duration::from_secs(20));
+    let oid = id(&order);
+    let item = order["items"][0]["id"].as_str().expect("item id").to_owned();
+    w.sims
+        .set_cloud_faults(json!({ "fail_provisioning_for": item, "fail_deletes_for": item }));
+    w.pay(&order);
+    let operator = Caller::operator(&w.app);
+    let parked = eventually("the deprovisioning parks", Duration::from_secs(90), || {
+        let o = w.order(&oid);
+        (o["needs_operator"] == true).then_some(o)
+    });
+    let jobs = json_of(operator.get(&format!("/v1/orders/{oid}/jobs")));
+    let stuck: Vec<&Value> = jobs["items"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter(|j| j["state"] == "parked")
+        .collect();
+    assert_eq!(stuck.len(), 1, "{jobs:#}");
+    assert_eq!(stuck[0]["kind"], "deprovision");
+    assert!(
+        stuck[0]["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "the parked job says why: {jobs:#}"
+    );
+    let job = stuck[0]["id"].as_str().unwrap().to_owned();
+    // Customers see neither the jobs nor the exit.
+    assert_eq!(w.customer().get(&format!("/v1/orders/{oid}/jobs")).status(), 403);
+    let path = format!("/v1/orders/{oid}/jobs/{job}/retry");
+    let body = json!({ "reason": "provider fixed the deletion" });
+    assert_eq!(
+        w.customer()
+            .write("POST", &path, &body, Some(version(&parked)))
+            .status(),
+        403
+    );
+    // A stale version changes nothing (409, the order's current version named).
+    assert_eq!(
+        operator
+            .write("POST", &path, &body, Some(version(&parked) - 1))
+            .status(),
+        409
+    );
+
+    w.sims.clear_cloud_faults();
+    let r = operator.write("POST", &path, &body, Some(version(&parked)));
+    assert_eq!(r.status(), 200);
+    let retried = json_of(r);
+    assert_eq!(retried["needs_operator"], false, "{retried:#}");
+    let settled = w.refunds_settled(&oid, 1);
+    assert_eq!(settled["items"][0]["state"], "rolled_back", "{settled:#}");
+    assert_eq!(settled["refunds"][0]["scope"], "item");
+    assert_eq!(settled["needs_operator"], false);
+    let audit = json_of(operator.get(&format!("/v1/orders/{oid}/audit")));
+    assert!(
+        audit.to_string().contains("provider fixed the deletion"),
+        "the retry is audited: {audit}"
+    );
+    // Retrying again: the job is no longer parked.
+    let again = operator.write("POST", &path, &body, Some(version(&w.order(&oid))));
+    assert_eq!(again.status(), 409);
+}
+
+#[test]
+fn on_sqlite_an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded() {
+    an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded() {
+    an_operator_retries_a_parked_compensation_and_the_item_is_rolled_back_and_refunded(
+        Backend::Postgres,
+        "refunds_retry_parked",
+    );
+}
+
+#[test]
+fn on_sqlite_a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded() {
+    a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded() {
+    a_resource_stuck_in_creation_past_the_deadline_is_rolled_back_and_refunded(Backend::Postgres, "refunds_stuck");
+}
+
+#[test]
+fn on_sqlite_an_order_unpaid_past_the_payment_window_expires_and_frees_its_quota() {
+    an_order_unpaid_past_the_payment_window_expires_and_frees_its_quota(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_an_order_unpaid_past_the_payment_window_expires_and_frees_its_quota() {
+    an_order_unpaid_past_the_payment_window_expires_and_frees_its_quota(Backend::Postgres, "refunds_window");
+}
+
+#[test]
+fn on_sqlite_a_late_payment_reported_by_two_events_goes_back_once_and_both_are_acknowledged() {
+    a_late_payment_reported_by_two_events_goes_back_once_and_both_are_acknowledged(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_a_late_payment_reported_by_two_events_goes_back_once_and_both_are_acknowledged() {
+    a_late_payment_reported_by_two_events_goes_back_once_and_both_are_acknowledged(
+        Backend::Postgres,
+        "refunds_two_events",
+    );
+}
+
+#[test]
+fn on_sqlite_a_customer_cancel_racing_the_payment_webhook_is_decided_again_not_answered_409() {
+    a_customer_cancel_racing_the_payment_webhook_is_decided_again_not_answered_409(Backend::Sqlite, "");
+}
+
+#[test]
+fn on_postgres_a_customer_cancel_racing_the_payment_webhook_is_decided_again_not_answered_409() {
+    a_customer_cancel_racing_the_payment_webhook_is_decided_again_not_answered_409(
+        Backend::Postgres,
+        "refunds_cancel_race",
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@ const SECRET: &str = "whsec_e2e_stripe_0123456789abcdefghijkl";
 const ROTATED_IN: &str = "whsec_rotated_in_0123456789abcdefghijkl";
 
 /// Runs the script with `args`; panics with its output unless it succeeds.
-fn stripe_client(args: &[&str]) -> String {
+pub(crate) fn stripe_client(args: &[&str]) -> String {
     let script = e2e::workspace_root().join("tests/stripe/stripe_client.py");
     let out = Command::new("python3")
         .arg(&script)
@@ -71,8 +71,9 @@ fn library_signed(app: &e2e::App, secret: &str, intent: &str, amount: i64) -> Va
     library_signed_as(app, secret, intent, amount, "payment_intent.succeeded")
 }
 
-/// The same with another event type.
-fn library_signed_as(app: &e2e::App, secret: &str, intent: &str, amount: i64, kind: &str) -> Value {
+/// The same with another event type (`checkout.session.completed`: a
+/// Checkout Session paid in full, naming `intent`).
+pub(crate) fn library_signed_as(app: &e2e::App, secret: &str, intent: &str, amount: i64, kind: &str) -> Value {
     let out = stripe_client(&[
         "sign",
         "--type",

@@ -250,3 +250,128 @@ fn on_sqlite_a_suspended_subscription_never_paid_ends_after_its_grace_period() {
 fn on_postgres_a_suspended_subscription_never_paid_ends_after_its_grace_period() {
     a_suspended_subscription_never_paid_ends_after_its_grace_period(Some("sub_end_grace"));
 }
+
+/// A GPU server of `nodes` nodes in lj-1, monthly.
+fn lj1_gpu(nodes: u32) -> Value {
+    json!({"product":"gpu","billing_cycle":"monthly",
+           "config":{"region":"lj-1","gpu":"H100","nodes":nodes,"storage_gb":100,"framework":"none"}})
+}
+
+/// Ended subscriptions give back what they held: two 8-node GPU servers in
+/// lj-1 take the region's whole GPU pool (16 nodes) and the tenant's whole
+/// GPU quota (16 nodes); once both subscriptions ended and their resources
+/// are deleted, the items are `ended`, and a new 8-node order in lj-1 is
+/// validated and provisioned. Before, the ended items kept counting (still
+/// `delivered`, their capacity reserved): every later lj-1 GPU order failed
+/// validation and was refunded.
+fn ended_gpu_subscriptions_give_back_their_capacity_and_quota(postgres: Option<&str>) {
+    let w = World::start(postgres);
+    let c = w.customer();
+    let first = c.submitted(json!([lj1_gpu(8), lj1_gpu(8)]), Duration::from_secs(20));
+    let first_id = crate::api::id(&first);
+    w.sims
+        .succeed(first["payment_intent"].as_str().expect("intent"), json!({}));
+    eventually("both servers delivered", Duration::from_secs(60), || {
+        let o = json_of(c.get(&format!("/v1/orders/{first_id}")));
+        (o["items"].as_array()?.iter().all(|i| i["state"] == "delivered")).then_some(())
+    });
+    // The customer cancels both subscriptions; they end at the period's end.
+    let subs = json_of(c.get("/v1/subscriptions"))["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(subs.len(), 2, "{subs:#?}");
+    for sub in &subs {
+        let r = c.write_keyed(
+            "POST",
+            &format!("/v1/subscriptions/{}/cancel", sub["id"].as_str().unwrap()),
+            &json!({}),
+            None,
+            &uuid_key(),
+        );
+        assert_eq!(r.status(), 200);
+    }
+    w.advance_to(&subs[0]["current_period_end"]);
+    w.advance_to(&subs[1]["current_period_end"]);
+    assert_eq!(w.renew()["cancelled"], 2);
+    let ended = eventually(
+        "both items ended, their resources deleted",
+        Duration::from_secs(60),
+        || {
+            let o = json_of(c.get(&format!("/v1/orders/{first_id}")));
+            (w.live_resources() == 0 && o["items"].as_array()?.iter().all(|i| i["state"] == "ended")).then_some(o)
+        },
+    );
+    assert_eq!(
+        ended["state"], "fulfilled",
+        "the order was fulfilled; it stays so: {ended:#}"
+    );
+    assert_eq!(ended["needs_operator"], false, "{ended:#}");
+
+    // A new 8-node GPU server in lj-1 now fits the region and the quota.
+    let second = c.submitted(json!([lj1_gpu(8)]), Duration::from_secs(20));
+    let second_id = crate::api::id(&second);
+    w.sims
+        .succeed(second["payment_intent"].as_str().expect("intent"), json!({}));
+    let settled = eventually("the new order settles", Duration::from_secs(60), || {
+        let o = json_of(c.get(&format!("/v1/orders/{second_id}")));
+        ["fulfilled", "failed"].contains(&o["state"].as_str()?).then_some(o)
+    });
+    assert_eq!(settled["state"], "fulfilled", "{settled:#}");
+    assert_eq!(settled["refunds"], json!([]), "{settled:#}");
+}
+
+#[test]
+fn on_sqlite_ended_gpu_subscriptions_give_back_their_capacity_and_quota() {
+    ended_gpu_subscriptions_give_back_their_capacity_and_quota(None);
+}
+
+#[test]
+fn on_postgres_ended_gpu_subscriptions_give_back_their_capacity_and_quota() {
+    ended_gpu_subscriptions_give_back_their_capacity_and_quota(Some("sub_end_capacity"));
+}
+
+/// A renewal charge the provider accepted whose webhook never arrives is
+/// not awaited for ever: at the period's end the renewal run retrieves the
+/// intent at the provider, finds it paid, and renews. Before, the
+/// subscription waited for the webhook with no deadline and ran on unpaid
+/// (or, paid, was never renewed).
+fn a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end(postgres: Option<&str>) {
+    let w = World::start(postgres);
+    let (_, sub) = w.subscribed();
+    let sub_id = sub["id"].as_str().unwrap().to_owned();
+    // The provider's webhooks go nowhere while the renewal is charged.
+    w.sims
+        .set_webhook("http://127.0.0.1:9/v1/webhooks/payments/stripe", SECRET);
+    w.advance_to(&sub["next_renewal_at"]);
+    assert_eq!(w.renew()["charged"], 1);
+    let awaiting = w.subscription(&sub_id);
+    assert_eq!(awaiting["current_period"], 1, "not confirmed: {awaiting:#}");
+    assert_eq!(awaiting["next_renewal_at"], Value::Null, "{awaiting:#}");
+    w.sims.set_webhook(&w.app.url("/v1/webhooks/payments/stripe"), SECRET);
+    // Before the period's end nothing is asked;
+    assert_eq!(w.renew()["checked"], 0);
+    // at its end the provider is asked: paid, so renewed.
+    w.advance_to(&sub["current_period_end"]);
+    let run = w.renew();
+    assert_eq!(run["checked"], 1, "{run}");
+    let renewed = w.subscription(&sub_id);
+    assert_eq!(
+        (renewed["status"].as_str(), renewed["current_period"].as_u64()),
+        (Some("active"), Some(2)),
+        "{renewed:#}"
+    );
+    assert_eq!(renewed["current_period_start"], sub["current_period_end"]);
+    // Asked once: the next run has nothing to ask.
+    assert_eq!(w.renew()["checked"], 0);
+}
+
+#[test]
+fn on_sqlite_a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end() {
+    a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end(None);
+}
+
+#[test]
+fn on_postgres_a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end() {
+    a_renewal_whose_webhook_is_lost_is_asked_about_at_the_period_end(Some("sub_end_lost_webhook"));
+}

@@ -202,6 +202,21 @@ def drive(args):
 
 def sign(args):
     created = int(time.time())
+    if args.type.startswith("payment_intent."):
+        obj = {
+            "id": args.intent, "object": "payment_intent", "status": "succeeded",
+            "amount": args.amount, "amount_received": args.amount, "currency": args.currency,
+        }
+    elif args.type == "checkout.session.completed":
+        # A hosted checkout paid in full: the same payment as its intent's
+        # own `payment_intent.succeeded`, reported by a second event.
+        obj = {
+            "id": "cs_library_%d" % time.time_ns(), "object": "checkout.session", "mode": "payment",
+            "status": "complete", "payment_status": "paid", "payment_intent": args.intent,
+            "amount_total": args.amount, "currency": args.currency,
+        }
+    else:
+        obj = {"id": "cus_library", "object": "customer"}
     event = stripe.Event.construct_from({
         "id": "evt_library_%d" % time.time_ns(),
         "object": "event",
@@ -211,10 +226,7 @@ def sign(args):
         "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},
         "type": args.type,
-        "data": {"object": {
-            "id": args.intent, "object": "payment_intent", "status": "succeeded",
-            "amount": args.amount, "amount_received": args.amount, "currency": args.currency,
-        } if args.type.startswith("payment_intent.") else {"id": "cus_library", "object": "customer"}},
+        "data": {"object": obj},
     }, "sk_test_unused")
     payload = str(event)
     header = stripe.WebhookSignature.generate_signature_header(payload, args.secret)

@@ -6,8 +6,8 @@
 
 use orderflow_http::HttpResponse;
 use orderflow_service::{
-    audit_trail, cancel_order, create_order, edit_order, get_order, list_orders, redeliver_item, restore_order,
-    revert_payment, spin as host, submit_order, Ctx, Params, Route,
+    audit_trail, cancel_order, create_order, edit_order, get_order, list_orders, order_jobs, redeliver_item,
+    restore_order, retry_parked_job, revert_payment, spin as host, submit_order, Ctx, Params, Route,
 };
 use orderflow_store::SpinDb;
 
@@ -69,6 +69,16 @@ pub const ROUTES: &[Route<App>] = &[
         method: "POST",
         path: "/v1/orders/:id/payment/revert",
         handler: |app, req, params| Ok(revert_payment(app, req, params)),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/orders/:id/jobs",
+        handler: |app, _, params| order_jobs(app, params),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/orders/:id/jobs/:job/retry",
+        handler: |app, req, params| Ok(kicked(app, params, retry_parked_job(app, req, params))),
     },
     Route {
         method: "POST",

@@ -49,8 +49,9 @@ pub const ROUTES: &[Route<App>] = &[
             host::sync_clock(id)?;
             let now = clock::now();
             let store = host::open_store(now, id)?;
+            let scale = host::variables(id)?.retry_delay_scale;
             let (response, outcome) =
-                handle_payment_webhook(&store, &Catalog::standard(), &configured, &secrets, req, now, id)?;
+                handle_payment_webhook(&store, &Catalog::standard(), &configured, &secrets, req, now, scale, id)?;
             if let WebhookOutcome::Applied(tenant, order) = outcome {
                 // The decision and its jobs are committed: carry the saga on
                 // in this invocation, after answering the provider (or

@@ -12,6 +12,7 @@ const STATE_WORDS = {
   validating: "Checking", provisioning: "Setting up", partially_fulfilled: "Partly ready",
   fulfilled: "Ready", cancelled: "Cancelled", failed: "Failed",
   pending: "Waiting", active: "Running", delivered: "Running, details sent", rolled_back: "Undone and refunded",
+  ended: "Ended with its subscription",
 };
 // Where a refund is at the payment provider (the order's `refunds`).
 const REFUND_WORDS = {
@@ -570,6 +571,7 @@ async function editorPage(root, id) {
   let quoteSeq = 0;
   function scheduleQuote() {
     clearTimeout(timer);
+    quoteSeq += 1; // what is in flight now prices an older configuration
     timer = setTimeout(quote, 250);
   }
   async function quote() {
@@ -684,7 +686,7 @@ function ordersTable(orders, actions) {
 // --- One order, live -------------------------------------------------------
 
 const FINAL_ORDER = ["draft", "cancelled"];
-const SETTLED_ITEM = ["delivered", "rolled_back", "failed"];
+const SETTLED_ITEM = ["delivered", "rolled_back", "failed", "ended"];
 function stillMoving(order) {
   // A refund on its way to the provider still changes what the page shows.
   if ((order.refunds || []).some((r) => OPEN_REFUND.includes(r.state))) return true;
@@ -908,7 +910,8 @@ async function operatorPage(root, token) {
     return;
   }
   const sections = [
-    { id: "needs-operator", title: "Orders needing an operator", hint: "A compensation kept failing; these orders are parked until someone looks.", query: "needs_operator=true" },
+    { id: "needs-operator", title: "Orders needing an operator", hint: "A step or compensation kept failing; these orders are parked until someone looks. Fix the cause, then retry the parked job.", query: "needs_operator=true",
+      action: (o, done) => parkedJobs(o, done) },
     { id: "paid", title: "Paid, not yet being set up", hint: "A payment may be reverted until provisioning starts.", query: "status=payment_confirmed",
       action: (o, done) => operatorAction(o, "payment/revert", "Revert payment", done) },
     { id: "provisioning", title: "Being set up", hint: "Cancelling deprovisions what was created and refunds the payment.", query: "status=provisioning",
@@ -931,6 +934,34 @@ async function operatorPage(root, token) {
     await load();
   }
   root.append(h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", id: "refresh-console", on: { click: () => render() } }, "Refresh")));
+}
+
+// The order's parked saga jobs, each with why it stopped and a retry.
+function parkedJobs(order, done) {
+  const box = h("div", { class: "parked-jobs" });
+  (async () => {
+    const r = await api("GET", `/v1/orders/${order.id}/jobs`);
+    if (!r.ok) return showProblem(box, r.data);
+    const parked = r.data.items.filter((j) => j.state === "parked");
+    if (!parked.length) box.append(h("p", { class: "hint" }, "No parked job (see the audit trail)."));
+    for (const job of parked) {
+      const reasonId = nextId("reason");
+      const form = h("form", { class: "operator-action", dataset: { job: job.id } },
+        h("p", { class: "parked-why" }, h("strong", {}, job.kind.replaceAll("_", " ")), `: ${job.last_error || "no error recorded"} (${job.attempts} attempts)`),
+        h("label", { for: reasonId, class: "visually-hidden" }, `Reason to retry the ${job.kind} job of order ${order.id.slice(0, 8)}`),
+        h("input", { id: reasonId, name: "reason", placeholder: "Reason", dataset: { pointer: "/reason" } }),
+        h("button", { type: "submit" }, "Retry"));
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const reason = form.reason.value.trim();
+        const path = `/v1/orders/${order.id}/jobs/${job.id}/retry`;
+        const res = await api("POST", path, { body: reason ? { reason } : {}, version: order.version });
+        if (res.ok) { announce(`Retry: done for order ${order.id.slice(0, 8)}.`); await done(); } else showProblem(form, res.data, "Retry did not work");
+      });
+      box.append(form);
+    }
+  })();
+  return box;
 }
 
 function operatorAction(order, path, label, done) {

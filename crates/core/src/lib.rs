@@ -53,8 +53,8 @@ pub use saga::{
 };
 pub use state::{ItemState, OrderState};
 pub use subscription::{
-    after_renewal_failure, months_per_period, period_bounds, period_end, renewal_due, DueAction, RenewalState,
-    Subscription, SubscriptionChange, SubscriptionId, SubscriptionRejection, SubscriptionStatus,
-    RENEWAL_RETRY_DELAYS_SECS,
+    after_renewal_failure, months_per_period, period_bounds, period_end, renewal_due, DueAction, IntentCheck,
+    RenewalState, Subscription, SubscriptionChange, SubscriptionId, SubscriptionRejection, SubscriptionStatus,
+    RENEWAL_RECHECK_SECS, RENEWAL_RETRY_DELAYS_SECS,
 };
 pub use violation::{pointer_join, Rule, Violation};

@@ -80,7 +80,8 @@ pub enum Command {
     },
     /// The payment provider confirmed payment (system).
     ConfirmPayment(Payment),
-    /// The payment window closed unpaid (system).
+    /// The payment window closed unpaid (system): the provider cancelled
+    /// the intent, or the order outlived `payment_window_secs` unpaid.
     ExpirePayment,
     /// Undo a confirmed payment before provisioning starts (operator).
     RevertPayment {
@@ -113,6 +114,12 @@ pub enum Command {
         /// The item.
         item: ItemId,
     },
+    /// An item's subscription ended and its resource is deleted at the
+    /// provider: it holds nothing any more (system).
+    EndItem {
+        /// The item.
+        item: ItemId,
+    },
     /// An item's credentials reached the customer (system).
     DeliverItem {
         /// The item.
@@ -129,6 +136,17 @@ pub enum Command {
     /// A payment arrived that the order can no longer accept (it is not
     /// awaiting one): all of it goes back (system).
     RefundUnacceptedPayment(Payment),
+    /// An operator sends a parked saga job back to work (its attempts
+    /// counted afresh); the order no longer waits for an operator unless
+    /// another of its jobs is still parked (operator).
+    RetryParkedJob {
+        /// The job.
+        job: String,
+        /// Whether another of the order's jobs stays parked.
+        others_parked: bool,
+        /// Why, for the audit trail.
+        reason: String,
+    },
     /// A compensation keeps failing: a person must look (system).
     ParkForOperator {
         /// What keeps failing.
@@ -153,10 +171,12 @@ impl Command {
             Command::FailItem { .. } => "fail an item of",
             Command::RollBackItem { .. } => "roll back an item of",
             Command::DeliverItem { .. } => "deliver an item of",
+            Command::EndItem { .. } => "end an item of",
             Command::Restore => "restore",
             Command::ChangeDeliveryAddress { .. } => "change the delivery address of",
             Command::RefundUnacceptedPayment(_) => "refund a payment it cannot accept of",
             Command::ParkForOperator { .. } => "park",
+            Command::RetryParkedJob { .. } => "retry a parked job of",
         }
     }
 
@@ -166,6 +186,7 @@ impl Command {
                 reason.clone()
             }
             Command::FailItem { reason, .. } => reason.clone(),
+            Command::RetryParkedJob { job, reason, .. } => format!("retry job {job}: {reason}"),
             Command::ChangeDeliveryAddress { address } => format!("delivery address set to {}", address.masked()),
             Command::FailValidation { problems } => problems
                 .iter()
@@ -350,6 +371,10 @@ pub fn decide(
         (PendingPayment, Command::ExpirePayment) => {
             allow(from, name, actor, &[Actor::System])?;
             d.cancel("payment expired");
+            // The intent goes void too (voiding one the provider cancelled
+            // already is done at once; one paid meanwhile is refunded whole
+            // when its payment arrives).
+            d.effects.push(Effect::CancelPaymentIntent);
         }
         (PendingPayment, Command::ConfirmPayment(payment)) => {
             allow(from, name, actor, &[Actor::System])?;
@@ -447,6 +472,15 @@ pub fn decide(
             d.item_step(item, name, &[ItemState::Active], ItemState::Delivered)?;
             d.emit(EventType::OrderServiceDelivered, json!({ "item_id": item }));
         }
+        (Provisioning | PartiallyFulfilled | Fulfilled, Command::EndItem { item }) => {
+            allow(from, name, actor, &[Actor::System])?;
+            // The order keeps its state (it was fulfilled); the item no
+            // longer runs, so nothing is left to deprovision on an unwind.
+            d.item_step(item, name, &[ItemState::Active, ItemState::Delivered], ItemState::Ended)?;
+            d.order
+                .compensations
+                .retain(|c| *c != Compensation::Deprovision { item });
+        }
         (Cancelled, Command::Restore) => {
             allow(from, name, actor, &[Actor::Operator])?;
             if d.order.deleted_at.take().is_none() {
@@ -470,6 +504,10 @@ pub fn decide(
             }
             let planned = plan::unaccepted_payment(&d.order, &payment);
             d.request_refund(Some(planned));
+        }
+        (_, Command::RetryParkedJob { others_parked, .. }) => {
+            allow(from, name, actor, &[Actor::Operator])?;
+            d.order.needs_operator = others_parked;
         }
         (_, Command::ParkForOperator { .. }) => {
             allow(from, name, actor, &[Actor::System])?;

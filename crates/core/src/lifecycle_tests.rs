@@ -731,6 +731,167 @@ fn a_payment_the_order_no_longer_awaits_goes_back_whole_and_changes_nothing_else
     assert!(apply(&paid, Command::RefundUnacceptedPayment(own), Actor::System).is_err());
 }
 
+#[test]
+fn an_operator_retrying_a_parked_job_clears_the_flag_unless_another_stays_parked() {
+    let parked = step(
+        confirmed(1),
+        Command::ParkForOperator {
+            reason: "deprovision keeps failing".into(),
+        },
+        Actor::System,
+    );
+    assert!(parked.needs_operator);
+    let retry = |others_parked| Command::RetryParkedJob {
+        job: "o:deprovision:1".into(),
+        others_parked,
+        reason: "provider fixed".into(),
+    };
+    let d = apply(&parked, retry(false), Actor::Operator).unwrap();
+    assert!(!d.order.needs_operator);
+    assert_eq!((d.audit.from, d.audit.to), (parked.state, parked.state));
+    assert_eq!(d.audit.reason, "retry job o:deprovision:1: provider fixed");
+    assert!(d.effects.is_empty() && d.events.is_empty());
+    assert!(
+        apply(&parked, retry(true), Actor::Operator)
+            .unwrap()
+            .order
+            .needs_operator
+    );
+    for actor in [Actor::Customer, Actor::System] {
+        assert!(apply(&parked, retry(false), actor).is_err(), "{actor:?}");
+    }
+}
+
+#[test]
+fn an_expired_payment_cancels_the_order_and_voids_its_intent_and_only_while_unpaid() {
+    let p = pending(2);
+    let d = apply(&p, Command::ExpirePayment, Actor::System).unwrap();
+    assert_eq!(d.order.state, OrderState::Cancelled);
+    assert!(d.order.deleted_at.is_some());
+    assert_eq!(d.effects, [Effect::CancelPaymentIntent]);
+    assert_eq!(event_types(&d), ["order.cancelled"]);
+    assert_eq!(d.events[0].data["reason"], "payment expired");
+    // Only the system expires a payment, and only one still awaited.
+    for (order, actor) in [
+        (pending(1), Actor::Customer),
+        (pending(1), Actor::Operator),
+        (confirmed(1), Actor::System),
+        (draft(1), Actor::System),
+        (d.order.clone(), Actor::System),
+    ] {
+        assert!(
+            apply(&order, Command::ExpirePayment, actor).is_err(),
+            "{} by {actor:?}",
+            order.state
+        );
+    }
+}
+
+#[test]
+fn an_ended_item_leaves_the_order_fulfilled_and_nothing_to_deprovision_or_count() {
+    let fulfilled = (0..2).fold(provisioning(2), |o, i| {
+        step(o, Command::ActivateItem { item: item_id(i) }, Actor::System)
+    });
+    assert_eq!(fulfilled.state, OrderState::Fulfilled);
+    let d = apply(&fulfilled, Command::EndItem { item: item_id(0) }, Actor::System).unwrap();
+    assert_eq!(
+        d.order.state,
+        OrderState::Fulfilled,
+        "the order was fulfilled; it stays so"
+    );
+    assert_eq!(d.order.item(item_id(0)).unwrap().state, ItemState::Ended);
+    assert!(!d
+        .order
+        .compensations
+        .contains(&Compensation::Deprovision { item: item_id(0) }));
+    assert!(d
+        .order
+        .compensations
+        .contains(&Compensation::Deprovision { item: item_id(1) }));
+    assert!(
+        d.effects.is_empty() && planned_refunds(&d).is_empty(),
+        "nothing is refunded"
+    );
+    // Only the system ends an item, only a running one, and only once.
+    assert!(apply(&fulfilled, Command::EndItem { item: item_id(0) }, Actor::Operator).is_err());
+    assert!(matches!(
+        apply(&d.order, Command::EndItem { item: item_id(0) }, Actor::System),
+        Err(Rejection::ItemState {
+            state: ItemState::Ended,
+            ..
+        })
+    ));
+    assert!(apply(&pending(1), Command::EndItem { item: item_id(0) }, Actor::System).is_err());
+    // An operator's cancel of a partly provisioned order unwinds only the
+    // item still provisioning, not the ended one.
+    let partly = step(
+        provisioning(2),
+        Command::ActivateItem { item: item_id(0) },
+        Actor::System,
+    );
+    let ended = step(partly, Command::EndItem { item: item_id(0) }, Actor::System);
+    let cancelled = apply(&ended, Command::Cancel { reason: "x".into() }, Actor::Operator).unwrap();
+    let deprovision: Vec<&Effect> = cancelled
+        .effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Deprovision { .. }))
+        .collect();
+    assert_eq!(
+        deprovision,
+        [&Effect::Deprovision {
+            items: vec![item_id(1)]
+        }]
+    );
+}
+
+#[test]
+fn a_second_report_of_a_settled_intent_is_recognised_whether_held_reverted_or_returned_whole() {
+    use crate::saga::{settled_intent, SettledIntent};
+    let recorded = |d: &Decision| -> Vec<Refund> {
+        planned_refunds(d)
+            .into_iter()
+            .map(|p| Refund::requested(d.order.tenant.clone(), d.order.id, p, now()))
+            .collect()
+    };
+    // Paid: the order holds the intent.
+    let paid = confirmed(1);
+    // Reverted by an operator: back to pending payment, the intent refunded.
+    let reverted = apply(&paid, Command::RevertPayment { reason: "dup".into() }, Actor::Operator).unwrap();
+    // Paid after the customer cancelled: returned whole.
+    let cancelled = step(pending(1), Command::Cancel { reason: "x".into() }, Actor::Customer);
+    let late = Payment {
+        reference: "pi_late".into(),
+        ..payment(cancelled.total)
+    };
+    let returned = apply(&cancelled, Command::RefundUnacceptedPayment(late), Actor::System).unwrap();
+    /// (case, order, its recorded refunds, intent reported, expected)
+    type Case<'a> = (&'a str, &'a Order, Vec<Refund>, &'a str, Option<SettledIntent>);
+    let cases: [Case<'_>; 6] = [
+        ("held", &paid, vec![], "pi_123", Some(SettledIntent::Held)),
+        ("another intent of a paid order", &paid, vec![], "pi_other", None),
+        (
+            "reverted",
+            &reverted.order,
+            recorded(&reverted),
+            "pi_123",
+            Some(SettledIntent::Reverted),
+        ),
+        (
+            "returned whole",
+            &returned.order,
+            recorded(&returned),
+            "pi_late",
+            Some(SettledIntent::ReturnedWhole),
+        ),
+        ("cancelled, nothing arrived yet", &cancelled, vec![], "pi_late", None),
+        ("awaiting payment", &pending(1), vec![], "pi_123", None),
+    ];
+    for (case, order, refunds, intent, expected) in cases {
+        assert_eq!(settled_intent(order, &refunds, intent), expected, "{case}");
+    }
+    assert_ne!(SettledIntent::Reverted.why(), SettledIntent::Held.why());
+}
+
 proptest! {
     #[test]
     fn the_refunds_decided_over_any_life_of_an_order_stay_within_the_payment(fails in proptest::collection::vec(0u128..3, 0..4), cancel in any::<bool>()) {

@@ -232,7 +232,12 @@ impl Order {
     /// The state the items put a provisioning order in.
     pub(crate) fn settled_state(&self) -> OrderState {
         let n = self.items.len();
-        let live = self.items.iter().filter(|i| i.state.is_live()).count();
+        // An item that ran until its subscription ended was fulfilled.
+        let live = self
+            .items
+            .iter()
+            .filter(|i| i.state.is_live() || i.state == ItemState::Ended)
+            .count();
         let in_flight = self.items.iter().filter(|i| !i.state.is_settled()).count();
         if live == n {
             OrderState::Fulfilled

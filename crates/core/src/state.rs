@@ -68,6 +68,9 @@ closed_set!(
         Failed = "failed",
         /// Deprovisioned and refunded: nothing of it remains.
         RolledBack = "rolled_back",
+        /// Its subscription ended and its resource was deleted at the
+        /// provider: it holds no capacity and counts against no quota. Final.
+        Ended = "ended",
     }
 );
 
@@ -79,7 +82,10 @@ impl ItemState {
 
     /// No more forward progress will happen to it.
     pub const fn is_settled(self) -> bool {
-        matches!(self, ItemState::Active | ItemState::Delivered | ItemState::RolledBack)
+        matches!(
+            self,
+            ItemState::Active | ItemState::Delivered | ItemState::RolledBack | ItemState::Ended
+        )
     }
 }
 

@@ -143,6 +143,11 @@ pub fn renewal_due(start: DateTime<Utc>, end: DateTime<Utc>, lead: Duration) -> 
 /// (`retry_delay_scale`), like the saga's.
 pub const RENEWAL_RETRY_DELAYS_SECS: [i64; 3] = [6 * 3600, 24 * 3600, 48 * 3600];
 
+/// How soon to ask the provider again about a renewal charge it still
+/// reports as processing (a bank debit can take days), once its
+/// confirmation is overdue.
+pub const RENEWAL_RECHECK_SECS: i64 = 6 * 3600;
+
 /// Given `failures` declined attempts so far (counting this one), when to
 /// try again, or `None` when the retries are used up.
 pub fn after_renewal_failure(failures: u32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -231,12 +236,32 @@ pub enum DueAction {
         /// 1 for the first attempt.
         attempt: u32,
     },
+    /// A charge the provider accepted was not confirmed by its deadline
+    /// (the period's end, then every [`RENEWAL_RECHECK_SECS`]): retrieve
+    /// the renewal's intent at the provider and let its answer decide
+    /// ([`Subscription::intent_checked`]).
+    CheckIntent {
+        /// The period being paid for.
+        period: u32,
+    },
     /// Bring the provider in line with the status (suspend or resume the
     /// service; `suspend` says which).
     SyncService {
         /// Whether the service must end up suspended.
         suspend: bool,
     },
+}
+
+/// What the provider says of a renewal's intent when asked (its
+/// confirmation being overdue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentCheck {
+    /// Paid, this much.
+    Paid(Money),
+    /// It failed, was cancelled, or waits for the customer again (why).
+    Failed(String),
+    /// Still being processed (a bank debit).
+    Processing,
 }
 
 /// A change the subscription refuses.
@@ -308,8 +333,8 @@ impl Subscription {
         match self.status {
             SubscriptionStatus::Cancelled => None,
             _ if self.cancel_at_period_end => Some(self.current_period_end),
-            // A charge awaits its webhook: nothing to do until it comes.
-            _ if self.awaiting_payment => None,
+            // A charge awaits its webhook: until its confirmation deadline.
+            _ if self.awaiting_payment => Some(self.confirm_by()),
             SubscriptionStatus::Suspended => self.next_renewal_at,
             SubscriptionStatus::Active | SubscriptionStatus::PastDue => Some(
                 self.next_renewal_at
@@ -336,9 +361,19 @@ impl Subscription {
                 DueAction::Nothing
             };
         }
-        let awaiting_webhook = matches!(renewal, Some(RenewalState::Confirming | RenewalState::Paid));
-        if self.awaiting_payment || awaiting_webhook {
+        if renewal == Some(RenewalState::Paid) {
             return DueAction::Nothing;
+        }
+        if self.awaiting_payment || renewal == Some(RenewalState::Confirming) {
+            // The webhook is awaited until the deadline; then the provider
+            // is asked (a lost webhook, a debit that failed days later).
+            return if now >= self.confirm_by() {
+                DueAction::CheckIntent {
+                    period: self.period + 1,
+                }
+            } else {
+                DueAction::Nothing
+            };
         }
         if now >= self.current_period_end && self.status != SubscriptionStatus::Suspended {
             return DueAction::Suspend;
@@ -403,7 +438,13 @@ impl Subscription {
     ) -> Result<SubscriptionChange, SubscriptionRejection> {
         self.renews(period)?;
         let mut next = self.bumped(now);
-        next.next_renewal_at = None;
+        // Confirmed by the period's end, or asked about then (a charge
+        // accepted after it: asked about a while later).
+        next.next_renewal_at = Some(if now >= self.current_period_end {
+            now + Duration::seconds(RENEWAL_RECHECK_SECS)
+        } else {
+            self.current_period_end
+        });
         next.awaiting_payment = true;
         Ok(SubscriptionChange {
             subscription: next,
@@ -425,6 +466,8 @@ impl Subscription {
         let mut next = self.bumped(now);
         next.renewal_failures = self.renewal_failures.saturating_add(1);
         next.next_renewal_at = retry_at;
+        // A charge the provider had accepted, failed later: no longer awaited.
+        next.awaiting_payment = false;
         if next.status == SubscriptionStatus::Active {
             next.status = SubscriptionStatus::PastDue;
         }
@@ -489,6 +532,47 @@ impl Subscription {
             subscription: next,
             events,
         })
+    }
+
+    /// What the provider answered about a renewal charge whose confirmation
+    /// is overdue ([`DueAction::CheckIntent`]): paid (a lost webhook) renews
+    /// it; failed or cancelled is a decline (the dunning schedule, `retry_at`,
+    /// then suspension at period end and the end after the grace period);
+    /// still processing is asked about again in [`RENEWAL_RECHECK_SECS`],
+    /// and once the period has ended the service is suspended meanwhile
+    /// (a later confirmation renews and resumes it).
+    pub fn intent_checked(
+        &self,
+        period: u32,
+        check: IntentCheck,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<SubscriptionChange, SubscriptionRejection> {
+        match check {
+            IntentCheck::Paid(amount) => self.renewal_paid(period, amount, now),
+            IntentCheck::Failed(reason) => self.charge_declined(period, &reason, retry_at, now),
+            IntentCheck::Processing => {
+                self.renews(period)?;
+                let unpaid_period_over = now >= self.current_period_end && self.status != SubscriptionStatus::Suspended;
+                let mut change = if unpaid_period_over {
+                    self.suspend(now)?
+                } else {
+                    SubscriptionChange {
+                        subscription: self.bumped(now),
+                        events: Vec::new(),
+                    }
+                };
+                change.subscription.awaiting_payment = true;
+                change.subscription.next_renewal_at = Some(now + Duration::seconds(RENEWAL_RECHECK_SECS));
+                Ok(change)
+            }
+        }
+    }
+
+    /// When a charge the provider accepted must be confirmed by: the
+    /// deadline set when it was accepted (or the period's end).
+    fn confirm_by(&self) -> DateTime<Utc> {
+        self.next_renewal_at.unwrap_or(self.current_period_end)
     }
 
     /// The provider confirmed the service suspended (or running again).
@@ -649,10 +733,22 @@ mod tests {
             let now = s.next_renewal_at.unwrap();
             assert_eq!(s.due(None, now), DueAction::Charge { period, attempt: 1 });
             s = s.charge_accepted(period, now).unwrap().subscription;
-            assert_eq!(s.next_action_at(), None, "waiting for the webhook");
+            // The webhook is awaited until the period's end, no longer.
+            assert_eq!(
+                s.next_action_at(),
+                Some(s.current_period_end),
+                "waiting for the webhook"
+            );
+            assert_eq!(
+                s.due(
+                    Some(RenewalState::Confirming),
+                    s.current_period_end - Duration::seconds(1)
+                ),
+                DueAction::Nothing
+            );
             assert_eq!(
                 s.due(Some(RenewalState::Confirming), s.current_period_end),
-                DueAction::Nothing
+                DueAction::CheckIntent { period }
             );
             let change = s.renewal_paid(period, s.price, now).unwrap();
             assert_eq!(change.events[0].event_type, EventType::SubscriptionRenewed);
@@ -661,6 +757,102 @@ mod tests {
             // The same confirmation again is not a second extension.
             assert!(s.renewal_paid(period, s.price, now).is_err());
         }
+    }
+
+    #[test]
+    fn a_renewal_never_confirmed_is_asked_about_at_its_deadline_and_the_answer_decides() {
+        let s = started("monthly", at(2027, 1, 10));
+        let charged_at = s.next_renewal_at.unwrap();
+        let awaiting = s.charge_accepted(2, charged_at).unwrap().subscription;
+        let end = awaiting.current_period_end;
+        let due_at = |sub: &Subscription, now| sub.due(Some(RenewalState::Confirming), now);
+        assert_eq!(due_at(&awaiting, end), DueAction::CheckIntent { period: 2 });
+        let retry = Some(end + Duration::hours(6));
+        let recheck = end + Duration::seconds(RENEWAL_RECHECK_SECS);
+        // (what the provider says at the deadline, then: status, awaiting,
+        //  next look, failures, events)
+        type Row = (
+            IntentCheck,
+            SubscriptionStatus,
+            bool,
+            Option<DateTime<Utc>>,
+            u32,
+            Vec<EventType>,
+        );
+        let rows: Vec<Row> = vec![
+            // The webhook was lost: paid after all, renewed.
+            (
+                IntentCheck::Paid(awaiting.price),
+                SubscriptionStatus::Active,
+                false,
+                Some(renewal_due(
+                    end,
+                    period_end(awaiting.anchor, awaiting.billing_cycle, 2),
+                    Duration::days(3),
+                )),
+                0,
+                vec![EventType::SubscriptionRenewed],
+            ),
+            // A debit that failed days later: a decline, on the dunning schedule.
+            (
+                IntentCheck::Failed("insufficient_funds".into()),
+                SubscriptionStatus::PastDue,
+                false,
+                retry,
+                1,
+                vec![EventType::SubscriptionRenewalFailed],
+            ),
+            // Still processing when the period is over: the service is
+            // suspended meanwhile, and the provider asked again later.
+            (
+                IntentCheck::Processing,
+                SubscriptionStatus::Suspended,
+                true,
+                Some(recheck),
+                0,
+                vec![EventType::SubscriptionSuspended],
+            ),
+        ];
+        for (check, status, still_awaiting, next_look, failures, events) in rows {
+            let label = format!("{check:?}");
+            let change = awaiting.intent_checked(2, check, retry, end).unwrap();
+            let next = &change.subscription;
+            assert_eq!(
+                (
+                    next.status,
+                    next.awaiting_payment,
+                    next.next_renewal_at,
+                    next.renewal_failures
+                ),
+                (status, still_awaiting, next_look, failures),
+                "{label}"
+            );
+            let types: Vec<EventType> = change.events.iter().map(|e| e.event_type).collect();
+            assert_eq!(types, events, "{label}");
+        }
+        // A failed debit leaves nothing awaited: the period's end suspends it.
+        let declined = awaiting
+            .intent_checked(2, IntentCheck::Failed("x".into()), None, end - Duration::days(1))
+            .unwrap()
+            .subscription;
+        assert_eq!(declined.due(Some(RenewalState::Declined), end), DueAction::Suspend);
+        // Still processing, suspended: asked again at the recheck, and a
+        // confirmation then renews and resumes it.
+        let processing = awaiting
+            .intent_checked(2, IntentCheck::Processing, None, end)
+            .unwrap()
+            .subscription;
+        assert_eq!(due_at(&processing, end), DueAction::SyncService { suspend: true });
+        let processing = processing.service_synced(true, end).subscription;
+        assert_eq!(due_at(&processing, recheck - Duration::seconds(1)), DueAction::Nothing);
+        assert_eq!(due_at(&processing, recheck), DueAction::CheckIntent { period: 2 });
+        let resumed = processing
+            .intent_checked(2, IntentCheck::Paid(processing.price), None, recheck)
+            .unwrap();
+        let types: Vec<EventType> = resumed.events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [EventType::SubscriptionRenewed, EventType::SubscriptionResumed]);
+        // An answer about another period changes nothing.
+        assert!(awaiting.intent_checked(3, IntentCheck::Processing, None, end).is_err());
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub use errors::{from_rejection, from_store, from_violations};
 pub use idempotent::{write_idempotently, Prepared};
 pub use openapi::{route_drift, OPENAPI};
 pub use orders::{
-    audit_trail, cancel_order, change_delivery_address, create_order, edit_order, get_order, list_orders,
-    redeliver_item, restore_order, revert_payment, submit_order,
+    audit_trail, cancel_order, change_delivery_address, create_order, edit_order, get_order, list_orders, order_jobs,
+    redeliver_item, restore_order, retry_parked_job, revert_payment, submit_order,
 };
 pub use products::{list_products, quote};
 pub use router::{dispatch, Params, Route};

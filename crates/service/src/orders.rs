@@ -1,5 +1,5 @@
 //! The order use cases: create, read, list, edit, submit, cancel, restore,
-//! and the audit trail.
+//! the audit trail, and the operator's view and retry of the saga's jobs.
 
 use orderflow_core::{
     check_quota, created_event, decide, parse_items, Command, ItemId, ItemSpec, Money, Order, OrderId, OrderState,
@@ -9,7 +9,7 @@ use orderflow_http::{
     check_if_match, decode_json, parse_query, ApiError, Cursor, FieldError, HttpResponse, Page, RequestParts, Role,
     DEFAULT_BODY_LIMIT, IF_MATCH_HEADER,
 };
-use orderflow_store::{Db, ListFilter};
+use orderflow_store::{Db, JobState, ListFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -466,6 +466,98 @@ pub fn redeliver_item<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Para
         Ok(Prepared {
             response,
             commit: Box::new(move |s| s.insert_jobs(&tenant, std::slice::from_ref(&job), now)),
+        })
+    })
+}
+
+/// `GET /v1/orders/{id}/jobs` (operators): the order's saga jobs, oldest
+/// first: what each does, where it is, its attempts and its last error,
+/// which for a parked job is why it stopped. With
+/// `GET /v1/orders?needs_operator=true` (the orders waiting for a person),
+/// what an operator needs to act on a dead end.
+pub fn order_jobs<D: Db>(ctx: &Ctx<D>, params: &Params) -> Result<HttpResponse, ApiError> {
+    ctx.principal.require_role(&[Role::Operator])?;
+    let order = load(ctx, order_id(params)?)?;
+    let jobs = ctx
+        .store
+        .jobs_of(&ctx.principal.tenant, order.id)
+        .map_err(|e| from_store(e, &ctx.correlation_id))?;
+    let items: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "id": j.id,
+                "kind": j.kind,
+                "item_id": j.item,
+                "state": job_state_name(j.state),
+                "attempts": j.attempts,
+                "next_attempt_at": j.next_attempt_at,
+                "last_error": j.last_error,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::json(200, &json!({ "items": items })))
+}
+
+fn job_state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Pending => "pending",
+        JobState::Running => "running",
+        JobState::Done => "done",
+        JobState::Parked => "parked",
+    }
+}
+
+/// `POST /v1/orders/{id}/jobs/{job}/retry` (operators; `If-Match` the
+/// order's version, `Idempotency-Key`): sends a parked job back to work,
+/// due at once with its attempts counted afresh, and audits it; the order
+/// no longer waits for an operator unless another of its jobs stays parked.
+/// A job that is not parked is a 409, and nothing changes.
+pub fn retry_parked_job<D: Db>(ctx: &Ctx<D>, request: &RequestParts, params: &Params) -> HttpResponse {
+    if let Err(e) = ctx.principal.require_role(&[Role::Operator]) {
+        return e.into();
+    }
+    write_idempotently(ctx, request, || {
+        let order = load(ctx, order_id(params)?)?;
+        check_if_match(request.header(IF_MATCH_HEADER), order.version)?;
+        let ReasonBody { reason } = optional_body(request)?;
+        let job_id = params.get("job").unwrap_or_default().to_owned();
+        let jobs = ctx
+            .store
+            .jobs_of(&ctx.principal.tenant, order.id)
+            .map_err(|e| from_store(e, &ctx.correlation_id))?;
+        let job = jobs
+            .iter()
+            .find(|j| j.id == job_id)
+            .ok_or_else(|| ApiError::not_found("job", &job_id))?;
+        if job.state != JobState::Parked {
+            return Err(ApiError::Conflict(orderflow_http::Conflict::Other {
+                detail: format!(
+                    "job {job_id} is {}; only a parked job can be retried",
+                    job_state_name(job.state)
+                ),
+            }));
+        }
+        let others_parked = jobs.iter().any(|j| j.id != job_id && j.state == JobState::Parked);
+        let command = Command::RetryParkedJob {
+            job: job_id.clone(),
+            others_parked,
+            reason: reason.unwrap_or_default(),
+        };
+        let decision = decide(&order, command, ctx.actor(), &ctx.catalog, ctx.now)
+            .map_err(|r| from_rejection(r, ctx.principal.role, &ctx.correlation_id))?;
+        let response = order_response(&decision.order, 200);
+        let (expected, subject) = (order.version, ctx.principal.subject.clone());
+        let (tenant, now) = (ctx.principal.tenant.clone(), ctx.now);
+        Ok(Prepared {
+            response,
+            commit: Box::new(move |s| {
+                // Retried meanwhile by someone else: the order changed too.
+                if !s.unpark_job(&tenant, &job_id, now)? {
+                    return Err(orderflow_store::StoreError::VersionConflict { expected });
+                }
+                s.apply(expected, &decision, &subject)
+            }),
         })
     })
 }

@@ -13,8 +13,8 @@
 use chrono::{DateTime, Utc};
 use orderflow_core::saga::{interpret_renewal_payment, RenewalVerdict};
 use orderflow_core::{
-    after_renewal_failure, BillingCycle, DueAction, Money, OrderId, ProductType, RenewalState, Subscription,
-    SubscriptionId, SubscriptionStatus, TenantId,
+    after_renewal_failure, BillingCycle, DueAction, IntentCheck, Money, OrderId, ProductType, RenewalState,
+    Subscription, SubscriptionId, SubscriptionStatus, TenantId,
 };
 use orderflow_http::{parse_query, ApiError, Cursor, HttpResponse, Page, RequestParts, Role};
 use orderflow_store::{Db, Renewal, Store, StoreError};
@@ -25,7 +25,7 @@ use crate::context::Ctx;
 use crate::errors::from_store;
 use crate::idempotent::{write_idempotently, Prepared};
 use crate::router::Params;
-use crate::saga::payments::SavedMethod;
+use crate::saga::payments::{IntentStatus, SavedMethod};
 use crate::saga::{CallError, Charge, PaymentEvent, PaymentProvider, SagaEnv};
 
 /// A subscription as the API shows it.
@@ -71,7 +71,9 @@ pub fn subscription_view(s: &Subscription) -> SubscriptionView {
         current_period: s.period,
         current_period_start: s.current_period_start,
         current_period_end: s.current_period_end,
-        next_renewal_at: s.next_renewal_at,
+        // While a charge awaits its confirmation, the stored time is when
+        // the provider is asked about it, not a new charge.
+        next_renewal_at: s.next_renewal_at.filter(|_| !s.awaiting_payment),
     }
 }
 
@@ -156,6 +158,9 @@ pub struct RenewReport {
     pub cancelled: u32,
     /// Suspended subscriptions ended unpaid after the grace period.
     pub ended_unpaid: u32,
+    /// Renewal charges whose confirmation was overdue, asked about at the
+    /// provider.
+    pub checked: u32,
     /// Subscriptions left for the next run after an error.
     pub errors: u32,
 }
@@ -245,6 +250,10 @@ fn renew_one<D: Db>(
                 env.store.write(|s| s.apply_subscription(sub.version, &change))?;
                 report.synced += 1;
             }
+            DueAction::CheckIntent { period } => {
+                check_intent(env, &sub, period)?;
+                report.checked += 1;
+            }
             DueAction::Charge { period, .. } => {
                 if charge(env, &sub, period)? {
                     report.charged += 1;
@@ -267,13 +276,14 @@ fn charge<D: Db>(env: &SagaEnv<D>, sub: &Subscription, period: u32) -> Result<bo
         None => env.providers.payments().and_then(|provider| {
             let saved = saved_method(env, provider, sub)?;
             let request = crate::saga::payments::renewal_intent(sub, period, saved);
-            provider.create_intent(env.out.as_ref(), &request).inspect(|intent| {
-                let linked = env
-                    .store
-                    .write(|s| s.link_renewal_intent(&renewal, provider.name(), intent, now));
-                if let Err(e) = linked {
-                    eprintln!("renew: intent {intent} of {} not linked yet: {e}", renewal.id);
-                }
+            // Never charged before it is linked to its renewal: a payment
+            // nobody can attribute would confirm nothing. The next attempt
+            // finds the same intent by its idempotency key and links it.
+            provider.create_intent(env.out.as_ref(), &request).and_then(|intent| {
+                env.store
+                    .write(|s| s.link_renewal_intent(&renewal, provider.name(), &intent, now))
+                    .map(|()| intent)
+                    .map_err(|e| CallError::Retryable(format!("renewal intent not linked: {e}")))
             })
         }),
     };
@@ -319,6 +329,59 @@ fn charge<D: Db>(env: &SagaEnv<D>, sub: &Subscription, period: u32) -> Result<bo
     Ok(accepted)
 }
 
+/// A renewal charge the provider accepted whose confirmation is overdue:
+/// its intent is retrieved at the provider and the answer decides
+/// ([`Subscription::intent_checked`]): paid renews it (the webhook was
+/// lost), failed or cancelled is a decline, still processing is asked
+/// about again later (the service suspended once the period is over). A
+/// failed retrieval is left for the next run.
+fn check_intent<D: Db>(env: &SagaEnv<D>, sub: &Subscription, period: u32) -> Result<(), StoreError> {
+    let Some(renewal) = env.store.renewal(&sub.tenant, sub.id, period)? else {
+        return Ok(());
+    };
+    let check = match &renewal.intent_id {
+        // Accepted without an intent cannot happen any more; treat it as a
+        // charge that did not go through.
+        None => IntentCheck::Failed("no payment intent linked".into()),
+        Some(intent) => {
+            let info = env
+                .providers
+                .payments()
+                .and_then(|p| p.retrieve_intent(env.out.as_ref(), intent))
+                .map_err(|e| StoreError::Db(orderflow_store::DbError::Other(e.to_string())))?;
+            match (info.status, info.amount) {
+                (IntentStatus::Succeeded, Ok(amount)) if amount == renewal.amount => IntentCheck::Paid(amount),
+                (IntentStatus::Succeeded, _) => IntentCheck::Failed("paid, but not the renewal's amount".into()),
+                (IntentStatus::Processing, _) => IntentCheck::Processing,
+                (IntentStatus::Canceled, _) => IntentCheck::Failed("the payment was cancelled".into()),
+                (IntentStatus::Open, _) => IntentCheck::Failed("the payment did not go through".into()),
+            }
+        }
+    };
+    let now = (env.clock)();
+    env.store.write(|s| {
+        let Some(current) = s.subscription(&sub.tenant, sub.id)? else {
+            return Ok(());
+        };
+        let Some(renewal) = s.renewal(&sub.tenant, sub.id, period)? else {
+            return Ok(());
+        };
+        let moved = match &check {
+            IntentCheck::Paid(_) => s.set_renewal_state(&renewal, RenewalState::Paid, None, now)?,
+            IntentCheck::Failed(why) => s.set_renewal_state(&renewal, RenewalState::Declined, Some(why), now)?,
+            IntentCheck::Processing => true,
+        };
+        if !moved {
+            return Ok(());
+        }
+        let retry_at = after_renewal_failure(current.renewal_failures + 1, now).map(|at| env.scaled(now, at));
+        if let Ok(change) = current.intent_checked(period, check.clone(), retry_at, now) {
+            s.apply_subscription(current.version, &change)?;
+        }
+        Ok(())
+    })
+}
+
 /// The payment method that paid the subscription's order, as the provider
 /// kept it for renewals (read from the order's payment intent), if any.
 fn saved_method<D: Db>(
@@ -360,14 +423,27 @@ pub fn apply_renewal_payment<D: Db>(
     provider: &str,
     event: &PaymentEvent,
     now: DateTime<Utc>,
+    retry_delay_scale: f64,
 ) -> Result<RenewalOutcome, StoreError> {
     let Some(report) = event.report(provider, now) else {
         return Ok(RenewalOutcome::Ignored("ignored: not a renewal payment".into()));
     };
     store.write(|s| {
         let sub = s.subscription(&renewal.tenant, renewal.subscription)?;
-        let verdict =
-            interpret_renewal_payment(sub.as_ref(), &renewal.id, renewal.period, renewal.amount, &report, now);
+        // As it is now: its charge accepted and awaiting confirmation, or not.
+        let renewal = s
+            .renewal(&renewal.tenant, renewal.subscription, renewal.period)?
+            .unwrap_or_else(|| renewal.clone());
+        let awaited = renewal.state == RenewalState::Confirming;
+        let verdict = interpret_renewal_payment(
+            sub.as_ref(),
+            &renewal.id,
+            renewal.period,
+            renewal.amount,
+            awaited,
+            &report,
+            now,
+        );
         let why = verdict.why();
         let outcome = match (&verdict, &sub) {
             (RenewalVerdict::Renew(_), Some(sub)) => RenewalOutcome::Renewed(sub.tenant.clone(), sub.id),
@@ -388,14 +464,28 @@ pub fn apply_renewal_payment<D: Db>(
         };
         match verdict {
             RenewalVerdict::Renew(change) => {
-                if s.set_renewal_state(renewal, RenewalState::Paid, None, now)? {
+                if s.set_renewal_state(&renewal, RenewalState::Paid, None, now)? {
                     s.apply_subscription(sub.version, &change)?;
+                }
+            }
+            RenewalVerdict::Decline(reason) => {
+                if s.set_renewal_state(&renewal, RenewalState::Declined, Some(&reason), now)? {
+                    let retry_at = after_renewal_failure(sub.renewal_failures + 1, now)
+                        .map(|at| crate::saga::scaled(now, at, retry_delay_scale));
+                    if let Ok(change) = sub.charge_declined(renewal.period, &reason, retry_at, now) {
+                        s.apply_subscription(sub.version, &change)?;
+                    }
                 }
             }
             RenewalVerdict::RefundLate(planned) => {
                 crate::saga::request_late_refund(s, sub, planned, now)?;
             }
-            RenewalVerdict::Flag(_) | RenewalVerdict::Ignore => {}
+            // Paid, but not as the renewal asked: kept with the renewal
+            // (durably; the webhook log is purged) for a person to settle.
+            RenewalVerdict::Flag(why) => {
+                s.note_renewal_problem(&renewal, &why, now)?;
+            }
+            RenewalVerdict::Ignore => {}
         }
         Ok(outcome)
     })

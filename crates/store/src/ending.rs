@@ -1,10 +1,11 @@
-//! Subscriptions to end at the providers: suspended ones never paid whose
-//! grace period is over (migration 10). Found across tenants (PostgreSQL: a
-//! SECURITY DEFINER function returning only ids); each is then ended
-//! inside its own tenant.
+//! What ends by time, found across tenants (PostgreSQL: SECURITY DEFINER
+//! functions returning only ids), each then ended inside its own tenant:
+//! subscriptions suspended and never paid whose grace period is over
+//! (migration 10), and orders still awaiting payment past the payment
+//! window (migration 13).
 
 use chrono::{DateTime, Utc};
-use orderflow_core::{SubscriptionId, TenantId};
+use orderflow_core::{OrderId, SubscriptionId, TenantId};
 
 use crate::codec::parse;
 use crate::db::{Db, Dialect, Param};
@@ -33,6 +34,33 @@ impl<D: Db> Store<D> {
                 Ok((
                     parse::<TenantId>("tenant id", r.text("tenant_id")?)?,
                     parse::<SubscriptionId>("subscription id", r.text("id")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` orders of any tenant still awaiting payment that were
+    /// submitted at or before `submitted_before` (now less the payment
+    /// window), oldest first.
+    pub fn expired_payments(
+        &self,
+        submitted_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, OrderId)>, StoreError> {
+        let sql = match self.db().dialect() {
+            Dialect::Sqlite => {
+                "SELECT tenant_id, id FROM orders
+                  WHERE state = 'pending_payment' AND submitted_at <= $1
+                  ORDER BY submitted_at, id LIMIT $2"
+            }
+            Dialect::Postgres => "SELECT tenant_id, id FROM orderflow_expired_payments($1, $2)",
+        };
+        let rows = self.run(sql, &[Param::Time(submitted_before), Param::Int(i64::from(limit))])?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse::<TenantId>("tenant id", r.text("tenant_id")?)?,
+                    parse::<OrderId>("order id", r.text("id")?)?,
                 ))
             })
             .collect()

@@ -1,8 +1,8 @@
 //! Operational figures for `GET /v1/internal/metrics`: the saga's job queue,
-//! the orders waiting for an operator, the outbox backlog and the orders per
-//! state, across every tenant, in one statement that always returns exactly
-//! one row (aggregates; Spin 4.0.0–4.0.2 never return from a query with no
-//! rows).
+//! the orders waiting for an operator, the outbox backlog, the orders per
+//! state and the renewals past their deadline, across every tenant, in one
+//! statement that always returns exactly one row (aggregates; Spin
+//! 4.0.0–4.0.2 never return from a query with no rows).
 //!
 //! On SQLite the statement reads the tables. On PostgreSQL the application
 //! role sees only its current tenant's rows (row-level security), so the
@@ -45,6 +45,10 @@ pub struct OpsMetrics {
     /// Orders per state, every state listed (zero included), cancelled
     /// (soft-deleted) orders included.
     pub orders_by_state: Vec<(OrderState, u64)>,
+    /// Subscriptions still running after their paid period ended, neither
+    /// renewed nor suspended (nor cancelled at period end): a renewal that
+    /// reached no outcome by its deadline.
+    pub renewals_past_deadline: u64,
 }
 
 impl OpsMetrics {
@@ -77,7 +81,10 @@ const SQLITE_METRICS: &str = "SELECT
     (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS outbox_backlog,
     (SELECT min(occurred_at) FROM outbox WHERE published_at IS NULL) AS outbox_oldest,
     (SELECT coalesce(json_group_object(state, n), '{}')
-       FROM (SELECT state, count(*) AS n FROM orders GROUP BY state)) AS orders_by_state";
+       FROM (SELECT state, count(*) AS n FROM orders GROUP BY state)) AS orders_by_state,
+    (SELECT count(*) FROM subscriptions
+      WHERE status IN ('active', 'past_due') AND NOT cancel_at_period_end AND current_period_end <= $1)
+      AS renewals_past_deadline";
 
 const POSTGRES_METRICS: &str = "SELECT * FROM orderflow_metrics($1)";
 
@@ -119,6 +126,7 @@ impl<D: Db> Store<D> {
             outbox_backlog: count(r.int("outbox_backlog")?)?,
             outbox_oldest: time("outbox_oldest")?,
             orders_by_state,
+            renewals_past_deadline: count(r.int("renewals_past_deadline")?)?,
         })
     }
 }

@@ -58,6 +58,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "overpayment",
         include_str!("../../../migrations/sqlite/0011_overpayment.sql"),
     ),
+    (
+        12,
+        "renewal_metrics",
+        include_str!("../../../migrations/sqlite/0012_renewal_metrics.sql"),
+    ),
+    (
+        13,
+        "day_two",
+        include_str!("../../../migrations/sqlite/0013_day_two.sql"),
+    ),
 ];
 
 /// `(version, name, PostgreSQL statements)`, in order: the same versions as
@@ -114,6 +124,16 @@ pub const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "overpayment",
         include_str!("../../../migrations/postgres/0011_overpayment.sql"),
+    ),
+    (
+        12,
+        "renewal_metrics",
+        include_str!("../../../migrations/postgres/0012_renewal_metrics.sql"),
+    ),
+    (
+        13,
+        "day_two",
+        include_str!("../../../migrations/postgres/0013_day_two.sql"),
     ),
 ];
 

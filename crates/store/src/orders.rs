@@ -334,15 +334,16 @@ impl<D: Db> Store<D> {
     }
 
     /// The specs of every item the tenant has running or on its way: items
-    /// of submitted, paid or provisioning orders that have not failed or
-    /// been rolled back. What counts against its quota.
+    /// of submitted, paid or provisioning orders that have not failed, been
+    /// rolled back, or ended with their subscription. What counts against
+    /// its quota.
     pub fn live_item_specs(&self, tenant: &TenantId) -> Result<Vec<ItemSpec>, StoreError> {
         let rows = self.in_tenant(tenant, |s| {
             s.run(
                 "SELECT i.spec FROM order_items i JOIN orders o ON o.id = i.order_id
               WHERE o.tenant_id = $1 AND i.tenant_id = $1
                 AND o.state NOT IN ('draft', 'cancelled', 'failed')
-                AND i.state NOT IN ('failed', 'rolled_back')",
+                AND i.state NOT IN ('failed', 'rolled_back', 'ended')",
                 &[tenant.as_str().into()],
             )
         })?;

@@ -31,7 +31,11 @@ fn cents(m: Money) -> Result<i64, StoreError> {
 
 impl<D: Db> Store<D> {
     /// Records the refunds among a decision's effects, as requested. Called
-    /// by [`Store::apply`] inside the decision's transaction and tenant.
+    /// by [`Store::apply`] inside the decision's transaction and tenant. A
+    /// refund id names what is refunded, so one already recorded is the
+    /// same refund decided again (a provider event delivered twice): it is
+    /// left as it is, not inserted twice (the insert would fail, and the
+    /// provider would retry the event for days).
     pub(crate) fn insert_refunds(
         &self,
         tenant: &TenantId,
@@ -41,6 +45,9 @@ impl<D: Db> Store<D> {
     ) -> Result<(), StoreError> {
         for effect in effects {
             if let Effect::Refund(planned) = effect {
+                if self.refund(tenant, &planned.id)?.is_some() {
+                    continue;
+                }
                 let refund = Refund::requested(tenant.clone(), order, planned.clone(), now);
                 self.insert_refund(&refund)?;
             }

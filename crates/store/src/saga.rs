@@ -130,7 +130,9 @@ impl<D: Db> Store<D> {
     /// Claims up to `limit` jobs that are due (or whose worker's lease ran
     /// out), optionally of one order only, marking them running until
     /// `now + lease` and counting the attempt. Jobs chained after another
-    /// wait until that one is done, and an item's deprovisioning waits until
+    /// wait until that one is done or parked (a parked deprovisioning holds
+    /// back neither the other items' rollback nor their refunds), and an
+    /// item's deprovisioning waits until
     /// no provisioning of it is under way, so it sees every resource created.
     ///
     /// Jobs of every tenant are claimed: on PostgreSQL the candidates come
@@ -202,7 +204,7 @@ impl<D: Db> Store<D> {
                   WHERE ((j.state = 'pending' AND j.next_attempt_at <= $1) OR (j.state = 'running' AND j.lease_until <= $1))
                     AND ($2 IS NULL OR j.order_id = $2)
                     AND ($4 IS NULL OR instr($4, ',' || j.kind || ',') > 0)
-                    AND (j.after_job IS NULL OR EXISTS (SELECT 1 FROM saga_jobs a WHERE a.id = j.after_job AND a.state = 'done'))
+                    AND (j.after_job IS NULL OR EXISTS (SELECT 1 FROM saga_jobs a WHERE a.id = j.after_job AND a.state IN ('done', 'parked')))
                     AND (j.kind <> 'deprovision' OR NOT EXISTS (
                           SELECT 1 FROM saga_jobs p
                            WHERE p.item_id = j.item_id AND p.kind = 'provision' AND p.state IN ('pending', 'running')))
@@ -396,6 +398,23 @@ impl<D: Db> Store<D> {
             "state = 'parked', lease_until = NULL, last_error = $3, updated_at = $4",
             &[error.into(), Param::Time(now)],
         )
+    }
+
+    /// Sends the tenant's parked job `id` back to work: due at `now`, its
+    /// attempts counted afresh (an operator's retry). `false` when it is
+    /// not parked (retried already, or never parked). Call inside
+    /// [`Store::write`], with the decision that records the retry.
+    pub fn unpark_job(&self, tenant: &TenantId, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let rows = self.in_tenant(tenant, |s| {
+            s.run(
+                "UPDATE saga_jobs SET state = 'pending', attempts = 0, next_attempt_at = $3, lease_until = NULL,
+                        updated_at = $3
+                  WHERE tenant_id = $1 AND id = $2 AND state = 'parked'
+                 RETURNING id",
+                &[tenant.as_str().into(), id.into(), Param::Time(now)],
+            )
+        })?;
+        Ok(!rows.is_empty())
     }
 
     /// One job, of any tenant: a handed-over job arrives as a bare id (on

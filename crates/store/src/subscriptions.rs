@@ -437,6 +437,27 @@ impl<D: Db> Store<D> {
         Ok(!rows.is_empty())
     }
 
+    /// Records on a renewal not yet paid a payment that could not be taken
+    /// as it (another amount, another currency): kept with the renewal, not
+    /// only in the webhook log, which is purged after its window. `false`
+    /// when the renewal is paid already.
+    pub fn note_renewal_problem(&self, renewal: &Renewal, why: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let rows = self.in_tenant(&renewal.tenant, |s| {
+            s.run(
+                "UPDATE subscription_renewals SET last_error = $2, updated_at = $3
+                  WHERE id = $1 AND tenant_id = $4 AND state <> 'paid'
+                 RETURNING id",
+                &[
+                    renewal.id.as_str().into(),
+                    why.into(),
+                    Param::Time(now),
+                    renewal.tenant.as_str().into(),
+                ],
+            )
+        })?;
+        Ok(!rows.is_empty())
+    }
+
     /// The renewal a payment intent pays, and whose it is. Webhooks carry
     /// no tenant; on PostgreSQL `orderflow_renewal_intent_owner` answers
     /// with the two ids, and the renewal is then read in its tenant.

@@ -244,8 +244,9 @@ contract!(
     reads_in_one_snapshot_never_see_a_commit_that_lands_between_them,
     the_refund_and_job_checks_list_exactly_the_domain_names,
     a_cancelled_paid_order_records_its_refund_and_its_job_with_the_decision,
-    the_database_refuses_more_refunded_than_paid_and_a_refund_twice,
+    the_database_refuses_more_refunded_than_paid_and_a_refund_decided_twice_is_recorded_once,
     a_refund_moves_forward_under_its_version,
+    orders_unpaid_past_the_window_are_found_across_tenants_oldest_first,
 );
 
 fn migrating_twice_changes_nothing(f: Fixture) {
@@ -808,7 +809,7 @@ fn a_cancelled_paid_order_records_its_refund_and_its_job_with_the_decision(f: Fi
     assert_eq!(refund_jobs[0].payload["refund_id"], json!(r.planned.id));
 }
 
-fn the_database_refuses_more_refunded_than_paid_and_a_refund_twice(f: Fixture) {
+fn the_database_refuses_more_refunded_than_paid_and_a_refund_decided_twice_is_recorded_once(f: Fixture) {
     let store = f.store();
     let order = new_order(&store, "acme", 1, now());
     let (paid, cancel) = paid_and_cancelled(&store, &order);
@@ -846,13 +847,69 @@ fn the_database_refuses_more_refunded_than_paid_and_a_refund_twice(f: Fixture) {
         ..first.clone()
     }));
     assert!(store.write(|s| s.apply(cancel.order.version, &again, "u")).is_err());
-    // The same refund id again (a replayed decision): refused.
+    // The same refund id again (a provider event delivered twice, decided
+    // twice): the decision is written, the refund already recorded is left
+    // as it was, not inserted twice.
     again.effects = vec![Effect::Refund(PlannedRefund {
         amount: Money::eur(dec!(0.01)),
-        ..first
+        ..first.clone()
     })];
-    assert!(store.write(|s| s.apply(cancel.order.version, &again, "u")).is_err());
+    store.write(|s| s.apply(cancel.order.version, &again, "u")).unwrap();
     assert_eq!(f.count("refunds"), 1);
+    let kept = store.refund(&tenant("acme"), &first.id).unwrap().unwrap();
+    assert_eq!(kept.planned.amount, first.amount, "the recorded refund is unchanged");
+}
+
+fn orders_unpaid_past_the_window_are_found_across_tenants_oldest_first(f: Fixture) {
+    let store = f.store();
+    let submitted_at = |order: &Order, at: DateTime<Utc>| {
+        let d = decide(
+            order,
+            Command::Submit {
+                shown_total: order.total,
+            },
+            Actor::Customer,
+            &Catalog::standard(),
+            at,
+        )
+        .unwrap();
+        store.write(|s| s.apply(order.version, &d, "u")).unwrap();
+        d.order
+    };
+    let second = submitted_at(&new_order(&store, "acme", 1, now()), now() + Duration::seconds(1));
+    let first = submitted_at(&new_order(&store, "globex", 2, now()), now());
+    // Submitted after the cut-off, never submitted, or paid: not listed.
+    submitted_at(&new_order(&store, "acme", 3, now()), now() + Duration::hours(1));
+    new_order(&store, "acme", 4, now());
+    let paid = submitted_at(&new_order(&store, "initech", 5, now()), now());
+    let confirmed = decide(
+        &paid,
+        Command::ConfirmPayment(Payment {
+            provider: "stripe".into(),
+            reference: "pi_5".into(),
+            amount: paid.total,
+            paid_at: now(),
+        }),
+        Actor::System,
+        &Catalog::standard(),
+        now(),
+    )
+    .unwrap();
+    store.write(|s| s.apply(paid.version, &confirmed, "webhook")).unwrap();
+
+    let cut_off = now() + Duration::seconds(10);
+    assert_eq!(
+        store.expired_payments(cut_off, 10).unwrap(),
+        [(tenant("globex"), first.id), (tenant("acme"), second.id)]
+    );
+    assert_eq!(
+        store.expired_payments(cut_off, 1).unwrap(),
+        [(tenant("globex"), first.id)]
+    );
+    assert!(store
+        .expired_payments(now() - Duration::seconds(1), 10)
+        .unwrap()
+        .is_empty());
 }
 
 fn a_refund_moves_forward_under_its_version(f: Fixture) {

@@ -33,7 +33,43 @@ metrics_contract!(
     an_empty_queue_reports_zeros_and_every_state,
     jobs_are_counted_by_what_a_tick_would_do_with_them,
     parked_orders_states_and_the_outbox_backlog_span_every_tenant,
+    a_subscription_running_past_its_paid_period_unsuspended_is_a_renewal_past_its_deadline,
 );
+
+fn a_subscription_running_past_its_paid_period_unsuspended_is_a_renewal_past_its_deadline(f: Fixture) {
+    let lead = Duration::days(3);
+    let start = |k: usize| {
+        let s = Subscription::start(f.order.tenant.clone(), f.order.id, &f.order.items[k], now(), lead);
+        assert!(f.store.write(|st| st.start_subscription(&s)).unwrap());
+        s
+    };
+    // One renewal awaiting the provider (charge accepted, webhook never came),
+    // one cancelled at period end, one suspended at its period's end.
+    let awaiting = start(0);
+    let change = awaiting.charge_accepted(2, now() + Duration::days(28)).unwrap();
+    f.store
+        .write(|s| s.apply_subscription(awaiting.version, &change))
+        .unwrap();
+    let cancelling = start(1);
+    let change = cancelling.request_cancel(now()).unwrap().unwrap();
+    f.store
+        .write(|s| s.apply_subscription(cancelling.version, &change))
+        .unwrap();
+    let suspended = start(2);
+    let period_end = suspended.current_period_end;
+    let change = suspended.suspend(period_end).unwrap();
+    f.store
+        .write(|s| s.apply_subscription(suspended.version, &change))
+        .unwrap();
+
+    let before = f.store.ops_metrics(period_end - Duration::seconds(1)).unwrap();
+    assert_eq!(before.renewals_past_deadline, 0, "every period still runs");
+    let after = f.store.ops_metrics(period_end + Duration::minutes(5)).unwrap();
+    assert_eq!(
+        after.renewals_past_deadline, 1,
+        "only the unconfirmed renewal: the cancelled one ends, the suspended one is suspended"
+    );
+}
 
 fn state(m: &OpsMetrics, s: OrderState) -> u64 {
     m.orders_by_state.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n)

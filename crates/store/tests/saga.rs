@@ -121,6 +121,44 @@ fn chained_compensations_run_one_after_another(f: Fixture) {
     assert_eq!(second.iter().map(|j| j.item).collect::<Vec<_>>(), [Some(item(2))]);
 }
 
+fn a_parked_compensation_does_not_hold_back_the_one_chained_after_it(f: Fixture) {
+    let jobs = jobs_for(
+        f.order.id,
+        5,
+        &[Effect::Deprovision {
+            items: vec![item(3), item(2)],
+        }],
+    );
+    f.store.write(|s| s.insert_jobs(&f.order.tenant, &jobs, now())).unwrap();
+    let first = f.store.claim_due_jobs(now(), Duration::seconds(30), 10, None).unwrap();
+    assert_eq!(first.iter().map(|j| j.item).collect::<Vec<_>>(), [Some(item(3))]);
+    // Still running: the next waits.
+    assert!(f
+        .store
+        .claim_due_jobs(now(), Duration::seconds(30), 10, None)
+        .unwrap()
+        .is_empty());
+    f.store
+        .write(|s| s.park_job(&first[0], "keeps failing", now()))
+        .unwrap();
+    let second = f.store.claim_due_jobs(now(), Duration::seconds(30), 10, None).unwrap();
+    assert_eq!(second.iter().map(|j| j.item).collect::<Vec<_>>(), [Some(item(2))]);
+    // An operator's retry sends the parked one back to work, attempts afresh.
+    assert!(f
+        .store
+        .write(|s| s.unpark_job(&f.order.tenant, &first[0].id, now()))
+        .unwrap());
+    assert!(!f
+        .store
+        .write(|s| s.unpark_job(&f.order.tenant, &first[0].id, now()))
+        .unwrap());
+    let again = f.store.claim_due_jobs(now(), Duration::seconds(30), 10, None).unwrap();
+    assert_eq!(
+        (again.len(), again[0].id.as_str(), again[0].attempts),
+        (1, first[0].id.as_str(), 1)
+    );
+}
+
 fn deprovisioning_waits_while_the_item_is_still_being_provisioned(f: Fixture) {
     let provision = jobs_for(f.order.id, 3, &[Effect::Provision { item: item(1) }]);
     let deprovision = jobs_for(f.order.id, 4, &[Effect::Deprovision { items: vec![item(1)] }]);
@@ -332,6 +370,7 @@ saga_contract!(
     a_claimed_job_is_not_claimed_again_until_its_lease_runs_out,
     a_retried_job_waits_for_its_time_and_a_finished_one_never_returns,
     chained_compensations_run_one_after_another,
+    a_parked_compensation_does_not_hold_back_the_one_chained_after_it,
     deprovisioning_waits_while_the_item_is_still_being_provisioned,
     a_webhook_event_is_recorded_once,
     a_payment_intent_leads_back_to_its_order_and_tenant,

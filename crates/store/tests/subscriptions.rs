@@ -174,6 +174,26 @@ fn a_renewal_intent_leads_back_to_its_renewal_and_a_paid_renewal_stays_paid(f: F
     assert_eq!((stored.state, stored.paid_at), (RenewalState::Paid, Some(now())));
 }
 
+fn a_payment_the_renewal_could_not_take_is_kept_with_it(f: Fixture) {
+    let s = started(&f, 0);
+    let renewal = f.store.write(|st| st.start_renewal(&s, 2, true, now())).unwrap();
+    let why = "flagged: paid 5.00 EUR, the renewal is 20.10 EUR";
+    assert!(f
+        .store
+        .write(|st| st.note_renewal_problem(&renewal, why, now()))
+        .unwrap());
+    let stored = f.store.renewal(&s.tenant, s.id, 2).unwrap().unwrap();
+    assert_eq!((stored.state, stored.last_error.as_deref()), (renewal.state, Some(why)));
+    // Once paid, a renewal's record is final.
+    f.store
+        .write(|st| st.set_renewal_state(&stored, RenewalState::Paid, None, now()))
+        .unwrap();
+    assert!(!f
+        .store
+        .write(|st| st.note_renewal_problem(&renewal, "another", now()))
+        .unwrap());
+}
+
 fn a_due_subscription_is_claimed_by_one_run_until_its_lease_ends(f: Fixture) {
     let s = started(&f, 0);
     let due = s.next_renewal_at.unwrap();
@@ -237,6 +257,7 @@ saga_contract!(
     a_change_is_written_with_its_events_and_a_stale_version_changes_nothing,
     one_renewal_per_subscription_and_period_even_when_started_concurrently,
     a_renewal_intent_leads_back_to_its_renewal_and_a_paid_renewal_stays_paid,
+    a_payment_the_renewal_could_not_take_is_kept_with_it,
     a_due_subscription_is_claimed_by_one_run_until_its_lease_ends,
     the_schema_checks_list_exactly_the_subscription_states,
 );

@@ -264,6 +264,9 @@ pub struct StepContext {
     pub now: DateTime<Utc>,
     /// How soon to ask again about a resource still being created.
     pub poll_interval: Duration,
+    /// How long a resource may stay in creation before the item is rolled
+    /// back and refunded, as a permanent failure.
+    pub provision_deadline: Duration,
     /// Whether this worker holds the credentials key (only the components
     /// that seal or open access details do).
     pub can_seal: bool,
@@ -384,6 +387,13 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: StepContext) ->
                 Action::EndSubscription { item },
                 Finish,
             ],
+            // An ended subscription's resource is gone: the item ends, and
+            // its capacity (and, by its state, its quota) is given back.
+            (JobKind::DeprovisionSubscription, Some(item)) => vec![
+                Apply(Command::EndItem { item }),
+                Action::ReleaseCapacity { item },
+                Finish,
+            ],
             // Only the first delivery moves the item; re-deliveries of a
             // delivered item just send again.
             (JobKind::Deliver, _) => match item_of(Some(ItemState::Active)) {
@@ -423,9 +433,17 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: StepContext) ->
                     ctx.now,
                 );
             };
+            // The deadline counts from the first poll (older jobs without
+            // one start counting now).
+            let since = match &job.payload {
+                JobPayload::Provision(p) => p.creating_since,
+                _ => None,
+            }
+            .unwrap_or(ctx.now);
             let poll_again = |due| Action::Advance {
                 payload: JobPayload::Provision(ProvisionPayload {
                     resource_id: Some(resource.clone()),
+                    creating_since: Some(since),
                 }),
                 due,
             };
@@ -453,6 +471,15 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: StepContext) ->
                 // Just created and not running yet (or the first question
                 // failed): record it; the next run polls.
                 _ if fresh => vec![save, poll_again(ctx.now)],
+                Ok(ResourceState::Creating) if ctx.now - since >= ctx.provision_deadline => after_failure(
+                    order,
+                    job,
+                    &Failure::Permanent(format!(
+                        "resource {resource} still being created after {} minutes",
+                        (ctx.now - since).num_minutes()
+                    )),
+                    ctx.now,
+                ),
                 Ok(ResourceState::Creating) => vec![poll_again(ctx.now + ctx.poll_interval)],
                 Ok(ResourceState::Failed(why)) => after_failure(
                     order,
@@ -482,6 +509,20 @@ pub fn next(order: &Order, job: &SagaJob, outcome: Outcome, ctx: StepContext) ->
             }
         }
     }
+}
+
+/// A failed attempt that never reached its call: the job's hand-over to
+/// the component that owns its kind was answered with an error or not at
+/// all (a trap, a store error there). It counts like a failed call, so a
+/// step that fails deterministically is retried on its schedule and then
+/// rolled back or parked, never re-run every second for ever.
+pub fn after_failed_hand_over(order: &Order, job: &SagaJob, error: &str, now: DateTime<Utc>) -> Vec<Action> {
+    after_failure(
+        order,
+        job,
+        &Failure::Retryable(format!("hand-over failed: {error}")),
+        now,
+    )
 }
 
 /// After a failed call: retry on the step's schedule, or do what the step

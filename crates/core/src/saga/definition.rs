@@ -244,7 +244,7 @@ pub const SAGA: &[StepDef] = &[
     },
     StepDef {
         kind: JobKind::DeprovisionSubscription,
-        does: "delete an ended subscription's resource at the cloud provider",
+        does: "delete an ended subscription's resource at the cloud provider, end the item, free its capacity",
         owner: Owner::ProvisionStep,
         per_item: true,
         after: &[],

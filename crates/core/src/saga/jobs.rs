@@ -34,6 +34,10 @@ pub struct ProvisionPayload {
     /// The resource, once created: later runs poll it instead of creating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
+    /// Since when the provider has reported it still being created (its
+    /// first poll): past the provisioning deadline the item is rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creating_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The input of a `refund` job: which recorded refund to execute.
@@ -289,6 +293,7 @@ mod tests {
     fn payloads_read_back_as_they_were_written_and_a_bad_one_is_named() {
         let written = JobPayload::Provision(ProvisionPayload {
             resource_id: Some("res-1".into()),
+            creating_since: Some(chrono::DateTime::UNIX_EPOCH),
         });
         assert_eq!(JobPayload::parse(JobKind::Provision, &written.to_value()), Ok(written));
         assert_eq!(

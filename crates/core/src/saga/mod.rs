@@ -26,8 +26,9 @@ pub mod refunds;
 pub mod unwind;
 
 pub use decisions::{
-    after_void_refused, call_for, next, quota_minus, quota_sum, recreate_after_failure, validation_problems,
-    validation_stage, Action, Call, Failure, Outcome, ResourceState, SagaJob, StepContext, ValidationStage,
+    after_failed_hand_over, after_void_refused, call_for, next, quota_minus, quota_sum, recreate_after_failure,
+    validation_problems, validation_stage, Action, Call, Failure, Outcome, ResourceState, SagaJob, StepContext,
+    ValidationStage,
 };
 pub use definition::{
     describe, handoff_url, retry_delay, step, JobKind, Owner, StepDef, Undo, WhenExhausted, COMPENSATION_DELAYS_SECS,
@@ -39,7 +40,8 @@ pub use jobs::{
     ProvisionPayload, RefundPayload, SubscriptionEndPayload,
 };
 pub use payments::{
-    interpret_payment, interpret_renewal_payment, Ignored, PaymentReport, PaymentVerdict, RenewalVerdict, Reported,
+    interpret_payment, interpret_renewal_payment, settled_intent, Ignored, PaymentReport, PaymentVerdict,
+    RenewalVerdict, Reported, SettledIntent,
 };
 pub use refunds::{
     check_refund_bounds, interpret_refund_report, refund_state_of_provider_status, ObservedRefund, PlannedRefund,

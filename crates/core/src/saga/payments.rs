@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::refunds::{plan, PlannedRefund};
+use super::refunds::{plan, PlannedRefund, Refund, RefundScope};
 use crate::catalog::Catalog;
 use crate::lifecycle::{decide, Actor, Command, Decision, Rejection};
 use crate::money::Money;
@@ -60,8 +60,9 @@ impl PaymentReport {
 pub enum Ignored {
     /// It reports nothing the order acts on.
     NotAStateChange,
-    /// The payment it reports is the one the order holds already.
-    AlreadyRecorded,
+    /// The intent it reports paid has had its outcome already: the order
+    /// holds it, an operator reverted it, or it went back whole.
+    Settled(SettledIntent),
     /// The order has moved past what it reports.
     OrderIs(OrderState),
 }
@@ -71,7 +72,7 @@ impl Ignored {
     pub fn why(&self) -> String {
         match self {
             Ignored::NotAStateChange => "ignored: not a state change".into(),
-            Ignored::AlreadyRecorded => "ignored: payment already recorded".into(),
+            Ignored::Settled(settled) => settled.why().into(),
             Ignored::OrderIs(state) => format!("ignored: order is {state}"),
         }
     }
@@ -108,18 +109,68 @@ impl PaymentVerdict {
     }
 }
 
-/// The one interpretation of a payment report for `order`, as the system.
+/// What an order already did with a payment intent. A provider may report
+/// one payment's success by more than one event (Stripe sends
+/// `payment_intent.succeeded` and `checkout.session.completed`) and
+/// delivers each again until acknowledged: once an intent has an outcome,
+/// a later report of its success changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettledIntent {
+    /// The order holds this payment (confirmed, perhaps refunded since).
+    Held,
+    /// An operator reverted it: its money was given back, and it stays dead.
+    Reverted,
+    /// It arrived when the order no longer awaited a payment and went back whole.
+    ReturnedWhole,
+}
+
+impl SettledIntent {
+    /// Why a later success report for the intent is ignored.
+    pub fn why(self) -> &'static str {
+        match self {
+            SettledIntent::Held => "ignored: payment already recorded",
+            SettledIntent::Reverted => "ignored: payment reverted by an operator",
+            SettledIntent::ReturnedWhole => "ignored: payment already refunded whole",
+        }
+    }
+}
+
+/// The outcome `intent` already has on `order`, whose recorded refunds are
+/// `refunds`; `None` when its success would be news.
+pub fn settled_intent(order: &Order, refunds: &[Refund], intent: &str) -> Option<SettledIntent> {
+    if order.payment.as_ref().is_some_and(|p| p.reference == intent) {
+        return Some(SettledIntent::Held);
+    }
+    let scope_of = |scope: RefundScope| {
+        refunds
+            .iter()
+            .any(|r| r.planned.scope == scope && r.planned.payment_reference == intent)
+    };
+    if scope_of(RefundScope::Revert) {
+        Some(SettledIntent::Reverted)
+    } else if scope_of(RefundScope::LatePayment) {
+        Some(SettledIntent::ReturnedWhole)
+    } else {
+        None
+    }
+}
+
+/// The one interpretation of a payment report for `order` (whose recorded
+/// refunds are `refunds`), as the system.
 pub fn interpret_payment(
     order: &Order,
+    refunds: &[Refund],
     report: &PaymentReport,
     catalog: &Catalog,
     now: DateTime<Utc>,
 ) -> PaymentVerdict {
     let system = |command: Command| decide(order, command, Actor::System, catalog, now);
     let command = match &report.reported {
-        Reported::Paid(_) if order.payment.as_ref().is_some_and(|p| p.reference == report.intent) => {
-            // Another event for the payment we already recorded.
-            return PaymentVerdict::Ignore(Ignored::AlreadyRecorded);
+        Reported::Paid(_) if settled_intent(order, refunds, &report.intent).is_some() => {
+            // Another report of a payment that has its outcome already
+            // (held, reverted, or returned whole): nothing new.
+            let settled = settled_intent(order, refunds, &report.intent).unwrap_or(SettledIntent::Held);
+            return PaymentVerdict::Ignore(Ignored::Settled(settled));
         }
         Reported::Paid(Ok(amount)) => Command::ConfirmPayment(report.payment(*amount)),
         // Paid in a currency the order is not in: flag it, like any mismatch.
@@ -166,6 +217,10 @@ pub enum RenewalVerdict {
     RefundLate(PlannedRefund),
     /// Paid, but not as the renewal asked: recorded for a person (why).
     Flag(String),
+    /// A charge the provider had accepted failed or was cancelled later (a
+    /// bank debit returned): a decline, as if the charge had been refused
+    /// (the dunning schedule, then suspension and the end).
+    Decline(String),
     /// Nothing changes.
     Ignore,
 }
@@ -177,23 +232,40 @@ impl RenewalVerdict {
             RenewalVerdict::Renew(_) => "applied: renewal paid".into(),
             RenewalVerdict::RefundLate(_) => "refunded: the subscription had ended".into(),
             RenewalVerdict::Flag(why) => why.clone(),
+            RenewalVerdict::Decline(why) => format!("applied: renewal declined ({why})"),
             RenewalVerdict::Ignore => "ignored: not a renewal payment".into(),
         }
     }
 }
 
 /// The one interpretation of a payment report for the renewal `renewal`
-/// (of `period`, asking `asked`) of `sub` (`None`: the subscription is gone).
+/// (of `period`, asking `asked`; `awaited` when the provider accepted its
+/// charge and its confirmation is awaited) of `sub` (`None`: the
+/// subscription is gone).
 pub fn interpret_renewal_payment(
     sub: Option<&Subscription>,
     renewal: &str,
     period: u32,
     asked: Money,
+    awaited: bool,
     report: &PaymentReport,
     now: DateTime<Utc>,
 ) -> RenewalVerdict {
-    let Reported::Paid(amount) = &report.reported else {
-        return RenewalVerdict::Ignore;
+    let amount = match &report.reported {
+        Reported::Paid(amount) => amount,
+        // An accepted charge that fails later is a decline; one the renewal
+        // run saw declined was recorded as such when it charged.
+        Reported::Declined | Reported::Canceled
+            if awaited && sub.is_some_and(|s| s.status != SubscriptionStatus::Cancelled) =>
+        {
+            let why = if report.reported == Reported::Canceled {
+                "the payment was cancelled"
+            } else {
+                "the payment failed"
+            };
+            return RenewalVerdict::Decline(why.into());
+        }
+        _ => return RenewalVerdict::Ignore,
     };
     match (amount, sub) {
         (Ok(amount), Some(sub)) if sub.status == SubscriptionStatus::Cancelled => {
@@ -228,8 +300,8 @@ mod tests {
     }
 
     /// The verdict's kind and the command or refund it decides, in words.
-    fn verdict(order: &Order, report: &PaymentReport) -> String {
-        let v = interpret_payment(order, report, &Catalog::standard(), now());
+    fn verdict(order: &Order, refunds: &[Refund], report: &PaymentReport) -> String {
+        let v = interpret_payment(order, refunds, report, &Catalog::standard(), now());
         let audit = |d: &Decision| format!("{} ({} -> {})", d.audit.command, d.audit.from, d.audit.to);
         match &v {
             PaymentVerdict::Command(d) => format!("command: {}", audit(d)),
@@ -255,69 +327,131 @@ mod tests {
         });
         let confirmed = order(&[submit.clone(), paid]);
         let cancelled = order(&[submit, Command::Cancel { reason: "x".into() }]);
-        let table: &[(&Order, PaymentReport, &str)] = &[
+        // What an operator's revert and a late payment leave recorded.
+        let recorded = |d: &Decision| -> Vec<Refund> {
+            d.effects
+                .iter()
+                .filter_map(|e| match e {
+                    crate::lifecycle::Effect::Refund(p) => {
+                        Some(Refund::requested(d.order.tenant.clone(), d.order.id, p.clone(), now()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let reverted = decide(
+            &confirmed,
+            Command::RevertPayment { reason: "dup".into() },
+            Actor::Operator,
+            &Catalog::standard(),
+            now(),
+        )
+        .unwrap();
+        let returned = match interpret_payment(
+            &cancelled,
+            &[],
+            &report("pi_1", Reported::Paid(Ok(eur(dec!(10.00))))),
+            &Catalog::standard(),
+            now(),
+        ) {
+            PaymentVerdict::Refund(d) => d,
+            other => panic!("a late payment goes back: {other:?}"),
+        };
+        let (reverted_refunds, returned_refunds) = (recorded(&reverted), recorded(&returned));
+        let none: &[Refund] = &[];
+        let table: &[(&Order, &[Refund], PaymentReport, &str)] = &[
             (
                 &pending,
+                none,
                 report("pi_1", Reported::Paid(Ok(eur(dec!(10.00))))),
                 "command: confirm payment of (pending_payment -> payment_confirmed)",
             ),
             // More than the total is accepted (the excess goes back in the same decision).
             (
                 &pending,
+                none,
                 report("pi_1", Reported::Paid(Ok(eur(dec!(12.00))))),
                 "command: confirm payment of (pending_payment -> payment_confirmed)",
             ),
             (
                 &pending,
+                none,
                 report("pi_1", Reported::Paid(Ok(eur(dec!(9.00))))),
                 "park: flagged: payment of 9.00 EUR does not match the order total 10.00 EUR",
             ),
             (
                 &pending,
+                none,
                 report("pi_1", Reported::Paid(Err("paid in USD".into()))),
                 "command: park (pending_payment -> pending_payment)",
             ),
             (
                 &pending,
+                none,
                 report("pi_1", Reported::Canceled),
                 "command: expire payment of (pending_payment -> cancelled)",
             ),
             (
                 &pending,
+                none,
                 report("pi_1", Reported::Declined),
                 "ignored: not a state change",
             ),
-            (&pending, report("pi_1", Reported::Other), "ignored: not a state change"),
+            (
+                &pending,
+                none,
+                report("pi_1", Reported::Other),
+                "ignored: not a state change",
+            ),
             (
                 &confirmed,
+                none,
                 report("pi_1", Reported::Paid(Ok(eur(dec!(10.00))))),
                 "ignored: payment already recorded",
             ),
             (
                 &confirmed,
+                none,
                 report("pi_1", Reported::Canceled),
                 "ignored: order is payment_confirmed",
             ),
             // A second payment, or one after the order was cancelled, goes back whole.
             (
                 &confirmed,
+                none,
                 report("pi_2", Reported::Paid(Ok(eur(dec!(10.00))))),
                 "refund: refund a payment it cannot accept of (payment_confirmed -> payment_confirmed)",
             ),
             (
                 &cancelled,
+                none,
                 report("pi_1", Reported::Paid(Ok(eur(dec!(10.00))))),
                 "refund: refund a payment it cannot accept of (cancelled -> cancelled)",
             ),
             (
                 &cancelled,
+                none,
                 report("pi_1", Reported::Canceled),
                 "ignored: order is cancelled",
             ),
+            // A reverted intent stays dead; a payment returned whole is not
+            // returned twice (a second event for it, a provider's retry).
+            (
+                &reverted.order,
+                &reverted_refunds,
+                report("pi_1", Reported::Paid(Ok(eur(dec!(10.00))))),
+                "ignored: payment reverted by an operator",
+            ),
+            (
+                &returned.order,
+                &returned_refunds,
+                report("pi_1", Reported::Paid(Ok(eur(dec!(10.00))))),
+                "ignored: payment already refunded whole",
+            ),
         ];
         let mut wrong = Vec::new();
-        for (order, report, expected) in table {
-            let got = verdict(order, report);
+        for (order, refunds, report, expected) in table {
+            let got = verdict(order, refunds, report);
             if got != *expected {
                 wrong.push(format!(
                     "{} {:?}:\n  expected {expected}\n  got      {got}",
@@ -334,12 +468,77 @@ mod tests {
             shown_total: eur(dec!(10.00)),
         }]);
         let paid = report("pi_1", Reported::Paid(Ok(eur(dec!(10.00)))));
-        let PaymentVerdict::Command(first) = interpret_payment(&pending, &paid, &Catalog::standard(), now()) else {
+        let PaymentVerdict::Command(first) = interpret_payment(&pending, &[], &paid, &Catalog::standard(), now())
+        else {
             panic!("the first report confirms the payment");
         };
         assert_eq!(
-            interpret_payment(&first.order, &paid, &Catalog::standard(), now()),
-            PaymentVerdict::Ignore(Ignored::AlreadyRecorded)
+            interpret_payment(&first.order, &[], &paid, &Catalog::standard(), now()),
+            PaymentVerdict::Ignore(Ignored::Settled(SettledIntent::Held))
         );
+    }
+
+    #[test]
+    fn a_renewal_charge_that_fails_after_it_was_accepted_is_a_decline_once() {
+        let catalog = Catalog::standard();
+        let active = {
+            let o = order(&[
+                Command::Submit {
+                    shown_total: eur(dec!(10.00)),
+                },
+                Command::ConfirmPayment(Payment {
+                    provider: "fake".into(),
+                    reference: "pi_1".into(),
+                    amount: eur(dec!(10.00)),
+                    paid_at: now(),
+                }),
+                Command::StartValidation,
+                Command::PassValidation,
+            ]);
+            let item = o.items[0].id;
+            let active = decide(&o, Command::ActivateItem { item }, Actor::System, &catalog, now()).unwrap();
+            Subscription::start(
+                o.tenant.clone(),
+                o.id,
+                &active.order.items[0],
+                now(),
+                chrono::Duration::days(3),
+            )
+        };
+        let mut ended = active.clone();
+        ended.status = SubscriptionStatus::Cancelled;
+        let price = active.price;
+        let verdict = |sub: Option<&Subscription>, awaited: bool, reported: Reported| {
+            interpret_renewal_payment(sub, "r2", 2, price, awaited, &report("pi_r2", reported), now()).why()
+        };
+        let rows = [
+            (
+                Some(&active),
+                true,
+                Reported::Declined,
+                "applied: renewal declined (the payment failed)",
+            ),
+            (
+                Some(&active),
+                true,
+                Reported::Canceled,
+                "applied: renewal declined (the payment was cancelled)",
+            ),
+            // Declined when charged: the renewal run recorded it already.
+            (
+                Some(&active),
+                false,
+                Reported::Declined,
+                "ignored: not a renewal payment",
+            ),
+            (Some(&ended), true, Reported::Declined, "ignored: not a renewal payment"),
+            (None, true, Reported::Declined, "ignored: not a renewal payment"),
+            (Some(&active), true, Reported::Other, "ignored: not a renewal payment"),
+            (Some(&active), true, Reported::Paid(Ok(price)), "applied: renewal paid"),
+        ];
+        for (sub, awaited, reported, expected) in rows {
+            let label = format!("{:?} awaited {awaited} {reported:?}", sub.map(|s| s.status));
+            assert_eq!(verdict(sub, awaited, reported), expected, "{label}");
+        }
     }
 }

@@ -164,6 +164,7 @@ mod decisions {
         StepContext {
             now: now(),
             poll_interval: Duration::seconds(1),
+            provision_deadline: Duration::minutes(30),
             can_seal: true,
         }
     }
@@ -194,6 +195,7 @@ mod decisions {
             payload: match kind {
                 JobKind::Provision => JobPayload::Provision(ProvisionPayload {
                     resource_id: resource.map(str::to_owned),
+                    creating_since: resource.map(|_| now()),
                 }),
                 _ => JobPayload::Empty,
             },
@@ -259,6 +261,66 @@ mod decisions {
     }
 
     #[test]
+    fn a_resource_still_being_created_past_the_deadline_rolls_the_item_back() {
+        let order = provisioning();
+        let polling = job(JobKind::Provision, 1, Some("r1"));
+        let creating = || Outcome::Polled {
+            resource: "r1".into(),
+            fresh: false,
+            status: Ok(ResourceState::Creating),
+        };
+        // (minutes since the first poll, what follows)
+        let cases = [(0, false), (29, false), (30, true), (240, true)];
+        for (minutes, rolled_back) in cases {
+            let at = StepContext {
+                now: now() + Duration::minutes(minutes),
+                ..ctx()
+            };
+            let actions = next(&order, &polling, creating(), at);
+            if rolled_back {
+                let reason = format!("permanent: resource r1 still being created after {minutes} minutes");
+                assert_eq!(
+                    actions,
+                    [
+                        Action::Apply(Command::FailItem {
+                            item: item(),
+                            reason: reason.clone()
+                        }),
+                        Action::GiveUp { error: reason },
+                    ],
+                    "{minutes} min"
+                );
+            } else {
+                assert_eq!(
+                    actions,
+                    [Action::Advance {
+                        payload: polling.payload.clone(),
+                        due: at.now + Duration::seconds(1)
+                    }],
+                    "{minutes} min: polled again, the first poll's time kept"
+                );
+            }
+        }
+        // A fresh resource starts the count at its first poll.
+        let fresh = Outcome::Polled {
+            resource: "r2".into(),
+            fresh: true,
+            status: Ok(ResourceState::Creating),
+        };
+        let actions = next(&order, &job(JobKind::Provision, 1, None), fresh, ctx());
+        assert_eq!(
+            actions[1],
+            Action::Advance {
+                payload: JobPayload::Provision(ProvisionPayload {
+                    resource_id: Some("r2".into()),
+                    creating_since: Some(now()),
+                }),
+                due: now()
+            }
+        );
+    }
+
+    #[test]
     fn the_fifth_failure_retries_in_30_seconds_and_the_sixth_rolls_the_item_back() {
         let order = provisioning();
         let failed = || Outcome::Failed(Failure::Retryable("503".into()));
@@ -318,6 +380,24 @@ mod decisions {
                 Action::Apply(Command::RollBackItem { item: item() }),
                 Action::ReleaseCapacity { item: item() },
                 Action::EndSubscription { item: item() },
+                Action::Finish,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_ended_subscriptions_deleted_resource_ends_its_item_and_frees_its_capacity() {
+        let order = provisioning();
+        assert_eq!(
+            next(
+                &order,
+                &job(JobKind::DeprovisionSubscription, 1, None),
+                Outcome::Done,
+                ctx()
+            ),
+            [
+                Action::Apply(Command::EndItem { item: item() }),
+                Action::ReleaseCapacity { item: item() },
                 Action::Finish,
             ]
         );

@@ -57,6 +57,11 @@ pub fn prometheus_text(m: &OpsMetrics) -> String {
         .map(|(s, n)| (Some(("state", s.as_str())), n.to_string()))
         .collect();
     family("orderflow_orders", "Orders by state, cancelled ones included.", &states);
+    family(
+        "orderflow_renewals_past_deadline",
+        "Subscriptions still running after their paid period ended, neither renewed nor suspended.",
+        &[(None, m.renewals_past_deadline.to_string())],
+    );
     out
 }
 
@@ -84,6 +89,7 @@ mod tests {
                 .iter()
                 .map(|s| (*s, u64::from(*s == OrderState::Fulfilled) * 4))
                 .collect(),
+            renewals_past_deadline: 2,
         };
         let text = prometheus_text(&m);
         for expected in [
@@ -97,6 +103,7 @@ mod tests {
             "orderflow_outbox_oldest_unpublished_age_seconds 5\n",
             "orderflow_orders{state=\"fulfilled\"} 4\n",
             "orderflow_orders{state=\"draft\"} 0\n",
+            "orderflow_renewals_past_deadline 2\n",
             "# TYPE orderflow_orders gauge\n",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");

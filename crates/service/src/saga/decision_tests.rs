@@ -16,7 +16,7 @@ use orderflow_core::{
 use orderflow_store::{JobState, NativeSqlite, Store};
 use uuid::Uuid;
 
-use super::worker::{run_due_jobs, SagaEnv};
+use super::worker::{drive, record_failed_hand_over, run_due_jobs, run_job, SagaEnv};
 use crate::world::clock::{self, now as clock};
 use crate::world::{quiet_crashes, Crashed, Fakes, Fault, Op};
 
@@ -318,11 +318,12 @@ fn mended(at: At) -> &'static str {
         At::CancelIntent => CANCELLED,
         At::Deprovision => ROLLED_BACK_DELETED,
         At::Refund => ROLLED_BACK_UNCREATED,
+        // The resource is gone: the item has ended (its capacity freed).
         At::DeprovisionSubscription => {
-            "fulfilled [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 1; e-mails 1; parked jobs 0"
+            "fulfilled [ended] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 1; e-mails 1; parked jobs 0"
         }
         At::VoidRenewalIntent => {
-            "fulfilled [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 1; resources 1 deleted 1; e-mails 1; parked jobs 0"
+            "fulfilled [ended] refunded 0.00 (at the provider 0); intents 1 cancelled 1; resources 1 deleted 1; e-mails 1; parked jobs 0"
         }
     }
 }
@@ -363,7 +364,7 @@ fn exhausted(at: At) -> &'static str {
             "fulfilled (needs operator) [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 0; e-mails 1; parked jobs 1"
         }
         At::VoidRenewalIntent => {
-            "fulfilled (needs operator) [delivered] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 1; e-mails 1; parked jobs 1"
+            "fulfilled (needs operator) [ended] refunded 0.00 (at the provider 0); intents 1 cancelled 0; resources 1 deleted 1; e-mails 1; parked jobs 1"
         }
     }
 }
@@ -490,6 +491,92 @@ fn a_cancellation_mid_saga_walks_the_compensations_back() {
     assert_eq!(
         w.summary(),
         "cancelled [rolled_back,rolled_back] refunded 20.00 (at the provider 2); intents 1 cancelled 0; resources 2 deleted 2; e-mails 1; parked jobs 0"
+    );
+}
+
+#[test]
+fn a_step_whose_hand_over_keeps_failing_counts_its_attempts_then_rolls_back_and_parks() {
+    let w = World::new(1);
+    w.settle();
+    w.pay();
+    // Every step runs here but provisioning and its undo, whose component
+    // answers 500 every time it is handed a job (a deterministic trap).
+    let tick = || {
+        drive(&w.env.store, clock, w.env.lease, 100, None, |job| {
+            if matches!(job.kind, JobKind::Provision | JobKind::Deprovision) {
+                record_failed_hand_over(&w.env.store, &w.env.catalog, 1.0, job, "answered 500", clock())?;
+                Ok(false)
+            } else {
+                run_job(&w.env, job)
+            }
+        })
+        .unwrap()
+    };
+    let mut waits = Vec::new();
+    for _ in 0..30 {
+        tick();
+        let provision = w
+            .env
+            .store
+            .jobs_of(&w.tenant, w.order)
+            .unwrap()
+            .into_iter()
+            .find(|j| j.kind == JobKind::Provision)
+            .unwrap();
+        if provision.state != JobState::Pending {
+            break;
+        }
+        waits.push((provision.next_attempt_at - clock()).num_seconds());
+        clock::set_now(provision.next_attempt_at);
+    }
+    assert_eq!(waits, [2, 4, 8, 16, 30], "the forward schedule, not every second");
+    for _ in 0..12 {
+        clock::advance(Duration::seconds(301));
+        tick();
+    }
+    let jobs = w.jobs();
+    let of = |kind| jobs.iter().find(|(k, _, _)| *k == kind).copied().unwrap();
+    assert_eq!(
+        of(JobKind::Provision),
+        (JobKind::Provision, JobState::Done, 6),
+        "given up"
+    );
+    assert_eq!(of(JobKind::Deprovision), (JobKind::Deprovision, JobState::Parked, 9));
+    let order = w.order();
+    assert!(order.needs_operator);
+    assert_eq!(order.items[0].state.as_str(), "failed");
+    assert!(w.fakes().resources.is_empty(), "no provider call was ever made");
+}
+
+#[test]
+fn a_parked_deprovisioning_holds_back_neither_the_other_items_rollback_nor_their_refunds() {
+    let w = World::new(3);
+    w.settle();
+    w.pay();
+    // Two items run; the third is still being created when an operator cancels.
+    w.fakes().creating_polls = 1;
+    w.fail(Op::CreateResource, Some(item_id(3).to_string()), Fault::Retryable, 1);
+    w.run();
+    let states: Vec<_> = w.order().items.iter().map(|i| i.state.as_str()).collect();
+    assert_eq!(states, ["delivered", "delivered", "provisioning"]);
+    // The second item's resource cannot be deleted, ever.
+    let second = w.fakes().resources[&item_id(2).to_string()].clone();
+    w.fail(Op::DeleteResource, Some(second), Fault::Retryable, 1000);
+    w.command(
+        Command::Cancel {
+            reason: "operator stop".into(),
+        },
+        Actor::Operator,
+    );
+    w.settle();
+    // Its deprovisioning parks; the first item's, chained after it, still
+    // runs: rolled back and refunded.
+    let states: Vec<_> = w.order().items.iter().map(|i| i.state.as_str()).collect();
+    assert_eq!(states, ["rolled_back", "failed", "rolled_back"], "{}", w.summary());
+    assert!(w.order().needs_operator);
+    assert_eq!(
+        w.summary(),
+        "cancelled (needs operator) [rolled_back,failed,rolled_back] refunded 20.00 (at the provider 2); intents 1 cancelled 0; resources 3 deleted 2; e-mails 2; parked jobs 1"
     );
 }
 

@@ -3,6 +3,7 @@
 //! due jobs and records each outcome as a decision.
 
 pub mod clouds;
+mod expiry;
 pub mod mailers;
 mod outbound;
 pub mod payments;
@@ -17,6 +18,7 @@ mod worker;
 #[cfg(test)]
 mod decision_tests;
 
+pub use expiry::{expire_unpaid_orders, EXPIRY_BATCH};
 pub use outbound::{OutRequest, OutResponse, Outbound};
 pub use payments::{PaymentChange, PaymentConfig, PaymentEvent, PaymentProvider};
 pub use providers::{
@@ -28,6 +30,6 @@ pub use vault::{Vault, VaultError, NONCE_LEN};
 pub use webhook::{handle_payment_webhook, WebhookOutcome};
 pub(crate) use worker::SUBJECT as SAGA_SUBJECT;
 pub use worker::{
-    drive, provider_timeout, run_claimed_job, run_due_jobs, run_handed_jobs, run_job, SagaEnv, TickReport,
-    RELEASE_DELAY,
+    drive, provider_timeout, record_failed_hand_over, run_claimed_job, run_due_jobs, run_handed_jobs, run_job, scaled,
+    SagaEnv, TickReport, RELEASE_DELAY,
 };

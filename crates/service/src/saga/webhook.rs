@@ -33,6 +33,9 @@ pub enum WebhookOutcome {
 /// oversized one; nothing changes), then the typed change is applied; 2xx
 /// otherwise (so the provider stops retrying), with the outcome in the body.
 /// Event types the domain does not act on are recorded and acknowledged.
+/// `retry_delay_scale` scales the dunning schedule of a renewal declined by
+/// an event (1 outside tests), as the renewal run scales it.
+#[allow(clippy::too_many_arguments)]
 pub fn handle_payment_webhook<D: Db>(
     store: &Store<D>,
     catalog: &Catalog,
@@ -40,6 +43,7 @@ pub fn handle_payment_webhook<D: Db>(
     secrets: &WebhookSecrets,
     request: &RequestParts,
     now: DateTime<Utc>,
+    retry_delay_scale: f64,
     correlation_id: &str,
 ) -> Result<(HttpResponse, WebhookOutcome), ApiError> {
     // The provider signs with the real time: check it against the system
@@ -62,13 +66,20 @@ pub fn handle_payment_webhook<D: Db>(
     };
     if matches!(event.change, PaymentChange::RefundUpdated { .. }) {
         // A refund's outcome: moves our refund record (super::refunds).
-        let outcome = super::refunds::apply_refund_event(store, catalog, name, &event, now).map_err(store_error)?;
+        // (Each path re-reads and decides again if it loses a version race.)
+        let outcome = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            super::refunds::apply_refund_event(store, catalog, name, &event, now)
+        })
+        .map_err(store_error)?;
         return Ok((respond(&outcome), outcome));
     }
     if let Some(renewal) = store.renewal_of_intent(intent_id).map_err(store_error)? {
         // A subscription's renewal, not an order: the same signed path.
         use crate::subscriptions::{apply_renewal_payment, RenewalOutcome};
-        let outcome = apply_renewal_payment(store, &renewal, name, &event, now).map_err(store_error)?;
+        let outcome = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            apply_renewal_payment(store, &renewal, name, &event, now, retry_delay_scale)
+        })
+        .map_err(store_error)?;
         let outcome = match outcome {
             RenewalOutcome::Renewed(tenant, id) => WebhookOutcome::Renewed(tenant, id),
             RenewalOutcome::Duplicate => WebhookOutcome::Duplicate,
@@ -78,8 +89,13 @@ pub fn handle_payment_webhook<D: Db>(
     }
     let target = store.order_of_intent(intent_id).map_err(store_error)?;
     let report = event.report(name, now);
-    let outcome = store
-        .write(|s| {
+    // The order may change between this transaction's read and its write (a
+    // customer's cancel, the saga): the version-guarded write then fails and
+    // the event is read and decided again, against the order as it is now,
+    // rather than answering the provider with a conflict it would retry for
+    // days. Bounded: each round loses only to a write that committed.
+    let outcome = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+        store.write(|s| {
             let Some((tenant, order_id)) = &target else {
                 let fresh = s.record_webhook(name, &event.id, &event.kind, None, "unknown payment intent", now)?;
                 return Ok(if fresh {
@@ -96,11 +112,13 @@ pub fn handle_payment_webhook<D: Db>(
                     WebhookOutcome::Duplicate
                 });
             };
-            // What the event means for the order is the core's call.
+            // What the event means for the order is the core's call, given
+            // what the order already did with the intent (its refunds).
+            let refunds = s.refunds_of(tenant, *order_id)?;
             let verdict = report
                 .as_ref()
                 .map_or(PaymentVerdict::Ignore(Ignored::NotAStateChange), |r| {
-                    interpret_payment(&order, r, catalog, now)
+                    interpret_payment(&order, &refunds, r, catalog, now)
                 });
             let (label, outcome) = match &verdict {
                 PaymentVerdict::Command(_) | PaymentVerdict::Refund(_) => {
@@ -121,8 +139,26 @@ pub fn handle_payment_webhook<D: Db>(
             }
             Ok(outcome)
         })
-        .map_err(store_error)?;
+    })
+    .map_err(store_error)?;
     Ok((respond(&outcome), outcome))
+}
+
+/// How many times the webhook reads and decides an order event before it
+/// gives a version conflict up (as 409; the provider delivers again).
+pub const WEBHOOK_DECIDE_ROUNDS: u32 = 5;
+
+/// Runs `attempt` until it does not lose a version race, at most `rounds`
+/// times; the last conflict is returned as it is.
+pub fn again_on_conflict<T>(rounds: u32, mut attempt: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let mut left = rounds.max(1);
+    loop {
+        left -= 1;
+        match attempt() {
+            Err(StoreError::VersionConflict { .. }) if left > 0 => continue,
+            other => return other,
+        }
+    }
 }
 
 /// The acknowledgement, naming what became of the event.
@@ -137,4 +173,39 @@ fn respond(outcome: &WebhookOutcome) -> HttpResponse {
         }
     };
     HttpResponse::json(200, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_version_race_is_decided_again_but_not_forever() {
+        let conflict = || StoreError::VersionConflict { expected: 2 };
+        // Loses twice, then wins: the third round's answer.
+        let mut rounds = 0;
+        let won = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            rounds += 1;
+            if rounds < 3 {
+                Err(conflict())
+            } else {
+                Ok(rounds)
+            }
+        });
+        assert_eq!(won, Ok(3));
+        // Always loses: gives up after the bound, with the conflict.
+        let mut rounds = 0;
+        let lost: Result<(), _> = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            rounds += 1;
+            Err(conflict())
+        });
+        assert_eq!((lost, rounds), (Err(conflict()), WEBHOOK_DECIDE_ROUNDS));
+        // Any other error is not a race: answered at once.
+        let mut rounds = 0;
+        let other: Result<(), _> = again_on_conflict(WEBHOOK_DECIDE_ROUNDS, || {
+            rounds += 1;
+            Err(StoreError::Corrupt("x".into()))
+        });
+        assert_eq!((other, rounds), (Err(StoreError::Corrupt("x".into())), 1));
+    }
 }

@@ -42,6 +42,9 @@ pub struct SagaEnv<D: Db, P = Providers> {
     pub lease: Duration,
     /// How soon to ask again about a resource still being created.
     pub poll_interval: Duration,
+    /// How long a resource may stay in creation before its item is rolled
+    /// back (`provision_deadline_secs`).
+    pub provision_deadline: Duration,
     /// Multiplies every retry delay: 1 in production; tests shrink the
     /// 2-4-8-16-30 s schedule to run it in seconds.
     pub retry_delay_scale: f64,
@@ -57,15 +60,61 @@ impl<D: Db, P> SagaEnv<D, P> {
     /// `at`, with its distance from `now` scaled by `retry_delay_scale`
     /// (the saga's retries and the renewals' both).
     pub(crate) fn scaled(&self, now: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
-        let millis = (at - now).num_milliseconds();
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_precision_loss,
-            clippy::float_arithmetic
-        )]
-        let scaled = (millis as f64 * self.retry_delay_scale).round() as i64;
-        now + Duration::milliseconds(scaled)
+        scaled(now, at, self.retry_delay_scale)
     }
+}
+
+/// `at`, with its distance from `now` multiplied by `scale`.
+pub fn scaled(now: DateTime<Utc>, at: DateTime<Utc>, scale: f64) -> DateTime<Utc> {
+    let millis = (at - now).num_milliseconds();
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_precision_loss,
+        clippy::float_arithmetic
+    )]
+    let scaled = (millis as f64 * scale).round() as i64;
+    now + Duration::milliseconds(scaled)
+}
+
+/// Records a failed hand-over of the claimed `job` (its owner answered with
+/// an error, or could not be reached) as a failed attempt of its step, as
+/// the core decides it ([`orderflow_core::saga::after_failed_hand_over`]): a retry
+/// on the step's schedule (delays multiplied by `retry_delay_scale`), then
+/// the item rolled back, the order failed or the job parked. A claim that
+/// moved on meanwhile gives `ClaimLost`.
+pub fn record_failed_hand_over<D: Db>(
+    store: &Store<D>,
+    catalog: &Catalog,
+    retry_delay_scale: f64,
+    job: &Job,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    store.write(|s| {
+        let Some(order) = s.order(&job.tenant, job.order)? else {
+            return s.park_job(job, "order not found", now);
+        };
+        let payload = match JobPayload::parse(job.kind, &job.payload) {
+            Ok(payload) => payload,
+            Err(e) => return s.park_job(job, &e, now),
+        };
+        let saga_job = SagaJob {
+            kind: job.kind,
+            item: job.item,
+            attempts: job.attempts,
+            payload,
+        };
+        for action in orderflow_core::saga::after_failed_hand_over(&order, &saga_job, error, now) {
+            match action {
+                Action::RetryAt { at, error } => s.retry_job(job, scaled(now, at, retry_delay_scale), &error, now)?,
+                Action::GiveUp { error } => s.give_up_job(job, &error, now)?,
+                Action::Park { error } => s.park_job(job, &error, now)?,
+                Action::Apply(command) => apply_command(s, catalog, job, command, now)?,
+                other => return Err(StoreError::Corrupt(format!("{other:?} after a failed hand-over"))),
+            }
+        }
+        Ok(())
+    })
 }
 
 impl<D: Db, P: std::fmt::Debug> std::fmt::Debug for SagaEnv<D, P> {
@@ -306,6 +355,7 @@ fn ctx<D: Db, P>(env: &SagaEnv<D, P>) -> StepContext {
     StepContext {
         now: (env.clock)(),
         poll_interval: env.poll_interval,
+        provision_deadline: env.provision_deadline,
         can_seal: env.vault.is_some(),
     }
 }
@@ -424,7 +474,7 @@ fn validate<D: Db, P>(env: &SagaEnv<D, P>, job: &Job, saga_job: &SagaJob) -> Res
             return s.finish_job(job, now);
         };
         if validation_stage(order.state) == ValidationStage::Start {
-            apply_command(s, env, job, Command::StartValidation, now)?;
+            apply_command(s, &env.catalog, job, Command::StartValidation, now)?;
             match s.order(&job.tenant, job.order)? {
                 Some(started) => order = started,
                 None => return s.finish_job(job, now),
@@ -479,7 +529,7 @@ fn record<D: Db, P>(
                 units,
             } => s.reserve_capacity(*item, *region, *product, *units, now)?,
             Action::ReleaseCapacity { item } => s.release_capacity(*item)?,
-            Action::Apply(command) => apply_command(s, env, job, command.clone(), now)?,
+            Action::Apply(command) => apply_command(s, &env.catalog, job, command.clone(), now)?,
             Action::StartSubscription { item } => start_subscription(s, env, job, *item, now)?,
             Action::EndSubscription { item } => end_subscription(s, tenant, *item, now)?,
             Action::Finish => s.finish_job(job, now)?,
@@ -495,9 +545,9 @@ fn record<D: Db, P>(
 /// Applies `command` to the job's order under the write lock. A refusal
 /// (the order moved on meanwhile, say cancelled) is logged, not an error:
 /// the job's own work is done either way.
-fn apply_command<D: Db, P>(
+fn apply_command<D: Db>(
     s: &Store<D>,
-    env: &SagaEnv<D, P>,
+    catalog: &Catalog,
     job: &Job,
     command: Command,
     now: DateTime<Utc>,
@@ -508,7 +558,7 @@ fn apply_command<D: Db, P>(
     let Some(current) = s.order_for_update(&job.tenant, job.order)? else {
         return Err(StoreError::Corrupt(format!("order {} vanished", job.order)));
     };
-    match decide(&current, command, Actor::System, &env.catalog, now) {
+    match decide(&current, command, Actor::System, catalog, now) {
         Ok(d) => s.apply(current.version, &d, SUBJECT),
         Err(refusal) => {
             eprintln!("saga: job {} could not {name} order {}: {refusal}", job.id, job.order);

@@ -62,9 +62,11 @@ pub fn kick(tenant: &orderflow_core::TenantId, order: orderflow_core::OrderId, c
 
 /// Hands the claimed `job` to the component that owns its kind, through
 /// service chaining, and returns whether its call succeeded. A hand-over
-/// that fails gives the job back at once (due a second later) rather than
-/// leaving it claimed until its lease ends; a claim that moved on meanwhile
-/// (it did finish after all) is left alone.
+/// that fails counts as a failed attempt of the job's step (retried on the
+/// step's schedule, then rolled back or parked: a step that traps every
+/// time does not run every second for ever) rather than leaving it claimed
+/// until its lease ends; a claim that moved on meanwhile (it did finish
+/// after all) is left alone.
 pub fn hand_over(store: &Store<SpinDb>, job: &Job, token: &str, correlation_id: &str) -> Result<bool, StoreError> {
     let url = orderflow_core::saga::handoff_url(job.kind, &job.id, job.claim);
     let failed = match chain(&url, token) {
@@ -73,12 +75,22 @@ pub fn hand_over(store: &Store<SpinDb>, job: &Job, token: &str, correlation_id: 
                 .map(|v| v["succeeded"] == true)
                 .unwrap_or(false))
         }
-        Ok((status, body)) => format!("answered {status}: {}", String::from_utf8_lossy(&body)),
-        Err(e) => format!("unreachable: {e}"),
+        Ok((status, body)) => {
+            eprintln!(
+                "saga: {url} answered {status}: {} [correlation_id={correlation_id}]; recorded as a failed attempt",
+                String::from_utf8_lossy(&body)
+            );
+            format!("{} answered {status}", job.kind)
+        }
+        Err(e) => {
+            eprintln!("saga: {url} unreachable: {e} [correlation_id={correlation_id}]; recorded as a failed attempt");
+            format!("{} unreachable", job.kind)
+        }
     };
-    eprintln!("saga: {url} {failed} [correlation_id={correlation_id}]; the job is released");
     let now = clock::now();
-    match store.write(|s| s.release_job(job, now + crate::saga::RELEASE_DELAY, now)) {
+    let scale = variables(correlation_id).map_or(1.0, |c| c.retry_delay_scale);
+    let catalog = orderflow_core::Catalog::standard();
+    match crate::saga::record_failed_hand_over(store, &catalog, scale, job, &failed, now) {
         Ok(()) | Err(StoreError::ClaimLost(_)) => Ok(false),
         Err(e) => Err(e),
     }

@@ -115,6 +115,7 @@ pub fn saga_env(needs: Needs, correlation_id: &str) -> Result<crate::saga::SagaE
         nonce: random_nonce,
         lease: config.job_lease,
         poll_interval: config.provider_poll,
+        provision_deadline: config.provision_deadline,
         retry_delay_scale: config.retry_delay_scale,
         renewal_lead: config.renewal_lead,
         subscription_grace: config.subscription_grace,

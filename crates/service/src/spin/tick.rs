@@ -1,6 +1,7 @@
 //! The retry component's tick: the saga's scheduler. It claims due jobs
 //! and hands each to the component that owns its kind, through service
-//! chaining; the periodic tick also purges what is past its window.
+//! chaining; the periodic tick also purges what is past its window and
+//! cancels the orders left unpaid past the payment window.
 
 use orderflow_http::{ApiError, Principal};
 
@@ -23,7 +24,8 @@ pub fn tick(
 ) -> Result<orderflow_http::HttpResponse, ApiError> {
     caller.require_role(&[orderflow_http::Role::Service])?;
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(correlation_id, e);
-    let lease = variables(correlation_id)?.job_lease;
+    let settings = variables(correlation_id)?;
+    let lease = settings.job_lease;
     sync_clock(correlation_id)?;
     let store = open_store(clock::now(), correlation_id)?;
     let token = service_token(&caller.tenant, "saga-worker", correlation_id).map_err(|e| internal(&e))?;
@@ -38,6 +40,15 @@ pub fn tick(
     } else {
         crate::saga::Purged::default()
     };
+    // It also cancels the orders left unpaid past the payment window; their
+    // intents are voided by the jobs this writes (run by the next tick).
+    let expired_payments = if order.is_none() {
+        let catalog = orderflow_core::Catalog::standard();
+        crate::saga::expire_unpaid_orders(&store, &catalog, settings.payment_window, clock::now())
+            .map_err(|e| crate::from_store(e, correlation_id))?
+    } else {
+        0
+    };
     Ok(orderflow_http::HttpResponse::json(
         200,
         &serde_json::json!({
@@ -45,6 +56,7 @@ pub fn tick(
             "failed": report.failed,
             "purged_idempotency_keys": purged.idempotency_keys,
             "purged_webhook_events": purged.webhook_events,
+            "expired_payments": expired_payments,
         }),
     ))
 }

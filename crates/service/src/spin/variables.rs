@@ -38,6 +38,12 @@ pub struct Variables {
     pub subscription_grace: Duration,
     /// `webhook_saga`: when the payment webhook carries the saga on.
     pub webhook_saga: WebhookSaga,
+    /// `provision_deadline_secs`: how long a resource may stay in creation
+    /// before its item is rolled back and refunded.
+    pub provision_deadline: Duration,
+    /// `payment_window_secs`: how long a submitted order may stay unpaid
+    /// before the tick cancels it and voids its intent.
+    pub payment_window: Duration,
 }
 
 /// When the payment webhook carries the saga on, once its decision is
@@ -76,6 +82,8 @@ impl Variables {
     const DEFAULT_POLL_MS: i64 = 500;
     const DEFAULT_RENEWAL_LEAD_SECS: i64 = 3 * 24 * 3600;
     const DEFAULT_GRACE_DAYS: u32 = 14;
+    const DEFAULT_PAYMENT_WINDOW_SECS: i64 = 24 * 3600;
+    const DEFAULT_PROVISION_DEADLINE_SECS: i64 = 30 * 60;
 
     fn load(correlation_id: &str) -> Result<Self, ApiError> {
         let bad = |name: &str, e: &dyn std::fmt::Display| {
@@ -124,6 +132,16 @@ impl Variables {
             renewal_lead: Duration::seconds(whole("renewal_lead_secs", Self::DEFAULT_RENEWAL_LEAD_SECS)?),
             subscription_grace: Duration::days(i64::from(subscription_grace)),
             webhook_saga,
+            provision_deadline: Duration::seconds(
+                Some(whole("provision_deadline_secs", Self::DEFAULT_PROVISION_DEADLINE_SECS)?)
+                    .filter(|secs| *secs > 0)
+                    .ok_or_else(|| bad("provision_deadline_secs", &"must be a whole number of seconds above 0"))?,
+            ),
+            payment_window: Duration::seconds(
+                Some(whole("payment_window_secs", Self::DEFAULT_PAYMENT_WINDOW_SECS)?)
+                    .filter(|secs| *secs > 0)
+                    .ok_or_else(|| bad("payment_window_secs", &"must be a whole number of seconds above 0"))?,
+            ),
         })
     }
 }

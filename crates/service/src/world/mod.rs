@@ -315,6 +315,7 @@ impl World {
             &self.secrets,
             &request,
             now(),
+            self.saga.retry_delay_scale,
             "world",
         );
         match handled {
@@ -343,8 +344,8 @@ impl Drop for World {
 }
 
 /// The saga's worker over `store`, with today's catalog, the fakes, a
-/// credentials key, the world's clock, a 30 s lease, a 1 s poll interval
-/// and the production retry schedule.
+/// credentials key, the world's clock, a 30 s lease, a 1 s poll interval,
+/// a 30-minute provisioning deadline and the production retry schedule.
 pub fn fake_saga(store: Store<NativeSqlite>) -> SagaEnv<NativeSqlite, Fakes> {
     SagaEnv {
         store,
@@ -356,6 +357,7 @@ pub fn fake_saga(store: Store<NativeSqlite>) -> SagaEnv<NativeSqlite, Fakes> {
         nonce,
         lease: Duration::seconds(30),
         poll_interval: Duration::seconds(1),
+        provision_deadline: Duration::minutes(30),
         retry_delay_scale: 1.0,
         renewal_lead: Duration::days(3),
         subscription_grace: Duration::days(14),

@@ -48,6 +48,23 @@ fn submitted(w: &World, items: usize) -> OrderId {
     order
 }
 
+/// A one-item order paid, then cancelled by its customer before the saga
+/// validated it, and the saga settled.
+fn paid_then_cancelled(w: &World) -> OrderId {
+    let order = submitted(w, 1);
+    w.paid("evt_1", "pi_0", eur(dec!(10.00)));
+    let cancel = w.act(
+        &customer(TENANT),
+        order,
+        "cancel",
+        &json!({ "reason": "changed my mind" }),
+        "cancel-1",
+    );
+    assert_eq!(cancel.status, 200, "{}", cancel.body);
+    w.settle(TENANT, order);
+    order
+}
+
 /// The order's state as stored (a cancelled order is hidden from the API).
 fn state(w: &World, order: OrderId) -> String {
     let tenant: TenantId = TENANT.parse().unwrap();
@@ -154,6 +171,7 @@ fn a_webhook_with_a_bad_signature_is_a_400_and_changes_nothing() {
         &w.secrets,
         &request,
         now(),
+        w.saga.retry_delay_scale,
         "world",
     );
     assert_eq!(refused.map(|(r, _)| r.status).unwrap_or_else(|e| e.status()), 400);
@@ -163,17 +181,7 @@ fn a_webhook_with_a_bad_signature_is_a_400_and_changes_nothing() {
 #[test]
 fn a_paid_order_cancelled_before_provisioning_is_refunded_once_at_the_provider() {
     let w = World::new();
-    let order = submitted(&w, 1);
-    w.paid("evt_1", "pi_0", eur(dec!(10.00)));
-    let cancel = w.act(
-        &customer(TENANT),
-        order,
-        "cancel",
-        &json!({ "reason": "changed my mind" }),
-        "cancel-1",
-    );
-    assert_eq!(cancel.status, 200, "{}", cancel.body);
-    w.settle(TENANT, order);
+    let order = paid_then_cancelled(&w);
     assert_eq!(state(&w, order), "cancelled");
     let refunds = w.fakes().refunds.clone();
     assert_eq!(refunds.len(), 1, "{refunds:?}");
@@ -315,17 +323,7 @@ fn a_renewal_paid_after_its_subscription_ended_is_refunded_whole_once() {
 #[test]
 fn a_refund_webhook_moves_only_a_refund_of_ours_and_only_forward() {
     let w = World::new();
-    let order = submitted(&w, 1);
-    w.paid("evt_1", "pi_0", eur(dec!(10.00)));
-    let cancel = w.act(
-        &customer(TENANT),
-        order,
-        "cancel",
-        &json!({ "reason": "x" }),
-        "cancel-1",
-    );
-    assert_eq!(cancel.status, 200, "{}", cancel.body);
-    w.settle(TENANT, order);
+    let order = paid_then_cancelled(&w);
     let refund_event = |id: &str, refund: &str, status: &str, ours: &str| {
         json!({
             "id": id, "object": "event", "type": "refund.updated", "created": now().timestamp(),

@@ -1,0 +1,7 @@
+-- The operational figures gain the renewals past their deadline (a
+-- subscription still running after its paid period ended, neither renewed
+-- nor suspended). On PostgreSQL this version replaces the SECURITY DEFINER
+-- function orderflow_metrics with one returning that count too (see
+-- migrations/postgres/0012_renewal_metrics.sql). SQLite reads the tables
+-- directly (crates/store/src/metrics.rs): nothing to change here, but the
+-- version exists in both dialects.
