@@ -648,7 +648,7 @@ fn held_back_manifest() -> PathBuf {
     let root = e2e::workspace_root();
     let text = std::fs::read_to_string(manifest()).expect("spin.toml");
     let pay_hosts =
-        r#"allowed_outbound_hosts = ["http://retry.spin.internal", "http://127.0.0.1:*", "postgres://127.0.0.1:*"]"#;
+        r#"allowed_outbound_hosts = ["http://retry.spin.internal", "{{ payment_api_url }}", "postgres://127.0.0.1:*"]"#;
     assert!(
         text.contains(pay_hosts),
         "the pay component's hosts changed; update this test"
@@ -656,7 +656,7 @@ fn held_back_manifest() -> PathBuf {
     let text = text
         .replace(
             pay_hosts,
-            r#"allowed_outbound_hosts = ["http://127.0.0.1:*", "postgres://127.0.0.1:*"]"#,
+            r#"allowed_outbound_hosts = ["{{ payment_api_url }}", "postgres://127.0.0.1:*"]"#,
         )
         .replace("source = \"target/", &format!("source = \"{}/target/", root.display()));
     let dir = e2e::artifacts_dir("portal-manifests");
